@@ -1,0 +1,46 @@
+//! The authenticator: OTP cards (seeds encrypted at rest), TOTP verification with a ±1 step
+//! drift, single use of every code recorded atomically in the database, failure counting and
+//! temporary lockout, aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and
+//! the activity check.
+//!
+//! Its one output that other crates rely on is [`VerifiedAidant`]: a proof, which only this
+//! crate can construct, that an aidant passed the OTP check within the activity window for an
+//! organisation they may work for. It knows nothing of mandates or OpenID Connect.
+
+mod cards;
+mod seed;
+mod sessions;
+
+pub use cards::{create_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal, TOTP_DIGITS, TOTP_PERIOD};
+pub use seed::{SeedCipher, SeedError};
+pub use sessions::{
+    end_session, login, recheck, session_by_token, verify_activity, AidantSession, LoginRefusal,
+    SessionPolicy, SessionToken, VerifiedAidant,
+};
+
+use store::StoreError;
+
+/// Errors of the authenticator that are not a refusal of the person (those are
+/// [`LoginRefusal`] and [`OtpRefusal`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Account lookup failed.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
+    /// Journal failed.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    /// A seed could not be decrypted or is malformed.
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(e: diesel::result::Error) -> Self {
+        AuthError::Store(StoreError::Query(e))
+    }
+}

@@ -1,0 +1,296 @@
+//! The audit journal: append-only entries, hash-chained per chain (one chain per
+//! organisation, plus the `national` chain for the national team's actions), and the
+//! verification of a chain.
+//!
+//! Entries are only ever inserted: this crate offers no update and no delete. Each entry
+//! carries the hash of the previous entry of its chain and its own hash over a canonical
+//! encoding of its content, so an altered or removed entry breaks the chain.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use ring::digest;
+use ring::rand::SecureRandom;
+use serde::Serialize;
+use store::schema::{journal, journal_heads};
+use store::{from_db, new_id, to_db, DbConnection, StoreError};
+
+/// The chain of the national team's actions (imports, habilitations).
+pub const NATIONAL_CHAIN: &str = "national";
+/// The `prev_hash` of a chain's first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The actions the journal records, named as the service names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// An aidant signed in with their OTP card.
+    ConnectAidant,
+    /// An aidant typed a fresh OTP code before a sensitive action.
+    ActivityCheckAidant,
+    /// A mandate was created for an usager.
+    CreateAutorisation,
+    /// An aidant used an autorisation through FranceConnect.
+    UseAutorisation,
+    /// An autorisation was revoked.
+    CancelAutorisation,
+    /// A whole mandate was revoked.
+    CancelMandat,
+}
+
+impl Action {
+    /// The stored name of the action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ConnectAidant => "connect_aidant",
+            Action::ActivityCheckAidant => "activity_check_aidant",
+            Action::CreateAutorisation => "create_autorisation",
+            Action::UseAutorisation => "use_autorisation",
+            Action::CancelAutorisation => "cancel_autorisation",
+            Action::CancelMandat => "cancel_mandat",
+        }
+    }
+}
+
+/// Errors of the journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The chain has not been opened (its organisation does not exist).
+    #[error("chaîne de journal inconnue: {0}")]
+    UnknownChain(String),
+    /// `append` was called outside a transaction: the entry and its head would not move together.
+    #[error("une écriture au journal doit se faire dans une transaction")]
+    NotInTransaction,
+}
+
+impl From<diesel::result::Error> for JournalError {
+    fn from(e: diesel::result::Error) -> Self {
+        JournalError::Store(StoreError::Query(e))
+    }
+}
+
+/// What an entry says, before it is chained.
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    /// The chain: an organisation id, or [`NATIONAL_CHAIN`].
+    pub chain: &'a str,
+    /// What happened.
+    pub action: Action,
+    /// The aidant who acted, if any.
+    pub aidant_id: Option<&'a str>,
+    /// The usager concerned, if any.
+    pub usager_id: Option<&'a str>,
+    /// The organisation concerned, if any.
+    pub organisation_id: Option<&'a str>,
+    /// A short subject (e.g. the démarche).
+    pub subject: &'a str,
+    /// Further details (never a secret in clear: hashes only).
+    pub details: serde_json::Value,
+}
+
+/// A stored journal entry.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = journal)]
+pub struct JournalEntry {
+    /// Row id.
+    pub id: String,
+    /// Chain.
+    pub chain: String,
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When.
+    pub at: chrono::NaiveDateTime,
+    /// Action name.
+    pub action: String,
+    /// Aidant.
+    pub aidant_id: Option<String>,
+    /// Usager.
+    pub usager_id: Option<String>,
+    /// Organisation.
+    pub organisation_id: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// Details, as stored JSON text.
+    pub details: String,
+    /// Hash of the previous entry of the chain.
+    pub prev_hash: String,
+    /// Hash of this entry.
+    pub hash: String,
+}
+
+impl JournalEntry {
+    /// When the entry was written, in UTC.
+    pub fn at_utc(&self) -> DateTime<Utc> {
+        from_db(self.at)
+    }
+
+    /// The hash this entry must carry, recomputed from its content.
+    pub fn computed_hash(&self) -> String {
+        let canonical = serde_json::json!([
+            self.chain,
+            self.seq,
+            self.at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+            self.action,
+            self.aidant_id,
+            self.usager_id,
+            self.organisation_id,
+            self.subject,
+            self.details,
+            self.prev_hash,
+        ]);
+        hex::encode(digest::digest(&digest::SHA256, canonical.to_string().as_bytes()))
+    }
+}
+
+/// Opens the chain of a new organisation. Idempotent.
+pub fn open_chain(conn: &mut DbConnection, chain: &str) -> Result<(), JournalError> {
+    let exists = journal_heads::table
+        .find(chain)
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if !exists {
+        diesel::insert_into(journal_heads::table)
+            .values((
+                journal_heads::chain.eq(chain),
+                journal_heads::seq.eq(0i64),
+                journal_heads::head_hash.eq(GENESIS_HASH),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Appends an entry at the end of its chain. Must run inside `store::write_transaction`: the
+/// head row is locked by the first statement, so appends to one chain are serialised on both
+/// backends while other chains proceed.
+pub fn append(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    entry: NewEntry<'_>,
+) -> Result<JournalEntry, JournalError> {
+    use diesel::connection::{Connection, TransactionManager};
+    let depth = <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .map_err(StoreError::Query)?;
+    if depth.is_none() {
+        return Err(JournalError::NotInTransaction);
+    }
+    let moved = diesel::update(journal_heads::table.find(entry.chain))
+        .set(journal_heads::seq.eq(journal_heads::seq + 1))
+        .execute(conn)?;
+    if moved != 1 {
+        return Err(JournalError::UnknownChain(entry.chain.to_owned()));
+    }
+    let (seq, prev_hash): (i64, String) = journal_heads::table
+        .find(entry.chain)
+        .select((journal_heads::seq, journal_heads::head_hash))
+        .first(conn)?;
+    let mut stored = JournalEntry {
+        id: new_id(rng)?,
+        chain: entry.chain.to_owned(),
+        seq,
+        at: to_db(now),
+        action: entry.action.as_str().to_owned(),
+        aidant_id: entry.aidant_id.map(str::to_owned),
+        usager_id: entry.usager_id.map(str::to_owned),
+        organisation_id: entry.organisation_id.map(str::to_owned),
+        subject: entry.subject.to_owned(),
+        details: entry.details.to_string(),
+        prev_hash,
+        hash: String::new(),
+    };
+    stored.hash = stored.computed_hash();
+    diesel::insert_into(journal::table)
+        .values((
+            journal::id.eq(&stored.id),
+            journal::chain.eq(&stored.chain),
+            journal::seq.eq(stored.seq),
+            journal::at.eq(stored.at),
+            journal::action.eq(&stored.action),
+            journal::aidant_id.eq(&stored.aidant_id),
+            journal::usager_id.eq(&stored.usager_id),
+            journal::organisation_id.eq(&stored.organisation_id),
+            journal::subject.eq(&stored.subject),
+            journal::details.eq(&stored.details),
+            journal::prev_hash.eq(&stored.prev_hash),
+            journal::hash.eq(&stored.hash),
+        ))
+        .execute(conn)?;
+    diesel::update(journal_heads::table.find(entry.chain))
+        .set(journal_heads::head_hash.eq(&stored.hash))
+        .execute(conn)?;
+    Ok(stored)
+}
+
+/// The entries of a chain, in order.
+pub fn chain_entries(conn: &mut DbConnection, chain: &str) -> Result<Vec<JournalEntry>, JournalError> {
+    Ok(journal::table
+        .filter(journal::chain.eq(chain))
+        .order(journal::seq.asc())
+        .select(JournalEntry::as_select())
+        .load(conn)?)
+}
+
+/// The entries recording `action`, newest first (for operators and tests).
+pub fn entries_by_action(
+    conn: &mut DbConnection,
+    action: Action,
+) -> Result<Vec<JournalEntry>, JournalError> {
+    Ok(journal::table
+        .filter(journal::action.eq(action.as_str()))
+        .order((journal::at.desc(), journal::seq.desc()))
+        .select(JournalEntry::as_select())
+        .load(conn)?)
+}
+
+/// Where a chain stops holding together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainBreak {
+    /// An entry's content no longer matches its hash.
+    AlteredEntry {
+        /// Position.
+        seq: i64,
+    },
+    /// An entry does not point at its predecessor (one was removed or reordered).
+    BrokenLink {
+        /// Position.
+        seq: i64,
+    },
+    /// The chain head names an end the entries do not reach (tail removed).
+    HeadMismatch {
+        /// Last position found.
+        last_seq: i64,
+    },
+}
+
+/// Walks a chain from its start and returns the first break, if any.
+pub fn verify_chain(conn: &mut DbConnection, chain: &str) -> Result<Option<ChainBreak>, JournalError> {
+    let (head_seq, head_hash): (i64, String) = journal_heads::table
+        .find(chain)
+        .select((journal_heads::seq, journal_heads::head_hash))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| JournalError::UnknownChain(chain.to_owned()))?;
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut expected_seq = 1;
+    for entry in chain_entries(conn, chain)? {
+        if entry.seq != expected_seq || entry.prev_hash != prev {
+            return Ok(Some(ChainBreak::BrokenLink { seq: entry.seq }));
+        }
+        if entry.computed_hash() != entry.hash {
+            return Ok(Some(ChainBreak::AlteredEntry { seq: entry.seq }));
+        }
+        prev = entry.hash;
+        expected_seq += 1;
+    }
+    if head_seq != expected_seq - 1 || head_hash != prev {
+        return Ok(Some(ChainBreak::HeadMismatch { last_seq: expected_seq - 1 }));
+    }
+    Ok(None)
+}

@@ -1,0 +1,120 @@
+//! Mandate durations.
+
+use crate::MandateError;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+
+/// How long a mandate lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MandateDuration {
+    /// Until the end of the day it was made (French metropolitan time).
+    Short,
+    /// 31 days.
+    Month,
+    /// 182 days.
+    Semester,
+    /// 365 days, the longest.
+    Long,
+}
+
+impl MandateDuration {
+    /// Keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MandateDuration::Short => "SHORT",
+            MandateDuration::Month => "MONTH",
+            MandateDuration::Semester => "SEMESTER",
+            MandateDuration::Long => "LONG",
+        }
+    }
+
+    /// Parses a keyword.
+    pub fn parse(value: &str) -> Result<MandateDuration, MandateError> {
+        match value {
+            "SHORT" => Ok(MandateDuration::Short),
+            "MONTH" => Ok(MandateDuration::Month),
+            "SEMESTER" => Ok(MandateDuration::Semester),
+            "LONG" => Ok(MandateDuration::Long),
+            other => Err(MandateError::UnknownDuration(other.to_owned())),
+        }
+    }
+
+    /// When a mandate made at `now` ends.
+    pub fn expires_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            MandateDuration::Short => end_of_paris_day(now),
+            MandateDuration::Month => now + Duration::days(31),
+            MandateDuration::Semester => now + Duration::days(182),
+            MandateDuration::Long => now + Duration::days(365),
+        }
+    }
+}
+
+/// The last Sunday of a month, at 01:00 UTC: when European summer time starts (March) or ends
+/// (October).
+fn last_sunday_0100_utc(year: i32, month: u32) -> DateTime<Utc> {
+    let mut day = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or(NaiveDate::MIN);
+    while day.weekday() != Weekday::Sun {
+        day = day.pred_opt().unwrap_or(NaiveDate::MIN);
+    }
+    Utc.from_utc_datetime(&day.and_hms_opt(1, 0, 0).unwrap_or_default())
+}
+
+/// UTC offset of metropolitan France at `at` (EU summer-time rule).
+fn paris_offset(at: DateTime<Utc>) -> Duration {
+    let year = at.year();
+    let summer = at >= last_sunday_0100_utc(year, 3) && at < last_sunday_0100_utc(year, 10);
+    Duration::hours(if summer { 2 } else { 1 })
+}
+
+/// The next midnight in Paris after `now`, in UTC.
+fn end_of_paris_day(now: DateTime<Utc>) -> DateTime<Utc> {
+    let local = now + paris_offset(now);
+    let next_day = local.date_naive().succ_opt().unwrap_or(NaiveDate::MAX);
+    let midnight_as_utc = Utc.from_utc_datetime(&next_day.and_hms_opt(0, 0, 0).unwrap_or_default());
+    // The offset in force just before that midnight (a change never happens at midnight).
+    midnight_as_utc - paris_offset(midnight_as_utc - Duration::hours(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn short_mandates_end_at_paris_midnight() {
+        // Winter: UTC+1, so midnight in Paris is 23:00 UTC.
+        assert_eq!(
+            MandateDuration::Short.expires_at(utc("2026-01-15T10:00:00Z")),
+            utc("2026-01-15T23:00:00Z")
+        );
+        // Summer: UTC+2.
+        assert_eq!(
+            MandateDuration::Short.expires_at(utc("2026-07-01T08:00:00Z")),
+            utc("2026-07-01T22:00:00Z")
+        );
+        // 23:30 UTC in winter is already the next day in Paris.
+        assert_eq!(
+            MandateDuration::Short.expires_at(utc("2026-01-15T23:30:00Z")),
+            utc("2026-01-16T23:00:00Z")
+        );
+    }
+
+    #[test]
+    fn other_durations_count_days() {
+        let now = utc("2026-01-15T10:00:00Z");
+        assert_eq!(MandateDuration::Month.expires_at(now), utc("2026-02-15T10:00:00Z"));
+        assert_eq!(MandateDuration::Long.expires_at(now), utc("2027-01-15T10:00:00Z"));
+        assert_eq!(MandateDuration::Semester.expires_at(now) - now, Duration::days(182));
+    }
+
+    #[test]
+    fn keywords_round_trip() {
+        for d in [MandateDuration::Short, MandateDuration::Month, MandateDuration::Semester, MandateDuration::Long] {
+            assert_eq!(MandateDuration::parse(d.as_str()).ok(), Some(d));
+        }
+        assert!(MandateDuration::parse("FOREVER").is_err());
+    }
+}

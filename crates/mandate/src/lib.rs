@@ -1,0 +1,441 @@
+//! Usagers, the catalogue of démarches, mandate durations, mandates and their autorisations
+//! (create, revoke, expire), and **the coverage check**: [`check_coverage`] is the only way to
+//! a [`Coverage`], the proof that an organisation holds an active, unrevoked, unexpired
+//! autorisation for an usager and a démarche at a given time.
+//!
+//! This crate knows nothing of HTTP or tokens.
+
+mod demarche;
+mod duration;
+mod usager;
+
+pub use demarche::Demarche;
+pub use duration::MandateDuration;
+pub use usager::{create_usager, normalise_search, usager, usager_by_sub, NewUsager, Usager};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use journal::{Action, NewEntry};
+use ring::rand::SecureRandom;
+use store::schema::{autorisations, mandates, usagers};
+use store::{from_db, new_id, to_db, write_transaction, DbConnection, StoreError};
+
+/// Errors of the mandate domain.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MandateError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Journal failed.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    /// The identité pivot is malformed.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    /// A mandate must cover at least one démarche.
+    #[error("un mandat doit couvrir au moins une démarche")]
+    NoDemarche,
+    /// Unknown démarche id.
+    #[error("démarche inconnue: {0}")]
+    UnknownDemarche(String),
+    /// Unknown duration keyword.
+    #[error("durée de mandat inconnue: {0}")]
+    UnknownDuration(String),
+    /// No such autorisation in this organisation.
+    #[error("autorisation introuvable")]
+    UnknownAutorisation,
+    /// A stored value could not be read back.
+    #[error("donnée enregistrée illisible: {0}")]
+    Corrupt(String),
+}
+
+impl From<diesel::result::Error> for MandateError {
+    fn from(e: diesel::result::Error) -> Self {
+        MandateError::Store(StoreError::Query(e))
+    }
+}
+
+/// A mandate between an organisation and an usager.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = mandates)]
+pub struct Mandate {
+    /// Id.
+    pub id: String,
+    /// Organisation.
+    pub organisation_id: String,
+    /// Usager.
+    pub usager_id: String,
+    /// Aidant who created it.
+    pub created_by: String,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// End of validity.
+    pub expires_at: NaiveDateTime,
+    /// Duration keyword.
+    pub duration: String,
+    /// Whether consent is collected remotely.
+    pub is_remote: bool,
+    /// When remote consent arrived.
+    pub consent_received_at: Option<NaiveDateTime>,
+    /// When it was revoked as a whole.
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// One démarche covered by a mandate.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = autorisations)]
+pub struct Autorisation {
+    /// Id.
+    pub id: String,
+    /// Mandate.
+    pub mandate_id: String,
+    /// Démarche id.
+    pub demarche: String,
+    /// When revoked.
+    pub revoked_at: Option<NaiveDateTime>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
+/// What it takes to create a mandate.
+#[derive(Debug, Clone)]
+pub struct NewMandate<'a> {
+    /// Organisation.
+    pub organisation_id: &'a str,
+    /// Usager.
+    pub usager_id: &'a str,
+    /// Aidant creating it.
+    pub created_by: &'a str,
+    /// Duration.
+    pub duration: MandateDuration,
+    /// Démarches covered.
+    pub demarches: &'a [Demarche],
+    /// Consent to be collected remotely (unusable until it arrives).
+    pub is_remote: bool,
+}
+
+/// Creates a mandate with one autorisation per démarche, in one transaction with its journal
+/// entries. An active autorisation of the same organisation and usager for one of these
+/// démarches is replaced (revoked).
+pub fn create_mandate(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    new: NewMandate<'_>,
+) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
+    if new.demarches.is_empty() {
+        return Err(MandateError::NoDemarche);
+    }
+    write_transaction(conn, |conn| {
+        let mandate = Mandate {
+            id: new_id(rng)?,
+            organisation_id: new.organisation_id.to_owned(),
+            usager_id: new.usager_id.to_owned(),
+            created_by: new.created_by.to_owned(),
+            created_at: to_db(now),
+            expires_at: to_db(new.duration.expires_at(now)),
+            duration: new.duration.as_str().to_owned(),
+            is_remote: new.is_remote,
+            consent_received_at: None,
+            revoked_at: None,
+        };
+        diesel::insert_into(mandates::table)
+            .values((
+                mandates::id.eq(&mandate.id),
+                mandates::organisation_id.eq(&mandate.organisation_id),
+                mandates::usager_id.eq(&mandate.usager_id),
+                mandates::created_by.eq(&mandate.created_by),
+                mandates::created_at.eq(mandate.created_at),
+                mandates::expires_at.eq(mandate.expires_at),
+                mandates::duration.eq(&mandate.duration),
+                mandates::is_remote.eq(mandate.is_remote),
+            ))
+            .execute(conn)?;
+        let mut created = Vec::with_capacity(new.demarches.len());
+        for demarche in new.demarches {
+            let previous: Vec<String> = active_autorisations_query(new.organisation_id, new.usager_id, now)
+                .filter(autorisations::demarche.eq(demarche.id()))
+                .select(autorisations::id)
+                .load(conn)?;
+            if !previous.is_empty() {
+                diesel::update(autorisations::table.filter(autorisations::id.eq_any(&previous)))
+                    .set((
+                        autorisations::revoked_at.eq(Some(to_db(now))),
+                        autorisations::revoked_by.eq(Some(new.created_by)),
+                    ))
+                    .execute(conn)?;
+            }
+            let autorisation = Autorisation {
+                id: new_id(rng)?,
+                mandate_id: mandate.id.clone(),
+                demarche: demarche.id().to_owned(),
+                revoked_at: None,
+                revoked_by: None,
+            };
+            diesel::insert_into(autorisations::table)
+                .values((
+                    autorisations::id.eq(&autorisation.id),
+                    autorisations::mandate_id.eq(&autorisation.mandate_id),
+                    autorisations::demarche.eq(&autorisation.demarche),
+                ))
+                .execute(conn)?;
+            journal::append(
+                conn,
+                rng,
+                now,
+                NewEntry {
+                    chain: new.organisation_id,
+                    action: Action::CreateAutorisation,
+                    aidant_id: Some(new.created_by),
+                    usager_id: Some(new.usager_id),
+                    organisation_id: Some(new.organisation_id),
+                    subject: demarche.id(),
+                    details: serde_json::json!({
+                        "mandat": mandate.id,
+                        "autorisation": autorisation.id,
+                        "duree": mandate.duration,
+                        "expire": from_db(mandate.expires_at).to_rfc3339(),
+                        "remplace": previous,
+                    }),
+                },
+            )?;
+            created.push(autorisation);
+        }
+        Ok((mandate, created))
+    })
+}
+
+/// Revokes one autorisation of an organisation, journaled as `cancel_autorisation`.
+pub fn revoke_autorisation(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    organisation_id: &str,
+    autorisation_id: &str,
+    by_aidant: &str,
+) -> Result<(), MandateError> {
+    write_transaction(conn, |conn| {
+        let found: Option<(Autorisation, Mandate)> = autorisations::table
+            .inner_join(mandates::table)
+            .filter(autorisations::id.eq(autorisation_id))
+            .filter(mandates::organisation_id.eq(organisation_id))
+            .select((Autorisation::as_select(), Mandate::as_select()))
+            .first(conn)
+            .optional()?;
+        let Some((autorisation, mandate)) = found else {
+            return Err(MandateError::UnknownAutorisation);
+        };
+        if autorisation.revoked_at.is_some() {
+            return Ok(());
+        }
+        diesel::update(autorisations::table.find(autorisation_id))
+            .set((
+                autorisations::revoked_at.eq(Some(to_db(now))),
+                autorisations::revoked_by.eq(Some(by_aidant)),
+            ))
+            .execute(conn)?;
+        journal::append(
+            conn,
+            rng,
+            now,
+            NewEntry {
+                chain: organisation_id,
+                action: Action::CancelAutorisation,
+                aidant_id: Some(by_aidant),
+                usager_id: Some(&mandate.usager_id),
+                organisation_id: Some(organisation_id),
+                subject: &autorisation.demarche,
+                details: serde_json::json!({ "mandat": mandate.id, "autorisation": autorisation.id }),
+            },
+        )?;
+        Ok(())
+    })
+}
+
+/// Proof that an organisation held an active autorisation for an usager and a démarche at
+/// `checked_at`. Only [`check_coverage`] builds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    organisation_id: String,
+    usager_id: String,
+    demarche: Demarche,
+    autorisation_id: String,
+    mandate_id: String,
+    expires_at: DateTime<Utc>,
+    checked_at: DateTime<Utc>,
+}
+
+impl Coverage {
+    /// Organisation.
+    pub fn organisation_id(&self) -> &str {
+        &self.organisation_id
+    }
+    /// Usager.
+    pub fn usager_id(&self) -> &str {
+        &self.usager_id
+    }
+    /// Démarche.
+    pub fn demarche(&self) -> Demarche {
+        self.demarche
+    }
+    /// The autorisation that covers it.
+    pub fn autorisation_id(&self) -> &str {
+        &self.autorisation_id
+    }
+    /// Its mandate.
+    pub fn mandate_id(&self) -> &str {
+        &self.mandate_id
+    }
+    /// When the mandate ends.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.expires_at
+    }
+    /// When coverage was checked.
+    pub fn checked_at(&self) -> DateTime<Utc> {
+        self.checked_at
+    }
+}
+
+type ActiveAutorisations<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<
+                diesel::dsl::Filter<
+                    diesel::dsl::Filter<
+                        diesel::dsl::InnerJoin<autorisations::table, mandates::table>,
+                        diesel::dsl::Eq<mandates::organisation_id, &'a str>,
+                    >,
+                    diesel::dsl::Eq<mandates::usager_id, &'a str>,
+                >,
+                diesel::dsl::IsNull<autorisations::revoked_at>,
+            >,
+            diesel::dsl::IsNull<mandates::revoked_at>,
+        >,
+        diesel::dsl::Gt<mandates::expires_at, NaiveDateTime>,
+    >,
+    diesel::dsl::Or<
+        diesel::dsl::Eq<mandates::is_remote, bool>,
+        diesel::dsl::IsNotNull<mandates::consent_received_at>,
+    >,
+>;
+
+/// Autorisations of (organisation, usager) usable at `now`: not revoked, mandate not revoked,
+/// not expired, and consented if remote.
+fn active_autorisations_query<'a>(
+    organisation_id: &'a str,
+    usager_id: &'a str,
+    now: DateTime<Utc>,
+) -> ActiveAutorisations<'a> {
+    autorisations::table
+        .inner_join(mandates::table)
+        .filter(mandates::organisation_id.eq(organisation_id))
+        .filter(mandates::usager_id.eq(usager_id))
+        .filter(autorisations::revoked_at.is_null())
+        .filter(mandates::revoked_at.is_null())
+        .filter(mandates::expires_at.gt(to_db(now)))
+        .filter(mandates::is_remote.eq(false).or(mandates::consent_received_at.is_not_null()))
+}
+
+/// The coverage check: the proof that `organisation_id` may act for `usager_id` on
+/// `demarche` at `now`, or `None`.
+pub fn check_coverage(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    usager_id: &str,
+    demarche: Demarche,
+    now: DateTime<Utc>,
+) -> Result<Option<Coverage>, MandateError> {
+    let found: Option<(String, String, NaiveDateTime)> =
+        active_autorisations_query(organisation_id, usager_id, now)
+            .filter(autorisations::demarche.eq(demarche.id()))
+            .order(mandates::expires_at.desc())
+            .select((autorisations::id, mandates::id, mandates::expires_at))
+            .first(conn)
+            .optional()?;
+    Ok(found.map(|(autorisation_id, mandate_id, expires_at)| Coverage {
+        organisation_id: organisation_id.to_owned(),
+        usager_id: usager_id.to_owned(),
+        demarche,
+        autorisation_id,
+        mandate_id,
+        expires_at: from_db(expires_at),
+        checked_at: now,
+    }))
+}
+
+/// The démarches an organisation may do for an usager at `now`, with the end of the mandate
+/// covering each (in catalogue order).
+pub fn active_demarches(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    usager_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Demarche, DateTime<Utc>)>, MandateError> {
+    let rows: Vec<(String, NaiveDateTime)> = active_autorisations_query(organisation_id, usager_id, now)
+        .select((autorisations::demarche, mandates::expires_at))
+        .load(conn)?;
+    let mut out: Vec<(Demarche, DateTime<Utc>)> = Vec::new();
+    for (id, expires) in rows {
+        let demarche = Demarche::parse(&id)?;
+        let expires = from_db(expires);
+        match out.iter_mut().find(|(d, _)| *d == demarche) {
+            Some(entry) => entry.1 = entry.1.max(expires),
+            None => out.push((demarche, expires)),
+        }
+    }
+    out.sort_by_key(|(d, _)| d.position());
+    Ok(out)
+}
+
+/// The usagers an organisation holds an active mandate for at `now`, optionally filtered by a
+/// name search, in name order, at most `limit`.
+pub fn usagers_with_active_mandates(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    now: DateTime<Utc>,
+    search: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Usager>, MandateError> {
+    let mut query = usagers::table
+        .filter(
+            usagers::id.eq_any(
+                autorisations::table
+                    .inner_join(mandates::table)
+                    .filter(mandates::organisation_id.eq(organisation_id))
+                    .filter(autorisations::revoked_at.is_null())
+                    .filter(mandates::revoked_at.is_null())
+                    .filter(mandates::expires_at.gt(to_db(now)))
+                    .filter(mandates::is_remote.eq(false).or(mandates::consent_received_at.is_not_null()))
+                    .select(mandates::usager_id),
+            ),
+        )
+        .select(Usager::as_select())
+        .order((usagers::search_name.asc(), usagers::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(term) = search.map(normalise_search).filter(|t| !t.is_empty()) {
+        let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        query = query.filter(usagers::search_name.like(format!("%{escaped}%")).escape('\\'));
+    }
+    Ok(query.load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demarche_catalogue_is_complete_and_stable() {
+        let ids: Vec<&str> = Demarche::ALL.iter().map(|d| d.id()).collect();
+        assert_eq!(
+            ids,
+            ["papiers", "famille", "social", "travail", "logement", "transports", "argent", "justice", "etranger", "loisirs"]
+        );
+        for d in Demarche::ALL {
+            assert_eq!(Demarche::parse(d.id()).ok(), Some(d));
+        }
+        assert!(Demarche::parse("impots").is_err());
+        assert_eq!(Demarche::Etranger.title(), "Étranger");
+    }
+}

@@ -1,0 +1,248 @@
+//! Storage for Aidants Connect: the diesel schema, one connection type over SQLite **and**
+//! PostgreSQL (`DbConnection`, a diesel `MultiConnection`), r2d2 pools, the migrations of
+//! both backends embedded in the binary, and the write-transaction helper.
+//!
+//! This crate holds no business rule: it knows tables, not what a mandate means. Other
+//! crates write their queries against [`schema`] and run them inside [`write_transaction`].
+
+pub mod schema;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use ring::digest;
+use ring::rand::SecureRandom;
+use std::time::Duration;
+
+/// Migrations of the PostgreSQL backend.
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+/// Migrations of the SQLite backend.
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+mod connection {
+    //! The derive generates undocumented helper items, hence the allowance on this module.
+    #![allow(missing_docs)]
+    use diesel::pg::PgConnection;
+    use diesel::sqlite::SqliteConnection;
+
+    /// One database connection, PostgreSQL or SQLite, behind a single diesel connection type.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// A PostgreSQL connection (national deployments).
+        Pg(PgConnection),
+        /// A SQLite connection (the embedded default).
+        Sqlite(SqliteConnection),
+    }
+}
+pub use connection::DbConnection;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database URL names no backend we know.
+    #[error("URL de base de données non reconnue (attendu postgres://… ou sqlite://…)")]
+    UnknownBackend,
+    /// The database could not be reached or opened.
+    #[error("connexion à la base de données impossible: {0}")]
+    Connection(String),
+    /// A migration failed.
+    #[error("migration impossible: {0}")]
+    Migration(String),
+    /// The pool gave no connection in time.
+    #[error("aucune connexion disponible: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    /// A query failed.
+    #[error("requête en échec: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// The system random generator failed.
+    #[error("générateur aléatoire indisponible")]
+    Random,
+}
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (`postgres://` or `postgresql://`).
+    Postgres,
+    /// SQLite (`sqlite://path`, `sqlite::memory:` is refused since each connection would see its own database).
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend named by a database URL, and the address to hand to the driver.
+    pub fn from_url(url: &str) -> Result<(Backend, String), StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok((Backend::Postgres, url.to_owned()))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path.contains(":memory:") {
+                return Err(StoreError::UnknownBackend);
+            }
+            Ok((Backend::Sqlite, path.to_owned()))
+        } else {
+            Err(StoreError::UnknownBackend)
+        }
+    }
+}
+
+/// Opens one connection to the database named by `url`, with the SQLite settings we rely on
+/// (WAL, busy timeout, foreign keys).
+pub fn establish(url: &str) -> Result<DbConnection, StoreError> {
+    let (backend, address) = Backend::from_url(url)?;
+    match backend {
+        Backend::Postgres => PgConnection::establish(&address)
+            .map(DbConnection::Pg)
+            .map_err(|e| StoreError::Connection(e.to_string())),
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::establish(&address)
+                .map_err(|e| StoreError::Connection(e.to_string()))?;
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// The r2d2 manager: opens connections of the backend the URL names (never guessing).
+#[derive(Debug, Clone)]
+pub struct DbManager {
+    url: String,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        conn.ping().map_err(StoreError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// A pool of database connections.
+pub type DbPool = Pool<DbManager>;
+/// A connection borrowed from the pool.
+pub type PooledDb = PooledConnection<DbManager>;
+
+/// Builds a pool of at most `max_size` connections to `url` (checked by opening one).
+pub fn pool(url: &str, max_size: u32) -> Result<DbPool, StoreError> {
+    Backend::from_url(url)?;
+    Pool::builder()
+        .max_size(max_size.max(1))
+        .connection_timeout(Duration::from_secs(10))
+        .build(DbManager { url: url.to_owned() })
+        .map_err(StoreError::Pool)
+}
+
+/// Applies every pending migration of the connection's backend; returns how many ran.
+pub fn migrate(conn: &mut DbConnection) -> Result<usize, StoreError> {
+    let applied = match conn {
+        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Runs `f` in a transaction that holds the write lock from its first statement on SQLite
+/// (`BEGIN IMMEDIATE`, so two writers never deadlock on a lock upgrade) and a plain
+/// transaction on PostgreSQL. Commits when `f` succeeds, rolls back otherwise.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Pg(_) => DbConnection::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => match DbConnection::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                if let Err(rollback) = DbConnection::rollback_transaction(conn) {
+                    tracing::warn!(error = %rollback, "rollback after a failed commit failed");
+                }
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            if let Err(rollback) = DbConnection::rollback_transaction(conn) {
+                tracing::warn!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A new random identifier (128 bits, hexadecimal) for a row.
+pub fn new_id(rng: &dyn SecureRandom) -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes).map_err(|_| StoreError::Random)?;
+    Ok(hex::encode(bytes))
+}
+
+/// How a secret (code, access token, session token) is kept at rest: its SHA-256, in hex.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(digest::digest(&digest::SHA256, secret.as_bytes()))
+}
+
+/// A point in time as both backends store it (UTC, microsecond precision).
+pub fn to_db(at: DateTime<Utc>) -> NaiveDateTime {
+    at.trunc_subsecs(6).naive_utc()
+}
+
+/// A stored point in time, back in UTC.
+pub fn from_db(at: NaiveDateTime) -> DateTime<Utc> {
+    at.and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_read_from_the_url_scheme() {
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").ok().map(|b| b.0),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("sqlite://data/ac.db").ok(),
+            Some((Backend::Sqlite, "data/ac.db".to_owned()))
+        );
+        assert!(Backend::from_url("mysql://x").is_err());
+        assert!(Backend::from_url("sqlite://:memory:").is_err());
+        assert!(Backend::from_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn secrets_are_hashed_with_sha256() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn ids_are_128_bit_hex() {
+        let rng = ring::rand::SystemRandom::new();
+        let a = new_id(&rng).unwrap_or_default();
+        let b = new_id(&rng).unwrap_or_default();
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,186 @@
+//! The diesel schema, identical on both backends (see `migrations/`).
+#![allow(missing_docs)]
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        name -> Text,
+        siret -> Text,
+        address -> Text,
+        zipcode -> Text,
+        city -> Text,
+        kind -> Text,
+        habilitation -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    aidants (id) {
+        id -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        profession -> Text,
+        phone -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (aidant_id, organisation_id) {
+        aidant_id -> Text,
+        organisation_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    otp_cards (id) {
+        id -> Text,
+        serial -> Text,
+        seed_encrypted -> Text,
+        kind -> Text,
+        digits -> Integer,
+        period -> Integer,
+        aidant_id -> Nullable<Text>,
+        validated_at -> Nullable<Timestamp>,
+        last_used_step -> Nullable<BigInt>,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    aidant_sessions (id) {
+        id -> Text,
+        token_hash -> Text,
+        aidant_id -> Text,
+        organisation_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        last_otp_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    usagers (id) {
+        id -> Text,
+        sub -> Text,
+        franceconnect_sub -> Nullable<Text>,
+        given_name -> Text,
+        family_name -> Text,
+        preferred_username -> Text,
+        birthdate -> Text,
+        gender -> Text,
+        birthplace -> Text,
+        birthcountry -> Text,
+        email -> Text,
+        phone -> Text,
+        search_name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mandates (id) {
+        id -> Text,
+        organisation_id -> Text,
+        usager_id -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        duration -> Text,
+        is_remote -> Bool,
+        consent_received_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    autorisations (id) {
+        id -> Text,
+        mandate_id -> Text,
+        demarche -> Text,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oidc_requests (id) {
+        id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        state -> Text,
+        nonce -> Text,
+        acr -> Text,
+        scope -> Text,
+        prompt -> Nullable<Text>,
+        max_age -> Nullable<BigInt>,
+        login_hint -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        aidant_id -> Nullable<Text>,
+        organisation_id -> Nullable<Text>,
+        usager_id -> Nullable<Text>,
+        demarche -> Nullable<Text>,
+        autorisation_id -> Nullable<Text>,
+        auth_time -> Nullable<Timestamp>,
+        code_hash -> Nullable<Text>,
+        code_expires_at -> Nullable<Timestamp>,
+        code_consumed_at -> Nullable<Timestamp>,
+        access_token_hash -> Nullable<Text>,
+        access_token_expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    journal_heads (chain) {
+        chain -> Text,
+        seq -> BigInt,
+        head_hash -> Text,
+    }
+}
+
+diesel::table! {
+    journal (id) {
+        id -> Text,
+        chain -> Text,
+        seq -> BigInt,
+        at -> Timestamp,
+        action -> Text,
+        aidant_id -> Nullable<Text>,
+        usager_id -> Nullable<Text>,
+        organisation_id -> Nullable<Text>,
+        subject -> Text,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(memberships -> aidants (aidant_id));
+diesel::joinable!(memberships -> organisations (organisation_id));
+diesel::joinable!(mandates -> usagers (usager_id));
+diesel::joinable!(autorisations -> mandates (mandate_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    aidants,
+    memberships,
+    otp_cards,
+    aidant_sessions,
+    usagers,
+    mandates,
+    autorisations,
+    oidc_requests,
+    journal_heads,
+    journal,
+);

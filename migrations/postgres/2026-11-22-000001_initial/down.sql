@@ -1,0 +1,11 @@
+DROP TABLE journal;
+DROP TABLE journal_heads;
+DROP TABLE oidc_requests;
+DROP TABLE autorisations;
+DROP TABLE mandates;
+DROP TABLE usagers;
+DROP TABLE aidant_sessions;
+DROP TABLE otp_cards;
+DROP TABLE memberships;
+DROP TABLE aidants;
+DROP TABLE organisations;
