@@ -1,0 +1,187 @@
+//! Signing keys: ES256 (P-256) and RS256 (RSA 2048) keys in PKCS#8 PEM files, generated on
+//! first run when missing, published in the JWKS with RFC 7638 thumbprints as `kid`.
+
+use crate::ProviderError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use rand_core::OsRng;
+use ring::digest;
+use rsa::traits::PublicKeyParts;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// A key the provider signs with.
+pub struct SigningKey {
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Value,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({:?}, {})", self.algorithm, self.kid)
+    }
+}
+
+impl SigningKey {
+    /// The private key, for signing.
+    pub fn encoding_key(&self) -> &EncodingKey {
+        &self.encoding
+    }
+    /// The public key, for verifying our own tokens (id_token_hint).
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
+    }
+    /// The public JWK.
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
+    }
+
+    /// Loads an ES256 key from PKCS#8 PEM.
+    pub fn es256_from_pem(pem: &str) -> Result<SigningKey, ProviderError> {
+        let secret = p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| ProviderError::Key(e.to_string()))?;
+        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+        let (Some(x), Some(y)) = (point.x(), point.y()) else {
+            return Err(ProviderError::Key("point P-256 invalide".into()));
+        };
+        let x = URL_SAFE_NO_PAD.encode(x);
+        let y = URL_SAFE_NO_PAD.encode(y);
+        let kid = thumbprint(&format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#));
+        Ok(SigningKey {
+            algorithm: Algorithm::ES256,
+            encoding: EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| ProviderError::Key(e.to_string()))?,
+            decoding: DecodingKey::from_ec_components(&x, &y).map_err(|e| ProviderError::Key(e.to_string()))?,
+            jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid}),
+            kid,
+        })
+    }
+
+    /// Loads an RS256 key from PKCS#8 PEM.
+    pub fn rs256_from_pem(pem: &str) -> Result<SigningKey, ProviderError> {
+        let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| ProviderError::Key(e.to_string()))?;
+        let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
+        let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
+        let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
+        Ok(SigningKey {
+            algorithm: Algorithm::RS256,
+            encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| ProviderError::Key(e.to_string()))?,
+            decoding: DecodingKey::from_rsa_components(&n, &e).map_err(|e| ProviderError::Key(e.to_string()))?,
+            jwk: json!({"kty": "RSA", "n": n, "e": e, "use": "sig", "alg": "RS256", "kid": kid}),
+            kid,
+        })
+    }
+}
+
+fn thumbprint(canonical_jwk: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical_jwk.as_bytes()))
+}
+
+/// A new ES256 private key, PKCS#8 PEM.
+pub fn generate_es256_pem() -> Result<String, ProviderError> {
+    let secret = p256::SecretKey::random(&mut OsRng);
+    secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .map(|pem| pem.to_string())
+        .map_err(|e| ProviderError::Key(e.to_string()))
+}
+
+/// A new RS256 private key (2048 bits), PKCS#8 PEM.
+pub fn generate_rs256_pem() -> Result<String, ProviderError> {
+    let private = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| ProviderError::Key(e.to_string()))?;
+    private
+        .to_pkcs8_pem(LineEnding::LF)
+        .map(|pem| pem.to_string())
+        .map_err(|e| ProviderError::Key(e.to_string()))
+}
+
+/// The provider's keys: the active ES256 and RS256 keys, and retired public keys still
+/// published until the tokens they signed have expired.
+#[derive(Debug)]
+pub struct KeySet {
+    /// Active ES256 key.
+    pub es256: SigningKey,
+    /// Active RS256 key.
+    pub rs256: SigningKey,
+    /// Retired keys: published, never used to sign.
+    pub retired: Vec<SigningKey>,
+}
+
+impl KeySet {
+    /// Loads `es256.pem` and `rs256.pem` from `dir`, generating the missing ones (mode 0600),
+    /// and every `retired-*.pem` as a published, non-signing key.
+    pub fn load_or_generate(dir: &Path) -> Result<KeySet, ProviderError> {
+        std::fs::create_dir_all(dir).map_err(|e| ProviderError::Key(format!("{}: {e}", dir.display())))?;
+        let es256 = SigningKey::es256_from_pem(&read_or_create(&dir.join("es256.pem"), generate_es256_pem)?)?;
+        let rs256 = SigningKey::rs256_from_pem(&read_or_create(&dir.join("rs256.pem"), generate_rs256_pem)?)?;
+        let mut retired = Vec::new();
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| ProviderError::Key(e.to_string()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("retired-") && n.ends_with(".pem"))
+            })
+            .collect();
+        paths.sort();
+        for path in paths {
+            let pem = std::fs::read_to_string(&path).map_err(|e| ProviderError::Key(e.to_string()))?;
+            let key = SigningKey::es256_from_pem(&pem).or_else(|_| SigningKey::rs256_from_pem(&pem))?;
+            retired.push(key);
+        }
+        Ok(KeySet { es256, rs256, retired })
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> Value {
+        let keys: Vec<Value> = [&self.es256, &self.rs256]
+            .into_iter()
+            .chain(self.retired.iter())
+            .map(|k| k.jwk().clone())
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    /// The published key with this kid.
+    pub fn by_kid(&self, kid: &str) -> Option<&SigningKey> {
+        [&self.es256, &self.rs256]
+            .into_iter()
+            .chain(self.retired.iter())
+            .find(|k| k.kid == kid)
+    }
+}
+
+fn read_or_create(path: &Path, generate: fn() -> Result<String, ProviderError>) -> Result<String, ProviderError> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) => Ok(pem),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let pem = generate()?;
+            write_private(path, &pem)?;
+            tracing::info!(path = %path.display(), "generated a new signing key");
+            Ok(pem)
+        }
+        Err(e) => Err(ProviderError::Key(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, content: &str) -> Result<(), ProviderError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|e| ProviderError::Key(format!("{}: {e}", path.display())))?;
+    file.write_all(content.as_bytes())
+        .map_err(|e| ProviderError::Key(format!("{}: {e}", path.display())))
+}

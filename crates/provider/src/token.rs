@@ -1,0 +1,253 @@
+//! The token endpoint: client authentication, the single-use code, the ID token.
+
+use crate::{new_secret, param, ClientAuth, PendingRequest, Provider, ProviderError, SigningAlg};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use journal::{Action, NewEntry};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use mandate::Demarche;
+use ring::rand::SecureRandom;
+use serde::Serialize;
+use store::schema::oidc_requests;
+use store::{from_db, hash_secret, to_db, write_transaction, DbConnection};
+
+/// A refused token request (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    /// Error code.
+    pub error: &'static str,
+    /// Description.
+    pub description: String,
+    /// HTTP status (400, or 401 for invalid_client).
+    pub status: u16,
+    /// Whether to answer `WWW-Authenticate: Basic` (the client tried Basic).
+    pub basic_challenge: bool,
+}
+
+impl TokenError {
+    fn new(error: &'static str, description: &str) -> TokenError {
+        TokenError { error, description: description.to_owned(), status: 400, basic_challenge: false }
+    }
+}
+
+/// A successful token response.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// Bearer token for userinfo.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds.
+    pub expires_in: i64,
+    /// Signed ID token.
+    pub id_token: String,
+    /// Granted scopes.
+    pub scope: String,
+}
+
+#[derive(Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    nonce: &'a str,
+    acr: &'a str,
+}
+
+/// Signs `claims` as the client asked (its algorithm; HS256 with its secret).
+pub(crate) fn sign<T: Serialize>(
+    provider: &Provider,
+    alg: SigningAlg,
+    client_secret: &str,
+    claims: &T,
+    typ: Option<&str>,
+) -> Result<String, ProviderError> {
+    let (mut header, key) = match alg {
+        SigningAlg::Es256 => {
+            let k = &provider.keys().es256;
+            let mut h = Header::new(Algorithm::ES256);
+            h.kid = Some(k.kid.clone());
+            (h, k.encoding_key().clone())
+        }
+        SigningAlg::Rs256 => {
+            let k = &provider.keys().rs256;
+            let mut h = Header::new(Algorithm::RS256);
+            h.kid = Some(k.kid.clone());
+            (h, k.encoding_key().clone())
+        }
+        SigningAlg::Hs256 => (Header::new(Algorithm::HS256), EncodingKey::from_secret(client_secret.as_bytes())),
+    };
+    header.typ = typ.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, &key).map_err(|e| ProviderError::Signing(e.to_string()))
+}
+
+/// Handles a token request: `form` is the decoded body, `auth` the Basic credentials if any.
+/// Codes are single use: a second use revokes what the first issued.
+pub fn token(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    provider: &Provider,
+    auth: &ClientAuth,
+    form: &[(String, String)],
+) -> Result<Result<TokenResponse, TokenError>, ProviderError> {
+    // Client authentication.
+    let form_id = param(form, "client_id");
+    let form_secret = param(form, "client_secret");
+    let invalid_client = |basic: bool| TokenError {
+        error: "invalid_client",
+        description: "authentification du client refusée".into(),
+        status: 401,
+        basic_challenge: basic,
+    };
+    if auth.malformed_header {
+        return Ok(Err(invalid_client(true)));
+    }
+    let (client_id, secret, basic) = match (&auth.basic, form_secret) {
+        (Some(_), Some(_)) => {
+            return Ok(Err(TokenError::new("invalid_request", "une seule méthode d'authentification du client est permise")))
+        }
+        (Some((id, secret)), None) => {
+            if form_id.is_some_and(|f| f != id) {
+                return Ok(Err(TokenError::new("invalid_request", "client_id contradictoire")));
+            }
+            (id.as_str(), secret.as_str(), true)
+        }
+        (None, Some(secret)) => match form_id {
+            Some(id) => (id, secret, false),
+            None => return Ok(Err(invalid_client(false))),
+        },
+        (None, None) => return Ok(Err(invalid_client(false))),
+    };
+    let Some(client) = provider.client(client_id).filter(|c| c.secret_matches(secret)) else {
+        return Ok(Err(invalid_client(basic)));
+    };
+    match param(form, "grant_type") {
+        None => return Ok(Err(TokenError::new("invalid_request", "grant_type manquant"))),
+        Some("authorization_code") => {}
+        Some(_) => return Ok(Err(TokenError::new("unsupported_grant_type", "seul authorization_code est pris en charge"))),
+    }
+    let Some(code) = param(form, "code") else {
+        return Ok(Err(TokenError::new("invalid_request", "code manquant")));
+    };
+    let Some(redirect_uri) = param(form, "redirect_uri") else {
+        return Ok(Err(TokenError::new("invalid_request", "redirect_uri manquant")));
+    };
+    let invalid_grant = |d: &str| Ok(Err(TokenError::new("invalid_grant", d)));
+
+    write_transaction(conn, |conn| {
+        let code_hash = hash_secret(code);
+        let found: Option<PendingRequest> = oidc_requests::table
+            .filter(oidc_requests::code_hash.eq(&code_hash))
+            .select(PendingRequest::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(request) = found else {
+            return invalid_grant("code inconnu");
+        };
+        if request.client_id != client.client_id {
+            return invalid_grant("code émis pour un autre client");
+        }
+        if request.code_consumed_at.is_some() || request.revoked_at.is_some() {
+            revoke(conn, now, &request.id)?;
+            return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
+        }
+        if request.code_expires_at.map(from_db).is_none_or(|exp| exp <= now) {
+            return invalid_grant("code expiré");
+        }
+        if request.redirect_uri != redirect_uri {
+            return invalid_grant("redirect_uri différent de celui de la demande");
+        }
+        let (Some(aidant_id), Some(organisation_id), Some(usager_id), Some(demarche_id), Some(auth_time)) = (
+            request.aidant_id.as_deref(),
+            request.organisation_id.as_deref(),
+            request.usager_id.as_deref(),
+            request.demarche.as_deref(),
+            request.auth_time,
+        ) else {
+            return invalid_grant("demande incomplète");
+        };
+        let demarche = Demarche::parse(demarche_id)?;
+        // Refused at every step: the mandate must still cover the démarche now, and the aidant
+        // must still be an active member of the organisation.
+        let Some(coverage) = mandate::check_coverage(conn, organisation_id, usager_id, demarche, now)? else {
+            revoke(conn, now, &request.id)?;
+            return invalid_grant("le mandat ne couvre plus cette démarche");
+        };
+        if !accounts::may_work_for(conn, aidant_id, organisation_id)? {
+            revoke(conn, now, &request.id)?;
+            return invalid_grant("l'aidant n'est plus habilité");
+        }
+        let Some(usager) = mandate::usager(conn, usager_id)? else {
+            return invalid_grant("usager inconnu");
+        };
+        let claimed = diesel::update(
+            oidc_requests::table
+                .find(&request.id)
+                .filter(oidc_requests::code_consumed_at.is_null()),
+        )
+        .set(oidc_requests::code_consumed_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+        if claimed != 1 {
+            revoke(conn, now, &request.id)?;
+            return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
+        }
+        let access_token = new_secret(rng)?;
+        let access_token_hash = hash_secret(&access_token);
+        let lifetimes = provider.lifetimes();
+        diesel::update(oidc_requests::table.find(&request.id))
+            .set((
+                oidc_requests::access_token_hash.eq(Some(&access_token_hash)),
+                oidc_requests::access_token_expires_at.eq(Some(to_db(now + lifetimes.access_token))),
+            ))
+            .execute(conn)?;
+        let claims = IdTokenClaims {
+            iss: provider.issuer(),
+            sub: &usager.sub,
+            aud: &client.client_id,
+            exp: (now + lifetimes.id_token).timestamp(),
+            iat: now.timestamp(),
+            auth_time: from_db(auth_time).timestamp(),
+            nonce: &request.nonce,
+            acr: &request.acr,
+        };
+        let id_token = sign(provider, client.id_token_alg, &client.client_secret, &claims, Some("JWT"))?;
+        journal::append(
+            conn,
+            rng,
+            now,
+            NewEntry {
+                chain: organisation_id,
+                action: Action::UseAutorisation,
+                aidant_id: Some(aidant_id),
+                usager_id: Some(usager_id),
+                organisation_id: Some(organisation_id),
+                subject: demarche.id(),
+                details: serde_json::json!({
+                    "autorisation": coverage.autorisation_id(),
+                    "mandat": coverage.mandate_id(),
+                    "client_id": client.client_id,
+                    "access_token_sha256": access_token_hash,
+                }),
+            },
+        )?;
+        Ok(Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: lifetimes.access_token.num_seconds(),
+            id_token,
+            scope: request.scope.clone(),
+        }))
+    })
+}
+
+/// Revokes what a request issued (its access token stops working, its code too).
+fn revoke(conn: &mut DbConnection, now: DateTime<Utc>, request_id: &str) -> Result<(), ProviderError> {
+    diesel::update(oidc_requests::table.find(request_id).filter(oidc_requests::revoked_at.is_null()))
+        .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The userinfo endpoint: the identité pivot of the usager, as JSON or as a signed JWT.
+
+use crate::token::sign;
+use crate::{PendingRequest, Provider, ProviderError};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use mandate::Demarche;
+use serde_json::Value;
+use store::schema::oidc_requests;
+use store::{from_db, hash_secret, DbConnection};
+
+/// What userinfo answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserinfoResponse {
+    /// `application/json`.
+    Json(Value),
+    /// `application/jwt`, signed as the client asked.
+    Jwt(String),
+}
+
+/// A refused userinfo request (RFC 6750 §3): answered 401 with `WWW-Authenticate: Bearer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserinfoError {
+    /// `invalid_token`, or none when no token was sent at all.
+    pub error: Option<&'static str>,
+    /// Description.
+    pub description: String,
+}
+
+impl UserinfoError {
+    /// The `WWW-Authenticate` header value.
+    pub fn challenge(&self) -> String {
+        match self.error {
+            Some(error) => format!(
+                "Bearer error=\"{error}\", error_description=\"{}\"",
+                self.description.replace(['"', '\\'], "")
+            ),
+            None => "Bearer".to_owned(),
+        }
+    }
+}
+
+fn invalid(description: &str) -> UserinfoError {
+    UserinfoError { error: Some("invalid_token"), description: description.to_owned() }
+}
+
+/// Answers a userinfo request carrying `bearer` (the access token, if any).
+pub fn userinfo(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    provider: &Provider,
+    bearer: Option<&str>,
+) -> Result<Result<UserinfoResponse, UserinfoError>, ProviderError> {
+    let Some(token) = bearer.filter(|t| !t.is_empty()) else {
+        return Ok(Err(UserinfoError { error: None, description: String::new() }));
+    };
+    let found: Option<PendingRequest> = oidc_requests::table
+        .filter(oidc_requests::access_token_hash.eq(hash_secret(token)))
+        .select(PendingRequest::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(request) = found else {
+        return Ok(Err(invalid("jeton inconnu")));
+    };
+    if request.revoked_at.is_some() {
+        return Ok(Err(invalid("jeton révoqué")));
+    }
+    if request.access_token_expires_at.map(from_db).is_none_or(|exp| exp <= now) {
+        return Ok(Err(invalid("jeton expiré")));
+    }
+    let (Some(organisation_id), Some(usager_id), Some(demarche_id)) = (
+        request.organisation_id.as_deref(),
+        request.usager_id.as_deref(),
+        request.demarche.as_deref(),
+    ) else {
+        return Ok(Err(invalid("jeton incomplet")));
+    };
+    let demarche = Demarche::parse(demarche_id)?;
+    if mandate::check_coverage(conn, organisation_id, usager_id, demarche, now)?.is_none() {
+        return Ok(Err(invalid("le mandat ne couvre plus cette démarche")));
+    }
+    let Some(usager) = mandate::usager(conn, usager_id)? else {
+        return Ok(Err(invalid("usager inconnu")));
+    };
+    let mut claims = usager.identite()?.claims_for_scopes(request.scopes());
+    claims.insert("sub".into(), usager.sub.clone().into());
+    let Some(client) = provider.client(&request.client_id) else {
+        return Ok(Err(invalid("client inconnu")));
+    };
+    match client.userinfo_alg {
+        None => Ok(Ok(UserinfoResponse::Json(Value::Object(claims)))),
+        Some(alg) => {
+            claims.insert("iss".into(), provider.issuer().into());
+            claims.insert("aud".into(), client.client_id.clone().into());
+            claims.insert("iat".into(), now.timestamp().into());
+            let jwt = sign(provider, alg, &client.client_secret, &Value::Object(claims), Some("JWT"))?;
+            Ok(Ok(UserinfoResponse::Jwt(jwt)))
+        }
+    }
+}
