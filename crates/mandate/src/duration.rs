@@ -66,6 +66,11 @@ fn paris_offset(at: DateTime<Utc>) -> Duration {
     Duration::hours(if summer { 2 } else { 1 })
 }
 
+/// The wall-clock time in metropolitan France at `at`, for display.
+pub fn paris_local_time(at: DateTime<Utc>) -> chrono::NaiveDateTime {
+    (at + paris_offset(at)).naive_utc()
+}
+
 /// The next midnight in Paris after `now`, in UTC.
 fn end_of_paris_day(now: DateTime<Utc>) -> DateTime<Utc> {
     let local = now + paris_offset(now);

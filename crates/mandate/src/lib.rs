@@ -10,7 +10,7 @@ mod duration;
 mod usager;
 
 pub use demarche::Demarche;
-pub use duration::MandateDuration;
+pub use duration::{paris_local_time, MandateDuration};
 pub use usager::{create_usager, normalise_search, usager, usager_by_sub, NewUsager, Usager};
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -1,1 +1,179 @@
-//! placeholder
+//! The HTTP face of Aidants Connect (actix-web): routes, French pages (askama templates),
+//! cookies, CSRF protection, security headers, static files and health.
+//!
+//! It holds no business rule: every decision is taken by the domain crates (`authenticator`,
+//! `mandate`, `provider`…). Time is read here, once per request, from the injected [`Clock`].
+
+mod csrf;
+mod interaction;
+mod oidc;
+mod pages;
+
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use authenticator::{SeedCipher, SessionPolicy};
+use chrono::{DateTime, Utc};
+use provider::Provider;
+use ring::rand::SystemRandom;
+use std::net::TcpListener;
+use std::sync::Arc;
+use store::{DbConnection, DbPool};
+
+/// Where the current time comes from.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Name of the aidant session cookie.
+pub const SESSION_COOKIE: &str = "ac_session";
+/// Name of the CSRF cookie.
+pub const CSRF_COOKIE: &str = "ac_csrf";
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// Database pool.
+    pub pool: DbPool,
+    /// The identity provider.
+    pub provider: Provider,
+    /// Card seed cipher.
+    pub cipher: SeedCipher,
+    /// Session and code rules.
+    pub policy: SessionPolicy,
+    /// Randomness.
+    pub rng: SystemRandom,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Mark cookies `Secure` (off only for local http).
+    pub secure_cookies: bool,
+}
+
+/// Errors a handler can meet that are not the visitor's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// Provider.
+    #[error(transparent)]
+    Provider(#[from] provider::ProviderError),
+    /// Authenticator.
+    #[error(transparent)]
+    Auth(#[from] authenticator::AuthError),
+    /// Mandates.
+    #[error(transparent)]
+    Mandate(#[from] mandate::MandateError),
+    /// Accounts.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
+    /// A blocking task failed.
+    #[error("tâche interrompue")]
+    Blocking,
+    /// A template failed to render.
+    #[error("gabarit: {0}")]
+    Template(#[from] askama::Error),
+}
+
+impl actix_web::ResponseError for WebError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!(error = %self, "internal error");
+        pages::error_page(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "Erreur interne",
+            "Une erreur est survenue de notre côté. Réessayez dans quelques instants ; si elle persiste, contactez votre référent.",
+        )
+    }
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool.
+pub(crate) async fn with_db<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection, &AppState) -> Result<T, WebError> + Send + 'static,
+{
+    let state = state.clone();
+    web::block(move || {
+        let mut conn = state.pool.get().map_err(store::StoreError::Pool)?;
+        f(&mut conn, &state)
+    })
+    .await
+    .map_err(|_| WebError::Blocking)?
+}
+
+/// The security headers sent with every response.
+fn security_headers(hsts: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"));
+    if hsts {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"))
+    } else {
+        headers
+    }
+}
+
+/// Mounts every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home))
+        .route("/deconnexion", web::post().to(pages::logout_aidant))
+        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
+        .route("/static/style.css", web::get().to(pages::stylesheet))
+        .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
+        .route("/jwks", web::get().to(oidc::jwks))
+        .route("/authorize", web::get().to(oidc::authorize_get))
+        .route("/authorize", web::post().to(oidc::authorize_post))
+        .route("/token", web::post().to(oidc::token))
+        .route("/userinfo", web::get().to(oidc::userinfo))
+        .route("/userinfo", web::post().to(oidc::userinfo))
+        .route("/logout", web::get().to(oidc::end_session_get))
+        .route("/logout", web::post().to(oidc::end_session_post))
+        .route("/fi/{id}", web::get().to(interaction::show))
+        .route("/fi/{id}/connexion", web::post().to(interaction::login))
+        .route("/fi/{id}/code", web::post().to(interaction::recheck))
+        .route("/fi/{id}/usager", web::post().to(interaction::choose_usager))
+        .route("/fi/{id}/demarche", web::post().to(interaction::choose_demarche))
+        .route("/fi/{id}/annuler", web::post().to(interaction::cancel));
+}
+
+/// Starts the HTTP server on `listener` with `workers` threads; returns it running.
+pub fn serve(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+    let hsts = state.secure_cookies;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::FormConfig::default().limit(16 * 1024))
+            .app_data(web::PayloadConfig::default().limit(64 * 1024))
+            .wrap(security_headers(hsts))
+            .wrap(actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms").custom_request_replace("METHOD", |req| req.method().to_string()).exclude("/healthz"))
+            .default_service(web::to(pages::not_found))
+            .configure(routes)
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

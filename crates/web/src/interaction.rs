@@ -1,0 +1,516 @@
+//! The aidant's part of the identity-provider flow: sign in (or fresh code), choose the
+//! usager, choose the démarche, then back to FranceConnect with the code.
+
+use crate::csrf::{self, CsrfToken};
+use crate::pages::{csrf_refused, error_page, html_response};
+use crate::{with_db, AppState, WebError, SESSION_COOKIE};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use authenticator::{AidantSession, LoginRefusal, VerifiedAidant};
+use chrono::{DateTime, Utc};
+use mandate::Demarche;
+use provider::{CompleteRefusal, PendingRequest};
+use serde::Deserialize;
+use store::DbConnection;
+
+/// Most usagers listed at once.
+const USAGER_LIST_LIMIT: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    id: String,
+    csrf: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "recheck.html")]
+struct RecheckPage {
+    id: String,
+    csrf: String,
+    aidant_name: String,
+    error: Option<String>,
+}
+
+struct UsagerRow {
+    id: String,
+    name: String,
+    birthdate: String,
+}
+
+#[derive(Template)]
+#[template(path = "usagers.html")]
+struct UsagersPage {
+    id: String,
+    csrf: String,
+    aidant_name: String,
+    organisation_name: String,
+    q: String,
+    usagers: Vec<UsagerRow>,
+    error: Option<String>,
+}
+
+struct DemarcheRow {
+    id: &'static str,
+    title: &'static str,
+    description: &'static str,
+    expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "demarches.html")]
+struct DemarchesPage {
+    id: String,
+    csrf: String,
+    usager_name: String,
+    demarches: Vec<DemarcheRow>,
+    error: Option<String>,
+}
+
+/// What the interaction shows next.
+enum Step {
+    Login,
+    Recheck(AidantSession),
+    ChooseUsager(AidantSession),
+    ChooseDemarche(AidantSession, String),
+    OtherAidant,
+}
+
+fn next_step(request: &PendingRequest, session: Option<AidantSession>, state: &AppState, now: DateTime<Utc>) -> Step {
+    let Some(session) = session else { return Step::Login };
+    if request.aidant_id.as_deref().is_some_and(|a| a != session.aidant_id()) {
+        return Step::OtherAidant;
+    }
+    let fresh = authenticator::verify_activity(&session, &state.policy, now).is_some()
+        && !request.needs_reauthentication(session.last_otp_at(), now);
+    if !fresh {
+        return Step::Recheck(session);
+    }
+    match &request.usager_id {
+        None => Step::ChooseUsager(session),
+        Some(usager) if request.organisation_id.as_deref() == Some(session.organisation_id()) => {
+            Step::ChooseDemarche(session, usager.clone())
+        }
+        Some(_) => Step::ChooseUsager(session),
+    }
+}
+
+fn session_cookie_value(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+fn load_session(conn: &mut DbConnection, state: &AppState, now: DateTime<Utc>, token: Option<&str>) -> Result<Option<AidantSession>, WebError> {
+    match token {
+        Some(t) => Ok(authenticator::session_by_token(conn, &state.policy, now, t)?),
+        None => Ok(None),
+    }
+}
+
+fn gone() -> HttpResponse {
+    error_page(
+        StatusCode::GONE,
+        "Demande expirée",
+        "Cette demande de connexion a expiré ou est déjà terminée. Recommencez depuis le site de la démarche, en cliquant sur le bouton FranceConnect.",
+    )
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+fn refusal_message(refusal: LoginRefusal) -> String {
+    match refusal {
+        LoginRefusal::BadCredentials => {
+            "Adresse électronique ou code incorrect. Vérifiez le code affiché par votre carte et réessayez.".into()
+        }
+        LoginRefusal::Replayed => "Ce code a déjà été utilisé. Attendez que votre carte affiche un nouveau code.".into(),
+        LoginRefusal::Locked(until) => format!(
+            "Trop de codes erronés : votre carte est bloquée jusqu'à {} (heure de Paris).",
+            mandate::paris_local_time(until).format("%H:%M")
+        ),
+        LoginRefusal::NoOrganisation => {
+            "Votre compte n'est rattaché à aucune structure habilitée. Contactez votre référent.".into()
+        }
+    }
+}
+
+/// The outcome of rendering a step.
+enum Rendered {
+    Gone,
+    OtherAidant,
+    Page(String),
+}
+
+/// What a page needs besides the step.
+#[derive(Default)]
+struct PageInput {
+    error: Option<String>,
+    email: Option<String>,
+    q: String,
+}
+
+/// Renders the page of the interaction's current step.
+async fn render_step(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    id: String,
+    status: StatusCode,
+    input: PageInput,
+) -> Result<HttpResponse, WebError> {
+    let now = state.clock.now();
+    let token = session_cookie_value(req);
+    let csrf = CsrfToken::for_request(req, state);
+    let csrf_value = csrf.value.clone();
+    let q = input.q.clone();
+    let page = with_db(state, move |conn, state| {
+        let Some(request) = provider::pending_request(conn, &id, now)? else {
+            return Ok(Rendered::Gone);
+        };
+        let session = load_session(conn, state, now, token.as_deref())?;
+        let rendered = match next_step(&request, session, state, now) {
+            Step::OtherAidant => return Ok(Rendered::OtherAidant),
+            Step::Login => LoginPage {
+                id,
+                csrf: csrf_value,
+                email: input.email.or(request.login_hint.clone()).unwrap_or_default(),
+                error: input.error,
+            }
+            .render(),
+            Step::Recheck(session) => RecheckPage {
+                id,
+                csrf: csrf_value,
+                aidant_name: accounts::aidant(conn, session.aidant_id())?.map(|a| a.full_name()).unwrap_or_default(),
+                error: input.error,
+            }
+            .render(),
+            Step::ChooseUsager(session) => {
+                let usagers = mandate::usagers_with_active_mandates(
+                    conn,
+                    session.organisation_id(),
+                    now,
+                    Some(q.as_str()),
+                    USAGER_LIST_LIMIT,
+                )?
+                .into_iter()
+                .map(|u| UsagerRow {
+                    name: u.display_name(),
+                    birthdate: chrono::NaiveDate::parse_from_str(&u.birthdate, "%Y-%m-%d")
+                        .map(|d| d.format("%d/%m/%Y").to_string())
+                        .unwrap_or(u.birthdate),
+                    id: u.id,
+                })
+                .collect();
+                UsagersPage {
+                    id,
+                    csrf: csrf_value,
+                    aidant_name: accounts::aidant(conn, session.aidant_id())?.map(|a| a.full_name()).unwrap_or_default(),
+                    organisation_name: accounts::organisation(conn, session.organisation_id())?
+                        .map(|o| o.name)
+                        .unwrap_or_default(),
+                    q,
+                    usagers,
+                    error: input.error,
+                }
+                .render()
+            }
+            Step::ChooseDemarche(session, usager_id) => {
+                let usager = mandate::usager(conn, &usager_id)?;
+                let demarches = mandate::active_demarches(conn, session.organisation_id(), &usager_id, now)?
+                    .into_iter()
+                    .map(|(d, expires)| DemarcheRow {
+                        id: d.id(),
+                        title: d.title(),
+                        description: d.description(),
+                        expires: mandate::paris_local_time(expires).format("%d/%m/%Y à %H:%M").to_string(),
+                    })
+                    .collect();
+                DemarchesPage {
+                    id,
+                    csrf: csrf_value,
+                    usager_name: usager.map(|u| u.display_name()).unwrap_or_default(),
+                    demarches,
+                    error: input.error,
+                }
+                .render()
+            }
+        };
+        Ok(Rendered::Page(rendered?))
+    })
+    .await?;
+    match page {
+        Rendered::Gone => Ok(gone()),
+        Rendered::OtherAidant => Ok(error_page(
+            StatusCode::FORBIDDEN,
+            "Demande suivie par un autre aidant",
+            "Cette demande de connexion a été commencée par un autre aidant. Recommencez depuis le site de la démarche.",
+        )),
+        Rendered::Page(body) => Ok(html_response(status, body, Some(&csrf), state.secure_cookies)),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// GET /fi/{id}: the page of the current step.
+pub(crate) async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, WebError> {
+    let input = PageInput { q: query.into_inner().q.chars().take(100).collect(), ..PageInput::default() };
+    render_step(&req, &state, path.into_inner(), StatusCode::OK, input).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    otp: String,
+}
+
+/// POST /fi/{id}/connexion: e-mail + OTP code.
+pub(crate) async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let LoginForm { email, otp, .. } = form.into_inner();
+    let typed_email = email.clone();
+    let rid = id.clone();
+    let outcome = with_db(&state, move |conn, state| {
+        if provider::pending_request(conn, &rid, now)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(authenticator::login(conn, &state.rng, &state.cipher, &state.policy, now, &email, &otp)?))
+    })
+    .await?;
+    match outcome {
+        None => Ok(gone()),
+        Some(Ok((token, _session))) => {
+            let cookie = Cookie::build(SESSION_COOKIE, token.expose().to_owned())
+                .path("/")
+                .http_only(true)
+                .secure(state.secure_cookies)
+                .same_site(SameSite::Lax)
+                .finish();
+            let mut response = see_other(&format!("/fi/{id}"));
+            response.add_cookie(&cookie).map_err(|_| WebError::Blocking)?;
+            Ok(response)
+        }
+        Some(Err(refusal)) => {
+            let input = PageInput { error: Some(refusal_message(refusal)), email: Some(typed_email), q: String::new() };
+            render_step(&req, &state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CodeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    otp: String,
+}
+
+/// POST /fi/{id}/code: a fresh code for the activity check or `prompt=login`/`max_age`.
+pub(crate) async fn recheck(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let token = session_cookie_value(&req);
+    let otp = form.into_inner().otp;
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(session) = load_session(conn, state, now, token.as_deref())? else {
+            return Ok(None);
+        };
+        Ok(Some(authenticator::recheck(conn, &state.rng, &state.cipher, &state.policy, now, &session, &otp)?))
+    })
+    .await?;
+    match outcome {
+        Some(Err(refusal)) => {
+            let input = PageInput { error: Some(refusal_message(refusal)), ..PageInput::default() };
+            render_step(&req, &state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
+        }
+        _ => Ok(see_other(&format!("/fi/{id}"))),
+    }
+}
+
+/// The live session and its activity proof, for a choice.
+fn verified_session(
+    conn: &mut DbConnection,
+    state: &AppState,
+    now: DateTime<Utc>,
+    token: Option<&str>,
+    request: &PendingRequest,
+) -> Result<Option<VerifiedAidant>, WebError> {
+    let Some(session) = load_session(conn, state, now, token)? else {
+        return Ok(None);
+    };
+    if request.needs_reauthentication(session.last_otp_at(), now) {
+        return Ok(None);
+    }
+    Ok(authenticator::verify_activity(&session, &state.policy, now))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UsagerForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    usager: String,
+}
+
+enum Choice {
+    Gone,
+    AskAgain,
+    Refused(String),
+    Done(String),
+}
+
+/// POST /fi/{id}/usager.
+pub(crate) async fn choose_usager(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<UsagerForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let token = session_cookie_value(&req);
+    let usager = form.into_inner().usager;
+    let rid = id.clone();
+    let choice = with_db(&state, move |conn, state| {
+        let Some(request) = provider::pending_request(conn, &rid, now)? else {
+            return Ok(Choice::Gone);
+        };
+        let Some(verified) = verified_session(conn, state, now, token.as_deref(), &request)? else {
+            return Ok(Choice::AskAgain);
+        };
+        if provider::select_usager(conn, now, &request, &verified, &usager)? {
+            Ok(Choice::Done(format!("/fi/{rid}")))
+        } else {
+            Ok(Choice::Refused("Cet usager n'a pas de mandat actif avec votre structure.".into()))
+        }
+    })
+    .await?;
+    finish_choice(&req, &state, id, choice).await
+}
+
+async fn finish_choice(req: &HttpRequest, state: &web::Data<AppState>, id: String, choice: Choice) -> Result<HttpResponse, WebError> {
+    match choice {
+        Choice::Gone => Ok(gone()),
+        Choice::AskAgain => Ok(see_other(&format!("/fi/{id}"))),
+        Choice::Done(location) => Ok(see_other(&location)),
+        Choice::Refused(message) => {
+            let input = PageInput { error: Some(message), ..PageInput::default() };
+            render_step(req, state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DemarcheForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    demarche: String,
+}
+
+/// POST /fi/{id}/demarche: the last step; back to FranceConnect with a code.
+pub(crate) async fn choose_demarche(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<DemarcheForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let token = session_cookie_value(&req);
+    let demarche = form.into_inner().demarche;
+    let rid = id.clone();
+    let choice = with_db(&state, move |conn, state| {
+        let Some(request) = provider::pending_request(conn, &rid, now)? else {
+            return Ok(Choice::Gone);
+        };
+        let Some(verified) = verified_session(conn, state, now, token.as_deref(), &request)? else {
+            return Ok(Choice::AskAgain);
+        };
+        let Some(usager_id) = request.usager_id.clone() else {
+            return Ok(Choice::AskAgain);
+        };
+        let Ok(demarche) = Demarche::parse(&demarche) else {
+            return Ok(Choice::Refused("Choisissez une démarche dans la liste.".into()));
+        };
+        let Some(coverage) = mandate::check_coverage(conn, verified.organisation_id(), &usager_id, demarche, now)? else {
+            return Ok(Choice::Refused(
+                "Cette démarche n'est pas couverte par un mandat actif pour cet usager.".into(),
+            ));
+        };
+        match provider::complete(conn, &state.rng, now, state.provider.lifetimes(), &request, &verified, &coverage)? {
+            Ok(location) => Ok(Choice::Done(location)),
+            Err(CompleteRefusal::ReauthenticationRequired) | Err(CompleteRefusal::Mismatch) => Ok(Choice::AskAgain),
+            Err(CompleteRefusal::NoLongerPending) => Ok(Choice::Gone),
+        }
+    })
+    .await?;
+    finish_choice(&req, &state, id, choice).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CancelForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// POST /fi/{id}/annuler: back to the client with `access_denied`.
+pub(crate) async fn cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CancelForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let location = with_db(&state, move |conn, _| match provider::pending_request(conn, &id, now)? {
+        Some(request) => Ok(Some(provider::cancel(conn, now, &request)?.location())),
+        None => Ok(None),
+    })
+    .await?;
+    Ok(match location {
+        Some(location) => see_other(&location),
+        None => gone(),
+    })
+}

@@ -1,0 +1,212 @@
+//! The OpenID Connect endpoints, as HTTP: discovery, JWKS, authorize, token, userinfo,
+//! end-session. Errors follow RFC 6749, RFC 6750 and OpenID Connect Core exactly.
+
+use crate::pages::{error_page, render, LoggedOutPage};
+use crate::{with_db, AppState, WebError, SESSION_COOKIE};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use provider::{AuthorizeError, ClientAuth, EndSessionOutcome, UserinfoResponse};
+use serde_json::json;
+
+fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .body(body.to_string())
+}
+
+/// GET /.well-known/openid-configuration
+pub(crate) async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(state.provider.discovery().to_string())
+}
+
+/// GET /jwks
+pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(state.provider.jwks().to_string())
+}
+
+/// GET /authorize
+pub(crate) async fn authorize_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let encoded = req.query_string().to_owned();
+    authorize(&req, &state, encoded, StatusCode::FOUND).await
+}
+
+/// POST /authorize (form body)
+pub(crate) async fn authorize_post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+    let Ok(encoded) = String::from_utf8(body.to_vec()) else {
+        return Ok(error_page(StatusCode::BAD_REQUEST, "Demande de connexion invalide", "La demande est illisible."));
+    };
+    authorize(&req, &state, encoded, StatusCode::SEE_OTHER).await
+}
+
+async fn authorize(req: &HttpRequest, state: &web::Data<AppState>, encoded: String, redirect: StatusCode) -> Result<HttpResponse, WebError> {
+    let request = match provider::validate_authorization(&state.provider, &encoded) {
+        Ok(r) => r,
+        Err(AuthorizeError::Page(message)) => {
+            return Ok(error_page(StatusCode::BAD_REQUEST, "Demande de connexion invalide", &message));
+        }
+        Err(AuthorizeError::Redirect(error)) => {
+            return Ok(HttpResponse::build(redirect).insert_header((header::LOCATION, error.location())).finish());
+        }
+    };
+    let now = state.clock.now();
+    let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let location = with_db(state, move |conn, state| {
+        if request.prompt.iter().any(|p| p == "none") {
+            let has_session = match token {
+                Some(t) => authenticator::session_by_token(conn, &state.policy, now, &t)?.is_some(),
+                None => false,
+            };
+            if let Some(refusal) = provider::prompt_none_refusal(&request, has_session) {
+                return Ok(refusal.location());
+            }
+        }
+        let id = provider::store_request(conn, &state.rng, now, state.provider.lifetimes(), &request)?;
+        Ok(format!("/fi/{id}"))
+    })
+    .await?;
+    Ok(HttpResponse::build(redirect).insert_header((header::LOCATION, location)).finish())
+}
+
+/// Reads `Authorization: Basic` (RFC 6749 §2.3.1: both parts form-urlencoded).
+fn basic_credentials(req: &HttpRequest) -> ClientAuth {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return ClientAuth::default();
+    };
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|b64| STANDARD.decode(b64.trim()).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|pair| {
+            let (id, secret) = pair.split_once(':')?;
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            Some((decode(id)?, decode(secret)?))
+        });
+    match parsed {
+        Some(credentials) => ClientAuth { basic: Some(credentials), malformed_header: false },
+        None => ClientAuth { basic: None, malformed_header: true },
+    }
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+    json_no_store(status, &json!({ "error": error, "error_description": description }))
+}
+
+/// POST /token
+pub(crate) async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "corps application/x-www-form-urlencoded attendu"));
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "corps illisible"));
+    };
+    let form = match provider::parse_params(text) {
+        Ok(f) => f,
+        Err(name) => {
+            return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("paramètre répété: {name}")));
+        }
+    };
+    let auth = basic_credentials(&req);
+    let now = state.clock.now();
+    let outcome = with_db(&state, move |conn, state| {
+        Ok(provider::token(conn, &state.rng, now, &state.provider, &auth, &form)?)
+    })
+    .await?;
+    Ok(match outcome {
+        Ok(response) => json_no_store(StatusCode::OK, &json!(response)),
+        Err(error) => {
+            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut response = oauth_error(status, error.error, &error.description);
+            if error.basic_challenge {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Basic realm=\"Aidants Connect\""),
+                );
+            }
+            response
+        }
+    })
+}
+
+/// GET or POST /userinfo with `Authorization: Bearer`.
+pub(crate) async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned());
+    let now = state.clock.now();
+    let outcome = with_db(&state, move |conn, state| {
+        Ok(provider::userinfo(conn, now, &state.provider, bearer.as_deref())?)
+    })
+    .await?;
+    Ok(match outcome {
+        Ok(UserinfoResponse::Json(claims)) => json_no_store(StatusCode::OK, &claims),
+        Ok(UserinfoResponse::Jwt(jwt)) => HttpResponse::Ok()
+            .content_type("application/jwt")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(jwt),
+        Err(error) => {
+            let mut response = HttpResponse::Unauthorized();
+            response.insert_header((header::WWW_AUTHENTICATE, error.challenge()));
+            response.insert_header((header::CACHE_CONTROL, "no-store"));
+            match error.error {
+                Some(code) => response.json(json!({ "error": code, "error_description": error.description })),
+                None => response.finish(),
+            }
+        }
+    })
+}
+
+/// GET /logout
+pub(crate) async fn end_session_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let encoded = req.query_string().to_owned();
+    end_session(&req, &state, &encoded).await
+}
+
+/// POST /logout
+pub(crate) async fn end_session_post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+    let encoded = String::from_utf8_lossy(&body).into_owned();
+    end_session(&req, &state, &encoded).await
+}
+
+async fn end_session(_req: &HttpRequest, state: &web::Data<AppState>, encoded: &str) -> Result<HttpResponse, WebError> {
+    let params = match provider::parse_params(encoded) {
+        Ok(p) => p,
+        Err(name) => {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "Déconnexion impossible",
+                &format!("Le paramètre {name} est répété."),
+            ))
+        }
+    };
+    let now = state.clock.now();
+    let outcome = with_db(state, move |conn, state| Ok(provider::end_session(conn, now, &state.provider, &params)?)).await?;
+    match outcome {
+        Ok(EndSessionOutcome::Redirect(location)) => Ok(HttpResponse::Found().insert_header((header::LOCATION, location)).finish()),
+        Ok(EndSessionOutcome::LoggedOut) => render(StatusCode::OK, &LoggedOutPage, None, state.secure_cookies),
+        Err(error) => Ok(error_page(StatusCode::BAD_REQUEST, "Déconnexion impossible", &error.0)),
+    }
+}

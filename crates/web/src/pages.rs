@@ -1,0 +1,128 @@
+//! Page rendering and the pages outside the identity-provider flow.
+
+use crate::csrf::{self, CsrfToken};
+use crate::{with_db, AppState, WebError, SESSION_COOKIE};
+use actix_web::cookie::Cookie;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    aidant: Option<(String, String)>,
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+pub(crate) struct LoggedOutPage;
+
+/// Renders a template as an HTML response.
+pub(crate) fn render<T: Template>(status: StatusCode, page: &T, csrf: Option<&CsrfToken>, secure: bool) -> Result<HttpResponse, WebError> {
+    Ok(html_response(status, page.render()?, csrf, secure))
+}
+
+/// An HTML response that is never cached, setting the CSRF cookie when it is new.
+pub(crate) fn html_response(status: StatusCode, body: String, csrf: Option<&CsrfToken>, secure: bool) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(cookie) = csrf.and_then(|t| t.cookie(secure)) {
+        response.cookie(cookie);
+    }
+    response.body(body)
+}
+
+/// A French error page.
+pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    let body = ErrorPage { title, message }
+        .render()
+        .unwrap_or_else(|_| format!("{title} : {message}"));
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
+/// 404.
+pub(crate) async fn not_found() -> HttpResponse {
+    error_page(StatusCode::NOT_FOUND, "Page introuvable", "L'adresse demandée n'existe pas.")
+}
+
+/// 403 for a form whose CSRF token does not match.
+pub(crate) fn csrf_refused() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Formulaire refusé",
+        "Ce formulaire a expiré ou ne provient pas d'Aidants Connect. Revenez à la page précédente, rechargez-la puis recommencez.",
+    )
+}
+
+/// The stylesheet.
+pub(crate) async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../static/style.css"))
+}
+
+/// The home page.
+pub(crate) async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let now = state.clock.now();
+    let aidant = with_db(&state, move |conn, state| {
+        let Some(token) = token else { return Ok(None) };
+        let Some(session) = authenticator::session_by_token(conn, &state.policy, now, &token)? else {
+            return Ok(None);
+        };
+        let aidant = accounts::aidant(conn, session.aidant_id())?;
+        let organisation = accounts::organisation(conn, session.organisation_id())?;
+        Ok(aidant.zip(organisation).map(|(a, o)| (a.full_name(), o.name)))
+    })
+    .await?;
+    let csrf = CsrfToken::for_request(&req, &state);
+    render(StatusCode::OK, &HomePage { aidant, csrf: csrf.value.clone() }, Some(&csrf), state.secure_cookies)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Ends the aidant's session.
+pub(crate) async fn logout_aidant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    if let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) {
+        let now = state.clock.now();
+        with_db(&state, move |conn, state| {
+            if let Some(session) = authenticator::session_by_token(conn, &state.policy, now, &token)? {
+                authenticator::end_session(conn, session.id(), now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    gone.make_removal();
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
+        .cookie(gone)
+        .finish())
+}
