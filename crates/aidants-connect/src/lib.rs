@@ -1,1 +1,112 @@
-//! placeholder
+//! The `aidants-connect` binary's library: configuration, wiring of the crates into a running
+//! service, the demo seed, and the command-line sub-commands. Tests start the service through
+//! [`start`] exactly as `aidants-connect serve` does.
+
+pub mod config;
+pub mod demo;
+
+use anyhow::Context;
+use authenticator::{SeedCipher, SessionPolicy};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::Duration;
+use config::Config;
+use provider::{KeySet, Lifetimes, Provider};
+use ring::rand::{SecureRandom, SystemRandom};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use web::{AppState, Clock};
+
+/// Opens the database pool and applies pending migrations.
+pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
+    if let Some(path) = config.database_url.strip_prefix("sqlite://") {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("création de {}", parent.display()))?;
+        }
+    }
+    let pool = store::pool(&config.database_url, config.database_pool_size).context("base de données")?;
+    let mut conn = pool.get().context("connexion à la base de données")?;
+    let applied = store::migrate(&mut conn).context("migrations")?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    Ok(pool)
+}
+
+/// The seed cipher: the configured key, or in development a key kept in `keys_dir/seed.key`.
+pub fn seed_cipher(config: &Config) -> anyhow::Result<SeedCipher> {
+    let encoded = if config.seed_key.is_empty() {
+        let path = config.keys_dir.join("seed.key");
+        match std::fs::read_to_string(&path) {
+            Ok(k) => k.trim().to_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                SystemRandom::new()
+                    .fill(&mut key)
+                    .map_err(|_| anyhow::anyhow!("générateur aléatoire indisponible"))?;
+                let encoded = STANDARD.encode(key);
+                std::fs::create_dir_all(&config.keys_dir)?;
+                write_secret_file(&path, &encoded)?;
+                tracing::info!(path = %path.display(), "generated a development seed key");
+                encoded
+            }
+            Err(e) => return Err(e).with_context(|| path.display().to_string()),
+        }
+    } else {
+        config.seed_key.clone()
+    };
+    let key = STANDARD.decode(encoded.trim()).context("seed_key: base64 attendu")?;
+    Ok(SeedCipher::new(&key)?)
+}
+
+fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+/// The session rules of the configuration.
+pub fn session_policy(config: &Config) -> SessionPolicy {
+    SessionPolicy {
+        idle: Duration::minutes(config.session.idle_minutes),
+        absolute: Duration::hours(config.session.absolute_hours),
+        activity_window: Duration::minutes(config.session.activity_check_minutes),
+        max_failures: config.session.max_failures,
+        lock_for: Duration::minutes(config.session.lock_minutes),
+    }
+}
+
+/// Builds the application state from the configuration (database migrated, keys loaded).
+pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let pool = open_database(config)?;
+    let keys = KeySet::load_or_generate(&config.keys_dir).context("clés de signature")?;
+    let lifetimes = Lifetimes {
+        interaction: Duration::minutes(config.lifetimes.interaction_minutes),
+        code: Duration::seconds(config.lifetimes.code_seconds),
+        access_token: Duration::seconds(config.lifetimes.access_token_seconds),
+        id_token: Duration::seconds(config.lifetimes.id_token_seconds),
+    };
+    Ok(AppState {
+        pool,
+        provider: Provider::new(&config.public_url, config.clients.clone(), keys, lifetimes),
+        cipher: seed_cipher(config)?,
+        policy: session_policy(config),
+        rng: SystemRandom::new(),
+        clock,
+        secure_cookies: config.secure_cookies,
+    })
+}
+
+/// Starts the service on `listener`; the returned server runs until stopped.
+pub fn start(config: &Config, listener: TcpListener, clock: Arc<dyn Clock>) -> anyhow::Result<actix_web::dev::Server> {
+    let state = build_state(config, clock)?;
+    Ok(web::serve(state, listener, config.workers)?)
+}

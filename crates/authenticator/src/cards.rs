@@ -135,6 +135,12 @@ pub(crate) fn code_at_step(seed: &[u8], step: i64, period: u64, digits: u32) -> 
     totp_lite::totp_custom::<totp_lite::Sha1>(period, digits, seed, time)
 }
 
+/// The code a standard card (6 digits, 30 s) with this seed shows at `now`: for the demo
+/// card's helper and for tests that play the card.
+pub fn card_code_at(seed: &[u8], now: DateTime<Utc>) -> String {
+    code_at_step(seed, step_at(now, TOTP_PERIOD), TOTP_PERIOD, TOTP_DIGITS)
+}
+
 /// The step a card is on at `now`.
 pub(crate) fn step_at(now: DateTime<Utc>, period: u64) -> i64 {
     now.timestamp().div_euclid(period.max(1) as i64)

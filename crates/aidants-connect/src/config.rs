@@ -1,0 +1,127 @@
+//! Configuration: embedded defaults (`config/default.toml`), an optional file, then `AC_*`
+//! environment variables.
+
+use anyhow::{bail, Context};
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The embedded defaults.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
+/// The development client secret, refused in production.
+const DEV_SECRET: &str = "secret-de-developpement-du-simulateur-franceconnect";
+
+/// Session rules.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionConfig {
+    /// Idle lifetime.
+    pub idle_minutes: i64,
+    /// Absolute lifetime.
+    pub absolute_hours: i64,
+    /// Activity window.
+    pub activity_check_minutes: i64,
+    /// Failures before lock.
+    pub max_failures: i32,
+    /// Lock length.
+    pub lock_minutes: i64,
+}
+
+/// Lifetimes of what the provider issues.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LifetimesConfig {
+    /// Interaction.
+    pub interaction_minutes: i64,
+    /// Code.
+    pub code_seconds: i64,
+    /// Access token.
+    pub access_token_seconds: i64,
+    /// ID token.
+    pub id_token_seconds: i64,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// development / production.
+    pub environment: String,
+    /// Public URL (issuer).
+    pub public_url: String,
+    /// Listen address.
+    pub bind: String,
+    /// Database URL.
+    pub database_url: String,
+    /// Pool size.
+    pub database_pool_size: u32,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Keys directory.
+    pub keys_dir: PathBuf,
+    /// Seed key, base64.
+    pub seed_key: String,
+    /// Secure cookies.
+    pub secure_cookies: bool,
+    /// Sessions.
+    pub session: SessionConfig,
+    /// Lifetimes.
+    pub lifetimes: LifetimesConfig,
+    /// Registered clients.
+    pub clients: Vec<provider::Client>,
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
+        if let Some(path) = file {
+            if !path.exists() {
+                bail!("fichier de configuration introuvable: {}", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("AC_").split("__").ignore(&["config", "test_postgres_url"]))
+            .extract()
+            .context("configuration invalide")?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Whether this is a production deployment.
+    pub fn is_production(&self) -> bool {
+        self.environment == "production"
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if !matches!(self.environment.as_str(), "development" | "production") {
+            bail!("environment doit valoir development ou production");
+        }
+        url::Url::parse(&self.public_url).context("public_url invalide")?;
+        for client in &self.clients {
+            if client.redirect_uris.is_empty() {
+                bail!("le client {} n'a aucune redirect_uri", client.client_id);
+            }
+            if client.client_secret.len() < 32 {
+                bail!("le secret du client {} doit faire au moins 32 caractères", client.client_id);
+            }
+            if client.userinfo_alg == Some(provider::SigningAlg::Hs256) {
+                bail!("le client {}: userinfo signé en HS256 n'est pas proposé", client.client_id);
+            }
+        }
+        if self.is_production() {
+            if self.clients.iter().any(|c| c.client_secret == DEV_SECRET) {
+                bail!("production: le secret de développement du simulateur est interdit");
+            }
+            if !self.secure_cookies {
+                bail!("production: secure_cookies doit valoir true");
+            }
+            if self.seed_key.is_empty() {
+                bail!("production: seed_key doit être configurée");
+            }
+            if !self.public_url.starts_with("https://") {
+                bail!("production: public_url doit être en https");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! The demo seed: one habilitated organisation, a référent-aidant with a known OTP card,
+//! fictional usagers and their mandates. Idempotent.
+
+use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
+use authenticator::{CardKind, NewCard, SeedCipher};
+use chrono::{DateTime, Utc};
+use identity::{Gender, IdentitePivot};
+use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
+use ring::rand::SecureRandom;
+use store::{write_transaction, DbConnection};
+
+/// The demo aidant's e-mail address.
+pub const DEMO_EMAIL: &str = "camille.durand@france-services-demo.fr";
+/// The demo card's serial number.
+pub const DEMO_CARD_SERIAL: &str = "GADT0000001";
+/// The demo card's seed (public on purpose: it is a demonstration card).
+pub const DEMO_CARD_SEED_HEX: &str = "4a6f6b65725f64656d6f5f6361727465313233";
+
+/// What the seed created (or found).
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    /// Whether it was created now.
+    pub created: bool,
+    /// Organisation id.
+    pub organisation_id: String,
+    /// Aidant id.
+    pub aidant_id: String,
+}
+
+/// The fictional usagers of the demo.
+pub fn demo_usagers() -> Vec<(IdentitePivot, &'static [Demarche], MandateDuration)> {
+    let date = |s: &str| IdentitePivot::parse_birthdate(s).unwrap_or_default();
+    vec![
+        (
+            IdentitePivot {
+                given_name: "Angela Claire Louise".into(),
+                family_name: "DUBOIS".into(),
+                preferred_username: String::new(),
+                birthdate: date("1962-08-24"),
+                gender: Gender::Female,
+                birthplace: "75107".into(),
+                birthcountry: identity::FRANCE_COG.into(),
+                email: "angela.dubois@exemple.fr".into(),
+            },
+            &Demarche::ALL,
+            MandateDuration::Long,
+        ),
+        (
+            IdentitePivot {
+                given_name: "Jean-Pierre".into(),
+                family_name: "MARTIN".into(),
+                preferred_username: "MARTIN-LEROY".into(),
+                birthdate: date("1948-02-11"),
+                gender: Gender::Male,
+                birthplace: "69123".into(),
+                birthcountry: identity::FRANCE_COG.into(),
+                email: String::new(),
+            },
+            &[Demarche::Argent, Demarche::Logement],
+            MandateDuration::Month,
+        ),
+        (
+            IdentitePivot {
+                given_name: "Fatou".into(),
+                family_name: "DIALLO".into(),
+                preferred_username: String::new(),
+                birthdate: date("1985-11-30"),
+                gender: Gender::Female,
+                birthplace: String::new(),
+                birthcountry: "99341".into(),
+                email: "fatou.diallo@exemple.fr".into(),
+            },
+            &[Demarche::Etranger, Demarche::Social],
+            MandateDuration::Semester,
+        ),
+    ]
+}
+
+/// Seeds the demo data unless the demo aidant already exists.
+pub fn seed_demo(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DemoSummary> {
+    if let Some(aidant) = accounts::find_aidant_by_email(conn, DEMO_EMAIL)? {
+        let organisation_id = accounts::working_organisations(conn, &aidant.id)?
+            .into_iter()
+            .next()
+            .map(|(o, _)| o.id)
+            .unwrap_or_default();
+        return Ok(DemoSummary { created: false, organisation_id, aidant_id: aidant.id });
+    }
+    let (organisation, aidant) = write_transaction(conn, |conn| -> anyhow::Result<_> {
+        let organisation = accounts::create_organisation(
+            conn,
+            rng,
+            now,
+            NewOrganisation {
+                name: "France Services de Démonstration",
+                siret: "99999999900019",
+                address: "1 place de la République",
+                zipcode: "75003",
+                city: "Paris",
+                kind: "France Services",
+                habilitation: Habilitation::Validated,
+            },
+        )?;
+        let aidant = accounts::create_aidant(
+            conn,
+            rng,
+            now,
+            NewAidant {
+                email: DEMO_EMAIL,
+                first_name: "Camille",
+                last_name: "Durand",
+                profession: "Conseillère France Services",
+                phone: "01 23 45 67 89",
+                active: true,
+            },
+        )?;
+        accounts::set_membership(conn, now, &aidant.id, &organisation.id, Role::Referent)?;
+        authenticator::create_card(
+            conn,
+            rng,
+            cipher,
+            now,
+            NewCard {
+                serial: DEMO_CARD_SERIAL,
+                seed_hex: DEMO_CARD_SEED_HEX,
+                kind: CardKind::Physical,
+                aidant_id: Some(&aidant.id),
+                validated: true,
+            },
+        )?;
+        Ok((organisation, aidant))
+    })?;
+    for (identite, demarches, duration) in demo_usagers() {
+        let usager = write_transaction(conn, |conn| {
+            mandate::create_usager(conn, rng, now, NewUsager { identite: &identite, franceconnect_sub: None, phone: "" })
+        })?;
+        mandate::create_mandate(
+            conn,
+            rng,
+            now,
+            NewMandate {
+                organisation_id: &organisation.id,
+                usager_id: &usager.id,
+                created_by: &aidant.id,
+                duration,
+                demarches,
+                is_remote: false,
+            },
+        )?;
+    }
+    Ok(DemoSummary { created: true, organisation_id: organisation.id, aidant_id: aidant.id })
+}
+
+/// The code the demo card shows at `now`.
+pub fn demo_code(now: DateTime<Utc>) -> String {
+    authenticator::card_code_at(&hex::decode(DEMO_CARD_SEED_HEX).unwrap_or_default(), now)
+}
