@@ -1,1 +1,9 @@
+//! End-to-end tests: the identity-provider flow against Aidants Connect served on loopback,
+//! driven by an independent relying party, on SQLite and on PostgreSQL. One test binary
+//! (each test file would otherwise be a separate, slow link).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod authorize_errors;
+mod flow;
+mod refusals;
+mod storage;

@@ -1,1 +1,458 @@
-//! placeholder
+//! Test harness for the end-to-end tests in `it/`: databases on both backends (PostgreSQL
+//! from `AC_TEST_POSTGRES_URL`, one fresh database per test, dropped afterwards), a clock the
+//! tests move, Aidants Connect instances served on loopback through the binary's own `start`,
+//! a cookie-keeping browser, and the fixtures (organisations, aidants, cards, usagers,
+//! mandates).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use aidants_connect::config::Config;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use ring::rand::{SecureRandom, SystemRandom};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use web::Clock;
+
+/// Which database engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    SystemRandom::new().fill(&mut buf).unwrap();
+    hex::encode(buf)
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                TestDb { url, _dir: Some(dir), pg: None }
+            }
+            Backend::Postgres => {
+                let admin = std::env::var("AC_TEST_POSTGRES_URL").expect(
+                    "AC_TEST_POSTGRES_URL must name a PostgreSQL server for the PostgreSQL tests \
+                     (e.g. postgres://postgres@127.0.0.1:5432/postgres); see README",
+                );
+                let name = format!("ac_test_{}", random_hex(6));
+                let mut conn = PgConnection::establish(&admin).expect("PostgreSQL unreachable at AC_TEST_POSTGRES_URL");
+                conn.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+                let mut url = url::Url::parse(&admin).unwrap();
+                url.set_path(&format!("/{name}"));
+                TestDb { url: url.to_string(), _dir: None, pg: Some((admin, name)) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(start)))
+    }
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// When every test starts: a Tuesday in winter (UTC+1 in Paris).
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 10, 9, 0, 0).unwrap()
+}
+
+/// Redirect URI of the test relying parties (never contacted: the browser stops at it).
+pub const RP_REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub const RP_LOGOUT: &str = "http://127.0.0.1:9/apres-deconnexion";
+pub const SECRET: &str = "secret-des-tests-de-bout-en-bout-0123456789";
+
+fn test_clients() -> Vec<provider::Client> {
+    let client = |id: &str, alg: provider::SigningAlg, userinfo: Option<provider::SigningAlg>| provider::Client {
+        client_id: id.to_owned(),
+        client_secret: SECRET.to_owned(),
+        redirect_uris: vec![RP_REDIRECT.to_owned()],
+        post_logout_redirect_uris: vec![RP_LOGOUT.to_owned()],
+        id_token_alg: alg,
+        userinfo_alg: userinfo,
+    };
+    vec![
+        client("fc-es256", provider::SigningAlg::Es256, None),
+        client("fc-rs256", provider::SigningAlg::Rs256, Some(provider::SigningAlg::Rs256)),
+        client("fc-hs256", provider::SigningAlg::Hs256, None),
+    ]
+}
+
+/// A running instance of Aidants Connect.
+pub struct Instance {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
+    }
+}
+
+/// The seed of each fixture card.
+pub const SEED_A: &str = "00112233445566778899aabbccddeeff00112233";
+pub const SEED_B: &str = "ffeeddccbbaa99887766554433221100ffeeddcc";
+
+/// The people and mandates every end-to-end test starts with.
+#[derive(Debug, Clone)]
+pub struct Fixtures {
+    pub org_a: String,
+    pub org_b: String,
+    pub aidant_a: String,
+    pub email_a: String,
+    pub email_b: String,
+    /// All démarches, LONG.
+    pub usager_all: mandate::Usager,
+    /// argent only, MONTH.
+    pub usager_argent: mandate::Usager,
+    /// A mandate that expired.
+    pub usager_expired: mandate::Usager,
+    /// Its only autorisation (logement) was revoked.
+    pub usager_revoked: mandate::Usager,
+    /// A mandate with organisation B only.
+    pub usager_of_b: mandate::Usager,
+}
+
+fn pivot(given: &str, family: &str, birthdate: &str) -> identity::IdentitePivot {
+    identity::IdentitePivot {
+        given_name: given.into(),
+        family_name: family.into(),
+        preferred_username: String::new(),
+        birthdate: identity::IdentitePivot::parse_birthdate(birthdate).unwrap(),
+        gender: identity::Gender::Female,
+        birthplace: "75107".into(),
+        birthcountry: identity::FRANCE_COG.into(),
+        email: format!("{}@exemple.fr", given.to_lowercase()),
+    }
+}
+
+/// A test service: its database, keys, clock, fixtures and running instances.
+pub struct TestService {
+    pub db: TestDb,
+    pub config: Config,
+    pub clock: Arc<ManualClock>,
+    pub fixtures: Fixtures,
+    pub instances: Vec<Instance>,
+    pub pool: store::DbPool,
+    pub cipher: authenticator::SeedCipher,
+    _keys: tempfile::TempDir,
+}
+
+impl TestService {
+    /// A service with one instance.
+    pub fn start(backend: Backend) -> TestService {
+        Self::start_instances(backend, 1)
+    }
+
+    /// A service with `count` instances sharing one database and one issuer URL.
+    pub fn start_instances(backend: Backend, count: usize) -> TestService {
+        let db = TestDb::new(backend);
+        let keys = tempfile::tempdir().unwrap();
+        let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        let first_port = listeners[0].local_addr().unwrap().port();
+        let mut config = Config::load(None).unwrap();
+        config.database_url = db.url.clone();
+        config.database_pool_size = 4;
+        config.workers = 2;
+        config.keys_dir = keys.path().to_path_buf();
+        config.public_url = format!("http://127.0.0.1:{first_port}");
+        config.clients = test_clients();
+        let clock = ManualClock::new(start_time());
+        let pool = aidants_connect::open_database(&config).unwrap();
+        let cipher = aidants_connect::seed_cipher(&config).unwrap();
+        let fixtures = {
+            let mut conn = pool.get().unwrap();
+            seed_fixtures(&mut conn, &cipher, clock.now())
+        };
+        let mut service = TestService { db, config, clock, fixtures, instances: Vec::new(), pool, cipher, _keys: keys };
+        for listener in listeners {
+            service.spawn(listener);
+        }
+        service
+    }
+
+    fn spawn(&mut self, listener: TcpListener) {
+        let port = listener.local_addr().unwrap().port();
+        let config = self.config.clone();
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = aidants_connect::start(&config, listener, clock).unwrap();
+                tx.send(server.handle()).unwrap();
+                let _ = server.await;
+            })
+        });
+        let handle = rx.recv().unwrap();
+        self.instances.push(Instance { base: format!("http://127.0.0.1:{port}"), handle });
+    }
+
+    /// The issuer (first instance's URL).
+    pub fn issuer(&self) -> &str {
+        &self.instances[0].base
+    }
+
+    /// A database connection for assertions and for changing state behind the service's back.
+    pub fn conn(&self) -> store::PooledDb {
+        self.pool.get().unwrap()
+    }
+
+    /// The service's current time.
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The code a fixture card shows now.
+    pub fn code(&self, seed_hex: &str) -> String {
+        authenticator::card_code_at(&hex::decode(seed_hex).unwrap(), self.clock.now())
+    }
+
+    /// Moves to the next 30-second step so that a new code is shown.
+    pub fn next_code(&self, seed_hex: &str) -> String {
+        self.clock.advance(Duration::seconds(30));
+        self.code(seed_hex)
+    }
+
+    /// A relying party (fc-sim's, on the `openidconnect` crate) registered as `client_id`.
+    pub async fn relying_party(&self, client_id: &str) -> fc_sim::rp::RelyingParty {
+        let clock = self.clock.clone();
+        fc_sim::rp::RelyingParty::discover(self.issuer(), client_id, SECRET, RP_REDIRECT)
+            .await
+            .unwrap()
+            .with_time_source(Arc::new(move || clock.now()))
+    }
+}
+
+fn seed_fixtures(conn: &mut store::DbConnection, cipher: &authenticator::SeedCipher, now: DateTime<Utc>) -> Fixtures {
+    use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
+    use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
+    let rng = SystemRandom::new();
+    let org = |conn: &mut store::DbConnection, name: &str, siret: &str| {
+        store::write_transaction(conn, |conn| {
+            accounts::create_organisation(
+                conn,
+                &rng,
+                now,
+                NewOrganisation {
+                    name,
+                    siret,
+                    address: "1 rue de la Paix",
+                    zipcode: "75002",
+                    city: "Paris",
+                    kind: "CCAS",
+                    habilitation: Habilitation::Validated,
+                },
+            )
+        })
+        .unwrap()
+    };
+    let org_a = org(conn, "CCAS de Test A", "11111111100011");
+    let org_b = org(conn, "Mairie de Test B", "22222222200022");
+    let aidant = |conn: &mut store::DbConnection, email: &str, organisation: &str, seed: &str, serial: &str| {
+        let a = accounts::create_aidant(
+            conn,
+            &rng,
+            now,
+            NewAidant { email, first_name: "Alex", last_name: "Test", profession: "Travailleur social", phone: "", active: true },
+        )
+        .unwrap();
+        accounts::set_membership(conn, now, &a.id, organisation, Role::Aidant).unwrap();
+        authenticator::create_card(
+            conn,
+            &rng,
+            cipher,
+            now,
+            authenticator::NewCard {
+                serial,
+                seed_hex: seed,
+                kind: authenticator::CardKind::Physical,
+                aidant_id: Some(&a.id),
+                validated: true,
+            },
+        )
+        .unwrap();
+        a
+    };
+    let aidant_a = aidant(conn, "alex.a@ccas-test.fr", &org_a.id, SEED_A, "GADT0000101");
+    let aidant_b = aidant(conn, "alex.b@mairie-test.fr", &org_b.id, SEED_B, "GADT0000102");
+    let usager = |conn: &mut store::DbConnection, p: identity::IdentitePivot| {
+        store::write_transaction(conn, |conn| {
+            mandate::create_usager(conn, &rng, now, NewUsager { identite: &p, franceconnect_sub: None, phone: "" })
+        })
+        .unwrap()
+    };
+    let mandate = |conn: &mut store::DbConnection, org: &str, by: &str, u: &mandate::Usager, d: &[Demarche], dur, at| {
+        mandate::create_mandate(
+            conn,
+            &rng,
+            at,
+            NewMandate { organisation_id: org, usager_id: &u.id, created_by: by, duration: dur, demarches: d, is_remote: false },
+        )
+        .unwrap()
+    };
+    let usager_all = usager(conn, pivot("Angela", "DUBOIS", "1962-08-24"));
+    mandate(conn, &org_a.id, &aidant_a.id, &usager_all, &Demarche::ALL, MandateDuration::Long, now);
+    let usager_argent = usager(conn, pivot("Bernard", "MARTIN", "1950-01-02"));
+    mandate(conn, &org_a.id, &aidant_a.id, &usager_argent, &[Demarche::Argent], MandateDuration::Month, now);
+    let usager_expired = usager(conn, pivot("Chantal", "PETIT", "1940-05-06"));
+    mandate(
+        conn,
+        &org_a.id,
+        &aidant_a.id,
+        &usager_expired,
+        &Demarche::ALL,
+        MandateDuration::Month,
+        now - Duration::days(40),
+    );
+    let usager_revoked = usager(conn, pivot("Denise", "ROBERT", "1955-07-08"));
+    let (_, autorisations) =
+        mandate(conn, &org_a.id, &aidant_a.id, &usager_revoked, &[Demarche::Logement], MandateDuration::Long, now);
+    mandate::revoke_autorisation(conn, &rng, now, &org_a.id, &autorisations[0].id, &aidant_a.id).unwrap();
+    let usager_of_b = usager(conn, pivot("Emma", "RICHARD", "1990-09-10"));
+    mandate(conn, &org_b.id, &aidant_b.id, &usager_of_b, &Demarche::ALL, MandateDuration::Long, now);
+    Fixtures {
+        org_a: org_a.id,
+        org_b: org_b.id,
+        aidant_a: aidant_a.id,
+        email_a: aidant_a.email,
+        email_b: aidant_b.email,
+        usager_all,
+        usager_argent,
+        usager_expired,
+        usager_revoked,
+        usager_of_b,
+    }
+}
+
+/// A browser: keeps cookies, never follows redirects (tests look at each one).
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+/// A response as the tests read it.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn read(response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let location = headers.get("location").map(|l| l.to_str().unwrap().to_owned());
+        Page { status, location, body: response.text().await.unwrap(), headers }
+    }
+
+    pub async fn get(&self, url: &str) -> Page {
+        Self::read(self.http.get(url).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        Self::read(self.http.post(url).form(form).send().await.unwrap()).await
+    }
+
+    /// Sends the browser to an authorization URL; returns the interaction path it lands on.
+    pub async fn authorize(&self, url: &str) -> String {
+        let page = self.get(url).await;
+        assert_eq!(page.status, 302, "authorize: {}", page.body);
+        let location = page.location.unwrap();
+        assert!(location.starts_with("/fi/"), "unexpected redirect {location}");
+        location
+    }
+
+    /// Posts a form of the interaction page at `base + path`, with the page's CSRF token.
+    pub async fn submit(&self, base: &str, path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(&format!("{base}{path}")).await;
+        let csrf = csrf_token(&page.body);
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(&format!("{base}{path}/{action}"), &form).await
+    }
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF token in page: {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The query parameters of a redirect URL.
+pub fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
+}
+
+/// Runs an async test body on each backend it is declared for.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}

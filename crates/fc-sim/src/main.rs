@@ -1,1 +1,41 @@
-fn main() {}
+//! `fc-sim`: the FranceConnect simulator, for development and demos.
+
+use clap::Parser;
+use std::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "fc-sim", about = "Simulateur FranceConnect pour Aidants Connect")]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "FC_SIM_BIND", default_value = "127.0.0.1:8001")]
+    bind: String,
+    /// Our public URL (redirect URI = {public_url}/callback).
+    #[arg(long, env = "FC_SIM_PUBLIC_URL", default_value = "http://127.0.0.1:8001")]
+    public_url: String,
+    /// Aidants Connect's issuer URL.
+    #[arg(long, env = "FC_SIM_ISSUER", default_value = "http://127.0.0.1:8000")]
+    issuer: String,
+    /// client_id registered at Aidants Connect.
+    #[arg(long, env = "FC_SIM_CLIENT_ID", default_value = "fc-sim")]
+    client_id: String,
+    /// client_secret registered at Aidants Connect.
+    #[arg(long, env = "FC_SIM_CLIENT_SECRET", default_value = "secret-de-developpement-du-simulateur-franceconnect")]
+    client_secret: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,actix_server=warn"))
+        .init();
+    let cli = Cli::parse();
+    let listener = TcpListener::bind(&cli.bind).map_err(|e| anyhow::anyhow!("écoute sur {} : {e}", cli.bind))?;
+    println!("Simulateur FranceConnect : {}", cli.public_url);
+    let config = fc_sim::SimConfig {
+        issuer: cli.issuer,
+        client_id: cli.client_id,
+        client_secret: cli.client_secret,
+        public_url: cli.public_url,
+    };
+    actix_web::rt::System::new().block_on(async move { fc_sim::serve(config, listener)?.await })?;
+    Ok(())
+}

@@ -28,13 +28,17 @@ pub struct UserinfoError {
 }
 
 impl UserinfoError {
-    /// The `WWW-Authenticate` header value.
+    /// The `WWW-Authenticate` header value. RFC 6750 §3 allows only printable ASCII without
+    /// `"` and `\` in `error_description`: accents are dropped there (the JSON body keeps them).
     pub fn challenge(&self) -> String {
         match self.error {
-            Some(error) => format!(
-                "Bearer error=\"{error}\", error_description=\"{}\"",
-                self.description.replace(['"', '\\'], "")
-            ),
+            Some(error) => {
+                let ascii: String = mandate::normalise_search(&self.description)
+                    .chars()
+                    .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
+                    .collect();
+                format!("Bearer error=\"{error}\", error_description=\"{ascii}\"")
+            }
             None => "Bearer".to_owned(),
         }
     }
@@ -96,5 +100,20 @@ pub fn userinfo(
             let jwt = sign(provider, alg, &client.client_secret, &Value::Object(claims), Some("JWT"))?;
             Ok(Ok(UserinfoResponse::Jwt(jwt)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_printable_ascii() {
+        let e = invalid("le mandat ne couvre plus cette démarche \"x\"");
+        assert_eq!(
+            e.challenge(),
+            "Bearer error=\"invalid_token\", error_description=\"le mandat ne couvre plus cette demarche x\""
+        );
+        assert_eq!(UserinfoError { error: None, description: String::new() }.challenge(), "Bearer");
     }
 }
