@@ -4,9 +4,14 @@
 use ac_tests::{on_both_backends, query_of, Backend, Browser, TestService, RP_REDIRECT};
 
 fn authorize_url(base: &str, params: &[(&str, &str)]) -> String {
-    let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
     format!("{base}/authorize?{query}")
 }
+
+/// Query parameters of an authorization request.
+type Params = Vec<(&'static str, &'static str)>;
 
 const GOOD: [(&str, &str); 6] = [
     ("client_id", "fc-es256"),
@@ -22,7 +27,9 @@ fn without(name: &str) -> Vec<(&'static str, &'static str)> {
 }
 
 fn replacing(name: &str, value: &'static str) -> Vec<(&'static str, &'static str)> {
-    GOOD.iter().map(|(n, v)| if *n == name { (*n, value) } else { (*n, *v) }).collect()
+    GOOD.iter()
+        .map(|(n, v)| if *n == name { (*n, value) } else { (*n, *v) })
+        .collect()
 }
 
 async fn untrusted_client_or_redirect_gets_an_error_page(backend: Backend) {
@@ -37,7 +44,10 @@ async fn untrusted_client_or_redirect_gets_an_error_page(backend: Backend) {
     ] {
         let page = browser.get(&authorize_url(service.issuer(), &params)).await;
         assert_eq!(page.status, 400, "{params:?}");
-        assert!(page.location.is_none(), "never redirect to an untrusted address");
+        assert!(
+            page.location.is_none(),
+            "never redirect to an untrusted address"
+        );
         assert!(page.body.contains("Demande de connexion invalide"));
         assert!(page.body.contains("lang=\"fr\""));
     }
@@ -56,9 +66,13 @@ async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) 
     bad_max_age.push(("max_age", "-5"));
     let mut prompt_none = GOOD.to_vec();
     prompt_none.push(("prompt", "none"));
-    let cases: Vec<(Vec<(&str, &str)>, &str, bool)> = vec![
+    let cases: Vec<(Params, &str, bool)> = vec![
         (without("response_type"), "invalid_request", true),
-        (replacing("response_type", "token"), "unsupported_response_type", true),
+        (
+            replacing("response_type", "token"),
+            "unsupported_response_type",
+            true,
+        ),
         (replacing("scope", "profile"), "invalid_scope", true),
         (without("scope"), "invalid_scope", true),
         (without("state"), "invalid_request", false),
@@ -75,16 +89,26 @@ async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) 
         let location = page.location.unwrap();
         assert!(location.starts_with(RP_REDIRECT), "{location}");
         let query = query_of(&location);
-        assert_eq!(query.get("error").map(String::as_str), Some(error), "{params:?}");
+        assert_eq!(
+            query.get("error").map(String::as_str),
+            Some(error),
+            "{params:?}"
+        );
         assert!(query.contains_key("error_description"));
-        assert_eq!(query.get("state").map(String::as_str), has_state.then_some("etat-1"), "{params:?}");
+        assert_eq!(
+            query.get("state").map(String::as_str),
+            has_state.then_some("etat-1"),
+            "{params:?}"
+        );
     }
 }
 
 async fn post_authorization_requests_work(backend: Backend) {
     let service = TestService::start(backend);
     let browser = Browser::new();
-    let page = browser.post(&format!("{}/authorize", service.issuer()), &GOOD).await;
+    let page = browser
+        .post(&format!("{}/authorize", service.issuer()), &GOOD)
+        .await;
     assert_eq!(page.status, 303);
     assert!(page.location.unwrap().starts_with("/fi/"));
 }
@@ -92,7 +116,13 @@ async fn post_authorization_requests_work(backend: Backend) {
 async fn discovery_and_jwks_describe_the_provider(backend: Backend) {
     let service = TestService::start(backend);
     let base = service.issuer();
-    let discovery: serde_json::Value = reqwest::get(format!("{base}/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    let discovery: serde_json::Value =
+        reqwest::get(format!("{base}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert_eq!(discovery["issuer"], base);
     for (key, path) in [
         ("authorization_endpoint", "/authorize"),
@@ -103,13 +133,28 @@ async fn discovery_and_jwks_describe_the_provider(backend: Backend) {
     ] {
         assert_eq!(discovery[key], format!("{base}{path}"));
     }
-    assert_eq!(discovery["id_token_signing_alg_values_supported"], serde_json::json!(["ES256", "RS256", "HS256"]));
-    let jwks: serde_json::Value = reqwest::get(format!("{base}/jwks")).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "RS256", "HS256"])
+    );
+    let jwks: serde_json::Value = reqwest::get(format!("{base}/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().all(|k| k["kid"].is_string() && k.get("d").is_none()), "no private part published");
+    assert!(
+        keys.iter()
+            .all(|k| k["kid"].is_string() && k.get("d").is_none()),
+        "no private part published"
+    );
     let page = reqwest::get(format!("{base}/")).await.unwrap();
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
 }

@@ -19,17 +19,39 @@ pub async fn obtain_code(
     let interaction = browser.authorize(url.as_str()).await;
     let login_page = browser.get(&format!("{base}{interaction}")).await;
     assert_eq!(login_page.status, 200);
-    assert!(login_page.body.contains("Connexion de l'aidant"), "{}", login_page.body);
+    assert!(
+        login_page.body.contains("Connexion de l'aidant"),
+        "{}",
+        login_page.body
+    );
     let code = service.next_code(SEED_A);
     let logged = browser
-        .submit(base, &interaction, "connexion", &[("email", &service.fixtures.email_a), ("otp", &code)])
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &service.fixtures.email_a), ("otp", &code)],
+        )
         .await;
     assert_eq!(logged.status, 303, "login refused: {}", logged.body);
     let usagers = browser.get(&format!("{base}{interaction}")).await;
-    assert!(usagers.body.contains("Pour quel usager agissez-vous"), "{}", usagers.body);
-    let chosen = browser.submit(base, &interaction, "usager", &[("usager", usager_id)]).await;
+    assert!(
+        usagers.body.contains("Pour quel usager agissez-vous"),
+        "{}",
+        usagers.body
+    );
+    let chosen = browser
+        .submit(base, &interaction, "usager", &[("usager", usager_id)])
+        .await;
     assert_eq!(chosen.status, 303, "{}", chosen.body);
-    let done = browser.submit(base, &interaction, "demarche", &[("demarche", demarche.id())]).await;
+    let done = browser
+        .submit(
+            base,
+            &interaction,
+            "demarche",
+            &[("demarche", demarche.id())],
+        )
+        .await;
     assert_eq!(done.status, 303, "{}", done.body);
     let location = done.location.unwrap();
     assert!(location.starts_with(ac_tests::RP_REDIRECT), "{location}");
@@ -43,7 +65,8 @@ async fn full_flow(backend: Backend) {
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
     let usager = service.fixtures.usager_all.clone();
-    let (code, _state, nonce) = obtain_code(&service, &browser, &rp, &usager.id, Demarche::Argent).await;
+    let (code, _state, nonce) =
+        obtain_code(&service, &browser, &rp, &usager.id, Demarche::Argent).await;
     let identity = rp.finish(&code, &nonce).await.unwrap();
     assert_eq!(identity.id_token_alg, "ES256");
     assert_eq!(identity.acr, "eidas1");
@@ -65,10 +88,21 @@ async fn full_flow(backend: Backend) {
     assert_eq!(uses[0].subject, "argent");
     assert_eq!(uses[0].usager_id.as_deref(), Some(usager.id.as_str()));
     let details: serde_json::Value = serde_json::from_str(&uses[0].details).unwrap();
-    assert_eq!(details["access_token_sha256"], store::hash_secret(&identity.access_token));
+    assert_eq!(
+        details["access_token_sha256"],
+        store::hash_secret(&identity.access_token)
+    );
     assert!(!uses[0].details.contains(&identity.access_token));
-    assert_eq!(journal::entries_by_action(&mut conn, Action::ConnectAidant).unwrap().len(), 1);
-    assert_eq!(journal::verify_chain(&mut conn, &service.fixtures.org_a).unwrap(), None);
+    assert_eq!(
+        journal::entries_by_action(&mut conn, Action::ConnectAidant)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        journal::verify_chain(&mut conn, &service.fixtures.org_a).unwrap(),
+        None
+    );
 }
 
 async fn rs256_and_signed_userinfo(backend: Backend) {
@@ -95,7 +129,14 @@ async fn hs256_legacy_client(backend: Backend) {
     let service = TestService::start(backend);
     let rp = service.relying_party("fc-hs256").await;
     let browser = Browser::new();
-    let (code, _, nonce) = obtain_code(&service, &browser, &rp, &service.fixtures.usager_all.id, Demarche::Famille).await;
+    let (code, _, nonce) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &service.fixtures.usager_all.id,
+        Demarche::Famille,
+    )
+    .await;
     let identity = rp.finish(&code, &nonce).await.unwrap();
     assert_eq!(identity.id_token_alg, "HS256");
 }
@@ -112,54 +153,123 @@ async fn session_is_reused_then_activity_check_asks_a_fresh_code(backend: Backen
     service.clock.advance(Duration::minutes(5));
     let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
     let interaction = browser.authorize(url.as_str()).await;
-    let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
-    assert!(page.body.contains("Pour quel usager agissez-vous"), "{}", page.body);
+    let page = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
+    assert!(
+        page.body.contains("Pour quel usager agissez-vous"),
+        "{}",
+        page.body
+    );
 
     // After 20 minutes without a code, a fresh one is asked before any choice.
     service.clock.advance(Duration::minutes(16));
-    let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
-    assert!(page.body.contains("Confirmez votre identité"), "{}", page.body);
-    let refused = browser.submit(service.issuer(), &interaction, "usager", &[("usager", &usager)]).await;
-    assert_eq!(refused.status, 303, "a choice without a fresh code goes back to the check");
-    let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
+    let page = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
+    assert!(
+        page.body.contains("Confirmez votre identité"),
+        "{}",
+        page.body
+    );
+    let refused = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "usager",
+            &[("usager", &usager)],
+        )
+        .await;
+    assert_eq!(
+        refused.status, 303,
+        "a choice without a fresh code goes back to the check"
+    );
+    let page = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
     assert!(page.body.contains("Confirmez votre identité"));
     let code = service.next_code(SEED_A);
-    let ok = browser.submit(service.issuer(), &interaction, "code", &[("otp", &code)]).await;
+    let ok = browser
+        .submit(service.issuer(), &interaction, "code", &[("otp", &code)])
+        .await;
     assert_eq!(ok.status, 303);
-    let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
-    assert!(page.body.contains("Pour quel usager agissez-vous"), "{}", page.body);
+    let page = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
+    assert!(
+        page.body.contains("Pour quel usager agissez-vous"),
+        "{}",
+        page.body
+    );
     let mut conn = service.conn();
-    assert_eq!(journal::entries_by_action(&mut conn, Action::ActivityCheckAidant).unwrap().len(), 1);
+    assert_eq!(
+        journal::entries_by_action(&mut conn, Action::ActivityCheckAidant)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn prompt_login_and_max_age_force_a_fresh_code(backend: Backend) {
     let service = TestService::start(backend);
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
-    let (code, _, nonce) = obtain_code(&service, &browser, &rp, &service.fixtures.usager_all.id, Demarche::Papiers).await;
+    let (code, _, nonce) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &service.fixtures.usager_all.id,
+        Demarche::Papiers,
+    )
+    .await;
     rp.finish(&code, &nonce).await.unwrap();
     service.clock.advance(Duration::minutes(2));
     for extra in ["&prompt=login", "&max_age=60"] {
         let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
         let interaction = browser.authorize(&format!("{url}{extra}")).await;
-        let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
-        assert!(page.body.contains("Confirmez votre identité"), "{extra}: {}", page.body);
+        let page = browser
+            .get(&format!("{}{interaction}", service.issuer()))
+            .await;
+        assert!(
+            page.body.contains("Confirmez votre identité"),
+            "{extra}: {}",
+            page.body
+        );
     }
 }
 
 async fn flow_across_two_instances(backend: Backend) {
     let service = TestService::start_instances(backend, 2);
-    let (a, b) = (service.instances[0].base.clone(), service.instances[1].base.clone());
+    let (a, b) = (
+        service.instances[0].base.clone(),
+        service.instances[1].base.clone(),
+    );
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
     let (url, state, nonce) = rp.authorization_url(fc_sim::SCOPES).unwrap();
     let interaction = browser.authorize(url.as_str()).await; // on A
     let code = service.next_code(SEED_A);
-    let logged = browser.submit(&b, &interaction, "connexion", &[("email", &service.fixtures.email_a), ("otp", &code)]).await;
+    let logged = browser
+        .submit(
+            &b,
+            &interaction,
+            "connexion",
+            &[("email", &service.fixtures.email_a), ("otp", &code)],
+        )
+        .await;
     assert_eq!(logged.status, 303, "{}", logged.body);
-    let chosen = browser.submit(&a, &interaction, "usager", &[("usager", &service.fixtures.usager_all.id)]).await;
+    let chosen = browser
+        .submit(
+            &a,
+            &interaction,
+            "usager",
+            &[("usager", &service.fixtures.usager_all.id)],
+        )
+        .await;
     assert_eq!(chosen.status, 303);
-    let done = browser.submit(&b, &interaction, "demarche", &[("demarche", "travail")]).await;
+    let done = browser
+        .submit(&b, &interaction, "demarche", &[("demarche", "travail")])
+        .await;
     let params = query_of(&done.location.unwrap());
     assert_eq!(params["state"], state);
     // The code minted on B is exchanged on A (the issuer), the token used on B.

@@ -1,32 +1,56 @@
 //! What must be refused, and how: at the choice, at the token endpoint, at userinfo.
 
 use crate::flow::obtain_code;
-use ac_tests::{on_both_backends, Backend, Browser, TestService, RP_REDIRECT, SECRET, SEED_A, SEED_B};
+use ac_tests::{
+    on_both_backends, Backend, Browser, TestService, RP_REDIRECT, SECRET, SEED_A, SEED_B,
+};
 use chrono::Duration;
 use mandate::Demarche;
 use ring::rand::SystemRandom;
 use serde_json::Value;
 
 /// Logs the aidant of organisation A (or B) in on a fresh interaction; returns its path.
-async fn logged_in_interaction(service: &TestService, browser: &Browser, email: &str, seed: &str) -> String {
+async fn logged_in_interaction(
+    service: &TestService,
+    browser: &Browser,
+    email: &str,
+    seed: &str,
+) -> String {
     let rp = service.relying_party("fc-es256").await;
     let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
     let interaction = browser.authorize(url.as_str()).await;
     let code = service.next_code(seed);
-    let page = browser.submit(service.issuer(), &interaction, "connexion", &[("email", email), ("otp", &code)]).await;
+    let page = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "connexion",
+            &[("email", email), ("otp", &code)],
+        )
+        .await;
     assert_eq!(page.status, 303, "{}", page.body);
     interaction
 }
 
-async fn token_request(service: &TestService, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut request = reqwest::Client::new().post(format!("{}/token", service.issuer())).form(form);
+async fn token_request(
+    service: &TestService,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/token", service.issuer()))
+        .form(form);
     if let Some((id, secret)) = basic {
         request = request.basic_auth(id, Some(secret));
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    (status, response.json().await.unwrap_or(Value::Null), headers)
+    (
+        status,
+        response.json().await.unwrap_or(Value::Null),
+        headers,
+    )
 }
 
 async fn usagers_without_active_mandate_are_neither_listed_nor_choosable(backend: Backend) {
@@ -34,19 +58,41 @@ async fn usagers_without_active_mandate_are_neither_listed_nor_choosable(backend
     let browser = Browser::new();
     let f = service.fixtures.clone();
     let interaction = logged_in_interaction(&service, &browser, &f.email_a, SEED_A).await;
-    let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
+    let page = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
     assert!(page.body.contains("Angela DUBOIS"));
     assert!(page.body.contains("Bernard MARTIN"));
     assert!(!page.body.contains("PETIT"), "expired mandate listed");
     assert!(!page.body.contains("ROBERT"), "revoked autorisation listed");
-    assert!(!page.body.contains("RICHARD"), "other organisation's usager listed");
+    assert!(
+        !page.body.contains("RICHARD"),
+        "other organisation's usager listed"
+    );
     // Search by name, accents and case ignored.
-    let found = browser.get(&format!("{}{interaction}?q=angéla", service.issuer())).await;
+    let found = browser
+        .get(&format!("{}{interaction}?q=angéla", service.issuer()))
+        .await;
     assert!(found.body.contains("Angela DUBOIS") && !found.body.contains("Bernard"));
-    for (usager, who) in [(&f.usager_expired, "expired"), (&f.usager_revoked, "revoked"), (&f.usager_of_b, "other organisation")] {
-        let refused = browser.submit(service.issuer(), &interaction, "usager", &[("usager", &usager.id)]).await;
+    for (usager, who) in [
+        (&f.usager_expired, "expired"),
+        (&f.usager_revoked, "revoked"),
+        (&f.usager_of_b, "other organisation"),
+    ] {
+        let refused = browser
+            .submit(
+                service.issuer(),
+                &interaction,
+                "usager",
+                &[("usager", &usager.id)],
+            )
+            .await;
         assert_eq!(refused.status, 422, "{who}");
-        assert!(refused.body.contains("pas de mandat actif"), "{who}: {}", refused.body);
+        assert!(
+            refused.body.contains("pas de mandat actif"),
+            "{who}: {}",
+            refused.body
+        );
     }
 }
 
@@ -55,9 +101,18 @@ async fn aidant_of_another_organisation_cannot_use_the_mandate(backend: Backend)
     let browser = Browser::new();
     let f = service.fixtures.clone();
     let interaction = logged_in_interaction(&service, &browser, &f.email_b, SEED_B).await;
-    let refused = browser.submit(service.issuer(), &interaction, "usager", &[("usager", &f.usager_all.id)]).await;
+    let refused = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "usager",
+            &[("usager", &f.usager_all.id)],
+        )
+        .await;
     assert_eq!(refused.status, 422);
-    let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
+    let page = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
     assert!(page.body.contains("Emma RICHARD") && !page.body.contains("Angela"));
 }
 
@@ -66,14 +121,41 @@ async fn demarche_not_covered_is_refused(backend: Backend) {
     let browser = Browser::new();
     let f = service.fixtures.clone();
     let interaction = logged_in_interaction(&service, &browser, &f.email_a, SEED_A).await;
-    let chosen = browser.submit(service.issuer(), &interaction, "usager", &[("usager", &f.usager_argent.id)]).await;
+    let chosen = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "usager",
+            &[("usager", &f.usager_argent.id)],
+        )
+        .await;
     assert_eq!(chosen.status, 303);
-    let page = browser.get(&format!("{}{interaction}", service.issuer())).await;
-    assert!(page.body.contains("Argent") && !page.body.contains("Famille"), "{}", page.body);
-    let refused = browser.submit(service.issuer(), &interaction, "demarche", &[("demarche", "famille")]).await;
+    let page = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
+    assert!(
+        page.body.contains("Argent") && !page.body.contains("Famille"),
+        "{}",
+        page.body
+    );
+    let refused = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "demarche",
+            &[("demarche", "famille")],
+        )
+        .await;
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("pas couverte"));
-    let unknown = browser.submit(service.issuer(), &interaction, "demarche", &[("demarche", "impots")]).await;
+    let unknown = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "demarche",
+            &[("demarche", "impots")],
+        )
+        .await;
     assert_eq!(unknown.status, 422);
 }
 
@@ -82,16 +164,39 @@ async fn revocation_between_choice_and_token_is_refused(backend: Backend) {
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
     let f = service.fixtures.clone();
-    let (code, _, nonce) = obtain_code(&service, &browser, &rp, &f.usager_argent.id, Demarche::Argent).await;
+    let (code, _, nonce) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &f.usager_argent.id,
+        Demarche::Argent,
+    )
+    .await;
     {
         let mut conn = service.conn();
-        let coverage = mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Argent, service.clock_now())
-            .unwrap()
-            .unwrap();
-        mandate::revoke_autorisation(&mut conn, &SystemRandom::new(), service.clock_now(), &f.org_a, coverage.autorisation_id(), &f.aidant_a)
-            .unwrap();
+        let coverage = mandate::check_coverage(
+            &mut conn,
+            &f.org_a,
+            &f.usager_argent.id,
+            Demarche::Argent,
+            service.clock_now(),
+        )
+        .unwrap()
+        .unwrap();
+        mandate::revoke_autorisation(
+            &mut conn,
+            &SystemRandom::new(),
+            service.clock_now(),
+            &f.org_a,
+            coverage.autorisation_id(),
+            &f.aidant_a,
+        )
+        .unwrap();
     }
-    assert_eq!(rp.finish(&code, &nonce).await.unwrap_err(), fc_sim::rp::RpError::Token("invalid_grant".into()));
+    assert_eq!(
+        rp.finish(&code, &nonce).await.unwrap_err(),
+        fc_sim::rp::RpError::Token("invalid_grant".into())
+    );
 }
 
 async fn revocation_after_token_stops_userinfo(backend: Backend) {
@@ -99,14 +204,34 @@ async fn revocation_after_token_stops_userinfo(backend: Backend) {
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
     let f = service.fixtures.clone();
-    let (code, _, nonce) = obtain_code(&service, &browser, &rp, &f.usager_argent.id, Demarche::Argent).await;
+    let (code, _, nonce) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &f.usager_argent.id,
+        Demarche::Argent,
+    )
+    .await;
     let identity = rp.finish(&code, &nonce).await.unwrap();
     let mut conn = service.conn();
-    let coverage = mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Argent, service.clock_now())
-        .unwrap()
-        .unwrap();
-    mandate::revoke_autorisation(&mut conn, &SystemRandom::new(), service.clock_now(), &f.org_a, coverage.autorisation_id(), &f.aidant_a)
-        .unwrap();
+    let coverage = mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_argent.id,
+        Demarche::Argent,
+        service.clock_now(),
+    )
+    .unwrap()
+    .unwrap();
+    mandate::revoke_autorisation(
+        &mut conn,
+        &SystemRandom::new(),
+        service.clock_now(),
+        &f.org_a,
+        coverage.autorisation_id(),
+        &f.aidant_a,
+    )
+    .unwrap();
     let response = reqwest::Client::new()
         .get(format!("{}/userinfo", service.issuer()))
         .bearer_auth(&identity.access_token)
@@ -114,7 +239,10 @@ async fn revocation_after_token_stops_userinfo(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer error=\"invalid_token\""));
+    assert!(response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer error=\"invalid_token\""));
 }
 
 async fn mandate_expiring_between_choice_and_token_is_refused(backend: Backend) {
@@ -122,7 +250,14 @@ async fn mandate_expiring_between_choice_and_token_is_refused(backend: Backend) 
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
     let f = service.fixtures.clone();
-    let (code, _, nonce) = obtain_code(&service, &browser, &rp, &f.usager_argent.id, Demarche::Argent).await;
+    let (code, _, nonce) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &f.usager_argent.id,
+        Demarche::Argent,
+    )
+    .await;
     // The MONTH mandate ends 31 days after its creation; the code lives 60 s, so move the
     // mandate's end instead of the clock: it ends now.
     {
@@ -134,7 +269,10 @@ async fn mandate_expiring_between_choice_and_token_is_refused(backend: Backend) 
             .execute(&mut conn)
             .unwrap();
     }
-    assert_eq!(rp.finish(&code, &nonce).await.unwrap_err(), fc_sim::rp::RpError::Token("invalid_grant".into()));
+    assert_eq!(
+        rp.finish(&code, &nonce).await.unwrap_err(),
+        fc_sim::rp::RpError::Token("invalid_grant".into())
+    );
 }
 
 async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
@@ -147,26 +285,64 @@ async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
     let base = service.issuer();
     let code = service.next_code(SEED_A);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let page = browser.submit(base, &interaction, "connexion", &[("email", &f.email_a), ("otp", wrong)]).await;
+    let page = browser
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &f.email_a), ("otp", wrong)],
+        )
+        .await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("Adresse électronique ou code incorrect"));
     assert!(page.body.contains("aria-invalid=\"true\""));
     // The unknown e-mail gets the very same answer.
-    let page = browser.submit(base, &interaction, "connexion", &[("email", "inconnu@exemple.fr"), ("otp", &code)]).await;
+    let page = browser
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", "inconnu@exemple.fr"), ("otp", &code)],
+        )
+        .await;
     assert!(page.body.contains("Adresse électronique ou code incorrect"));
     // The right code works once…
-    let ok = browser.submit(base, &interaction, "connexion", &[("email", &f.email_a), ("otp", &code)]).await;
+    let ok = browser
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &f.email_a), ("otp", &code)],
+        )
+        .await;
     assert_eq!(ok.status, 303);
     // …and is refused in another browser, even within the same 30 seconds.
     let other = Browser::new();
     let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
     let interaction = other.authorize(url.as_str()).await;
-    let replay = other.submit(base, &interaction, "connexion", &[("email", &f.email_a), ("otp", &code)]).await;
+    let replay = other
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &f.email_a), ("otp", &code)],
+        )
+        .await;
     assert_eq!(replay.status, 422);
     assert!(replay.body.contains("déjà été utilisé"), "{}", replay.body);
     // A code of the previous step (within drift) is older than the one used: refused too.
-    let previous = authenticator::card_code_at(&hex::decode(SEED_A).unwrap(), service.clock_now() - Duration::seconds(30));
-    let replay = other.submit(base, &interaction, "connexion", &[("email", &f.email_a), ("otp", &previous)]).await;
+    let previous = authenticator::card_code_at(
+        &hex::decode(SEED_A).unwrap(),
+        service.clock_now() - Duration::seconds(30),
+    );
+    let replay = other
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &f.email_a), ("otp", &previous)],
+        )
+        .await;
     assert_eq!(replay.status, 422);
 }
 
@@ -181,14 +357,41 @@ async fn too_many_wrong_codes_lock_the_card(backend: Backend) {
     let code = service.next_code(SEED_A);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        browser.submit(base, &interaction, "connexion", &[("email", &f.email_a), ("otp", wrong)]).await;
+        browser
+            .submit(
+                base,
+                &interaction,
+                "connexion",
+                &[("email", &f.email_a), ("otp", wrong)],
+            )
+            .await;
     }
-    let locked = browser.submit(base, &interaction, "connexion", &[("email", &f.email_a), ("otp", &code)]).await;
+    let locked = browser
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &f.email_a), ("otp", &code)],
+        )
+        .await;
     assert_eq!(locked.status, 422);
-    assert!(locked.body.contains("bloquée jusqu&#39;à 10:15 (heure de Paris)"), "{}", locked.body);
+    assert!(
+        locked
+            .body
+            .contains("bloquée jusqu&#39;à 10:15 (heure de Paris)"),
+        "{}",
+        locked.body
+    );
     service.clock.advance(Duration::minutes(15));
     let code = service.code(SEED_A);
-    let ok = browser.submit(base, &interaction, "connexion", &[("email", &f.email_a), ("otp", &code)]).await;
+    let ok = browser
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &f.email_a), ("otp", &code)],
+        )
+        .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
 }
 
@@ -196,9 +399,20 @@ async fn code_is_single_use_and_reuse_revokes(backend: Backend) {
     let service = TestService::start(backend);
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
-    let (code, _, nonce) = obtain_code(&service, &browser, &rp, &service.fixtures.usager_all.id, Demarche::Social).await;
+    let (code, _, nonce) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &service.fixtures.usager_all.id,
+        Demarche::Social,
+    )
+    .await;
     let identity = rp.finish(&code, &nonce).await.unwrap();
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", RP_REDIRECT)];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", RP_REDIRECT),
+    ];
     let (status, body, headers) = token_request(&service, &form, Some(("fc-es256", SECRET))).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
@@ -216,35 +430,94 @@ async fn code_expires_after_a_minute(backend: Backend) {
     let service = TestService::start(backend);
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
-    let (code, _, nonce) = obtain_code(&service, &browser, &rp, &service.fixtures.usager_all.id, Demarche::Social).await;
+    let (code, _, nonce) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &service.fixtures.usager_all.id,
+        Demarche::Social,
+    )
+    .await;
     service.clock.advance(Duration::seconds(61));
-    assert_eq!(rp.finish(&code, &nonce).await.unwrap_err(), fc_sim::rp::RpError::Token("invalid_grant".into()));
+    assert_eq!(
+        rp.finish(&code, &nonce).await.unwrap_err(),
+        fc_sim::rp::RpError::Token("invalid_grant".into())
+    );
 }
 
 async fn token_endpoint_errors(backend: Backend) {
     let service = TestService::start(backend);
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
-    let (code, _, _) = obtain_code(&service, &browser, &rp, &service.fixtures.usager_all.id, Demarche::Social).await;
-    let good = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", RP_REDIRECT)];
+    let (code, _, _) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &service.fixtures.usager_all.id,
+        Demarche::Social,
+    )
+    .await;
+    let good = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", RP_REDIRECT),
+    ];
 
-    let (status, body, headers) = token_request(&service, &good, Some(("fc-es256", "mauvais-secret"))).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    let (status, body, headers) =
+        token_request(&service, &good, Some(("fc-es256", "mauvais-secret"))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
     let (status, body, _) = token_request(&service, &good, Some(("inconnu", SECRET))).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let (status, body, _) = token_request(&service, &good, None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 
-    let wrong_redirect = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", "http://127.0.0.1:9/autre")];
-    let (status, body, _) = token_request(&service, &wrong_redirect, Some(("fc-es256", SECRET))).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let wrong_redirect = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", "http://127.0.0.1:9/autre"),
+    ];
+    let (status, body, _) =
+        token_request(&service, &wrong_redirect, Some(("fc-es256", SECRET))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let other_client = token_request(&service, &good, Some(("fc-rs256", SECRET))).await;
     assert_eq!(other_client.1["error"], "invalid_grant");
-    let grant = [("grant_type", "password"), ("code", code.as_str()), ("redirect_uri", RP_REDIRECT)];
-    assert_eq!(token_request(&service, &grant, Some(("fc-es256", SECRET))).await.1["error"], "unsupported_grant_type");
-    let no_code = [("grant_type", "authorization_code"), ("redirect_uri", RP_REDIRECT)];
-    assert_eq!(token_request(&service, &no_code, Some(("fc-es256", SECRET))).await.1["error"], "invalid_request");
+    let grant = [
+        ("grant_type", "password"),
+        ("code", code.as_str()),
+        ("redirect_uri", RP_REDIRECT),
+    ];
+    assert_eq!(
+        token_request(&service, &grant, Some(("fc-es256", SECRET)))
+            .await
+            .1["error"],
+        "unsupported_grant_type"
+    );
+    let no_code = [
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", RP_REDIRECT),
+    ];
+    assert_eq!(
+        token_request(&service, &no_code, Some(("fc-es256", SECRET)))
+            .await
+            .1["error"],
+        "invalid_request"
+    );
     let both = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -252,7 +525,12 @@ async fn token_endpoint_errors(backend: Backend) {
         ("client_id", "fc-es256"),
         ("client_secret", SECRET),
     ];
-    assert_eq!(token_request(&service, &both, Some(("fc-es256", SECRET))).await.1["error"], "invalid_request");
+    assert_eq!(
+        token_request(&service, &both, Some(("fc-es256", SECRET)))
+            .await
+            .1["error"],
+        "invalid_request"
+    );
 
     // client_secret_post works, once: the failed attempts above did not consume the code.
     let (status, body, headers) = token_request(&service, &both, None).await;
@@ -269,7 +547,12 @@ async fn userinfo_errors(backend: Backend) {
     let none = http.get(&url).send().await.unwrap();
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
-    let bad = http.get(&url).bearer_auth("pas-un-jeton").send().await.unwrap();
+    let bad = http
+        .get(&url)
+        .bearer_auth("pas-un-jeton")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 401);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
@@ -281,7 +564,9 @@ async fn csrf_is_required_on_every_form(backend: Backend) {
     let browser = Browser::new();
     let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
     let interaction = browser.authorize(url.as_str()).await;
-    browser.get(&format!("{}{interaction}", service.issuer())).await;
+    browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
     let code = service.next_code(SEED_A);
     // A cross-site form: no CSRF cookie in another browser, and a forged token.
     let attacker = Browser::new();
@@ -289,14 +574,25 @@ async fn csrf_is_required_on_every_form(backend: Backend) {
         let page = browser
             .post(
                 &format!("{}{interaction}/connexion", service.issuer()),
-                &[("csrf_token", token), ("email", &service.fixtures.email_a), ("otp", &code)],
+                &[
+                    ("csrf_token", token),
+                    ("email", &service.fixtures.email_a),
+                    ("otp", &code),
+                ],
             )
             .await;
         assert_eq!(page.status, 403);
         assert!(page.body.contains("Formulaire refusé"));
     }
     // The code was not consumed by the refused posts.
-    let ok = browser.submit(service.issuer(), &interaction, "connexion", &[("email", &service.fixtures.email_a), ("otp", &code)]).await;
+    let ok = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "connexion",
+            &[("email", &service.fixtures.email_a), ("otp", &code)],
+        )
+        .await;
     assert_eq!(ok.status, 303);
 }
 
@@ -304,8 +600,19 @@ async fn end_session_revokes_and_returns(backend: Backend) {
     let service = TestService::start(backend);
     let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
-    let (code, _, _) = obtain_code(&service, &browser, &rp, &service.fixtures.usager_all.id, Demarche::Social).await;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", RP_REDIRECT)];
+    let (code, _, _) = obtain_code(
+        &service,
+        &browser,
+        &rp,
+        &service.fixtures.usager_all.id,
+        Demarche::Social,
+    )
+    .await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", RP_REDIRECT),
+    ];
     let (_, body, _) = token_request(&service, &form, Some(("fc-es256", SECRET))).await;
     let id_token = body["id_token"].as_str().unwrap().to_owned();
     let access = body["access_token"].as_str().unwrap().to_owned();
@@ -315,15 +622,30 @@ async fn end_session_revokes_and_returns(backend: Backend) {
         .await;
     assert_eq!(unregistered.status, 400);
     let forged = browser
-        .get(&format!("{base}/logout?id_token_hint={}x&post_logout_redirect_uri={}", id_token, ac_tests::RP_LOGOUT))
+        .get(&format!(
+            "{base}/logout?id_token_hint={}x&post_logout_redirect_uri={}",
+            id_token,
+            ac_tests::RP_LOGOUT
+        ))
         .await;
     assert_eq!(forged.status, 400);
     let out = browser
-        .get(&format!("{base}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=s1", ac_tests::RP_LOGOUT))
+        .get(&format!(
+            "{base}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=s1",
+            ac_tests::RP_LOGOUT
+        ))
         .await;
     assert_eq!(out.status, 302);
-    assert_eq!(out.location.as_deref(), Some(format!("{}?state=s1", ac_tests::RP_LOGOUT).as_str()));
-    let response = reqwest::Client::new().get(format!("{base}/userinfo")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(
+        out.location.as_deref(),
+        Some(format!("{}?state=s1", ac_tests::RP_LOGOUT).as_str())
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
 }
 
@@ -333,11 +655,15 @@ async fn aidant_cancels(backend: Backend) {
     let browser = Browser::new();
     let (url, state, _) = rp.authorization_url(&["profile"]).unwrap();
     let interaction = browser.authorize(url.as_str()).await;
-    let page = browser.submit(service.issuer(), &interaction, "annuler", &[]).await;
+    let page = browser
+        .submit(service.issuer(), &interaction, "annuler", &[])
+        .await;
     let params = ac_tests::query_of(&page.location.unwrap());
     assert_eq!(params["error"], "access_denied");
     assert_eq!(params["state"], state);
-    let again = browser.get(&format!("{}{interaction}", service.issuer())).await;
+    let again = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
     assert_eq!(again.status, 410);
 }
 

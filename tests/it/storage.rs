@@ -24,17 +24,34 @@ async fn concurrent_submissions_of_one_code_succeed_once(backend: Backend) {
     let barrier = Arc::new(std::sync::Barrier::new(4));
     let handles: Vec<_> = (0..4)
         .map(|_| {
-            let (service, card, code, barrier) = (service.clone(), card.clone(), code.clone(), barrier.clone());
+            let (service, card, code, barrier) =
+                (service.clone(), card.clone(), code.clone(), barrier.clone());
             std::thread::spawn(move || {
                 let mut conn = service.conn();
                 barrier.wait();
-                authenticator::verify_code(&mut conn, &service.cipher, &card, &code, now, 5, Duration::minutes(15)).unwrap()
+                authenticator::verify_code(
+                    &mut conn,
+                    &service.cipher,
+                    &card,
+                    &code,
+                    now,
+                    5,
+                    Duration::minutes(15),
+                )
+                .unwrap()
             })
         })
         .collect();
     let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
-    assert!(outcomes.iter().filter(|o| o.is_err()).all(|o| *o == Err(authenticator::OtpRefusal::Replayed)));
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(outcomes
+        .iter()
+        .filter(|o| o.is_err())
+        .all(|o| *o == Err(authenticator::OtpRefusal::Replayed)));
 }
 
 async fn coverage_follows_revocation_and_expiry(backend: Backend) {
@@ -42,15 +59,62 @@ async fn coverage_follows_revocation_and_expiry(backend: Backend) {
     let f = service.fixtures.clone();
     let now = service.clock_now();
     let mut conn = service.conn();
-    let covered = mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Argent, now).unwrap();
+    let covered = mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_argent.id,
+        Demarche::Argent,
+        now,
+    )
+    .unwrap();
     assert!(covered.is_some());
-    assert!(mandate::check_coverage(&mut conn, &f.org_b, &f.usager_argent.id, Demarche::Argent, now).unwrap().is_none());
-    assert!(mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Famille, now).unwrap().is_none());
+    assert!(mandate::check_coverage(
+        &mut conn,
+        &f.org_b,
+        &f.usager_argent.id,
+        Demarche::Argent,
+        now
+    )
+    .unwrap()
+    .is_none());
+    assert!(mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_argent.id,
+        Demarche::Famille,
+        now
+    )
+    .unwrap()
+    .is_none());
     // MONTH: covered for 31 days, not a second longer.
     let end = now + Duration::days(31);
-    assert!(mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Argent, end - Duration::seconds(1)).unwrap().is_some());
-    assert!(mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Argent, end).unwrap().is_none());
-    assert!(mandate::check_coverage(&mut conn, &f.org_a, &f.usager_revoked.id, Demarche::Logement, now).unwrap().is_none());
+    assert!(mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_argent.id,
+        Demarche::Argent,
+        end - Duration::seconds(1)
+    )
+    .unwrap()
+    .is_some());
+    assert!(mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_argent.id,
+        Demarche::Argent,
+        end
+    )
+    .unwrap()
+    .is_none());
+    assert!(mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_revoked.id,
+        Demarche::Logement,
+        now
+    )
+    .unwrap()
+    .is_none());
 }
 
 async fn a_new_mandate_replaces_the_autorisation_for_the_same_demarche(backend: Backend) {
@@ -58,7 +122,15 @@ async fn a_new_mandate_replaces_the_autorisation_for_the_same_demarche(backend: 
     let f = service.fixtures.clone();
     let now = service.clock_now();
     let mut conn = service.conn();
-    let before = mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Argent, now).unwrap().unwrap();
+    let before = mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_argent.id,
+        Demarche::Argent,
+        now,
+    )
+    .unwrap()
+    .unwrap();
     mandate::create_mandate(
         &mut conn,
         &SystemRandom::new(),
@@ -73,7 +145,15 @@ async fn a_new_mandate_replaces_the_autorisation_for_the_same_demarche(backend: 
         },
     )
     .unwrap();
-    let after = mandate::check_coverage(&mut conn, &f.org_a, &f.usager_argent.id, Demarche::Argent, now).unwrap().unwrap();
+    let after = mandate::check_coverage(
+        &mut conn,
+        &f.org_a,
+        &f.usager_argent.id,
+        Demarche::Argent,
+        now,
+    )
+    .unwrap()
+    .unwrap();
     assert_ne!(before.autorisation_id(), after.autorisation_id());
     assert_eq!(after.expires_at(), now + Duration::days(365));
     let active = mandate::active_demarches(&mut conn, &f.org_a, &f.usager_argent.id, now).unwrap();
@@ -93,7 +173,10 @@ async fn journal_chain_detects_tampering(backend: Backend) {
         .set(journal_table::subject.eq("altéré"))
         .execute(&mut conn)
         .unwrap();
-    assert_eq!(journal::verify_chain(&mut conn, &org).unwrap(), Some(journal::ChainBreak::AlteredEntry { seq: 2 }));
+    assert_eq!(
+        journal::verify_chain(&mut conn, &org).unwrap(),
+        Some(journal::ChainBreak::AlteredEntry { seq: 2 })
+    );
     let outside = journal::append(
         &mut conn,
         &SystemRandom::new(),
@@ -108,7 +191,10 @@ async fn journal_chain_detects_tampering(backend: Backend) {
             details: serde_json::Value::Null,
         },
     );
-    assert!(matches!(outside, Err(journal::JournalError::NotInTransaction)));
+    assert!(matches!(
+        outside,
+        Err(journal::JournalError::NotInTransaction)
+    ));
 }
 
 async fn migrations_are_idempotent(backend: Backend) {

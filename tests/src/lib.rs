@@ -40,7 +40,11 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
-                TestDb { url, _dir: Some(dir), pg: None }
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg: None,
+                }
             }
             Backend::Postgres => {
                 let admin = std::env::var("AC_TEST_POSTGRES_URL").expect(
@@ -48,11 +52,17 @@ impl TestDb {
                      (e.g. postgres://postgres@127.0.0.1:5432/postgres); see README",
                 );
                 let name = format!("ac_test_{}", random_hex(6));
-                let mut conn = PgConnection::establish(&admin).expect("PostgreSQL unreachable at AC_TEST_POSTGRES_URL");
-                conn.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+                let mut conn = PgConnection::establish(&admin)
+                    .expect("PostgreSQL unreachable at AC_TEST_POSTGRES_URL");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap();
                 let mut url = url::Url::parse(&admin).unwrap();
                 url.set_path(&format!("/{name}"));
-                TestDb { url: url.to_string(), _dir: None, pg: Some((admin, name)) }
+                TestDb {
+                    url: url.to_string(),
+                    _dir: None,
+                    pg: Some((admin, name)),
+                }
             }
         }
     }
@@ -98,17 +108,23 @@ pub const RP_LOGOUT: &str = "http://127.0.0.1:9/apres-deconnexion";
 pub const SECRET: &str = "secret-des-tests-de-bout-en-bout-0123456789";
 
 fn test_clients() -> Vec<provider::Client> {
-    let client = |id: &str, alg: provider::SigningAlg, userinfo: Option<provider::SigningAlg>| provider::Client {
-        client_id: id.to_owned(),
-        client_secret: SECRET.to_owned(),
-        redirect_uris: vec![RP_REDIRECT.to_owned()],
-        post_logout_redirect_uris: vec![RP_LOGOUT.to_owned()],
-        id_token_alg: alg,
-        userinfo_alg: userinfo,
+    let client = |id: &str, alg: provider::SigningAlg, userinfo: Option<provider::SigningAlg>| {
+        provider::Client {
+            client_id: id.to_owned(),
+            client_secret: SECRET.to_owned(),
+            redirect_uris: vec![RP_REDIRECT.to_owned()],
+            post_logout_redirect_uris: vec![RP_LOGOUT.to_owned()],
+            id_token_alg: alg,
+            userinfo_alg: userinfo,
+        }
     };
     vec![
         client("fc-es256", provider::SigningAlg::Es256, None),
-        client("fc-rs256", provider::SigningAlg::Rs256, Some(provider::SigningAlg::Rs256)),
+        client(
+            "fc-rs256",
+            provider::SigningAlg::Rs256,
+            Some(provider::SigningAlg::Rs256),
+        ),
         client("fc-hs256", provider::SigningAlg::Hs256, None),
     ]
 }
@@ -185,7 +201,9 @@ impl TestService {
     pub fn start_instances(backend: Backend, count: usize) -> TestService {
         let db = TestDb::new(backend);
         let keys = tempfile::tempdir().unwrap();
-        let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+        let listeners: Vec<TcpListener> = (0..count)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
         let first_port = listeners[0].local_addr().unwrap().port();
         let mut config = Config::load(None).unwrap();
         config.database_url = db.url.clone();
@@ -201,7 +219,16 @@ impl TestService {
             let mut conn = pool.get().unwrap();
             seed_fixtures(&mut conn, &cipher, clock.now())
         };
-        let mut service = TestService { db, config, clock, fixtures, instances: Vec::new(), pool, cipher, _keys: keys };
+        let mut service = TestService {
+            db,
+            config,
+            clock,
+            fixtures,
+            instances: Vec::new(),
+            pool,
+            cipher,
+            _keys: keys,
+        };
         for listener in listeners {
             service.spawn(listener);
         }
@@ -221,7 +248,10 @@ impl TestService {
             })
         });
         let handle = rx.recv().unwrap();
-        self.instances.push(Instance { base: format!("http://127.0.0.1:{port}"), handle });
+        self.instances.push(Instance {
+            base: format!("http://127.0.0.1:{port}"),
+            handle,
+        });
     }
 
     /// The issuer (first instance's URL).
@@ -260,7 +290,11 @@ impl TestService {
     }
 }
 
-fn seed_fixtures(conn: &mut store::DbConnection, cipher: &authenticator::SeedCipher, now: DateTime<Utc>) -> Fixtures {
+fn seed_fixtures(
+    conn: &mut store::DbConnection,
+    cipher: &authenticator::SeedCipher,
+    now: DateTime<Utc>,
+) -> Fixtures {
     use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
     use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
     let rng = SystemRandom::new();
@@ -285,12 +319,23 @@ fn seed_fixtures(conn: &mut store::DbConnection, cipher: &authenticator::SeedCip
     };
     let org_a = org(conn, "CCAS de Test A", "11111111100011");
     let org_b = org(conn, "Mairie de Test B", "22222222200022");
-    let aidant = |conn: &mut store::DbConnection, email: &str, organisation: &str, seed: &str, serial: &str| {
+    let aidant = |conn: &mut store::DbConnection,
+                  email: &str,
+                  organisation: &str,
+                  seed: &str,
+                  serial: &str| {
         let a = accounts::create_aidant(
             conn,
             &rng,
             now,
-            NewAidant { email, first_name: "Alex", last_name: "Test", profession: "Travailleur social", phone: "", active: true },
+            NewAidant {
+                email,
+                first_name: "Alex",
+                last_name: "Test",
+                profession: "Travailleur social",
+                phone: "",
+                active: true,
+            },
         )
         .unwrap();
         accounts::set_membership(conn, now, &a.id, organisation, Role::Aidant).unwrap();
@@ -310,27 +355,77 @@ fn seed_fixtures(conn: &mut store::DbConnection, cipher: &authenticator::SeedCip
         .unwrap();
         a
     };
-    let aidant_a = aidant(conn, "alex.a@ccas-test.fr", &org_a.id, SEED_A, "GADT0000101");
-    let aidant_b = aidant(conn, "alex.b@mairie-test.fr", &org_b.id, SEED_B, "GADT0000102");
+    let aidant_a = aidant(
+        conn,
+        "alex.a@ccas-test.fr",
+        &org_a.id,
+        SEED_A,
+        "GADT0000101",
+    );
+    let aidant_b = aidant(
+        conn,
+        "alex.b@mairie-test.fr",
+        &org_b.id,
+        SEED_B,
+        "GADT0000102",
+    );
     let usager = |conn: &mut store::DbConnection, p: identity::IdentitePivot| {
         store::write_transaction(conn, |conn| {
-            mandate::create_usager(conn, &rng, now, NewUsager { identite: &p, franceconnect_sub: None, phone: "" })
+            mandate::create_usager(
+                conn,
+                &rng,
+                now,
+                NewUsager {
+                    identite: &p,
+                    franceconnect_sub: None,
+                    phone: "",
+                },
+            )
         })
         .unwrap()
     };
-    let mandate = |conn: &mut store::DbConnection, org: &str, by: &str, u: &mandate::Usager, d: &[Demarche], dur, at| {
+    let mandate = |conn: &mut store::DbConnection,
+                   org: &str,
+                   by: &str,
+                   u: &mandate::Usager,
+                   d: &[Demarche],
+                   dur,
+                   at| {
         mandate::create_mandate(
             conn,
             &rng,
             at,
-            NewMandate { organisation_id: org, usager_id: &u.id, created_by: by, duration: dur, demarches: d, is_remote: false },
+            NewMandate {
+                organisation_id: org,
+                usager_id: &u.id,
+                created_by: by,
+                duration: dur,
+                demarches: d,
+                is_remote: false,
+            },
         )
         .unwrap()
     };
     let usager_all = usager(conn, pivot("Angela", "DUBOIS", "1962-08-24"));
-    mandate(conn, &org_a.id, &aidant_a.id, &usager_all, &Demarche::ALL, MandateDuration::Long, now);
+    mandate(
+        conn,
+        &org_a.id,
+        &aidant_a.id,
+        &usager_all,
+        &Demarche::ALL,
+        MandateDuration::Long,
+        now,
+    );
     let usager_argent = usager(conn, pivot("Bernard", "MARTIN", "1950-01-02"));
-    mandate(conn, &org_a.id, &aidant_a.id, &usager_argent, &[Demarche::Argent], MandateDuration::Month, now);
+    mandate(
+        conn,
+        &org_a.id,
+        &aidant_a.id,
+        &usager_argent,
+        &[Demarche::Argent],
+        MandateDuration::Month,
+        now,
+    );
     let usager_expired = usager(conn, pivot("Chantal", "PETIT", "1940-05-06"));
     mandate(
         conn,
@@ -342,11 +437,34 @@ fn seed_fixtures(conn: &mut store::DbConnection, cipher: &authenticator::SeedCip
         now - Duration::days(40),
     );
     let usager_revoked = usager(conn, pivot("Denise", "ROBERT", "1955-07-08"));
-    let (_, autorisations) =
-        mandate(conn, &org_a.id, &aidant_a.id, &usager_revoked, &[Demarche::Logement], MandateDuration::Long, now);
-    mandate::revoke_autorisation(conn, &rng, now, &org_a.id, &autorisations[0].id, &aidant_a.id).unwrap();
+    let (_, autorisations) = mandate(
+        conn,
+        &org_a.id,
+        &aidant_a.id,
+        &usager_revoked,
+        &[Demarche::Logement],
+        MandateDuration::Long,
+        now,
+    );
+    mandate::revoke_autorisation(
+        conn,
+        &rng,
+        now,
+        &org_a.id,
+        &autorisations[0].id,
+        &aidant_a.id,
+    )
+    .unwrap();
     let usager_of_b = usager(conn, pivot("Emma", "RICHARD", "1990-09-10"));
-    mandate(conn, &org_b.id, &aidant_b.id, &usager_of_b, &Demarche::ALL, MandateDuration::Long, now);
+    mandate(
+        conn,
+        &org_b.id,
+        &aidant_b.id,
+        &usager_of_b,
+        &Demarche::ALL,
+        MandateDuration::Long,
+        now,
+    );
     Fixtures {
         org_a: org_a.id,
         org_b: org_b.id,
@@ -395,8 +513,15 @@ impl Browser {
     async fn read(response: reqwest::Response) -> Page {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let location = headers.get("location").map(|l| l.to_str().unwrap().to_owned());
-        Page { status, location, body: response.text().await.unwrap(), headers }
+        let location = headers
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        Page {
+            status,
+            location,
+            body: response.text().await.unwrap(),
+            headers,
+        }
     }
 
     pub async fn get(&self, url: &str) -> Page {
@@ -412,12 +537,21 @@ impl Browser {
         let page = self.get(url).await;
         assert_eq!(page.status, 302, "authorize: {}", page.body);
         let location = page.location.unwrap();
-        assert!(location.starts_with("/fi/"), "unexpected redirect {location}");
+        assert!(
+            location.starts_with("/fi/"),
+            "unexpected redirect {location}"
+        );
         location
     }
 
     /// Posts a form of the interaction page at `base + path`, with the page's CSRF token.
-    pub async fn submit(&self, base: &str, path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn submit(
+        &self,
+        base: &str,
+        path: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
         let page = self.get(&format!("{base}{path}")).await;
         let csrf = csrf_token(&page.body);
         let mut form = vec![("csrf_token", csrf.as_str())];
@@ -429,13 +563,20 @@ impl Browser {
 /// The CSRF token in a page's forms.
 pub fn csrf_token(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).unwrap_or_else(|| panic!("no CSRF token in page: {html}")) + marker.len();
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF token in page: {html}"))
+        + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
 /// The query parameters of a redirect URL.
 pub fn query_of(location: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
 }
 
 /// Runs an async test body on each backend it is declared for.

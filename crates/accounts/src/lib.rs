@@ -314,7 +314,10 @@ pub fn set_membership(
 }
 
 /// The aidant with this e-mail address, active or not.
-pub fn find_aidant_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<Aidant>, AccountError> {
+pub fn find_aidant_by_email(
+    conn: &mut DbConnection,
+    email: &str,
+) -> Result<Option<Aidant>, AccountError> {
     Ok(aidants::table
         .filter(aidants::email.eq(normalise_email(email)))
         .select(Aidant::as_select())
@@ -332,7 +335,10 @@ pub fn aidant(conn: &mut DbConnection, id: &str) -> Result<Option<Aidant>, Accou
 }
 
 /// The organisation with this id.
-pub fn organisation(conn: &mut DbConnection, id: &str) -> Result<Option<Organisation>, AccountError> {
+pub fn organisation(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<Option<Organisation>, AccountError> {
     Ok(organisations::table
         .find(id)
         .select(Organisation::as_select())
@@ -341,7 +347,11 @@ pub fn organisation(conn: &mut DbConnection, id: &str) -> Result<Option<Organisa
 }
 
 /// Activates or deactivates an aidant.
-pub fn set_active(conn: &mut DbConnection, aidant_id: &str, active: bool) -> Result<(), AccountError> {
+pub fn set_active(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+    active: bool,
+) -> Result<(), AccountError> {
     diesel::update(aidants::table.find(aidant_id))
         .set(aidants::active.eq(active))
         .execute(conn)?;

@@ -80,7 +80,11 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         let config: Config = figment
-            .merge(Env::prefixed("AC_").split("__").ignore(&["config", "test_postgres_url"]))
+            .merge(
+                Env::prefixed("AC_")
+                    .split("__")
+                    .ignore(&["config", "test_postgres_url"]),
+            )
             .extract()
             .context("configuration invalide")?;
         config.check()?;
@@ -102,10 +106,16 @@ impl Config {
                 bail!("le client {} n'a aucune redirect_uri", client.client_id);
             }
             if client.client_secret.len() < 32 {
-                bail!("le secret du client {} doit faire au moins 32 caractères", client.client_id);
+                bail!(
+                    "le secret du client {} doit faire au moins 32 caractères",
+                    client.client_id
+                );
             }
             if client.userinfo_alg == Some(provider::SigningAlg::Hs256) {
-                bail!("le client {}: userinfo signé en HS256 n'est pas proposé", client.client_id);
+                bail!(
+                    "le client {}: userinfo signé en HS256 n'est pas proposé",
+                    client.client_id
+                );
             }
         }
         if self.is_production() {

@@ -89,7 +89,11 @@ pub fn seed_demo(
             .next()
             .map(|(o, _)| o.id)
             .unwrap_or_default();
-        return Ok(DemoSummary { created: false, organisation_id, aidant_id: aidant.id });
+        return Ok(DemoSummary {
+            created: false,
+            organisation_id,
+            aidant_id: aidant.id,
+        });
     }
     let (organisation, aidant) = write_transaction(conn, |conn| -> anyhow::Result<_> {
         let organisation = accounts::create_organisation(
@@ -137,7 +141,16 @@ pub fn seed_demo(
     })?;
     for (identite, demarches, duration) in demo_usagers() {
         let usager = write_transaction(conn, |conn| {
-            mandate::create_usager(conn, rng, now, NewUsager { identite: &identite, franceconnect_sub: None, phone: "" })
+            mandate::create_usager(
+                conn,
+                rng,
+                now,
+                NewUsager {
+                    identite: &identite,
+                    franceconnect_sub: None,
+                    phone: "",
+                },
+            )
         })?;
         mandate::create_mandate(
             conn,
@@ -153,7 +166,11 @@ pub fn seed_demo(
             },
         )?;
     }
-    Ok(DemoSummary { created: true, organisation_id: organisation.id, aidant_id: aidant.id })
+    Ok(DemoSummary {
+        created: true,
+        organisation_id: organisation.id,
+        aidant_id: aidant.id,
+    })
 }
 
 /// The code the demo card shows at `now`.

@@ -21,11 +21,16 @@ use web::{AppState, Clock};
 /// Opens the database pool and applies pending migrations.
 pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
     if let Some(path) = config.database_url.strip_prefix("sqlite://") {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("création de {}", parent.display()))?;
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("création de {}", parent.display()))?;
         }
     }
-    let pool = store::pool(&config.database_url, config.database_pool_size).context("base de données")?;
+    let pool =
+        store::pool(&config.database_url, config.database_pool_size).context("base de données")?;
     let mut conn = pool.get().context("connexion à la base de données")?;
     let applied = store::migrate(&mut conn).context("migrations")?;
     if applied > 0 {
@@ -56,7 +61,9 @@ pub fn seed_cipher(config: &Config) -> anyhow::Result<SeedCipher> {
     } else {
         config.seed_key.clone()
     };
-    let key = STANDARD.decode(encoded.trim()).context("seed_key: base64 attendu")?;
+    let key = STANDARD
+        .decode(encoded.trim())
+        .context("seed_key: base64 attendu")?;
     Ok(SeedCipher::new(&key)?)
 }
 
@@ -106,7 +113,11 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
 }
 
 /// Starts the service on `listener`; the returned server runs until stopped.
-pub fn start(config: &Config, listener: TcpListener, clock: Arc<dyn Clock>) -> anyhow::Result<actix_web::dev::Server> {
+pub fn start(
+    config: &Config,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<actix_web::dev::Server> {
     let state = build_state(config, clock)?;
     Ok(web::serve(state, listener, config.workers)?)
 }

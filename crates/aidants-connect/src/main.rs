@@ -11,7 +11,11 @@ use std::sync::Arc;
 use web::{Clock, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "aidants-connect", version, about = "Aidants Connect : fournisseur d'identité FranceConnect pour les aidants professionnels")]
+#[command(
+    name = "aidants-connect",
+    version,
+    about = "Aidants Connect : fournisseur d'identité FranceConnect pour les aidants professionnels"
+)]
 struct Cli {
     /// Configuration file (TOML), read over the embedded defaults.
     #[arg(long, global = true, env = "AC_CONFIG")]
@@ -108,7 +112,8 @@ fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {
 }
 
 fn serve(config: &Config) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(&config.bind).map_err(|e| anyhow::anyhow!("écoute sur {} : {e}", config.bind))?;
+    let listener = TcpListener::bind(&config.bind)
+        .map_err(|e| anyhow::anyhow!("écoute sur {} : {e}", config.bind))?;
     let system = actix_web::rt::System::new();
     system.block_on(async {
         let server = aidants_connect::start(config, listener, Arc::new(SystemClock))?;

@@ -192,9 +192,11 @@ pub fn verify_code(
         }));
     };
     let claimed = diesel::update(
-        otp_cards::table
-            .find(&card.id)
-            .filter(otp_cards::last_used_step.is_null().or(otp_cards::last_used_step.lt(step))),
+        otp_cards::table.find(&card.id).filter(
+            otp_cards::last_used_step
+                .is_null()
+                .or(otp_cards::last_used_step.lt(step)),
+        ),
     )
     .set((
         otp_cards::last_used_step.eq(step),

@@ -11,7 +11,10 @@ mod cards;
 mod seed;
 mod sessions;
 
-pub use cards::{card_code_at, create_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal, TOTP_DIGITS, TOTP_PERIOD};
+pub use cards::{
+    card_code_at, create_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal, TOTP_DIGITS,
+    TOTP_PERIOD,
+};
 pub use seed::{SeedCipher, SeedError};
 pub use sessions::{
     end_session, login, recheck, session_by_token, verify_activity, AidantSession, LoginRefusal,

@@ -38,7 +38,9 @@ impl SeedCipher {
     /// A cipher under a 32-byte key.
     pub fn new(key: &[u8]) -> Result<SeedCipher, SeedError> {
         let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| SeedError::KeyLength)?;
-        Ok(SeedCipher { key: LessSafeKey::new(unbound) })
+        Ok(SeedCipher {
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     /// Seals a seed given in hexadecimal; the result is `base64(nonce || ciphertext || tag)`.
@@ -51,7 +53,11 @@ impl SeedCipher {
         rng.fill(&mut nonce).map_err(|_| SeedError::Random)?;
         let mut sealed = seed;
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(b"otp-seed"), &mut sealed)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(b"otp-seed"),
+                &mut sealed,
+            )
             .map_err(|_| SeedError::Undecryptable)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -60,12 +66,15 @@ impl SeedCipher {
 
     /// Opens a sealed seed, giving its raw bytes.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SeedError> {
-        let bytes = STANDARD.decode(sealed).map_err(|_| SeedError::Undecryptable)?;
+        let bytes = STANDARD
+            .decode(sealed)
+            .map_err(|_| SeedError::Undecryptable)?;
         if bytes.len() <= NONCE_LEN {
             return Err(SeedError::Undecryptable);
         }
         let (nonce, body) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SeedError::Undecryptable)?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| SeedError::Undecryptable)?;
         let mut body = body.to_vec();
         let plain = self
             .key
@@ -84,7 +93,9 @@ mod tests {
     fn a_sealed_seed_opens_only_under_its_key() {
         let rng = SystemRandom::new();
         let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
-        let sealed = cipher.seal_hex(&rng, "3132333435363738393031323334353637383930").unwrap();
+        let sealed = cipher
+            .seal_hex(&rng, "3132333435363738393031323334353637383930")
+            .unwrap();
         assert!(!sealed.contains("3132"));
         assert_eq!(cipher.open(&sealed).unwrap(), b"12345678901234567890");
         let other = SeedCipher::new(&[8u8; 32]).unwrap();
@@ -95,15 +106,24 @@ mod tests {
     fn two_seals_of_one_seed_differ() {
         let rng = SystemRandom::new();
         let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
-        assert_ne!(cipher.seal_hex(&rng, "00ff").unwrap(), cipher.seal_hex(&rng, "00ff").unwrap());
+        assert_ne!(
+            cipher.seal_hex(&rng, "00ff").unwrap(),
+            cipher.seal_hex(&rng, "00ff").unwrap()
+        );
     }
 
     #[test]
     fn bad_keys_and_seeds_are_refused() {
-        assert_eq!(SeedCipher::new(&[0u8; 16]).err(), Some(SeedError::KeyLength));
+        assert_eq!(
+            SeedCipher::new(&[0u8; 16]).err(),
+            Some(SeedError::KeyLength)
+        );
         let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
         let rng = SystemRandom::new();
-        assert_eq!(cipher.seal_hex(&rng, "xyz").err(), Some(SeedError::Malformed));
+        assert_eq!(
+            cipher.seal_hex(&rng, "xyz").err(),
+            Some(SeedError::Malformed)
+        );
         assert_eq!(cipher.seal_hex(&rng, "").err(), Some(SeedError::Malformed));
         assert_eq!(cipher.open("AAAA").err(), Some(SeedError::Undecryptable));
     }

@@ -158,7 +158,15 @@ fn check_code(
 ) -> Result<Result<(), LoginRefusal>, AuthError> {
     let mut refusal = LoginRefusal::BadCredentials;
     for card in validated_cards(conn, aidant_id)? {
-        match verify_code(conn, cipher, &card, code, now, policy.max_failures, policy.lock_for)? {
+        match verify_code(
+            conn,
+            cipher,
+            &card,
+            code,
+            now,
+            policy.max_failures,
+            policy.lock_for,
+        )? {
             Ok(_) => return Ok(Ok(())),
             Err(OtpRefusal::Replayed) => refusal = LoginRefusal::Replayed,
             Err(OtpRefusal::Locked(until)) => refusal = LoginRefusal::Locked(until),
@@ -323,7 +331,11 @@ pub fn recheck(
 }
 
 /// Ends a session (logout).
-pub fn end_session(conn: &mut DbConnection, session_id: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
+pub fn end_session(
+    conn: &mut DbConnection,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
     diesel::update(aidant_sessions::table.find(session_id))
         .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
         .execute(conn)?;

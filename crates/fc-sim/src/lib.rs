@@ -89,12 +89,22 @@ fn html(status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse
 fn error(error: &str, description: &str) -> HttpResponse {
     html(
         StatusCode::BAD_REQUEST,
-        ErrorPage { error: error.to_owned(), description: description.to_owned() }.render(),
+        ErrorPage {
+            error: error.to_owned(),
+            description: description.to_owned(),
+        }
+        .render(),
     )
 }
 
 async fn index(state: web::Data<SimState>) -> HttpResponse {
-    html(StatusCode::OK, IndexPage { issuer: &state.config.issuer }.render())
+    html(
+        StatusCode::OK,
+        IndexPage {
+            issuer: &state.config.issuer,
+        }
+        .render(),
+    )
 }
 
 async fn start(state: web::Data<SimState>) -> HttpResponse {
@@ -125,22 +135,39 @@ struct Callback {
     error_description: Option<String>,
 }
 
-async fn callback(req: HttpRequest, state: web::Data<SimState>, query: web::Query<Callback>) -> HttpResponse {
+async fn callback(
+    req: HttpRequest,
+    state: web::Data<SimState>,
+    query: web::Query<Callback>,
+) -> HttpResponse {
     let query = query.into_inner();
-    let Some((expected_state, nonce)) = req
-        .cookie(FLOW_COOKIE)
-        .and_then(|c| c.value().split_once('.').map(|(s, n)| (s.to_owned(), n.to_owned())))
-    else {
-        return error("Session introuvable", "Aucune identification n'est en cours dans ce navigateur.");
+    let Some((expected_state, nonce)) = req.cookie(FLOW_COOKIE).and_then(|c| {
+        c.value()
+            .split_once('.')
+            .map(|(s, n)| (s.to_owned(), n.to_owned()))
+    }) else {
+        return error(
+            "Session introuvable",
+            "Aucune identification n'est en cours dans ce navigateur.",
+        );
     };
     if query.state.as_deref() != Some(expected_state.as_str()) {
-        return error("État invalide", "Le paramètre state ne correspond pas à la demande envoyée.");
+        return error(
+            "État invalide",
+            "Le paramètre state ne correspond pas à la demande envoyée.",
+        );
     }
     if let Some(code) = query.error {
-        return error(&code, query.error_description.as_deref().unwrap_or_default());
+        return error(
+            &code,
+            query.error_description.as_deref().unwrap_or_default(),
+        );
     }
     let Some(code) = query.code else {
-        return error("Code absent", "Le fournisseur d'identité n'a renvoyé ni code ni erreur.");
+        return error(
+            "Code absent",
+            "Le fournisseur d'identité n'a renvoyé ni code ni erreur.",
+        );
     };
     let rp = match state.rp().await {
         Ok(rp) => rp,
@@ -160,7 +187,10 @@ async fn callback(req: HttpRequest, state: web::Data<SimState>, query: web::Quer
 
 /// Starts the simulator on `listener`.
 pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
-    let data = web::Data::new(SimState { config, rp: OnceCell::new() });
+    let data = web::Data::new(SimState {
+        config,
+        rp: OnceCell::new(),
+    });
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(data.clone())

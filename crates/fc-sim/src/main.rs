@@ -4,13 +4,20 @@ use clap::Parser;
 use std::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "fc-sim", about = "Simulateur FranceConnect pour Aidants Connect")]
+#[command(
+    name = "fc-sim",
+    about = "Simulateur FranceConnect pour Aidants Connect"
+)]
 struct Cli {
     /// Address to listen on.
     #[arg(long, env = "FC_SIM_BIND", default_value = "127.0.0.1:8001")]
     bind: String,
     /// Our public URL (redirect URI = {public_url}/callback).
-    #[arg(long, env = "FC_SIM_PUBLIC_URL", default_value = "http://127.0.0.1:8001")]
+    #[arg(
+        long,
+        env = "FC_SIM_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8001"
+    )]
     public_url: String,
     /// Aidants Connect's issuer URL.
     #[arg(long, env = "FC_SIM_ISSUER", default_value = "http://127.0.0.1:8000")]
@@ -19,7 +26,11 @@ struct Cli {
     #[arg(long, env = "FC_SIM_CLIENT_ID", default_value = "fc-sim")]
     client_id: String,
     /// client_secret registered at Aidants Connect.
-    #[arg(long, env = "FC_SIM_CLIENT_SECRET", default_value = "secret-de-developpement-du-simulateur-franceconnect")]
+    #[arg(
+        long,
+        env = "FC_SIM_CLIENT_SECRET",
+        default_value = "secret-de-developpement-du-simulateur-franceconnect"
+    )]
     client_secret: String,
 }
 
@@ -28,7 +39,8 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new("info,actix_server=warn"))
         .init();
     let cli = Cli::parse();
-    let listener = TcpListener::bind(&cli.bind).map_err(|e| anyhow::anyhow!("écoute sur {} : {e}", cli.bind))?;
+    let listener = TcpListener::bind(&cli.bind)
+        .map_err(|e| anyhow::anyhow!("écoute sur {} : {e}", cli.bind))?;
     println!("Simulateur FranceConnect : {}", cli.public_url);
     let config = fc_sim::SimConfig {
         issuer: cli.issuer,

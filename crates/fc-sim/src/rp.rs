@@ -2,15 +2,17 @@
 //! what FranceConnect does with an identity provider (authorization URL, code exchange,
 //! ID-token verification against the published JWKS, userinfo).
 
+use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata,
 };
 use openidconnect::reqwest;
 use openidconnect::{
-    AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse, RedirectUrl, RequestTokenError, Scope, TokenResponse, UserInfoClaims,
+    AdditionalClaims, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse, UserInfoClaims,
 };
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -48,7 +50,9 @@ pub enum RpError {
 
 impl std::fmt::Debug for RelyingParty {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelyingParty").field("client_id", &self.client_id).finish_non_exhaustive()
+        f.debug_struct("RelyingParty")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,12 +103,18 @@ pub struct RelyingParty {
 
 impl RelyingParty {
     /// Discovers the provider at `issuer`.
-    pub async fn discover(issuer: &str, client_id: &str, client_secret: &str, redirect_uri: &str) -> Result<RelyingParty, RpError> {
+    pub async fn discover(
+        issuer: &str,
+        client_id: &str,
+        client_secret: &str,
+        redirect_uri: &str,
+    ) -> Result<RelyingParty, RpError> {
         let http = reqwest::ClientBuilder::new()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| RpError::Discovery(e.to_string()))?;
-        let issuer = IssuerUrl::new(issuer.to_owned()).map_err(|e| RpError::Discovery(e.to_string()))?;
+        let issuer =
+            IssuerUrl::new(issuer.to_owned()).map_err(|e| RpError::Discovery(e.to_string()))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, &http)
             .await
             .map_err(|e| RpError::Discovery(e.to_string()))?;
@@ -126,15 +136,21 @@ impl RelyingParty {
         self
     }
 
-    fn client(&self) -> Result<CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >, RpError> {
-        let redirect = RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| RpError::Discovery(e.to_string()))?;
+    fn client(
+        &self,
+    ) -> Result<
+        CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        RpError,
+    > {
+        let redirect = RedirectUrl::new(self.redirect_uri.clone())
+            .map_err(|e| RpError::Discovery(e.to_string()))?;
         Ok(CoreClient::from_provider_metadata(
             self.metadata.clone(),
             ClientId::new(self.client_id.clone()),
@@ -144,10 +160,17 @@ impl RelyingParty {
     }
 
     /// An authorization URL asking `scopes` (besides openid) at eidas1, with its state and nonce.
-    pub fn authorization_url(&self, scopes: &[&str]) -> Result<(url::Url, String, String), RpError> {
+    pub fn authorization_url(
+        &self,
+        scopes: &[&str],
+    ) -> Result<(url::Url, String, String), RpError> {
         let client = self.client()?;
         let mut request = client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .add_auth_context_value(AuthenticationContextClass::new("eidas1".into()));
         for scope in scopes {
             request = request.add_scope(Scope::new((*scope).to_owned()));
@@ -166,40 +189,79 @@ impl RelyingParty {
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => RpError::Token(r.error().as_ref().to_owned()),
+                RequestTokenError::ServerResponse(r) => {
+                    RpError::Token(r.error().as_ref().to_owned())
+                }
                 other => RpError::TokenTransport(other.to_string()),
             })?;
-        let id_token = token_response.id_token().ok_or_else(|| RpError::IdToken("absent".into()))?;
-        let verifier = client.id_token_verifier().set_allowed_algs(vec![
-            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            CoreJwsSigningAlgorithm::HmacSha256,
-        ])
-        .set_time_fn(|| (self.now)());
+        let id_token = token_response
+            .id_token()
+            .ok_or_else(|| RpError::IdToken("absent".into()))?;
+        let verifier = client
+            .id_token_verifier()
+            .set_allowed_algs(vec![
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                CoreJwsSigningAlgorithm::HmacSha256,
+            ])
+            .set_time_fn(|| (self.now)());
         let claims = id_token
             .claims(&verifier, &Nonce::new(nonce.to_owned()))
             .map_err(|e| RpError::IdToken(e.to_string()))?;
         let alg = id_token
             .signing_alg()
-            .map(|a| serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+            .map(|a| {
+                serde_json::to_value(a)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
             .unwrap_or_default();
-        let acr = claims.auth_context_ref().map(|a| a.to_string()).unwrap_or_default();
-        let auth_time = claims.auth_time().map(|t| t.timestamp()).unwrap_or_default();
+        let acr = claims
+            .auth_context_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let auth_time = claims
+            .auth_time()
+            .map(|t| t.timestamp())
+            .unwrap_or_default();
         let info: UserInfoClaims<PivotClaims, CoreGenderClaim> = client
-            .user_info(token_response.access_token().clone(), Some(claims.subject().clone()))
+            .user_info(
+                token_response.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
             .map_err(|e| RpError::Userinfo(e.to_string()))?
             .request_async(&self.http)
             .await
             .map_err(|e| RpError::Userinfo(e.to_string()))?;
         Ok(ReceivedIdentity {
             sub: info.subject().to_string(),
-            given_name: info.given_name().and_then(|l| l.get(None)).map(|v| v.to_string()).unwrap_or_default(),
-            family_name: info.family_name().and_then(|l| l.get(None)).map(|v| v.to_string()).unwrap_or_default(),
-            preferred_username: info.preferred_username().map(|v| v.to_string()).unwrap_or_default(),
+            given_name: info
+                .given_name()
+                .and_then(|l| l.get(None))
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            family_name: info
+                .family_name()
+                .and_then(|l| l.get(None))
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            preferred_username: info
+                .preferred_username()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
             birthdate: info.birthdate().map(|v| v.to_string()).unwrap_or_default(),
             gender: info.gender().map(|v| v.to_string()).unwrap_or_default(),
-            birthplace: info.additional_claims().birthplace.clone().unwrap_or_default(),
-            birthcountry: info.additional_claims().birthcountry.clone().unwrap_or_default(),
+            birthplace: info
+                .additional_claims()
+                .birthplace
+                .clone()
+                .unwrap_or_default(),
+            birthcountry: info
+                .additional_claims()
+                .birthcountry
+                .clone()
+                .unwrap_or_default(),
             email: info.email().map(|v| v.to_string()).unwrap_or_default(),
             acr,
             auth_time,

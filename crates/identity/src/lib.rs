@@ -267,7 +267,10 @@ mod tests {
         let mut p = marie();
         p.birthcountry = "FR".into();
         assert_eq!(p.validated(), Err(IdentityError::Birthcountry));
-        assert_eq!(IdentitePivot::parse_birthdate("12/03/1950"), Err(IdentityError::Birthdate));
+        assert_eq!(
+            IdentitePivot::parse_birthdate("12/03/1950"),
+            Err(IdentityError::Birthdate)
+        );
         assert_eq!(Gender::parse("x"), Err(IdentityError::Gender));
     }
 

@@ -142,7 +142,10 @@ impl JournalEntry {
             self.details,
             self.prev_hash,
         ]);
-        hex::encode(digest::digest(&digest::SHA256, canonical.to_string().as_bytes()))
+        hex::encode(digest::digest(
+            &digest::SHA256,
+            canonical.to_string().as_bytes(),
+        ))
     }
 }
 
@@ -175,9 +178,10 @@ pub fn append(
     entry: NewEntry<'_>,
 ) -> Result<JournalEntry, JournalError> {
     use diesel::connection::{Connection, TransactionManager};
-    let depth = <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
-        .transaction_depth()
-        .map_err(StoreError::Query)?;
+    let depth =
+        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth()
+            .map_err(StoreError::Query)?;
     if depth.is_none() {
         return Err(JournalError::NotInTransaction);
     }
@@ -229,7 +233,10 @@ pub fn append(
 }
 
 /// The entries of a chain, in order.
-pub fn chain_entries(conn: &mut DbConnection, chain: &str) -> Result<Vec<JournalEntry>, JournalError> {
+pub fn chain_entries(
+    conn: &mut DbConnection,
+    chain: &str,
+) -> Result<Vec<JournalEntry>, JournalError> {
     Ok(journal::table
         .filter(journal::chain.eq(chain))
         .order(journal::seq.asc())
@@ -270,7 +277,10 @@ pub enum ChainBreak {
 }
 
 /// Walks a chain from its start and returns the first break, if any.
-pub fn verify_chain(conn: &mut DbConnection, chain: &str) -> Result<Option<ChainBreak>, JournalError> {
+pub fn verify_chain(
+    conn: &mut DbConnection,
+    chain: &str,
+) -> Result<Option<ChainBreak>, JournalError> {
     let (head_seq, head_hash): (i64, String) = journal_heads::table
         .find(chain)
         .select((journal_heads::seq, journal_heads::head_hash))
@@ -290,7 +300,9 @@ pub fn verify_chain(conn: &mut DbConnection, chain: &str) -> Result<Option<Chain
         expected_seq += 1;
     }
     if head_seq != expected_seq - 1 || head_hash != prev {
-        return Ok(Some(ChainBreak::HeadMismatch { last_seq: expected_seq - 1 }));
+        return Ok(Some(ChainBreak::HeadMismatch {
+            last_seq: expected_seq - 1,
+        }));
     }
     Ok(None)
 }

@@ -99,6 +99,9 @@ impl Demarche {
     }
 
     pub(crate) fn position(self) -> usize {
-        Demarche::ALL.iter().position(|d| *d == self).unwrap_or(usize::MAX)
+        Demarche::ALL
+            .iter()
+            .position(|d| *d == self)
+            .unwrap_or(usize::MAX)
     }
 }

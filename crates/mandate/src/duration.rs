@@ -110,14 +110,28 @@ mod tests {
     #[test]
     fn other_durations_count_days() {
         let now = utc("2026-01-15T10:00:00Z");
-        assert_eq!(MandateDuration::Month.expires_at(now), utc("2026-02-15T10:00:00Z"));
-        assert_eq!(MandateDuration::Long.expires_at(now), utc("2027-01-15T10:00:00Z"));
-        assert_eq!(MandateDuration::Semester.expires_at(now) - now, Duration::days(182));
+        assert_eq!(
+            MandateDuration::Month.expires_at(now),
+            utc("2026-02-15T10:00:00Z")
+        );
+        assert_eq!(
+            MandateDuration::Long.expires_at(now),
+            utc("2027-01-15T10:00:00Z")
+        );
+        assert_eq!(
+            MandateDuration::Semester.expires_at(now) - now,
+            Duration::days(182)
+        );
     }
 
     #[test]
     fn keywords_round_trip() {
-        for d in [MandateDuration::Short, MandateDuration::Month, MandateDuration::Semester, MandateDuration::Long] {
+        for d in [
+            MandateDuration::Short,
+            MandateDuration::Month,
+            MandateDuration::Semester,
+            MandateDuration::Long,
+        ] {
             assert_eq!(MandateDuration::parse(d.as_str()).ok(), Some(d));
         }
         assert!(MandateDuration::parse("FOREVER").is_err());

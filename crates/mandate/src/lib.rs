@@ -154,10 +154,11 @@ pub fn create_mandate(
             .execute(conn)?;
         let mut created = Vec::with_capacity(new.demarches.len());
         for demarche in new.demarches {
-            let previous: Vec<String> = active_autorisations_query(new.organisation_id, new.usager_id, now)
-                .filter(autorisations::demarche.eq(demarche.id()))
-                .select(autorisations::id)
-                .load(conn)?;
+            let previous: Vec<String> =
+                active_autorisations_query(new.organisation_id, new.usager_id, now)
+                    .filter(autorisations::demarche.eq(demarche.id()))
+                    .select(autorisations::id)
+                    .load(conn)?;
             if !previous.is_empty() {
                 diesel::update(autorisations::table.filter(autorisations::id.eq_any(&previous)))
                     .set((
@@ -334,7 +335,11 @@ fn active_autorisations_query<'a>(
         .filter(autorisations::revoked_at.is_null())
         .filter(mandates::revoked_at.is_null())
         .filter(mandates::expires_at.gt(to_db(now)))
-        .filter(mandates::is_remote.eq(false).or(mandates::consent_received_at.is_not_null()))
+        .filter(
+            mandates::is_remote
+                .eq(false)
+                .or(mandates::consent_received_at.is_not_null()),
+        )
 }
 
 /// The coverage check: the proof that `organisation_id` may act for `usager_id` on
@@ -353,15 +358,17 @@ pub fn check_coverage(
             .select((autorisations::id, mandates::id, mandates::expires_at))
             .first(conn)
             .optional()?;
-    Ok(found.map(|(autorisation_id, mandate_id, expires_at)| Coverage {
-        organisation_id: organisation_id.to_owned(),
-        usager_id: usager_id.to_owned(),
-        demarche,
-        autorisation_id,
-        mandate_id,
-        expires_at: from_db(expires_at),
-        checked_at: now,
-    }))
+    Ok(
+        found.map(|(autorisation_id, mandate_id, expires_at)| Coverage {
+            organisation_id: organisation_id.to_owned(),
+            usager_id: usager_id.to_owned(),
+            demarche,
+            autorisation_id,
+            mandate_id,
+            expires_at: from_db(expires_at),
+            checked_at: now,
+        }),
+    )
 }
 
 /// The démarches an organisation may do for an usager at `now`, with the end of the mandate
@@ -372,9 +379,10 @@ pub fn active_demarches(
     usager_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Demarche, DateTime<Utc>)>, MandateError> {
-    let rows: Vec<(String, NaiveDateTime)> = active_autorisations_query(organisation_id, usager_id, now)
-        .select((autorisations::demarche, mandates::expires_at))
-        .load(conn)?;
+    let rows: Vec<(String, NaiveDateTime)> =
+        active_autorisations_query(organisation_id, usager_id, now)
+            .select((autorisations::demarche, mandates::expires_at))
+            .load(conn)?;
     let mut out: Vec<(Demarche, DateTime<Utc>)> = Vec::new();
     for (id, expires) in rows {
         let demarche = Demarche::parse(&id)?;
@@ -406,7 +414,11 @@ pub fn usagers_with_active_mandates(
                     .filter(autorisations::revoked_at.is_null())
                     .filter(mandates::revoked_at.is_null())
                     .filter(mandates::expires_at.gt(to_db(now)))
-                    .filter(mandates::is_remote.eq(false).or(mandates::consent_received_at.is_not_null()))
+                    .filter(
+                        mandates::is_remote
+                            .eq(false)
+                            .or(mandates::consent_received_at.is_not_null()),
+                    )
                     .select(mandates::usager_id),
             ),
         )
@@ -415,8 +427,15 @@ pub fn usagers_with_active_mandates(
         .limit(limit)
         .into_boxed();
     if let Some(term) = search.map(normalise_search).filter(|t| !t.is_empty()) {
-        let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        query = query.filter(usagers::search_name.like(format!("%{escaped}%")).escape('\\'));
+        let escaped = term
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(
+            usagers::search_name
+                .like(format!("%{escaped}%"))
+                .escape('\\'),
+        );
     }
     Ok(query.load(conn)?)
 }
@@ -430,7 +449,18 @@ mod tests {
         let ids: Vec<&str> = Demarche::ALL.iter().map(|d| d.id()).collect();
         assert_eq!(
             ids,
-            ["papiers", "famille", "social", "travail", "logement", "transports", "argent", "justice", "etranger", "loisirs"]
+            [
+                "papiers",
+                "famille",
+                "social",
+                "travail",
+                "logement",
+                "transports",
+                "argent",
+                "justice",
+                "etranger",
+                "loisirs"
+            ]
         );
         for d in Demarche::ALL {
             assert_eq!(Demarche::parse(d.id()).ok(), Some(d));

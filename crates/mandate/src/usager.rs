@@ -168,7 +168,11 @@ pub fn create_usager(
 
 /// The usager with this row id.
 pub fn usager(conn: &mut DbConnection, id: &str) -> Result<Option<Usager>, MandateError> {
-    Ok(usagers::table.find(id).select(Usager::as_select()).first(conn).optional()?)
+    Ok(usagers::table
+        .find(id)
+        .select(Usager::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// The usager with this `sub`.

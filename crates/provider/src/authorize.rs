@@ -50,7 +50,10 @@ pub struct ErrorRedirect {
 impl ErrorRedirect {
     /// The `Location` to redirect the browser to.
     pub fn location(&self) -> String {
-        let mut pairs = vec![("error", self.error), ("error_description", self.description.as_str())];
+        let mut pairs = vec![
+            ("error", self.error),
+            ("error_description", self.description.as_str()),
+        ];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
@@ -83,26 +86,43 @@ pub(crate) fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// Validates an authorization request (query string of a GET, or body of a POST).
-pub fn validate_authorization(provider: &Provider, encoded: &str) -> Result<AuthorizationRequest, AuthorizeError> {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes()).into_owned().collect();
+pub fn validate_authorization(
+    provider: &Provider,
+    encoded: &str,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
+        .into_owned()
+        .collect();
     let count = |name: &str| params.iter().filter(|(n, _)| n == name).count();
     if count("client_id") > 1 {
-        return Err(AuthorizeError::Page("Le paramètre client_id est répété.".into()));
+        return Err(AuthorizeError::Page(
+            "Le paramètre client_id est répété.".into(),
+        ));
     }
     let Some(client_id) = param(&params, "client_id") else {
-        return Err(AuthorizeError::Page("La demande ne précise pas le service (client_id manquant).".into()));
+        return Err(AuthorizeError::Page(
+            "La demande ne précise pas le service (client_id manquant).".into(),
+        ));
     };
     let Some(client) = provider.client(client_id) else {
-        return Err(AuthorizeError::Page("Le service à l'origine de la demande n'est pas connu d'Aidants Connect.".into()));
+        return Err(AuthorizeError::Page(
+            "Le service à l'origine de la demande n'est pas connu d'Aidants Connect.".into(),
+        ));
     };
     if count("redirect_uri") > 1 {
-        return Err(AuthorizeError::Page("Le paramètre redirect_uri est répété.".into()));
+        return Err(AuthorizeError::Page(
+            "Le paramètre redirect_uri est répété.".into(),
+        ));
     }
     let Some(redirect_uri) = param(&params, "redirect_uri") else {
-        return Err(AuthorizeError::Page("L'adresse de retour du service est manquante (redirect_uri).".into()));
+        return Err(AuthorizeError::Page(
+            "L'adresse de retour du service est manquante (redirect_uri).".into(),
+        ));
     };
     if !client.has_redirect_uri(redirect_uri) {
-        return Err(AuthorizeError::Page("L'adresse de retour du service n'est pas enregistrée (redirect_uri).".into()));
+        return Err(AuthorizeError::Page(
+            "L'adresse de retour du service n'est pas enregistrée (redirect_uri).".into(),
+        ));
     }
     let state = param(&params, "state").map(str::to_owned);
     let refuse = |error: &'static str, description: &str| {
@@ -115,22 +135,39 @@ pub fn validate_authorization(provider: &Provider, encoded: &str) -> Result<Auth
     };
     for (i, (name, _)) in params.iter().enumerate() {
         if params[..i].iter().any(|(n, _)| n == name) {
-            return Err(refuse("invalid_request", &format!("paramètre répété: {name}")));
+            return Err(refuse(
+                "invalid_request",
+                &format!("paramètre répété: {name}"),
+            ));
         }
     }
     if param(&params, "request").is_some() {
-        return Err(refuse("request_not_supported", "le paramètre request n'est pas pris en charge"));
+        return Err(refuse(
+            "request_not_supported",
+            "le paramètre request n'est pas pris en charge",
+        ));
     }
     if param(&params, "request_uri").is_some() {
-        return Err(refuse("request_uri_not_supported", "le paramètre request_uri n'est pas pris en charge"));
+        return Err(refuse(
+            "request_uri_not_supported",
+            "le paramètre request_uri n'est pas pris en charge",
+        ));
     }
     match param(&params, "response_type") {
         None => return Err(refuse("invalid_request", "response_type manquant")),
         Some("code") => {}
-        Some(_) => return Err(refuse("unsupported_response_type", "seul response_type=code est pris en charge")),
+        Some(_) => {
+            return Err(refuse(
+                "unsupported_response_type",
+                "seul response_type=code est pris en charge",
+            ))
+        }
     }
     if param(&params, "response_mode").is_some_and(|m| m != "query") {
-        return Err(refuse("invalid_request", "seul response_mode=query est pris en charge"));
+        return Err(refuse(
+            "invalid_request",
+            "seul response_mode=query est pris en charge",
+        ));
     }
     let scopes: Vec<String> = param(&params, "scope")
         .unwrap_or_default()
@@ -163,13 +200,21 @@ pub fn validate_authorization(provider: &Provider, encoded: &str) -> Result<Auth
         return Err(refuse("invalid_request", "valeur de prompt inconnue"));
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return Err(refuse("invalid_request", "prompt=none ne se combine avec aucune autre valeur"));
+        return Err(refuse(
+            "invalid_request",
+            "prompt=none ne se combine avec aucune autre valeur",
+        ));
     }
     let max_age = match param(&params, "max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Some(n),
-            _ => return Err(refuse("invalid_request", "max_age doit être un entier positif")),
+            _ => {
+                return Err(refuse(
+                    "invalid_request",
+                    "max_age doit être un entier positif",
+                ))
+            }
         },
     };
     Ok(AuthorizationRequest {
@@ -186,17 +231,28 @@ pub fn validate_authorization(provider: &Provider, encoded: &str) -> Result<Auth
 
 /// With `prompt=none`, the refusal to send back: we always need the aidant to choose an usager
 /// and a démarche, so it is `login_required` without a session, `interaction_required` with one.
-pub fn prompt_none_refusal(request: &AuthorizationRequest, has_session: bool) -> Option<ErrorRedirect> {
-    request.prompt.iter().any(|p| p == "none").then(|| ErrorRedirect {
-        redirect_uri: request.redirect_uri.clone(),
-        error: if has_session { "interaction_required" } else { "login_required" },
-        description: if has_session {
-            "l'aidant doit choisir l'usager et la démarche".into()
-        } else {
-            "aucun aidant n'est connecté".into()
-        },
-        state: Some(request.state.clone()),
-    })
+pub fn prompt_none_refusal(
+    request: &AuthorizationRequest,
+    has_session: bool,
+) -> Option<ErrorRedirect> {
+    request
+        .prompt
+        .iter()
+        .any(|p| p == "none")
+        .then(|| ErrorRedirect {
+            redirect_uri: request.redirect_uri.clone(),
+            error: if has_session {
+                "interaction_required"
+            } else {
+                "login_required"
+            },
+            description: if has_session {
+                "l'aidant doit choisir l'usager et la démarche".into()
+            } else {
+                "aucun aidant n'est connecté".into()
+            },
+            state: Some(request.state.clone()),
+        })
 }
 
 /// Stores a validated request; returns the interaction id the browser carries.
@@ -217,7 +273,8 @@ pub fn store_request(
             oidc_requests::nonce.eq(&request.nonce),
             oidc_requests::acr.eq(ACR_EIDAS1),
             oidc_requests::scope.eq(request.scopes.join(" ")),
-            oidc_requests::prompt.eq((!request.prompt.is_empty()).then(|| request.prompt.join(" "))),
+            oidc_requests::prompt
+                .eq((!request.prompt.is_empty()).then(|| request.prompt.join(" "))),
             oidc_requests::max_age.eq(request.max_age),
             oidc_requests::login_hint.eq(&request.login_hint),
             oidc_requests::created_at.eq(to_db(now)),
@@ -294,7 +351,9 @@ impl PendingRequest {
             .prompt
             .as_deref()
             .is_some_and(|p| p.split(' ').any(|v| v == "login"));
-        let too_old = self.max_age.is_some_and(|max| now - otp_at > Duration::seconds(max));
+        let too_old = self
+            .max_age
+            .is_some_and(|max| now - otp_at > Duration::seconds(max));
         (login_prompted && otp_at < from_db(self.created_at)) || too_old
     }
 
@@ -311,7 +370,11 @@ impl PendingRequest {
 
 /// The request behind an interaction id, while its interaction is open (not expired, not
 /// completed, not cancelled).
-pub fn pending_request(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> Result<Option<PendingRequest>, ProviderError> {
+pub fn pending_request(
+    conn: &mut DbConnection,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<PendingRequest>, ProviderError> {
     Ok(oidc_requests::table
         .find(id)
         .filter(oidc_requests::expires_at.gt(to_db(now)))
@@ -407,11 +470,18 @@ pub fn complete(
     if updated != 1 {
         return Ok(Err(CompleteRefusal::NoLongerPending));
     }
-    Ok(Ok(with_query(&request.redirect_uri, &[("code", &code), ("state", &request.state)])))
+    Ok(Ok(with_query(
+        &request.redirect_uri,
+        &[("code", &code), ("state", &request.state)],
+    )))
 }
 
 /// The aidant gave up: the request is closed and `access_denied` goes back to the client.
-pub fn cancel(conn: &mut DbConnection, now: DateTime<Utc>, request: &PendingRequest) -> Result<ErrorRedirect, ProviderError> {
+pub fn cancel(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    request: &PendingRequest,
+) -> Result<ErrorRedirect, ProviderError> {
     diesel::update(oidc_requests::table.find(&request.id))
         .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
         .execute(conn)?;

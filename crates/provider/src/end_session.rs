@@ -38,16 +38,22 @@ fn verify_hint<'a>(provider: &'a Provider, hint: &str) -> Option<(&'a Client, Hi
     validation.set_required_spec_claims(&["iss", "sub", "aud"]);
     let claims: HintClaims = match header.alg {
         Algorithm::HS256 => provider_clients_hs256(provider).find_map(|client| {
-            jsonwebtoken::decode::<HintClaims>(hint, &DecodingKey::from_secret(client.client_secret.as_bytes()), &validation)
-                .ok()
-                .map(|d| d.claims)
+            jsonwebtoken::decode::<HintClaims>(
+                hint,
+                &DecodingKey::from_secret(client.client_secret.as_bytes()),
+                &validation,
+            )
+            .ok()
+            .map(|d| d.claims)
         })?,
         _ => {
             let key = provider.keys().by_kid(header.kid.as_deref()?)?;
             if key.algorithm != header.alg {
                 return None;
             }
-            jsonwebtoken::decode::<HintClaims>(hint, key.decoding_key(), &validation).ok()?.claims
+            jsonwebtoken::decode::<HintClaims>(hint, key.decoding_key(), &validation)
+                .ok()?
+                .claims
         }
     };
     let client = provider.client(&claims.aud)?;
@@ -58,7 +64,10 @@ fn verify_hint<'a>(provider: &'a Provider, hint: &str) -> Option<(&'a Client, Hi
 }
 
 fn provider_clients_hs256(provider: &Provider) -> impl Iterator<Item = &Client> {
-    provider.clients.values().filter(|c| c.id_token_alg == SigningAlg::Hs256)
+    provider
+        .clients
+        .values()
+        .filter(|c| c.id_token_alg == SigningAlg::Hs256)
 }
 
 /// Handles an end-session request: the tokens issued to that client for that usager are
@@ -74,7 +83,11 @@ pub fn end_session(
     let verified = match hint {
         Some(h) => match verify_hint(provider, h) {
             Some(v) => Some(v),
-            None => return Ok(Err(EndSessionError("Le jeton d'identité fourni (id_token_hint) est invalide.".into()))),
+            None => {
+                return Ok(Err(EndSessionError(
+                    "Le jeton d'identité fourni (id_token_hint) est invalide.".into(),
+                )))
+            }
         },
         None => None,
     };
@@ -98,7 +111,9 @@ pub fn end_session(
         ))),
         (Some(uri), Some((client, _))) => {
             if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
-                return Ok(Err(EndSessionError("L'adresse de retour après déconnexion n'est pas enregistrée.".into())));
+                return Ok(Err(EndSessionError(
+                    "L'adresse de retour après déconnexion n'est pas enregistrée.".into(),
+                )));
             }
             let location = match param(params, "state") {
                 Some(state) => with_query(uri, &[("state", state)]),

@@ -45,18 +45,26 @@ impl SigningKey {
 
     /// Loads an ES256 key from PKCS#8 PEM.
     pub fn es256_from_pem(pem: &str) -> Result<SigningKey, ProviderError> {
-        let secret = p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| ProviderError::Key(e.to_string()))?;
-        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+        let secret =
+            p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| ProviderError::Key(e.to_string()))?;
+        let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+            &secret.public_key(),
+            false,
+        );
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
             return Err(ProviderError::Key("point P-256 invalide".into()));
         };
         let x = URL_SAFE_NO_PAD.encode(x);
         let y = URL_SAFE_NO_PAD.encode(y);
-        let kid = thumbprint(&format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#));
+        let kid = thumbprint(&format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#
+        ));
         Ok(SigningKey {
             algorithm: Algorithm::ES256,
-            encoding: EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| ProviderError::Key(e.to_string()))?,
-            decoding: DecodingKey::from_ec_components(&x, &y).map_err(|e| ProviderError::Key(e.to_string()))?,
+            encoding: EncodingKey::from_ec_pem(pem.as_bytes())
+                .map_err(|e| ProviderError::Key(e.to_string()))?,
+            decoding: DecodingKey::from_ec_components(&x, &y)
+                .map_err(|e| ProviderError::Key(e.to_string()))?,
             jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid}),
             kid,
         })
@@ -64,14 +72,17 @@ impl SigningKey {
 
     /// Loads an RS256 key from PKCS#8 PEM.
     pub fn rs256_from_pem(pem: &str) -> Result<SigningKey, ProviderError> {
-        let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| ProviderError::Key(e.to_string()))?;
+        let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+            .map_err(|e| ProviderError::Key(e.to_string()))?;
         let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
         let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
         let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
         Ok(SigningKey {
             algorithm: Algorithm::RS256,
-            encoding: EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| ProviderError::Key(e.to_string()))?,
-            decoding: DecodingKey::from_rsa_components(&n, &e).map_err(|e| ProviderError::Key(e.to_string()))?,
+            encoding: EncodingKey::from_rsa_pem(pem.as_bytes())
+                .map_err(|e| ProviderError::Key(e.to_string()))?,
+            decoding: DecodingKey::from_rsa_components(&n, &e)
+                .map_err(|e| ProviderError::Key(e.to_string()))?,
             jwk: json!({"kty": "RSA", "n": n, "e": e, "use": "sig", "alg": "RS256", "kid": kid}),
             kid,
         })
@@ -93,7 +104,8 @@ pub fn generate_es256_pem() -> Result<String, ProviderError> {
 
 /// A new RS256 private key (2048 bits), PKCS#8 PEM.
 pub fn generate_rs256_pem() -> Result<String, ProviderError> {
-    let private = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| ProviderError::Key(e.to_string()))?;
+    let private =
+        rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| ProviderError::Key(e.to_string()))?;
     private
         .to_pkcs8_pem(LineEnding::LF)
         .map(|pem| pem.to_string())
@@ -116,9 +128,16 @@ impl KeySet {
     /// Loads `es256.pem` and `rs256.pem` from `dir`, generating the missing ones (mode 0600),
     /// and every `retired-*.pem` as a published, non-signing key.
     pub fn load_or_generate(dir: &Path) -> Result<KeySet, ProviderError> {
-        std::fs::create_dir_all(dir).map_err(|e| ProviderError::Key(format!("{}: {e}", dir.display())))?;
-        let es256 = SigningKey::es256_from_pem(&read_or_create(&dir.join("es256.pem"), generate_es256_pem)?)?;
-        let rs256 = SigningKey::rs256_from_pem(&read_or_create(&dir.join("rs256.pem"), generate_rs256_pem)?)?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ProviderError::Key(format!("{}: {e}", dir.display())))?;
+        let es256 = SigningKey::es256_from_pem(&read_or_create(
+            &dir.join("es256.pem"),
+            generate_es256_pem,
+        )?)?;
+        let rs256 = SigningKey::rs256_from_pem(&read_or_create(
+            &dir.join("rs256.pem"),
+            generate_rs256_pem,
+        )?)?;
         let mut retired = Vec::new();
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| ProviderError::Key(e.to_string()))?
@@ -131,11 +150,17 @@ impl KeySet {
             .collect();
         paths.sort();
         for path in paths {
-            let pem = std::fs::read_to_string(&path).map_err(|e| ProviderError::Key(e.to_string()))?;
-            let key = SigningKey::es256_from_pem(&pem).or_else(|_| SigningKey::rs256_from_pem(&pem))?;
+            let pem =
+                std::fs::read_to_string(&path).map_err(|e| ProviderError::Key(e.to_string()))?;
+            let key =
+                SigningKey::es256_from_pem(&pem).or_else(|_| SigningKey::rs256_from_pem(&pem))?;
             retired.push(key);
         }
-        Ok(KeySet { es256, rs256, retired })
+        Ok(KeySet {
+            es256,
+            rs256,
+            retired,
+        })
     }
 
     /// The JWKS document.
@@ -157,7 +182,10 @@ impl KeySet {
     }
 }
 
-fn read_or_create(path: &Path, generate: fn() -> Result<String, ProviderError>) -> Result<String, ProviderError> {
+fn read_or_create(
+    path: &Path,
+    generate: fn() -> Result<String, ProviderError>,
+) -> Result<String, ProviderError> {
     match std::fs::read_to_string(path) {
         Ok(pem) => Ok(pem),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

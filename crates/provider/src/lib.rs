@@ -15,8 +15,9 @@ mod token;
 mod userinfo;
 
 pub use authorize::{
-    cancel, complete, pending_request, prompt_none_refusal, select_usager, store_request, validate_authorization,
-    AuthorizationRequest, AuthorizeError, CompleteRefusal, ErrorRedirect, PendingRequest,
+    cancel, complete, pending_request, prompt_none_refusal, select_usager, store_request,
+    validate_authorization, AuthorizationRequest, AuthorizeError, CompleteRefusal, ErrorRedirect,
+    PendingRequest,
 };
 pub use client::{Client, ClientAuth, SigningAlg};
 pub use end_session::{end_session, EndSessionError, EndSessionOutcome};
@@ -99,7 +100,10 @@ impl Provider {
     pub fn new(issuer: &str, clients: Vec<Client>, keys: KeySet, lifetimes: Lifetimes) -> Provider {
         Provider {
             issuer: issuer.trim_end_matches('/').to_owned(),
-            clients: clients.into_iter().map(|c| (c.client_id.clone(), c)).collect(),
+            clients: clients
+                .into_iter()
+                .map(|c| (c.client_id.clone(), c))
+                .collect(),
             keys,
             lifetimes,
         }
@@ -133,7 +137,11 @@ impl Provider {
     /// The discovery document (`/.well-known/openid-configuration`).
     pub fn discovery(&self) -> Value {
         let mut id_token_algs = vec!["ES256", "RS256"];
-        if self.clients.values().any(|c| c.id_token_alg == SigningAlg::Hs256) {
+        if self
+            .clients
+            .values()
+            .any(|c| c.id_token_alg == SigningAlg::Hs256)
+        {
             id_token_algs.push("HS256");
         }
         let issuer = &self.issuer;
@@ -165,7 +173,9 @@ impl Provider {
 
 /// Parses form or query parameters, refusing a repeated parameter (RFC 6749 §3.1).
 pub fn parse_params(encoded: &str) -> Result<Vec<(String, String)>, String> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(encoded.as_bytes())
+        .into_owned()
+        .collect();
     for (i, (name, _)) in pairs.iter().enumerate() {
         if pairs[..i].iter().any(|(n, _)| n == name) {
             return Err(name.clone());
@@ -175,14 +185,19 @@ pub fn parse_params(encoded: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 /// A new random secret (code, access token): 256 bits, base64url.
 pub(crate) fn new_secret(rng: &dyn ring::rand::SecureRandom) -> Result<String, ProviderError> {
     use base64::Engine;
     let mut bytes = [0u8; 32];
-    rng.fill(&mut bytes).map_err(|_| store::StoreError::Random)?;
+    rng.fill(&mut bytes)
+        .map_err(|_| store::StoreError::Random)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -26,7 +26,12 @@ pub struct TokenError {
 
 impl TokenError {
     fn new(error: &'static str, description: &str) -> TokenError {
-        TokenError { error, description: description.to_owned(), status: 400, basic_challenge: false }
+        TokenError {
+            error,
+            description: description.to_owned(),
+            status: 400,
+            basic_challenge: false,
+        }
     }
 }
 
@@ -78,7 +83,10 @@ pub(crate) fn sign<T: Serialize>(
             h.kid = Some(k.kid.clone());
             (h, k.encoding_key().clone())
         }
-        SigningAlg::Hs256 => (Header::new(Algorithm::HS256), EncodingKey::from_secret(client_secret.as_bytes())),
+        SigningAlg::Hs256 => (
+            Header::new(Algorithm::HS256),
+            EncodingKey::from_secret(client_secret.as_bytes()),
+        ),
     };
     header.typ = typ.map(str::to_owned);
     jsonwebtoken::encode(&header, claims, &key).map_err(|e| ProviderError::Signing(e.to_string()))
@@ -108,11 +116,17 @@ pub fn token(
     }
     let (client_id, secret, basic) = match (&auth.basic, form_secret) {
         (Some(_), Some(_)) => {
-            return Ok(Err(TokenError::new("invalid_request", "une seule méthode d'authentification du client est permise")))
+            return Ok(Err(TokenError::new(
+                "invalid_request",
+                "une seule méthode d'authentification du client est permise",
+            )))
         }
         (Some((id, secret)), None) => {
             if form_id.is_some_and(|f| f != id) {
-                return Ok(Err(TokenError::new("invalid_request", "client_id contradictoire")));
+                return Ok(Err(TokenError::new(
+                    "invalid_request",
+                    "client_id contradictoire",
+                )));
             }
             (id.as_str(), secret.as_str(), true)
         }
@@ -122,19 +136,35 @@ pub fn token(
         },
         (None, None) => return Ok(Err(invalid_client(false))),
     };
-    let Some(client) = provider.client(client_id).filter(|c| c.secret_matches(secret)) else {
+    let Some(client) = provider
+        .client(client_id)
+        .filter(|c| c.secret_matches(secret))
+    else {
         return Ok(Err(invalid_client(basic)));
     };
     match param(form, "grant_type") {
-        None => return Ok(Err(TokenError::new("invalid_request", "grant_type manquant"))),
+        None => {
+            return Ok(Err(TokenError::new(
+                "invalid_request",
+                "grant_type manquant",
+            )))
+        }
         Some("authorization_code") => {}
-        Some(_) => return Ok(Err(TokenError::new("unsupported_grant_type", "seul authorization_code est pris en charge"))),
+        Some(_) => {
+            return Ok(Err(TokenError::new(
+                "unsupported_grant_type",
+                "seul authorization_code est pris en charge",
+            )))
+        }
     }
     let Some(code) = param(form, "code") else {
         return Ok(Err(TokenError::new("invalid_request", "code manquant")));
     };
     let Some(redirect_uri) = param(form, "redirect_uri") else {
-        return Ok(Err(TokenError::new("invalid_request", "redirect_uri manquant")));
+        return Ok(Err(TokenError::new(
+            "invalid_request",
+            "redirect_uri manquant",
+        )));
     };
     let invalid_grant = |d: &str| Ok(Err(TokenError::new("invalid_grant", d)));
 
@@ -155,25 +185,38 @@ pub fn token(
             revoke(conn, now, &request.id)?;
             return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
         }
-        if request.code_expires_at.map(from_db).is_none_or(|exp| exp <= now) {
+        if request
+            .code_expires_at
+            .map(from_db)
+            .is_none_or(|exp| exp <= now)
+        {
             return invalid_grant("code expiré");
         }
         if request.redirect_uri != redirect_uri {
             return invalid_grant("redirect_uri différent de celui de la demande");
         }
-        let (Some(aidant_id), Some(organisation_id), Some(usager_id), Some(demarche_id), Some(auth_time)) = (
+        let (
+            Some(aidant_id),
+            Some(organisation_id),
+            Some(usager_id),
+            Some(demarche_id),
+            Some(auth_time),
+        ) = (
             request.aidant_id.as_deref(),
             request.organisation_id.as_deref(),
             request.usager_id.as_deref(),
             request.demarche.as_deref(),
             request.auth_time,
-        ) else {
+        )
+        else {
             return invalid_grant("demande incomplète");
         };
         let demarche = Demarche::parse(demarche_id)?;
         // Refused at every step: the mandate must still cover the démarche now, and the aidant
         // must still be an active member of the organisation.
-        let Some(coverage) = mandate::check_coverage(conn, organisation_id, usager_id, demarche, now)? else {
+        let Some(coverage) =
+            mandate::check_coverage(conn, organisation_id, usager_id, demarche, now)?
+        else {
             revoke(conn, now, &request.id)?;
             return invalid_grant("le mandat ne couvre plus cette démarche");
         };
@@ -201,7 +244,8 @@ pub fn token(
         diesel::update(oidc_requests::table.find(&request.id))
             .set((
                 oidc_requests::access_token_hash.eq(Some(&access_token_hash)),
-                oidc_requests::access_token_expires_at.eq(Some(to_db(now + lifetimes.access_token))),
+                oidc_requests::access_token_expires_at
+                    .eq(Some(to_db(now + lifetimes.access_token))),
             ))
             .execute(conn)?;
         let claims = IdTokenClaims {
@@ -214,7 +258,13 @@ pub fn token(
             nonce: &request.nonce,
             acr: &request.acr,
         };
-        let id_token = sign(provider, client.id_token_alg, &client.client_secret, &claims, Some("JWT"))?;
+        let id_token = sign(
+            provider,
+            client.id_token_alg,
+            &client.client_secret,
+            &claims,
+            Some("JWT"),
+        )?;
         journal::append(
             conn,
             rng,
@@ -245,9 +295,17 @@ pub fn token(
 }
 
 /// Revokes what a request issued (its access token stops working, its code too).
-fn revoke(conn: &mut DbConnection, now: DateTime<Utc>, request_id: &str) -> Result<(), ProviderError> {
-    diesel::update(oidc_requests::table.find(request_id).filter(oidc_requests::revoked_at.is_null()))
-        .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
-        .execute(conn)?;
+fn revoke(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    request_id: &str,
+) -> Result<(), ProviderError> {
+    diesel::update(
+        oidc_requests::table
+            .find(request_id)
+            .filter(oidc_requests::revoked_at.is_null()),
+    )
+    .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
+    .execute(conn)?;
     Ok(())
 }

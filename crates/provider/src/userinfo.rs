@@ -45,7 +45,10 @@ impl UserinfoError {
 }
 
 fn invalid(description: &str) -> UserinfoError {
-    UserinfoError { error: Some("invalid_token"), description: description.to_owned() }
+    UserinfoError {
+        error: Some("invalid_token"),
+        description: description.to_owned(),
+    }
 }
 
 /// Answers a userinfo request carrying `bearer` (the access token, if any).
@@ -56,7 +59,10 @@ pub fn userinfo(
     bearer: Option<&str>,
 ) -> Result<Result<UserinfoResponse, UserinfoError>, ProviderError> {
     let Some(token) = bearer.filter(|t| !t.is_empty()) else {
-        return Ok(Err(UserinfoError { error: None, description: String::new() }));
+        return Ok(Err(UserinfoError {
+            error: None,
+            description: String::new(),
+        }));
     };
     let found: Option<PendingRequest> = oidc_requests::table
         .filter(oidc_requests::access_token_hash.eq(hash_secret(token)))
@@ -69,7 +75,11 @@ pub fn userinfo(
     if request.revoked_at.is_some() {
         return Ok(Err(invalid("jeton révoqué")));
     }
-    if request.access_token_expires_at.map(from_db).is_none_or(|exp| exp <= now) {
+    if request
+        .access_token_expires_at
+        .map(from_db)
+        .is_none_or(|exp| exp <= now)
+    {
         return Ok(Err(invalid("jeton expiré")));
     }
     let (Some(organisation_id), Some(usager_id), Some(demarche_id)) = (
@@ -97,7 +107,13 @@ pub fn userinfo(
             claims.insert("iss".into(), provider.issuer().into());
             claims.insert("aud".into(), client.client_id.clone().into());
             claims.insert("iat".into(), now.timestamp().into());
-            let jwt = sign(provider, alg, &client.client_secret, &Value::Object(claims), Some("JWT"))?;
+            let jwt = sign(
+                provider,
+                alg,
+                &client.client_secret,
+                &Value::Object(claims),
+                Some("JWT"),
+            )?;
             Ok(Ok(UserinfoResponse::Jwt(jwt)))
         }
     }
@@ -114,6 +130,13 @@ mod tests {
             e.challenge(),
             "Bearer error=\"invalid_token\", error_description=\"le mandat ne couvre plus cette demarche x\""
         );
-        assert_eq!(UserinfoError { error: None, description: String::new() }.challenge(), "Bearer");
+        assert_eq!(
+            UserinfoError {
+                error: None,
+                description: String::new()
+            }
+            .challenge(),
+            "Bearer"
+        );
     }
 }

@@ -144,14 +144,18 @@ pub fn pool(url: &str, max_size: u32) -> Result<DbPool, StoreError> {
     Pool::builder()
         .max_size(max_size.max(1))
         .connection_timeout(Duration::from_secs(10))
-        .build(DbManager { url: url.to_owned() })
+        .build(DbManager {
+            url: url.to_owned(),
+        })
         .map_err(StoreError::Pool)
 }
 
 /// Applies every pending migration of the connection's backend; returns how many ran.
 pub fn migrate(conn: &mut DbConnection) -> Result<usize, StoreError> {
     let applied = match conn {
-        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Pg(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
     applied.map_err(|e| StoreError::Migration(e.to_string()))
@@ -166,7 +170,9 @@ where
     E: From<diesel::result::Error>,
 {
     match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
         DbConnection::Pg(_) => DbConnection::begin_transaction(conn)?,
     }
     match f(conn) {

@@ -19,13 +19,19 @@ impl CsrfToken {
     /// The browser's token, or a new one.
     pub fn for_request(req: &HttpRequest, state: &AppState) -> CsrfToken {
         if let Some(c) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() == 43) {
-            return CsrfToken { value: c.value().to_owned(), is_new: false };
+            return CsrfToken {
+                value: c.value().to_owned(),
+                is_new: false,
+            };
         }
         let mut bytes = [0u8; 32];
         if state.rng.fill(&mut bytes).is_err() {
             tracing::error!("random generator failed");
         }
-        CsrfToken { value: URL_SAFE_NO_PAD.encode(bytes), is_new: true }
+        CsrfToken {
+            value: URL_SAFE_NO_PAD.encode(bytes),
+            is_new: true,
+        }
     }
 
     /// The cookie to set when the token is new.
@@ -44,7 +50,9 @@ impl CsrfToken {
 /// Whether the form's token matches the cookie's.
 pub(crate) fn is_valid(req: &HttpRequest, submitted: &str) -> bool {
     match req.cookie(CSRF_COOKIE) {
-        Some(cookie) if !submitted.is_empty() => cookie.value().as_bytes().ct_eq(submitted.as_bytes()).into(),
+        Some(cookie) if !submitted.is_empty() => {
+            cookie.value().as_bytes().ct_eq(submitted.as_bytes()).into()
+        }
         _ => false,
     }
 }

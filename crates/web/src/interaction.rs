@@ -80,9 +80,20 @@ enum Step {
     OtherAidant,
 }
 
-fn next_step(request: &PendingRequest, session: Option<AidantSession>, state: &AppState, now: DateTime<Utc>) -> Step {
-    let Some(session) = session else { return Step::Login };
-    if request.aidant_id.as_deref().is_some_and(|a| a != session.aidant_id()) {
+fn next_step(
+    request: &PendingRequest,
+    session: Option<AidantSession>,
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Step {
+    let Some(session) = session else {
+        return Step::Login;
+    };
+    if request
+        .aidant_id
+        .as_deref()
+        .is_some_and(|a| a != session.aidant_id())
+    {
         return Step::OtherAidant;
     }
     let fresh = authenticator::verify_activity(&session, &state.policy, now).is_some()
@@ -103,9 +114,19 @@ fn session_cookie_value(req: &HttpRequest) -> Option<String> {
     req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
 }
 
-fn load_session(conn: &mut DbConnection, state: &AppState, now: DateTime<Utc>, token: Option<&str>) -> Result<Option<AidantSession>, WebError> {
+fn load_session(
+    conn: &mut DbConnection,
+    state: &AppState,
+    now: DateTime<Utc>,
+    token: Option<&str>,
+) -> Result<Option<AidantSession>, WebError> {
     match token {
-        Some(t) => Ok(authenticator::session_by_token(conn, &state.policy, now, t)?),
+        Some(t) => Ok(authenticator::session_by_token(
+            conn,
+            &state.policy,
+            now,
+            t,
+        )?),
         None => Ok(None),
     }
 }
@@ -119,7 +140,9 @@ fn gone() -> HttpResponse {
 }
 
 fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
 }
 
 fn refusal_message(refusal: LoginRefusal) -> String {
@@ -176,14 +199,19 @@ async fn render_step(
             Step::Login => LoginPage {
                 id,
                 csrf: csrf_value,
-                email: input.email.or(request.login_hint.clone()).unwrap_or_default(),
+                email: input
+                    .email
+                    .or(request.login_hint.clone())
+                    .unwrap_or_default(),
                 error: input.error,
             }
             .render(),
             Step::Recheck(session) => RecheckPage {
                 id,
                 csrf: csrf_value,
-                aidant_name: accounts::aidant(conn, session.aidant_id())?.map(|a| a.full_name()).unwrap_or_default(),
+                aidant_name: accounts::aidant(conn, session.aidant_id())?
+                    .map(|a| a.full_name())
+                    .unwrap_or_default(),
                 error: input.error,
             }
             .render(),
@@ -207,7 +235,9 @@ async fn render_step(
                 UsagersPage {
                     id,
                     csrf: csrf_value,
-                    aidant_name: accounts::aidant(conn, session.aidant_id())?.map(|a| a.full_name()).unwrap_or_default(),
+                    aidant_name: accounts::aidant(conn, session.aidant_id())?
+                        .map(|a| a.full_name())
+                        .unwrap_or_default(),
                     organisation_name: accounts::organisation(conn, session.organisation_id())?
                         .map(|o| o.name)
                         .unwrap_or_default(),
@@ -219,15 +249,18 @@ async fn render_step(
             }
             Step::ChooseDemarche(session, usager_id) => {
                 let usager = mandate::usager(conn, &usager_id)?;
-                let demarches = mandate::active_demarches(conn, session.organisation_id(), &usager_id, now)?
-                    .into_iter()
-                    .map(|(d, expires)| DemarcheRow {
-                        id: d.id(),
-                        title: d.title(),
-                        description: d.description(),
-                        expires: mandate::paris_local_time(expires).format("%d/%m/%Y à %H:%M").to_string(),
-                    })
-                    .collect();
+                let demarches =
+                    mandate::active_demarches(conn, session.organisation_id(), &usager_id, now)?
+                        .into_iter()
+                        .map(|(d, expires)| DemarcheRow {
+                            id: d.id(),
+                            title: d.title(),
+                            description: d.description(),
+                            expires: mandate::paris_local_time(expires)
+                                .format("%d/%m/%Y à %H:%M")
+                                .to_string(),
+                        })
+                        .collect();
                 DemarchesPage {
                     id,
                     csrf: csrf_value,
@@ -265,7 +298,10 @@ pub(crate) async fn show(
     path: web::Path<String>,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let input = PageInput { q: query.into_inner().q.chars().take(100).collect(), ..PageInput::default() };
+    let input = PageInput {
+        q: query.into_inner().q.chars().take(100).collect(),
+        ..PageInput::default()
+    };
     render_step(&req, &state, path.into_inner(), StatusCode::OK, input).await
 }
 
@@ -298,7 +334,15 @@ pub(crate) async fn login(
         if provider::pending_request(conn, &rid, now)?.is_none() {
             return Ok(None);
         }
-        Ok(Some(authenticator::login(conn, &state.rng, &state.cipher, &state.policy, now, &email, &otp)?))
+        Ok(Some(authenticator::login(
+            conn,
+            &state.rng,
+            &state.cipher,
+            &state.policy,
+            now,
+            &email,
+            &otp,
+        )?))
     })
     .await?;
     match outcome {
@@ -311,11 +355,17 @@ pub(crate) async fn login(
                 .same_site(SameSite::Lax)
                 .finish();
             let mut response = see_other(&format!("/fi/{id}"));
-            response.add_cookie(&cookie).map_err(|_| WebError::Blocking)?;
+            response
+                .add_cookie(&cookie)
+                .map_err(|_| WebError::Blocking)?;
             Ok(response)
         }
         Some(Err(refusal)) => {
-            let input = PageInput { error: Some(refusal_message(refusal)), email: Some(typed_email), q: String::new() };
+            let input = PageInput {
+                error: Some(refusal_message(refusal)),
+                email: Some(typed_email),
+                q: String::new(),
+            };
             render_step(&req, &state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
         }
     }
@@ -347,12 +397,23 @@ pub(crate) async fn recheck(
         let Some(session) = load_session(conn, state, now, token.as_deref())? else {
             return Ok(None);
         };
-        Ok(Some(authenticator::recheck(conn, &state.rng, &state.cipher, &state.policy, now, &session, &otp)?))
+        Ok(Some(authenticator::recheck(
+            conn,
+            &state.rng,
+            &state.cipher,
+            &state.policy,
+            now,
+            &session,
+            &otp,
+        )?))
     })
     .await?;
     match outcome {
         Some(Err(refusal)) => {
-            let input = PageInput { error: Some(refusal_message(refusal)), ..PageInput::default() };
+            let input = PageInput {
+                error: Some(refusal_message(refusal)),
+                ..PageInput::default()
+            };
             render_step(&req, &state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
         }
         _ => Ok(see_other(&format!("/fi/{id}"))),
@@ -416,20 +477,30 @@ pub(crate) async fn choose_usager(
         if provider::select_usager(conn, now, &request, &verified, &usager)? {
             Ok(Choice::Done(format!("/fi/{rid}")))
         } else {
-            Ok(Choice::Refused("Cet usager n'a pas de mandat actif avec votre structure.".into()))
+            Ok(Choice::Refused(
+                "Cet usager n'a pas de mandat actif avec votre structure.".into(),
+            ))
         }
     })
     .await?;
     finish_choice(&req, &state, id, choice).await
 }
 
-async fn finish_choice(req: &HttpRequest, state: &web::Data<AppState>, id: String, choice: Choice) -> Result<HttpResponse, WebError> {
+async fn finish_choice(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    id: String,
+    choice: Choice,
+) -> Result<HttpResponse, WebError> {
     match choice {
         Choice::Gone => Ok(gone()),
         Choice::AskAgain => Ok(see_other(&format!("/fi/{id}"))),
         Choice::Done(location) => Ok(see_other(&location)),
         Choice::Refused(message) => {
-            let input = PageInput { error: Some(message), ..PageInput::default() };
+            let input = PageInput {
+                error: Some(message),
+                ..PageInput::default()
+            };
             render_step(req, state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
         }
     }
@@ -469,16 +540,30 @@ pub(crate) async fn choose_demarche(
             return Ok(Choice::AskAgain);
         };
         let Ok(demarche) = Demarche::parse(&demarche) else {
-            return Ok(Choice::Refused("Choisissez une démarche dans la liste.".into()));
+            return Ok(Choice::Refused(
+                "Choisissez une démarche dans la liste.".into(),
+            ));
         };
-        let Some(coverage) = mandate::check_coverage(conn, verified.organisation_id(), &usager_id, demarche, now)? else {
+        let Some(coverage) =
+            mandate::check_coverage(conn, verified.organisation_id(), &usager_id, demarche, now)?
+        else {
             return Ok(Choice::Refused(
                 "Cette démarche n'est pas couverte par un mandat actif pour cet usager.".into(),
             ));
         };
-        match provider::complete(conn, &state.rng, now, state.provider.lifetimes(), &request, &verified, &coverage)? {
+        match provider::complete(
+            conn,
+            &state.rng,
+            now,
+            state.provider.lifetimes(),
+            &request,
+            &verified,
+            &coverage,
+        )? {
             Ok(location) => Ok(Choice::Done(location)),
-            Err(CompleteRefusal::ReauthenticationRequired) | Err(CompleteRefusal::Mismatch) => Ok(Choice::AskAgain),
+            Err(CompleteRefusal::ReauthenticationRequired) | Err(CompleteRefusal::Mismatch) => {
+                Ok(Choice::AskAgain)
+            }
             Err(CompleteRefusal::NoLongerPending) => Ok(Choice::Gone),
         }
     })
@@ -504,9 +589,11 @@ pub(crate) async fn cancel(
     }
     let id = path.into_inner();
     let now = state.clock.now();
-    let location = with_db(&state, move |conn, _| match provider::pending_request(conn, &id, now)? {
-        Some(request) => Ok(Some(provider::cancel(conn, now, &request)?.location())),
-        None => Ok(None),
+    let location = with_db(&state, move |conn, _| {
+        match provider::pending_request(conn, &id, now)? {
+            Some(request) => Ok(Some(provider::cancel(conn, now, &request)?.location())),
+            None => Ok(None),
+        }
     })
     .await?;
     Ok(match location {

@@ -127,9 +127,15 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::REFERRER_POLICY, "same-origin"))
-        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=()"));
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ));
     if hsts {
-        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"))
+        headers.add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ))
     } else {
         headers
     }
@@ -139,9 +145,15 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::home))
         .route("/deconnexion", web::post().to(pages::logout_aidant))
-        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }))
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }),
+        )
         .route("/static/style.css", web::get().to(pages::stylesheet))
-        .route("/.well-known/openid-configuration", web::get().to(oidc::discovery))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(oidc::discovery),
+        )
         .route("/jwks", web::get().to(oidc::jwks))
         .route("/authorize", web::get().to(oidc::authorize_get))
         .route("/authorize", web::post().to(oidc::authorize_post))
@@ -153,13 +165,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/fi/{id}", web::get().to(interaction::show))
         .route("/fi/{id}/connexion", web::post().to(interaction::login))
         .route("/fi/{id}/code", web::post().to(interaction::recheck))
-        .route("/fi/{id}/usager", web::post().to(interaction::choose_usager))
-        .route("/fi/{id}/demarche", web::post().to(interaction::choose_demarche))
+        .route(
+            "/fi/{id}/usager",
+            web::post().to(interaction::choose_usager),
+        )
+        .route(
+            "/fi/{id}/demarche",
+            web::post().to(interaction::choose_demarche),
+        )
         .route("/fi/{id}/annuler", web::post().to(interaction::cancel));
 }
 
 /// Starts the HTTP server on `listener` with `workers` threads; returns it running.
-pub fn serve(state: AppState, listener: TcpListener, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+pub fn serve(
+    state: AppState,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
     let hsts = state.secure_cookies;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
@@ -168,7 +190,11 @@ pub fn serve(state: AppState, listener: TcpListener, workers: usize) -> std::io:
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
             .wrap(security_headers(hsts))
-            .wrap(actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms").custom_request_replace("METHOD", |req| req.method().to_string()).exclude("/healthz"))
+            .wrap(
+                actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
+                    .custom_request_replace("METHOD", |req| req.method().to_string())
+                    .exclude("/healthz"),
+            )
             .default_service(web::to(pages::not_found))
             .configure(routes)
     })

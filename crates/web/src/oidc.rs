@@ -35,27 +35,49 @@ pub(crate) async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// GET /authorize
-pub(crate) async fn authorize_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub(crate) async fn authorize_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let encoded = req.query_string().to_owned();
     authorize(&req, &state, encoded, StatusCode::FOUND).await
 }
 
 /// POST /authorize (form body)
-pub(crate) async fn authorize_post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub(crate) async fn authorize_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     let Ok(encoded) = String::from_utf8(body.to_vec()) else {
-        return Ok(error_page(StatusCode::BAD_REQUEST, "Demande de connexion invalide", "La demande est illisible."));
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Demande de connexion invalide",
+            "La demande est illisible.",
+        ));
     };
     authorize(&req, &state, encoded, StatusCode::SEE_OTHER).await
 }
 
-async fn authorize(req: &HttpRequest, state: &web::Data<AppState>, encoded: String, redirect: StatusCode) -> Result<HttpResponse, WebError> {
+async fn authorize(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    encoded: String,
+    redirect: StatusCode,
+) -> Result<HttpResponse, WebError> {
     let request = match provider::validate_authorization(&state.provider, &encoded) {
         Ok(r) => r,
         Err(AuthorizeError::Page(message)) => {
-            return Ok(error_page(StatusCode::BAD_REQUEST, "Demande de connexion invalide", &message));
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "Demande de connexion invalide",
+                &message,
+            ));
         }
         Err(AuthorizeError::Redirect(error)) => {
-            return Ok(HttpResponse::build(redirect).insert_header((header::LOCATION, error.location())).finish());
+            return Ok(HttpResponse::build(redirect)
+                .insert_header((header::LOCATION, error.location()))
+                .finish());
         }
     };
     let now = state.clock.now();
@@ -70,11 +92,14 @@ async fn authorize(req: &HttpRequest, state: &web::Data<AppState>, encoded: Stri
                 return Ok(refusal.location());
             }
         }
-        let id = provider::store_request(conn, &state.rng, now, state.provider.lifetimes(), &request)?;
+        let id =
+            provider::store_request(conn, &state.rng, now, state.provider.lifetimes(), &request)?;
         Ok(format!("/fi/{id}"))
     })
     .await?;
-    Ok(HttpResponse::build(redirect).insert_header((header::LOCATION, location)).finish())
+    Ok(HttpResponse::build(redirect)
+        .insert_header((header::LOCATION, location))
+        .finish())
 }
 
 /// Reads `Authorization: Basic` (RFC 6749 §2.3.1: both parts form-urlencoded).
@@ -85,7 +110,10 @@ fn basic_credentials(req: &HttpRequest) -> ClientAuth {
     let parsed = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
         .and_then(|b64| STANDARD.decode(b64.trim()).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|pair| {
@@ -98,38 +126,70 @@ fn basic_credentials(req: &HttpRequest) -> ClientAuth {
             Some((decode(id)?, decode(secret)?))
         });
     match parsed {
-        Some(credentials) => ClientAuth { basic: Some(credentials), malformed_header: false },
-        None => ClientAuth { basic: None, malformed_header: true },
+        Some(credentials) => ClientAuth {
+            basic: Some(credentials),
+            malformed_header: false,
+        },
+        None => ClientAuth {
+            basic: None,
+            malformed_header: true,
+        },
     }
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
-    json_no_store(status, &json!({ "error": error, "error_description": description }))
+    json_no_store(
+        status,
+        &json!({ "error": error, "error_description": description }),
+    )
 }
 
 /// POST /token
-pub(crate) async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub(crate) async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "corps application/x-www-form-urlencoded attendu"));
+        return Ok(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "corps application/x-www-form-urlencoded attendu",
+        ));
     }
     let Ok(text) = std::str::from_utf8(&body) else {
-        return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "corps illisible"));
+        return Ok(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "corps illisible",
+        ));
     };
     let form = match provider::parse_params(text) {
         Ok(f) => f,
         Err(name) => {
-            return Ok(oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &format!("paramètre répété: {name}")));
+            return Ok(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("paramètre répété: {name}"),
+            ));
         }
     };
     let auth = basic_credentials(&req);
     let now = state.clock.now();
     let outcome = with_db(&state, move |conn, state| {
-        Ok(provider::token(conn, &state.rng, now, &state.provider, &auth, &form)?)
+        Ok(provider::token(
+            conn,
+            &state.rng,
+            now,
+            &state.provider,
+            &auth,
+            &form,
+        )?)
     })
     .await?;
     Ok(match outcome {
@@ -149,16 +209,27 @@ pub(crate) async fn token(req: HttpRequest, state: web::Data<AppState>, body: we
 }
 
 /// GET or POST /userinfo with `Authorization: Bearer`.
-pub(crate) async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub(crate) async fn userinfo(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_owned());
     let now = state.clock.now();
     let outcome = with_db(&state, move |conn, state| {
-        Ok(provider::userinfo(conn, now, &state.provider, bearer.as_deref())?)
+        Ok(provider::userinfo(
+            conn,
+            now,
+            &state.provider,
+            bearer.as_deref(),
+        )?)
     })
     .await?;
     Ok(match outcome {
@@ -172,7 +243,9 @@ pub(crate) async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Re
             response.insert_header((header::WWW_AUTHENTICATE, error.challenge()));
             response.insert_header((header::CACHE_CONTROL, "no-store"));
             match error.error {
-                Some(code) => response.json(json!({ "error": code, "error_description": error.description })),
+                Some(code) => {
+                    response.json(json!({ "error": code, "error_description": error.description }))
+                }
                 None => response.finish(),
             }
         }
@@ -180,18 +253,29 @@ pub(crate) async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Re
 }
 
 /// GET /logout
-pub(crate) async fn end_session_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub(crate) async fn end_session_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let encoded = req.query_string().to_owned();
     end_session(&req, &state, &encoded).await
 }
 
 /// POST /logout
-pub(crate) async fn end_session_post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+pub(crate) async fn end_session_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     let encoded = String::from_utf8_lossy(&body).into_owned();
     end_session(&req, &state, &encoded).await
 }
 
-async fn end_session(_req: &HttpRequest, state: &web::Data<AppState>, encoded: &str) -> Result<HttpResponse, WebError> {
+async fn end_session(
+    _req: &HttpRequest,
+    state: &web::Data<AppState>,
+    encoded: &str,
+) -> Result<HttpResponse, WebError> {
     let params = match provider::parse_params(encoded) {
         Ok(p) => p,
         Err(name) => {
@@ -203,10 +287,21 @@ async fn end_session(_req: &HttpRequest, state: &web::Data<AppState>, encoded: &
         }
     };
     let now = state.clock.now();
-    let outcome = with_db(state, move |conn, state| Ok(provider::end_session(conn, now, &state.provider, &params)?)).await?;
+    let outcome = with_db(state, move |conn, state| {
+        Ok(provider::end_session(conn, now, &state.provider, &params)?)
+    })
+    .await?;
     match outcome {
-        Ok(EndSessionOutcome::Redirect(location)) => Ok(HttpResponse::Found().insert_header((header::LOCATION, location)).finish()),
-        Ok(EndSessionOutcome::LoggedOut) => render(StatusCode::OK, &LoggedOutPage, None, state.secure_cookies),
-        Err(error) => Ok(error_page(StatusCode::BAD_REQUEST, "Déconnexion impossible", &error.0)),
+        Ok(EndSessionOutcome::Redirect(location)) => Ok(HttpResponse::Found()
+            .insert_header((header::LOCATION, location))
+            .finish()),
+        Ok(EndSessionOutcome::LoggedOut) => {
+            render(StatusCode::OK, &LoggedOutPage, None, state.secure_cookies)
+        }
+        Err(error) => Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Déconnexion impossible",
+            &error.0,
+        )),
     }
 }

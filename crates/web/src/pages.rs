@@ -27,12 +27,22 @@ struct HomePage {
 pub(crate) struct LoggedOutPage;
 
 /// Renders a template as an HTML response.
-pub(crate) fn render<T: Template>(status: StatusCode, page: &T, csrf: Option<&CsrfToken>, secure: bool) -> Result<HttpResponse, WebError> {
+pub(crate) fn render<T: Template>(
+    status: StatusCode,
+    page: &T,
+    csrf: Option<&CsrfToken>,
+    secure: bool,
+) -> Result<HttpResponse, WebError> {
     Ok(html_response(status, page.render()?, csrf, secure))
 }
 
 /// An HTML response that is never cached, setting the CSRF cookie when it is new.
-pub(crate) fn html_response(status: StatusCode, body: String, csrf: Option<&CsrfToken>, secure: bool) -> HttpResponse {
+pub(crate) fn html_response(
+    status: StatusCode,
+    body: String,
+    csrf: Option<&CsrfToken>,
+    secure: bool,
+) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response
         .content_type("text/html; charset=utf-8")
@@ -56,7 +66,11 @@ pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> Http
 
 /// 404.
 pub(crate) async fn not_found() -> HttpResponse {
-    error_page(StatusCode::NOT_FOUND, "Page introuvable", "L'adresse demandée n'existe pas.")
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page introuvable",
+        "L'adresse demandée n'existe pas.",
+    )
 }
 
 /// 403 for a form whose CSRF token does not match.
@@ -77,21 +91,35 @@ pub(crate) async fn stylesheet() -> HttpResponse {
 }
 
 /// The home page.
-pub(crate) async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub(crate) async fn home(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
     let now = state.clock.now();
     let aidant = with_db(&state, move |conn, state| {
         let Some(token) = token else { return Ok(None) };
-        let Some(session) = authenticator::session_by_token(conn, &state.policy, now, &token)? else {
+        let Some(session) = authenticator::session_by_token(conn, &state.policy, now, &token)?
+        else {
             return Ok(None);
         };
         let aidant = accounts::aidant(conn, session.aidant_id())?;
         let organisation = accounts::organisation(conn, session.organisation_id())?;
-        Ok(aidant.zip(organisation).map(|(a, o)| (a.full_name(), o.name)))
+        Ok(aidant
+            .zip(organisation)
+            .map(|(a, o)| (a.full_name(), o.name)))
     })
     .await?;
     let csrf = CsrfToken::for_request(&req, &state);
-    render(StatusCode::OK, &HomePage { aidant, csrf: csrf.value.clone() }, Some(&csrf), state.secure_cookies)
+    render(
+        StatusCode::OK,
+        &HomePage {
+            aidant,
+            csrf: csrf.value.clone(),
+        },
+        Some(&csrf),
+        state.secure_cookies,
+    )
 }
 
 #[derive(Deserialize)]
@@ -112,7 +140,9 @@ pub(crate) async fn logout_aidant(
     if let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) {
         let now = state.clock.now();
         with_db(&state, move |conn, state| {
-            if let Some(session) = authenticator::session_by_token(conn, &state.policy, now, &token)? {
+            if let Some(session) =
+                authenticator::session_by_token(conn, &state.policy, now, &token)?
+            {
                 authenticator::end_session(conn, session.id(), now)?;
             }
             Ok(())
