@@ -6,4 +6,5 @@
 mod authorize_errors;
 mod flow;
 mod refusals;
+mod simulator;
 mod storage;

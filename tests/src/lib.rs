@@ -199,6 +199,56 @@ impl TestService {
 
     /// A service with `count` instances sharing one database and one issuer URL.
     pub fn start_instances(backend: Backend, count: usize) -> TestService {
+        Self::launch(backend, count, Vec::new(), start_time())
+    }
+
+    /// A service and the FranceConnect simulator registered as its client `fc-sim`; returns
+    /// the simulator's base URL too.
+    pub fn start_with_simulator(backend: Backend) -> (TestService, String) {
+        let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let sim_base = format!(
+            "http://127.0.0.1:{}",
+            sim_listener.local_addr().unwrap().port()
+        );
+        let client = provider::Client {
+            client_id: "fc-sim".into(),
+            client_secret: SECRET.into(),
+            redirect_uris: vec![format!("{sim_base}/callback")],
+            post_logout_redirect_uris: vec![format!("{sim_base}/")],
+            id_token_alg: provider::SigningAlg::Es256,
+            userinfo_alg: None,
+        };
+        // fc-sim checks ID-token expiry with the real clock: this service runs at the real time.
+        let service = Self::launch(backend, 1, vec![client], Clock::now(&web::SystemClock));
+        let config = fc_sim::SimConfig {
+            issuer: service.issuer().to_owned(),
+            client_id: "fc-sim".into(),
+            client_secret: SECRET.into(),
+            public_url: sim_base.clone(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = fc_sim::serve(config, sim_listener).unwrap();
+                tx.send(server.handle()).unwrap();
+                let _ = server.await;
+            })
+        });
+        let handle = rx.recv().unwrap();
+        let mut service = service;
+        service.instances.push(Instance {
+            base: sim_base.clone(),
+            handle,
+        });
+        (service, sim_base)
+    }
+
+    fn launch(
+        backend: Backend,
+        count: usize,
+        extra_clients: Vec<provider::Client>,
+        start: DateTime<Utc>,
+    ) -> TestService {
         let db = TestDb::new(backend);
         let keys = tempfile::tempdir().unwrap();
         let listeners: Vec<TcpListener> = (0..count)
@@ -212,7 +262,8 @@ impl TestService {
         config.keys_dir = keys.path().to_path_buf();
         config.public_url = format!("http://127.0.0.1:{first_port}");
         config.clients = test_clients();
-        let clock = ManualClock::new(start_time());
+        config.clients.extend(extra_clients);
+        let clock = ManualClock::new(start);
         let pool = aidants_connect::open_database(&config).unwrap();
         let cipher = aidants_connect::seed_cipher(&config).unwrap();
         let fixtures = {
