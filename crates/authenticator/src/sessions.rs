@@ -176,6 +176,32 @@ fn check_code(
     Ok(Err(refusal))
 }
 
+/// Journals an aidant's own authentication (`connect_aidant`, `activity_check_aidant`).
+fn journal_aidant_action(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    action: Action,
+    aidant_id: &str,
+    organisation_id: &str,
+) -> Result<(), AuthError> {
+    journal::append(
+        conn,
+        rng,
+        now,
+        NewEntry {
+            chain: organisation_id,
+            action,
+            aidant_id: Some(aidant_id),
+            usager_id: None,
+            organisation_id: Some(organisation_id),
+            subject: "",
+            details: serde_json::Value::Null,
+        },
+    )?;
+    Ok(())
+}
+
 /// Signs an aidant in with e-mail and OTP code: opens a session in their first habilitated
 /// organisation and journals `connect_aidant`. Refusals are committed too (failure counts).
 pub fn login(
@@ -229,19 +255,13 @@ pub fn login(
                 aidant_sessions::expires_at.eq(session.expires_at),
             ))
             .execute(conn)?;
-        journal::append(
+        journal_aidant_action(
             conn,
             rng,
             now,
-            NewEntry {
-                chain: &organisation.id,
-                action: Action::ConnectAidant,
-                aidant_id: Some(&aidant.id),
-                usager_id: None,
-                organisation_id: Some(&organisation.id),
-                subject: "",
-                details: serde_json::Value::Null,
-            },
+            Action::ConnectAidant,
+            &aidant.id,
+            &organisation.id,
         )?;
         Ok(Ok((token, session)))
     })
@@ -310,19 +330,13 @@ pub fn recheck(
         diesel::update(aidant_sessions::table.find(&session.id))
             .set(aidant_sessions::last_otp_at.eq(to_db(now)))
             .execute(conn)?;
-        journal::append(
+        journal_aidant_action(
             conn,
             rng,
             now,
-            NewEntry {
-                chain: &session.organisation_id,
-                action: Action::ActivityCheckAidant,
-                aidant_id: Some(&session.aidant_id),
-                usager_id: None,
-                organisation_id: Some(&session.organisation_id),
-                subject: "",
-                details: serde_json::Value::Null,
-            },
+            Action::ActivityCheckAidant,
+            &session.aidant_id,
+            &session.organisation_id,
         )?;
         let mut updated = session.clone();
         updated.last_otp_at = to_db(now);

@@ -124,12 +124,11 @@ impl IdentitePivot {
 
     /// The name to show a person: usage name if any, else birth name, after the first names.
     pub fn display_name(&self) -> String {
-        let last = if self.preferred_username.is_empty() {
-            &self.family_name
-        } else {
-            &self.preferred_username
-        };
-        format!("{} {}", self.given_name, last)
+        display_name(
+            &self.given_name,
+            &self.family_name,
+            &self.preferred_username,
+        )
     }
 
     /// The claims that `scopes` release, as a JSON object (without `sub`).
@@ -159,6 +158,16 @@ impl IdentitePivot {
             _ => String::new(),
         }
     }
+}
+
+/// The name to show a person: the usage name if any, else the birth name, after the first names.
+pub fn display_name(given_name: &str, family_name: &str, preferred_username: &str) -> String {
+    let last = if preferred_username.is_empty() {
+        family_name
+    } else {
+        preferred_username
+    };
+    format!("{given_name} {last}")
 }
 
 /// The identité pivot claims a scope releases (FranceConnect's scope-to-claims table).

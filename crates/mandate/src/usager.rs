@@ -59,12 +59,11 @@ impl Usager {
 
     /// The name to show.
     pub fn display_name(&self) -> String {
-        let last = if self.preferred_username.is_empty() {
-            &self.family_name
-        } else {
-            &self.preferred_username
-        };
-        format!("{} {}", self.given_name, last)
+        identity::display_name(
+            &self.given_name,
+            &self.family_name,
+            &self.preferred_username,
+        )
     }
 }
 

@@ -452,20 +452,31 @@ enum Choice {
     Done(String),
 }
 
-/// POST /fi/{id}/usager.
-pub(crate) async fn choose_usager(
+/// Runs a choice of the interaction for the aidant of a live, freshly verified session:
+/// CSRF, open request and activity proof are checked first.
+async fn make_choice<F>(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<UsagerForm>,
-) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    id: String,
+    csrf_token: &str,
+    choose: F,
+) -> Result<HttpResponse, WebError>
+where
+    F: FnOnce(
+            &mut DbConnection,
+            &AppState,
+            DateTime<Utc>,
+            &PendingRequest,
+            &VerifiedAidant,
+        ) -> Result<Choice, WebError>
+        + Send
+        + 'static,
+{
+    if !csrf::is_valid(&req, csrf_token) {
         return Ok(csrf_refused());
     }
-    let id = path.into_inner();
     let now = state.clock.now();
     let token = session_cookie_value(&req);
-    let usager = form.into_inner().usager;
     let rid = id.clone();
     let choice = with_db(&state, move |conn, state| {
         let Some(request) = provider::pending_request(conn, &rid, now)? else {
@@ -474,16 +485,36 @@ pub(crate) async fn choose_usager(
         let Some(verified) = verified_session(conn, state, now, token.as_deref(), &request)? else {
             return Ok(Choice::AskAgain);
         };
-        if provider::select_usager(conn, now, &request, &verified, &usager)? {
-            Ok(Choice::Done(format!("/fi/{rid}")))
-        } else {
-            Ok(Choice::Refused(
-                "Cet usager n'a pas de mandat actif avec votre structure.".into(),
-            ))
-        }
+        choose(conn, state, now, &request, &verified)
     })
     .await?;
     finish_choice(&req, &state, id, choice).await
+}
+
+/// POST /fi/{id}/usager.
+pub(crate) async fn choose_usager(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<UsagerForm>,
+) -> Result<HttpResponse, WebError> {
+    let UsagerForm { csrf_token, usager } = form.into_inner();
+    make_choice(
+        req,
+        state,
+        path.into_inner(),
+        &csrf_token,
+        move |conn, _, now, request, verified| {
+            if provider::select_usager(conn, now, request, verified, &usager)? {
+                Ok(Choice::Done(format!("/fi/{}", request.id)))
+            } else {
+                Ok(Choice::Refused(
+                    "Cet usager n'a pas de mandat actif avec votre structure.".into(),
+                ))
+            }
+        },
+    )
+    .await
 }
 
 async fn finish_choice(
@@ -521,54 +552,54 @@ pub(crate) async fn choose_demarche(
     path: web::Path<String>,
     form: web::Form<DemarcheForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
-        return Ok(csrf_refused());
-    }
-    let id = path.into_inner();
-    let now = state.clock.now();
-    let token = session_cookie_value(&req);
-    let demarche = form.into_inner().demarche;
-    let rid = id.clone();
-    let choice = with_db(&state, move |conn, state| {
-        let Some(request) = provider::pending_request(conn, &rid, now)? else {
-            return Ok(Choice::Gone);
-        };
-        let Some(verified) = verified_session(conn, state, now, token.as_deref(), &request)? else {
-            return Ok(Choice::AskAgain);
-        };
-        let Some(usager_id) = request.usager_id.clone() else {
-            return Ok(Choice::AskAgain);
-        };
-        let Ok(demarche) = Demarche::parse(&demarche) else {
-            return Ok(Choice::Refused(
-                "Choisissez une démarche dans la liste.".into(),
-            ));
-        };
-        let Some(coverage) =
-            mandate::check_coverage(conn, verified.organisation_id(), &usager_id, demarche, now)?
-        else {
-            return Ok(Choice::Refused(
-                "Cette démarche n'est pas couverte par un mandat actif pour cet usager.".into(),
-            ));
-        };
-        match provider::complete(
-            conn,
-            &state.rng,
-            now,
-            state.provider.lifetimes(),
-            &request,
-            &verified,
-            &coverage,
-        )? {
-            Ok(location) => Ok(Choice::Done(location)),
-            Err(CompleteRefusal::ReauthenticationRequired) | Err(CompleteRefusal::Mismatch) => {
-                Ok(Choice::AskAgain)
+    let DemarcheForm {
+        csrf_token,
+        demarche,
+    } = form.into_inner();
+    make_choice(
+        req,
+        state,
+        path.into_inner(),
+        &csrf_token,
+        move |conn, state, now, request, verified| {
+            let Some(usager_id) = request.usager_id.clone() else {
+                return Ok(Choice::AskAgain);
+            };
+            let Ok(demarche) = Demarche::parse(&demarche) else {
+                return Ok(Choice::Refused(
+                    "Choisissez une démarche dans la liste.".into(),
+                ));
+            };
+            let Some(coverage) = mandate::check_coverage(
+                conn,
+                verified.organisation_id(),
+                &usager_id,
+                demarche,
+                now,
+            )?
+            else {
+                return Ok(Choice::Refused(
+                    "Cette démarche n'est pas couverte par un mandat actif pour cet usager.".into(),
+                ));
+            };
+            match provider::complete(
+                conn,
+                &state.rng,
+                now,
+                state.provider.lifetimes(),
+                request,
+                verified,
+                &coverage,
+            )? {
+                Ok(location) => Ok(Choice::Done(location)),
+                Err(CompleteRefusal::ReauthenticationRequired) | Err(CompleteRefusal::Mismatch) => {
+                    Ok(Choice::AskAgain)
+                }
+                Err(CompleteRefusal::NoLongerPending) => Ok(Choice::Gone),
             }
-            Err(CompleteRefusal::NoLongerPending) => Ok(Choice::Gone),
-        }
-    })
-    .await?;
-    finish_choice(&req, &state, id, choice).await
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
