@@ -115,12 +115,9 @@ async fn rs256_and_signed_userinfo(backend: Backend) {
     assert_eq!(identity.id_token_alg, "RS256");
     assert_eq!(identity.family_name, "MARTIN");
     // The userinfo answer itself is a JWT for this client.
-    let raw = reqwest::Client::new()
-        .get(format!("{}/userinfo", service.issuer()))
-        .bearer_auth(&identity.access_token)
-        .send()
-        .await
-        .unwrap();
+    let raw = service
+        .userinfo_at(service.issuer(), &identity.access_token)
+        .await;
     assert_eq!(raw.headers()["content-type"], "application/jwt");
     assert_eq!(raw.text().await.unwrap().split('.').count(), 3);
 }
@@ -275,12 +272,7 @@ async fn flow_across_two_instances(backend: Backend) {
     // The code minted on B is exchanged on A (the issuer), the token used on B.
     let identity = rp.finish(&params["code"], &nonce).await.unwrap();
     assert_eq!(identity.sub, service.fixtures.usager_all.sub);
-    let on_b = reqwest::Client::new()
-        .get(format!("{b}/userinfo"))
-        .bearer_auth(&identity.access_token)
-        .send()
-        .await
-        .unwrap();
+    let on_b = service.userinfo_at(&b, &identity.access_token).await;
     assert_eq!(on_b.status(), 200);
     let claims: serde_json::Value = on_b.json().await.unwrap();
     assert_eq!(claims["given_name"], "Angela");

@@ -6,7 +6,6 @@ use ac_tests::{
 };
 use chrono::Duration;
 use mandate::Demarche;
-use ring::rand::SystemRandom;
 use serde_json::Value;
 
 /// Logs the aidant of organisation A (or B) in on a fresh interaction; returns its path.
@@ -16,9 +15,7 @@ async fn logged_in_interaction(
     email: &str,
     seed: &str,
 ) -> String {
-    let rp = service.relying_party("fc-es256").await;
-    let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
-    let interaction = browser.authorize(url.as_str()).await;
+    let (interaction, _) = service.open_interaction(browser).await;
     let code = service.next_code(seed);
     let page = browser
         .submit(
@@ -172,27 +169,7 @@ async fn revocation_between_choice_and_token_is_refused(backend: Backend) {
         Demarche::Argent,
     )
     .await;
-    {
-        let mut conn = service.conn();
-        let coverage = mandate::check_coverage(
-            &mut conn,
-            &f.org_a,
-            &f.usager_argent.id,
-            Demarche::Argent,
-            service.clock_now(),
-        )
-        .unwrap()
-        .unwrap();
-        mandate::revoke_autorisation(
-            &mut conn,
-            &SystemRandom::new(),
-            service.clock_now(),
-            &f.org_a,
-            coverage.autorisation_id(),
-            &f.aidant_a,
-        )
-        .unwrap();
-    }
+    service.revoke_in_org_a(&f.usager_argent.id, Demarche::Argent);
     assert_eq!(
         rp.finish(&code, &nonce).await.unwrap_err(),
         fc_sim::rp::RpError::Token("invalid_grant".into())
@@ -213,31 +190,10 @@ async fn revocation_after_token_stops_userinfo(backend: Backend) {
     )
     .await;
     let identity = rp.finish(&code, &nonce).await.unwrap();
-    let mut conn = service.conn();
-    let coverage = mandate::check_coverage(
-        &mut conn,
-        &f.org_a,
-        &f.usager_argent.id,
-        Demarche::Argent,
-        service.clock_now(),
-    )
-    .unwrap()
-    .unwrap();
-    mandate::revoke_autorisation(
-        &mut conn,
-        &SystemRandom::new(),
-        service.clock_now(),
-        &f.org_a,
-        coverage.autorisation_id(),
-        &f.aidant_a,
-    )
-    .unwrap();
-    let response = reqwest::Client::new()
-        .get(format!("{}/userinfo", service.issuer()))
-        .bearer_auth(&identity.access_token)
-        .send()
-        .await
-        .unwrap();
+    service.revoke_in_org_a(&f.usager_argent.id, Demarche::Argent);
+    let response = service
+        .userinfo_at(service.issuer(), &identity.access_token)
+        .await;
     assert_eq!(response.status(), 401);
     assert!(response.headers()["www-authenticate"]
         .to_str()
@@ -277,11 +233,9 @@ async fn mandate_expiring_between_choice_and_token_is_refused(backend: Backend) 
 
 async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
     let service = TestService::start(backend);
-    let rp = service.relying_party("fc-es256").await;
     let f = service.fixtures.clone();
     let browser = Browser::new();
-    let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
-    let interaction = browser.authorize(url.as_str()).await;
+    let (interaction, _) = service.open_interaction(&browser).await;
     let base = service.issuer();
     let code = service.next_code(SEED_A);
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -318,8 +272,7 @@ async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
     assert_eq!(ok.status, 303);
     // …and is refused in another browser, even within the same 30 seconds.
     let other = Browser::new();
-    let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
-    let interaction = other.authorize(url.as_str()).await;
+    let (interaction, _) = service.open_interaction(&other).await;
     let replay = other
         .submit(
             base,
@@ -348,11 +301,9 @@ async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
 
 async fn too_many_wrong_codes_lock_the_card(backend: Backend) {
     let service = TestService::start(backend);
-    let rp = service.relying_party("fc-es256").await;
     let f = service.fixtures.clone();
     let browser = Browser::new();
-    let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
-    let interaction = browser.authorize(url.as_str()).await;
+    let (interaction, _) = service.open_interaction(&browser).await;
     let base = service.issuer();
     let code = service.next_code(SEED_A);
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -417,12 +368,9 @@ async fn code_is_single_use_and_reuse_revokes(backend: Backend) {
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(headers["cache-control"], "no-store");
-    let response = reqwest::Client::new()
-        .get(format!("{}/userinfo", service.issuer()))
-        .bearer_auth(&identity.access_token)
-        .send()
-        .await
-        .unwrap();
+    let response = service
+        .userinfo_at(service.issuer(), &identity.access_token)
+        .await;
     assert_eq!(response.status(), 401, "the first access token is revoked");
 }
 
@@ -560,10 +508,8 @@ async fn userinfo_errors(backend: Backend) {
 
 async fn csrf_is_required_on_every_form(backend: Backend) {
     let service = TestService::start(backend);
-    let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
-    let (url, _, _) = rp.authorization_url(&["profile"]).unwrap();
-    let interaction = browser.authorize(url.as_str()).await;
+    let (interaction, _) = service.open_interaction(&browser).await;
     browser
         .get(&format!("{}{interaction}", service.issuer()))
         .await;
@@ -640,21 +586,14 @@ async fn end_session_revokes_and_returns(backend: Backend) {
         out.location.as_deref(),
         Some(format!("{}?state=s1", ac_tests::RP_LOGOUT).as_str())
     );
-    let response = reqwest::Client::new()
-        .get(format!("{base}/userinfo"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let response = service.userinfo_at(base, &access).await;
     assert_eq!(response.status(), 401);
 }
 
 async fn aidant_cancels(backend: Backend) {
     let service = TestService::start(backend);
-    let rp = service.relying_party("fc-es256").await;
     let browser = Browser::new();
-    let (url, state, _) = rp.authorization_url(&["profile"]).unwrap();
-    let interaction = browser.authorize(url.as_str()).await;
+    let (interaction, state) = service.open_interaction(&browser).await;
     let page = browser
         .submit(service.issuer(), &interaction, "annuler", &[])
         .await;

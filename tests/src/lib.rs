@@ -315,6 +315,44 @@ impl TestService {
         self.pool.get().unwrap()
     }
 
+    /// Calls userinfo at `base` with a Bearer token.
+    pub async fn userinfo_at(&self, base: &str, access_token: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{base}/userinfo"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends `browser` to a new authorization request of client `fc-es256` (scope profile);
+    /// returns the interaction path and the request's state.
+    pub async fn open_interaction(&self, browser: &Browser) -> (String, String) {
+        let rp = self.relying_party("fc-es256").await;
+        let (url, state, _) = rp.authorization_url(&["profile"]).unwrap();
+        (browser.authorize(url.as_str()).await, state)
+    }
+
+    /// Revokes, behind the service's back, organisation A's autorisation for this usager and
+    /// démarche.
+    pub fn revoke_in_org_a(&self, usager_id: &str, demarche: mandate::Demarche) {
+        let f = &self.fixtures;
+        let mut conn = self.conn();
+        let now = self.clock_now();
+        let coverage = mandate::check_coverage(&mut conn, &f.org_a, usager_id, demarche, now)
+            .unwrap()
+            .unwrap();
+        mandate::revoke_autorisation(
+            &mut conn,
+            &SystemRandom::new(),
+            now,
+            &f.org_a,
+            coverage.autorisation_id(),
+            &f.aidant_a,
+        )
+        .unwrap();
+    }
+
     /// The service's current time.
     pub fn clock_now(&self) -> DateTime<Utc> {
         self.clock.now()
