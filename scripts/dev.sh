@@ -11,6 +11,7 @@ cat <<'TXT'
 
   Site de démarche fictif (simulateur FranceConnect) : http://127.0.0.1:8001
   Aidants Connect :                                  http://127.0.0.1:8000
+  Espace aidant (créer un mandat) :                  http://127.0.0.1:8000/connexion
   Code de la carte de démonstration :                target/debug/aidants-connect otp-code
 
 TXT

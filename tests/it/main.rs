@@ -5,6 +5,7 @@
 
 mod authorize_errors;
 mod flow;
+mod mandates;
 mod refusals;
 mod simulator;
 mod storage;

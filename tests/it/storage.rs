@@ -142,6 +142,8 @@ async fn a_new_mandate_replaces_the_autorisation_for_the_same_demarche(backend: 
             duration: mandate::MandateDuration::Long,
             demarches: &[Demarche::Argent],
             is_remote: false,
+            consent_phone: None,
+            renews: None,
         },
     )
     .unwrap();

@@ -188,7 +188,99 @@ pub struct TestService {
     pub instances: Vec<Instance>,
     pub pool: store::DbPool,
     pub cipher: authenticator::SeedCipher,
+    /// The simulated FranceConnect's control (with the simulator only).
+    pub sim: Option<fc_sim::idp::SimControl>,
+    /// The SMS provider's inbox (with the simulator only).
+    pub sms: Option<SmsInbox>,
     _keys: tempfile::TempDir,
+}
+
+/// Token the service presents to the SMS provider.
+pub const SMS_PROVIDER_TOKEN: &str = "jeton-du-fournisseur-sms-des-tests-0123456789";
+/// Token the SMS provider presents on the service's webhook.
+pub const SMS_WEBHOOK_TOKEN: &str = "jeton-du-webhook-sms-des-tests-0123456789abcdef";
+
+/// A fake SMS provider on loopback: records what it receives (checking the Bearer token) and
+/// can be told to fail.
+pub struct SmsInbox {
+    pub url: String,
+    received: Arc<Mutex<Vec<sms::OutgoingSms>>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for SmsInbox {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
+    }
+}
+
+impl SmsInbox {
+    fn start() -> SmsInbox {
+        use actix_web::{web as aw, App, HttpRequest, HttpResponse, HttpServer};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/envoi",
+            listener.local_addr().unwrap().port()
+        );
+        let received: Arc<Mutex<Vec<sms::OutgoingSms>>> = Arc::default();
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (r, f) = (received.clone(), failing.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    let (r, f) = (r.clone(), f.clone());
+                    App::new().route(
+                        "/envoi",
+                        aw::post().to(move |req: HttpRequest, body: aw::Json<sms::OutgoingSms>| {
+                            let (r, f) = (r.clone(), f.clone());
+                            async move {
+                                let auth = req
+                                    .headers()
+                                    .get("authorization")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or_default()
+                                    .to_owned();
+                                if auth != format!("Bearer {SMS_PROVIDER_TOKEN}") {
+                                    return HttpResponse::Unauthorized().finish();
+                                }
+                                if f.load(std::sync::atomic::Ordering::SeqCst) {
+                                    return HttpResponse::ServiceUnavailable().finish();
+                                }
+                                r.lock().unwrap().push(body.into_inner());
+                                HttpResponse::Accepted().finish()
+                            }
+                        }),
+                    )
+                })
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+                tx.send(server.handle()).unwrap();
+                let _ = server.await;
+            })
+        });
+        SmsInbox {
+            url,
+            received,
+            failing,
+            handle: rx.recv().unwrap(),
+        }
+    }
+
+    /// What the provider received so far.
+    pub fn received(&self) -> Vec<sms::OutgoingSms> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Makes the provider refuse messages (or accept them again).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl TestService {
@@ -197,13 +289,20 @@ impl TestService {
         Self::start_instances(backend, 1)
     }
 
-    /// A service with `count` instances sharing one database and one issuer URL.
-    pub fn start_instances(backend: Backend, count: usize) -> TestService {
-        Self::launch(backend, count, Vec::new(), start_time())
+    /// A service with one instance whose configuration `tweak` changes.
+    pub fn start_configured(backend: Backend, tweak: &dyn Fn(&mut Config)) -> TestService {
+        Self::launch(backend, 1, Vec::new(), start_time(), tweak)
     }
 
-    /// A service and the FranceConnect simulator registered as its client `fc-sim`; returns
-    /// the simulator's base URL too.
+    /// A service with `count` instances sharing one database and one issuer URL.
+    pub fn start_instances(backend: Backend, count: usize) -> TestService {
+        Self::launch(backend, count, Vec::new(), start_time(), &|_| {})
+    }
+
+    /// A service and the FranceConnect simulator, both on the test clock: the simulator is
+    /// registered as the service's client `fc-sim` (FranceConnect core) and the service as
+    /// FranceConnect service provider `aidants-connect`; consent SMS go to a loopback inbox.
+    /// Returns the simulator's base URL too.
     pub fn start_with_simulator(backend: Backend) -> (TestService, String) {
         let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let sim_base = format!(
@@ -218,28 +317,48 @@ impl TestService {
             id_token_alg: provider::SigningAlg::Es256,
             userinfo_alg: None,
         };
-        // fc-sim checks ID-token expiry with the real clock: this service runs at the real time.
-        let service = Self::launch(backend, 1, vec![client], Clock::now(&web::SystemClock));
+        let inbox = SmsInbox::start();
+        let fc_issuer = format!("{sim_base}{}", fc_sim::idp::API);
+        let inbox_url = inbox.url.clone();
+        let mut service = Self::launch(backend, 1, vec![client], start_time(), &move |config| {
+            config.franceconnect.issuer = fc_issuer.clone();
+            config.franceconnect.client_id = "aidants-connect".into();
+            config.franceconnect.client_secret = SECRET.into();
+            config.sms.sender = "http".into();
+            config.sms.provider_url = inbox_url.clone();
+            config.sms.provider_token = SMS_PROVIDER_TOKEN.into();
+            config.sms.webhook_token = SMS_WEBHOOK_TOKEN.into();
+        });
+        let issuer = service.issuer().to_owned();
         let config = fc_sim::SimConfig {
-            issuer: service.issuer().to_owned(),
+            issuer: issuer.clone(),
             client_id: "fc-sim".into(),
             client_secret: SECRET.into(),
             public_url: sim_base.clone(),
+            sp_clients: vec![fc_sim::idp::SpClient {
+                client_id: "aidants-connect".into(),
+                client_secret: SECRET.into(),
+                redirect_uris: vec![format!("{issuer}/fc/callback")],
+                post_logout_redirect_uris: vec![format!("{issuer}/fc/deconnexion")],
+            }],
         };
+        let clock = service.clock.clone();
+        let now: fc_sim::idp::TimeSource = Arc::new(move || clock.now());
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = fc_sim::serve(config, sim_listener).unwrap();
-                tx.send(server.handle()).unwrap();
+                let (server, control) = fc_sim::serve(config, sim_listener, now).unwrap();
+                tx.send((server.handle(), control)).unwrap();
                 let _ = server.await;
             })
         });
-        let handle = rx.recv().unwrap();
-        let mut service = service;
+        let (handle, control) = rx.recv().unwrap();
         service.instances.push(Instance {
             base: sim_base.clone(),
             handle,
         });
+        service.sim = Some(control);
+        service.sms = Some(inbox);
         (service, sim_base)
     }
 
@@ -248,6 +367,7 @@ impl TestService {
         count: usize,
         extra_clients: Vec<provider::Client>,
         start: DateTime<Utc>,
+        tweak: &dyn Fn(&mut Config),
     ) -> TestService {
         let db = TestDb::new(backend);
         let keys = tempfile::tempdir().unwrap();
@@ -263,6 +383,7 @@ impl TestService {
         config.public_url = format!("http://127.0.0.1:{first_port}");
         config.clients = test_clients();
         config.clients.extend(extra_clients);
+        tweak(&mut config);
         let clock = ManualClock::new(start);
         let pool = aidants_connect::open_database(&config).unwrap();
         let cipher = aidants_connect::seed_cipher(&config).unwrap();
@@ -278,6 +399,8 @@ impl TestService {
             instances: Vec::new(),
             pool,
             cipher,
+            sim: None,
+            sms: None,
             _keys: keys,
         };
         for listener in listeners {
@@ -351,6 +474,128 @@ impl TestService {
             &f.aidant_a,
         )
         .unwrap();
+    }
+
+    /// The simulator's base URL (with the simulator only).
+    pub fn sim_base(&self) -> String {
+        self.instances.last().unwrap().base.clone()
+    }
+
+    /// Signs an aidant in on the service's own sign-in page.
+    pub async fn sign_in(&self, browser: &Browser, email: &str, seed: &str) {
+        let url = format!("{}/connexion", self.issuer());
+        let page = browser.get(&url).await;
+        let csrf = csrf_token(&page.body);
+        let code = self.next_code(seed);
+        let done = browser
+            .post(
+                &url,
+                &[
+                    ("csrf_token", &csrf),
+                    ("email", email),
+                    ("otp", &code),
+                    ("suite", "/espace-aidant"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, 303, "sign-in refused: {}", done.body);
+    }
+
+    /// Posts the wizard's first page with `fields` (CSRF added).
+    pub async fn start_mandate(&self, browser: &Browser, fields: &[(&str, &str)]) -> Page {
+        let page = browser
+            .get(&format!("{}/mandats/nouveau", self.issuer()))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = csrf_token(&page.body);
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        browser
+            .post(&format!("{}/mandats/nouveau", self.issuer()), &form)
+            .await
+    }
+
+    /// At the simulated FranceConnect, the usager picks fictional identity `index`; returns
+    /// FranceConnect's redirect back to the service.
+    pub async fn identify_at_fc(
+        &self,
+        browser: &Browser,
+        authorize_url: &str,
+        index: usize,
+    ) -> Page {
+        let page = browser.get(authorize_url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let action = page
+            .body
+            .split("action=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        browser
+            .post(
+                &format!("{}{action}", self.sim_base()),
+                &[("identity", &index.to_string())],
+            )
+            .await
+    }
+
+    /// Follows redirects from `url`; returns the last URL and its page.
+    pub async fn follow(&self, browser: &Browser, url: &str) -> (String, Page) {
+        let mut current = url::Url::parse(url).unwrap();
+        for _ in 0..10 {
+            let page = browser.get(current.as_str()).await;
+            match page.location.clone() {
+                Some(next) if (300..400).contains(&page.status) => {
+                    current = current.join(&next).unwrap()
+                }
+                _ => return (current.to_string(), page),
+            }
+        }
+        panic!("too many redirects from {url}");
+    }
+
+    /// The wizard up to the recap: `fields` on the first page, then identity `index` at
+    /// FranceConnect; returns the recap URL.
+    pub async fn identify_usager(
+        &self,
+        browser: &Browser,
+        fields: &[(&str, &str)],
+        index: usize,
+    ) -> String {
+        let started = self.start_mandate(browser, fields).await;
+        assert_eq!(started.status, 303, "{}", started.body);
+        let back = self
+            .identify_at_fc(browser, &started.location.unwrap(), index)
+            .await;
+        assert_eq!(back.status, 302, "{}", back.body);
+        let (url, page) = self.follow(browser, &back.location.unwrap()).await;
+        assert!(url.contains("/mandats/nouveau/"), "{url}: {}", page.body);
+        assert_eq!(page.status, 200, "{}", page.body);
+        url
+    }
+
+    /// Confirms the recap at `recap_url`; returns the response.
+    pub async fn confirm_recap(&self, browser: &Browser, recap_url: &str) -> Page {
+        let page = browser.get(recap_url).await;
+        let csrf = csrf_token(&page.body);
+        browser
+            .post(recap_url, &[("csrf_token", &csrf), ("consentement", "oui")])
+            .await
+    }
+
+    /// A whole mandate through the wizard and FranceConnect; returns the attestation URL.
+    pub async fn create_mandate(
+        &self,
+        browser: &Browser,
+        fields: &[(&str, &str)],
+        index: usize,
+    ) -> String {
+        let recap = self.identify_usager(browser, fields, index).await;
+        let done = self.confirm_recap(browser, &recap).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        format!("{}{}", self.issuer(), done.location.unwrap())
     }
 
     /// The service's current time.
@@ -491,6 +736,8 @@ fn seed_fixtures(
                 duration: dur,
                 demarches: d,
                 is_remote: false,
+                consent_phone: None,
+                renews: None,
             },
         )
         .unwrap()

@@ -11,6 +11,34 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
 /// The development client secret, refused in production.
 const DEV_SECRET: &str = "secret-de-developpement-du-simulateur-franceconnect";
+/// Our development secret at fc-sim's FranceConnect, refused in production.
+const DEV_FC_SECRET: &str = "secret-de-developpement-d-aidants-connect-chez-franceconnect";
+/// The development webhook token, refused in production.
+const DEV_WEBHOOK_TOKEN: &str = "jeton-de-developpement-du-webhook-sms-0123456789";
+
+/// FranceConnect as seen by Aidants Connect the service provider.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FranceConnectSection {
+    /// FranceConnect's issuer.
+    pub issuer: String,
+    /// Our client_id there.
+    pub client_id: String,
+    /// Our client_secret there.
+    pub client_secret: String,
+}
+
+/// SMS sending and receiving.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmsSection {
+    /// `log` or `http`.
+    pub sender: String,
+    /// The HTTP provider's URL.
+    pub provider_url: String,
+    /// The HTTP provider's token.
+    pub provider_token: String,
+    /// The token the provider presents on the inbound webhook.
+    pub webhook_token: String,
+}
 
 /// Session rules.
 #[derive(Debug, Clone, Deserialize)]
@@ -59,8 +87,14 @@ pub struct Config {
     pub keys_dir: PathBuf,
     /// Seed key, base64.
     pub seed_key: String,
+    /// Attestation key, base64.
+    pub attestation_key: String,
     /// Secure cookies.
     pub secure_cookies: bool,
+    /// FranceConnect (service-provider side).
+    pub franceconnect: FranceConnectSection,
+    /// SMS.
+    pub sms: SmsSection,
     /// Sessions.
     pub session: SessionConfig,
     /// Lifetimes.
@@ -118,7 +152,33 @@ impl Config {
                 );
             }
         }
+        url::Url::parse(&self.franceconnect.issuer).context("franceconnect.issuer invalide")?;
+        match self.sms.sender.as_str() {
+            "log" => {}
+            "http" => {
+                url::Url::parse(&self.sms.provider_url).context("sms.provider_url invalide")?;
+            }
+            other => bail!("sms.sender doit valoir log ou http, pas {other}"),
+        }
+        if !self.sms.webhook_token.is_empty() && self.sms.webhook_token.len() < 32 {
+            bail!("sms.webhook_token doit faire au moins 32 caractères");
+        }
         if self.is_production() {
+            if self.franceconnect.client_secret == DEV_FC_SECRET {
+                bail!("production: le secret de développement chez FranceConnect est interdit");
+            }
+            if !self.franceconnect.issuer.starts_with("https://") {
+                bail!("production: franceconnect.issuer doit être en https");
+            }
+            if self.sms.sender != "http" {
+                bail!("production: sms.sender doit valoir http");
+            }
+            if self.sms.webhook_token == DEV_WEBHOOK_TOKEN {
+                bail!("production: le jeton de développement du webhook SMS est interdit");
+            }
+            if self.attestation_key.is_empty() {
+                bail!("production: attestation_key doit être configurée");
+            }
             if self.clients.iter().any(|c| c.client_secret == DEV_SECRET) {
                 bail!("production: le secret de développement du simulateur est interdit");
             }

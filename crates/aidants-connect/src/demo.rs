@@ -163,6 +163,8 @@ pub fn seed_demo(
                 duration,
                 demarches,
                 is_remote: false,
+                consent_phone: None,
+                renews: None,
             },
         )?;
     }

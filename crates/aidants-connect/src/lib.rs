@@ -41,8 +41,23 @@ pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
 
 /// The seed cipher: the configured key, or in development a key kept in `keys_dir/seed.key`.
 pub fn seed_cipher(config: &Config) -> anyhow::Result<SeedCipher> {
-    let encoded = if config.seed_key.is_empty() {
-        let path = config.keys_dir.join("seed.key");
+    let key = secret_key(config, &config.seed_key, "seed.key").context("seed_key")?;
+    Ok(SeedCipher::new(&key)?)
+}
+
+/// The attestation key: the configured one, or in development a key kept in
+/// `keys_dir/attestation.key`.
+pub fn attestation_key(config: &Config) -> anyhow::Result<mandate::AttestationKey> {
+    let key = secret_key(config, &config.attestation_key, "attestation.key")
+        .context("attestation_key")?;
+    Ok(mandate::AttestationKey::new(&key)?)
+}
+
+/// A secret key: `configured` (base64), or when empty 32 random bytes kept in
+/// `keys_dir/file_name` (created on first use, mode 0600).
+fn secret_key(config: &Config, configured: &str, file_name: &str) -> anyhow::Result<Vec<u8>> {
+    let encoded = if configured.is_empty() {
+        let path = config.keys_dir.join(file_name);
         match std::fs::read_to_string(&path) {
             Ok(k) => k.trim().to_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -53,18 +68,15 @@ pub fn seed_cipher(config: &Config) -> anyhow::Result<SeedCipher> {
                 let encoded = STANDARD.encode(key);
                 std::fs::create_dir_all(&config.keys_dir)?;
                 write_secret_file(&path, &encoded)?;
-                tracing::info!(path = %path.display(), "generated a development seed key");
+                tracing::info!(path = %path.display(), "generated a development key");
                 encoded
             }
             Err(e) => return Err(e).with_context(|| path.display().to_string()),
         }
     } else {
-        config.seed_key.clone()
+        configured.to_owned()
     };
-    let key = STANDARD
-        .decode(encoded.trim())
-        .context("seed_key: base64 attendu")?;
-    Ok(SeedCipher::new(&key)?)
+    STANDARD.decode(encoded.trim()).context("base64 attendu")
 }
 
 fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
@@ -109,6 +121,35 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         rng: SystemRandom::new(),
         clock,
         secure_cookies: config.secure_cookies,
+        franceconnect: franceconnect_client(config)?,
+        sms: sms_sender(config)?,
+        sms_webhook_token: config.sms.webhook_token.clone(),
+        attestation_key: attestation_key(config)?,
+    })
+}
+
+/// The FranceConnect service-provider client of the configuration.
+pub fn franceconnect_client(config: &Config) -> anyhow::Result<franceconnect::FranceConnect> {
+    let base = config.public_url.trim_end_matches('/');
+    Ok(franceconnect::FranceConnect::new(
+        franceconnect::FranceConnectConfig {
+            issuer: config.franceconnect.issuer.clone(),
+            client_id: config.franceconnect.client_id.clone(),
+            client_secret: config.franceconnect.client_secret.clone(),
+            redirect_uri: format!("{base}/fc/callback"),
+            post_logout_redirect_uri: format!("{base}/fc/deconnexion"),
+        },
+    )?)
+}
+
+/// The SMS sender of the configuration.
+pub fn sms_sender(config: &Config) -> anyhow::Result<Arc<dyn sms::SmsSender>> {
+    Ok(match config.sms.sender.as_str() {
+        "http" => Arc::new(sms::HttpSmsSender::new(
+            &config.sms.provider_url,
+            &config.sms.provider_token,
+        )?),
+        _ => Arc::new(sms::LogSmsSender),
     })
 }
 

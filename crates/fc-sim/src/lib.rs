@@ -1,12 +1,16 @@
-//! fc-sim: a faithful FranceConnect simulator for development, demos and tests. This first
-//! role is **FranceConnect core toward identity providers**: a fictional administrative site
-//! whose "S'identifier avec FranceConnect" button starts an authorization request at Aidants
-//! Connect, then exchanges the code, verifies the ID token with the published JWKS and calls
-//! userinfo, and shows the identity the site would receive.
+//! fc-sim: a faithful FranceConnect simulator for development, demos and tests, in two roles.
 //!
-//! It shares no code with the `provider` crate: it is an independent peer built on the
-//! `openidconnect` crate ([`rp`]).
+//! - **FranceConnect core toward identity providers**: a fictional administrative site whose
+//!   "S'identifier avec FranceConnect" button starts an authorization request at Aidants
+//!   Connect, then exchanges the code, verifies the ID token with the published JWKS and calls
+//!   userinfo, and shows the identity the site would receive ([`rp`], on the `openidconnect`
+//!   crate).
+//! - **FranceConnect as identity provider** toward Aidants Connect as a service provider, with
+//!   fictional usagers ([`idp`], under `/api/v2`).
+//!
+//! It shares no code with the `provider` or `franceconnect` crates: it is an independent peer.
 
+pub mod idp;
 pub mod rp;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -32,13 +36,17 @@ pub struct SimConfig {
     pub client_id: String,
     /// Our client_secret.
     pub client_secret: String,
-    /// Our own public URL (the redirect URI is `{public_url}/callback`).
+    /// Our own public URL (the redirect URI is `{public_url}/callback`; FranceConnect's issuer
+    /// as identity provider is `{public_url}/api/v2`).
     pub public_url: String,
+    /// Service providers registered at the simulated FranceConnect.
+    pub sp_clients: Vec<idp::SpClient>,
 }
 
 struct SimState {
     config: SimConfig,
     rp: OnceCell<RelyingParty>,
+    now: idp::TimeSource,
 }
 
 impl SimState {
@@ -46,12 +54,17 @@ impl SimState {
         let redirect_uri = format!("{}/callback", self.config.public_url.trim_end_matches('/'));
         self.rp
             .get_or_try_init(|| {
-                RelyingParty::discover(
-                    &self.config.issuer,
-                    &self.config.client_id,
-                    &self.config.client_secret,
-                    &redirect_uri,
-                )
+                let now = self.now.clone();
+                async move {
+                    Ok(RelyingParty::discover(
+                        &self.config.issuer,
+                        &self.config.client_id,
+                        &self.config.client_secret,
+                        &redirect_uri,
+                    )
+                    .await?
+                    .with_time_source(now))
+                }
             })
             .await
     }
@@ -185,20 +198,32 @@ async fn callback(
     }
 }
 
-/// Starts the simulator on `listener`.
-pub fn serve(config: SimConfig, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+/// Starts the simulator on `listener`, reading the time from `now`; returns the running
+/// server and the control of its FranceConnect side.
+pub fn serve(
+    config: SimConfig,
+    listener: TcpListener,
+    now: idp::TimeSource,
+) -> std::io::Result<(actix_web::dev::Server, idp::SimControl)> {
+    let (provider, control) =
+        idp::Idp::new(&config.public_url, config.sp_clients.clone(), now.clone())?;
+    let provider = web::Data::new(provider);
     let data = web::Data::new(SimState {
         config,
         rp: OnceCell::new(),
+        now,
     });
-    Ok(HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(provider.clone())
+            .configure(idp::routes)
             .route("/", web::get().to(index))
             .route("/connexion", web::get().to(start))
             .route("/callback", web::get().to(callback))
     })
     .workers(1)
     .listen(listener)?
-    .run())
+    .run();
+    Ok((server, control))
 }

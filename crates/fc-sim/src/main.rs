@@ -32,6 +32,30 @@ struct Cli {
         default_value = "secret-de-developpement-du-simulateur-franceconnect"
     )]
     client_secret: String,
+    /// client_id of Aidants Connect as a service provider of the simulated FranceConnect.
+    #[arg(long, env = "FC_SIM_SP_CLIENT_ID", default_value = "aidants-connect")]
+    sp_client_id: String,
+    /// Its client_secret.
+    #[arg(
+        long,
+        env = "FC_SIM_SP_CLIENT_SECRET",
+        default_value = "secret-de-developpement-d-aidants-connect-chez-franceconnect"
+    )]
+    sp_client_secret: String,
+    /// Its callback.
+    #[arg(
+        long,
+        env = "FC_SIM_SP_REDIRECT_URI",
+        default_value = "http://127.0.0.1:8000/fc/callback"
+    )]
+    sp_redirect_uri: String,
+    /// Its post-logout URI.
+    #[arg(
+        long,
+        env = "FC_SIM_SP_POST_LOGOUT_URI",
+        default_value = "http://127.0.0.1:8000/fc/deconnexion"
+    )]
+    sp_post_logout_uri: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,7 +71,18 @@ fn main() -> anyhow::Result<()> {
         client_id: cli.client_id,
         client_secret: cli.client_secret,
         public_url: cli.public_url,
+        sp_clients: vec![fc_sim::idp::SpClient {
+            client_id: cli.sp_client_id,
+            client_secret: cli.sp_client_secret,
+            redirect_uris: vec![cli.sp_redirect_uri],
+            post_logout_redirect_uris: vec![cli.sp_post_logout_uri],
+        }],
     };
-    actix_web::rt::System::new().block_on(async move { fc_sim::serve(config, listener)?.await })?;
+    #[allow(clippy::disallowed_methods)]
+    let now: fc_sim::idp::TimeSource = std::sync::Arc::new(chrono::Utc::now);
+    actix_web::rt::System::new().block_on(async move {
+        let (server, _control) = fc_sim::serve(config, listener, now)?;
+        server.await
+    })?;
     Ok(())
 }

@@ -36,6 +36,18 @@ pub enum Action {
     CancelAutorisation,
     /// A whole mandate was revoked.
     CancelMandat,
+    /// An usager identified through FranceConnect while a mandate was created.
+    FranceconnectUsager,
+    /// An attestation was produced; its fingerprint is recorded.
+    CreateAttestation,
+    /// An aidant started renewing a mandate.
+    InitRenewMandat,
+    /// A consent request was sent to the usager by SMS.
+    RemoteSmsConsentSent,
+    /// The usager accepted the mandate by SMS.
+    RemoteSmsConsentReceived,
+    /// The usager refused the mandate by SMS.
+    RemoteSmsDenial,
 }
 
 impl Action {
@@ -48,6 +60,12 @@ impl Action {
             Action::UseAutorisation => "use_autorisation",
             Action::CancelAutorisation => "cancel_autorisation",
             Action::CancelMandat => "cancel_mandat",
+            Action::FranceconnectUsager => "franceconnect_usager",
+            Action::CreateAttestation => "create_attestation",
+            Action::InitRenewMandat => "init_renew_mandat",
+            Action::RemoteSmsConsentSent => "remote_sms_consent_sent",
+            Action::RemoteSmsConsentReceived => "remote_sms_consent_received",
+            Action::RemoteSmsDenial => "remote_sms_denial",
         }
     }
 }
@@ -252,6 +270,20 @@ pub fn entries_by_action(
     Ok(journal::table
         .filter(journal::action.eq(action.as_str()))
         .order((journal::at.desc(), journal::seq.desc()))
+        .select(JournalEntry::as_select())
+        .load(conn)?)
+}
+
+/// The entries recording `action` about `subject`, oldest first.
+pub fn entries_about(
+    conn: &mut DbConnection,
+    action: Action,
+    subject: &str,
+) -> Result<Vec<JournalEntry>, JournalError> {
+    Ok(journal::table
+        .filter(journal::action.eq(action.as_str()))
+        .filter(journal::subject.eq(subject))
+        .order((journal::at.asc(), journal::seq.asc()))
         .select(JournalEntry::as_select())
         .load(conn)?)
 }

@@ -27,6 +27,24 @@ impl MandateDuration {
         }
     }
 
+    /// Every duration, shortest first.
+    pub const ALL: [MandateDuration; 4] = [
+        MandateDuration::Short,
+        MandateDuration::Month,
+        MandateDuration::Semester,
+        MandateDuration::Long,
+    ];
+
+    /// How the duration is shown.
+    pub fn label(self) -> &'static str {
+        match self {
+            MandateDuration::Short => "1 jour (jusqu'à minuit ce soir)",
+            MandateDuration::Month => "1 mois (31 jours)",
+            MandateDuration::Semester => "6 mois (182 jours)",
+            MandateDuration::Long => "1 an (365 jours)",
+        }
+    }
+
     /// Parses a keyword.
     pub fn parse(value: &str) -> Result<MandateDuration, MandateError> {
         match value {

@@ -3,15 +3,42 @@
 //! a [`Coverage`], the proof that an organisation holds an active, unrevoked, unexpired
 //! autorisation for an usager and a démarche at a given time.
 //!
+//! It also holds the mandate wizard's drafts, remote consent by SMS, the attestations (their
+//! canonical content, fingerprint and verification) and the espace aidant's listings.
+//!
 //! This crate knows nothing of HTTP or tokens.
 
+mod attestation;
+mod consent;
 mod demarche;
+mod draft;
 mod duration;
+mod listing;
+mod phone;
 mod usager;
 
+pub use attestation::{
+    attestation, attestations_of_mandate, verify_attestation, Attestation, AttestationContent,
+    AttestationKey, AttestationKind, AttestationSummary, Parties, Verification, CONSENT_STATEMENT,
+};
+pub use consent::{
+    consent_message, mark_consent_requested, record_sms_answer, SmsAnswer, SmsOutcome,
+};
 pub use demarche::Demarche;
+pub use draft::{
+    confirm_draft, create_draft, draft, draft_by_state, record_identification, Confirmed,
+    DraftError, MandateDraft, NewDraft,
+};
 pub use duration::{paris_local_time, MandateDuration};
-pub use usager::{create_usager, normalise_search, usager, usager_by_sub, NewUsager, Usager};
+pub use listing::{
+    mandates_of_usager, usagers_of_organisation, MandateDetail, MandateState, UsagerFilter,
+    UsagerListing, UsagerRow, EXPIRING_SOON,
+};
+pub use phone::normalise_mobile;
+pub use usager::{
+    create_usager, normalise_search, usager, usager_by_franceconnect_sub, usager_by_sub, NewUsager,
+    Usager,
+};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -45,6 +72,15 @@ pub enum MandateError {
     /// No such autorisation in this organisation.
     #[error("autorisation introuvable")]
     UnknownAutorisation,
+    /// No such mandate in this organisation.
+    #[error("mandat introuvable")]
+    UnknownMandate,
+    /// The wizard cannot go on.
+    #[error(transparent)]
+    Draft(#[from] DraftError),
+    /// An attestation could not be encoded.
+    #[error("attestation: {0}")]
+    Attestation(String),
     /// A stored value could not be read back.
     #[error("donnée enregistrée illisible: {0}")]
     Corrupt(String),
@@ -80,6 +116,25 @@ pub struct Mandate {
     pub consent_received_at: Option<NaiveDateTime>,
     /// When it was revoked as a whole.
     pub revoked_at: Option<NaiveDateTime>,
+    /// Who revoked it as a whole.
+    pub revoked_by: Option<String>,
+    /// The mandate this one renews.
+    pub renews: Option<String>,
+    /// Mobile number the consent request goes to (remote mandates), E.164.
+    pub consent_phone: Option<String>,
+    /// When the consent request was sent.
+    pub consent_requested_at: Option<NaiveDateTime>,
+    /// When the usager refused by SMS.
+    pub consent_denied_at: Option<NaiveDateTime>,
+}
+
+impl Mandate {
+    /// Whether the mandate can be used at `now` (it may still have no active autorisation).
+    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none()
+            && self.expires_at > to_db(now)
+            && (!self.is_remote || self.consent_received_at.is_some())
+    }
 }
 
 /// One démarche covered by a mandate.
@@ -113,6 +168,10 @@ pub struct NewMandate<'a> {
     pub demarches: &'a [Demarche],
     /// Consent to be collected remotely (unusable until it arrives).
     pub is_remote: bool,
+    /// Mobile number (E.164) the remote consent request goes to.
+    pub consent_phone: Option<&'a str>,
+    /// The mandate this one renews.
+    pub renews: Option<&'a str>,
 }
 
 /// Creates a mandate with one autorisation per démarche, in one transaction with its journal
@@ -124,10 +183,20 @@ pub fn create_mandate(
     now: DateTime<Utc>,
     new: NewMandate<'_>,
 ) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
+    write_transaction(conn, |conn| insert_mandate(conn, rng, now, &new))
+}
+
+/// [`create_mandate`] inside the caller's transaction.
+pub(crate) fn insert_mandate(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    new: &NewMandate<'_>,
+) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
     if new.demarches.is_empty() {
         return Err(MandateError::NoDemarche);
     }
-    write_transaction(conn, |conn| {
+    {
         let mandate = Mandate {
             id: new_id(rng)?,
             organisation_id: new.organisation_id.to_owned(),
@@ -139,6 +208,11 @@ pub fn create_mandate(
             is_remote: new.is_remote,
             consent_received_at: None,
             revoked_at: None,
+            revoked_by: None,
+            renews: new.renews.map(str::to_owned),
+            consent_phone: new.consent_phone.map(str::to_owned),
+            consent_requested_at: None,
+            consent_denied_at: None,
         };
         diesel::insert_into(mandates::table)
             .values((
@@ -150,6 +224,8 @@ pub fn create_mandate(
                 mandates::expires_at.eq(mandate.expires_at),
                 mandates::duration.eq(&mandate.duration),
                 mandates::is_remote.eq(mandate.is_remote),
+                mandates::renews.eq(&mandate.renews),
+                mandates::consent_phone.eq(&mandate.consent_phone),
             ))
             .execute(conn)?;
         let mut created = Vec::with_capacity(new.demarches.len());
@@ -204,7 +280,7 @@ pub fn create_mandate(
             created.push(autorisation);
         }
         Ok((mandate, created))
-    })
+    }
 }
 
 /// Revokes one autorisation of an organisation, journaled as `cancel_autorisation`.
@@ -252,6 +328,145 @@ pub fn revoke_autorisation(
         )?;
         Ok(())
     })
+}
+
+/// Revokes a whole mandate of an organisation and its active autorisations, journaled as
+/// `cancel_autorisation` for each and `cancel_mandat`, and produces the revocation attestation
+/// — all in one transaction. Revoking an already revoked mandate changes nothing and returns
+/// its existing revocation attestation.
+pub fn revoke_mandate(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    key: &AttestationKey,
+    parties: &Parties,
+    mandate_id: &str,
+    by_aidant: &str,
+) -> Result<Attestation, MandateError> {
+    write_transaction(conn, |conn| {
+        let mandate: Mandate = mandates::table
+            .find(mandate_id)
+            .filter(mandates::organisation_id.eq(&parties.organisation_id))
+            .select(Mandate::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(MandateError::UnknownMandate)?;
+        if mandate.revoked_at.is_some() {
+            return attestations_of_mandate(conn, &mandate.id)?
+                .into_iter()
+                .find(|a| a.kind == AttestationKind::Revocation.as_str())
+                .ok_or(MandateError::UnknownMandate);
+        }
+        let active: Vec<Autorisation> = autorisations::table
+            .filter(autorisations::mandate_id.eq(&mandate.id))
+            .filter(autorisations::revoked_at.is_null())
+            .select(Autorisation::as_select())
+            .load(conn)?;
+        diesel::update(autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)))
+            .filter(autorisations::revoked_at.is_null())
+            .set((
+                autorisations::revoked_at.eq(Some(to_db(now))),
+                autorisations::revoked_by.eq(Some(by_aidant)),
+            ))
+            .execute(conn)?;
+        diesel::update(mandates::table.find(&mandate.id))
+            .set((
+                mandates::revoked_at.eq(Some(to_db(now))),
+                mandates::revoked_by.eq(Some(by_aidant)),
+            ))
+            .execute(conn)?;
+        for autorisation in &active {
+            journal::append(
+                conn,
+                rng,
+                now,
+                NewEntry {
+                    chain: &mandate.organisation_id,
+                    action: Action::CancelAutorisation,
+                    aidant_id: Some(by_aidant),
+                    usager_id: Some(&mandate.usager_id),
+                    organisation_id: Some(&mandate.organisation_id),
+                    subject: &autorisation.demarche,
+                    details: serde_json::json!({ "mandat": mandate.id, "autorisation": autorisation.id }),
+                },
+            )?;
+        }
+        journal::append(
+            conn,
+            rng,
+            now,
+            NewEntry {
+                chain: &mandate.organisation_id,
+                action: Action::CancelMandat,
+                aidant_id: Some(by_aidant),
+                usager_id: Some(&mandate.usager_id),
+                organisation_id: Some(&mandate.organisation_id),
+                subject: &mandate.id,
+                details: serde_json::json!({ "autorisations": active.iter().map(|a| &a.id).collect::<Vec<_>>() }),
+            },
+        )?;
+        let revoked = Mandate {
+            revoked_at: Some(to_db(now)),
+            revoked_by: Some(by_aidant.to_owned()),
+            ..mandate
+        };
+        attestation::insert_attestation(
+            conn,
+            rng,
+            now,
+            key,
+            parties,
+            &revoked,
+            AttestationKind::Revocation,
+            by_aidant,
+        )
+    })
+}
+
+/// The autorisations of a mandate, in catalogue order.
+pub fn autorisations_of_mandate(
+    conn: &mut DbConnection,
+    mandate_id: &str,
+) -> Result<Vec<Autorisation>, MandateError> {
+    let mut rows: Vec<Autorisation> = autorisations::table
+        .filter(autorisations::mandate_id.eq(mandate_id))
+        .select(Autorisation::as_select())
+        .load(conn)?;
+    rows.sort_by_key(|a| {
+        Demarche::parse(&a.demarche)
+            .map(|d| d.position())
+            .unwrap_or(usize::MAX)
+    });
+    Ok(rows)
+}
+
+/// The mandate of an organisation's autorisation.
+pub fn autorisation_mandate(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    autorisation_id: &str,
+) -> Result<Option<String>, MandateError> {
+    Ok(autorisations::table
+        .inner_join(mandates::table)
+        .filter(autorisations::id.eq(autorisation_id))
+        .filter(mandates::organisation_id.eq(organisation_id))
+        .select(mandates::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// A mandate of an organisation.
+pub fn mandate_of_organisation(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    mandate_id: &str,
+) -> Result<Option<Mandate>, MandateError> {
+    Ok(mandates::table
+        .find(mandate_id)
+        .filter(mandates::organisation_id.eq(organisation_id))
+        .select(Mandate::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// Proof that an organisation held an active autorisation for an usager and a démarche at

@@ -174,6 +174,18 @@ pub fn usager(conn: &mut DbConnection, id: &str) -> Result<Option<Usager>, Manda
         .optional()?)
 }
 
+/// The usager FranceConnect knows by this `sub`.
+pub fn usager_by_franceconnect_sub(
+    conn: &mut DbConnection,
+    franceconnect_sub: &str,
+) -> Result<Option<Usager>, MandateError> {
+    Ok(usagers::table
+        .filter(usagers::franceconnect_sub.eq(franceconnect_sub))
+        .select(Usager::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// The usager with this `sub`.
 pub fn usager_by_sub(conn: &mut DbConnection, sub: &str) -> Result<Option<Usager>, MandateError> {
     Ok(usagers::table

@@ -99,6 +99,43 @@ diesel::table! {
         is_remote -> Bool,
         consent_received_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
+        renews -> Nullable<Text>,
+        consent_phone -> Nullable<Text>,
+        consent_requested_at -> Nullable<Timestamp>,
+        consent_denied_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mandate_drafts (id) {
+        id -> Text,
+        aidant_id -> Text,
+        organisation_id -> Text,
+        demarches -> Text,
+        duration -> Text,
+        is_remote -> Bool,
+        phone -> Text,
+        renews -> Nullable<Text>,
+        fc_state_hash -> Text,
+        fc_nonce -> Text,
+        franceconnect_sub -> Nullable<Text>,
+        identite -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        mandate_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    attestations (id) {
+        id -> Text,
+        mandate_id -> Text,
+        kind -> Text,
+        content -> Text,
+        fingerprint -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
     }
 }
 
@@ -170,6 +207,7 @@ diesel::joinable!(memberships -> aidants (aidant_id));
 diesel::joinable!(memberships -> organisations (organisation_id));
 diesel::joinable!(mandates -> usagers (usager_id));
 diesel::joinable!(autorisations -> mandates (mandate_id));
+diesel::joinable!(attestations -> mandates (mandate_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
@@ -179,6 +217,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     aidant_sessions,
     usagers,
     mandates,
+    mandate_drafts,
+    attestations,
     autorisations,
     oidc_requests,
     journal_heads,

@@ -4,7 +4,6 @@
 use crate::csrf::{self, CsrfToken};
 use crate::pages::{csrf_refused, error_page, html_response};
 use crate::{with_db, AppState, WebError, SESSION_COOKIE};
-use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -110,7 +109,7 @@ fn next_step(
     }
 }
 
-fn session_cookie_value(req: &HttpRequest) -> Option<String> {
+pub(crate) fn session_cookie_value(req: &HttpRequest) -> Option<String> {
     req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
 }
 
@@ -139,13 +138,13 @@ fn gone() -> HttpResponse {
     )
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(crate) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
 }
 
-fn refusal_message(refusal: LoginRefusal) -> String {
+pub(crate) fn refusal_message(refusal: LoginRefusal) -> String {
     match refusal {
         LoginRefusal::BadCredentials => {
             "Adresse électronique ou code incorrect. Vérifiez le code affiché par votre carte et réessayez.".into()
@@ -348,12 +347,7 @@ pub(crate) async fn login(
     match outcome {
         None => Ok(gone()),
         Some(Ok((token, _session))) => {
-            let cookie = Cookie::build(SESSION_COOKIE, token.expose().to_owned())
-                .path("/")
-                .http_only(true)
-                .secure(state.secure_cookies)
-                .same_site(SameSite::Lax)
-                .finish();
+            let cookie = crate::account::session_cookie(token.expose(), state.secure_cookies);
             let mut response = see_other(&format!("/fi/{id}"));
             response
                 .add_cookie(&cookie)

@@ -4,10 +4,15 @@
 //! It holds no business rule: every decision is taken by the domain crates (`authenticator`,
 //! `mandate`, `provider`…). Time is read here, once per request, from the injected [`Clock`].
 
+mod account;
+mod attestation;
 mod csrf;
+mod espace;
 mod interaction;
 mod oidc;
 mod pages;
+mod sms_webhook;
+mod wizard;
 
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
@@ -58,6 +63,14 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Mark cookies `Secure` (off only for local http).
     pub secure_cookies: bool,
+    /// FranceConnect, as seen by Aidants Connect the service provider.
+    pub franceconnect: franceconnect::FranceConnect,
+    /// Where remote consent requests go.
+    pub sms: Arc<dyn sms::SmsSender>,
+    /// The Bearer token the SMS provider presents on the inbound webhook.
+    pub sms_webhook_token: String,
+    /// Key of attestation fingerprints.
+    pub attestation_key: mandate::AttestationKey,
 }
 
 /// Errors a handler can meet that are not the visitor's fault.
@@ -84,6 +97,9 @@ pub enum WebError {
     /// A template failed to render.
     #[error("gabarit: {0}")]
     Template(#[from] askama::Error),
+    /// The QR code could not be drawn.
+    #[error("QR code: {0}")]
+    Qr(String),
 }
 
 impl actix_web::ResponseError for WebError {
@@ -173,7 +189,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/fi/{id}/demarche",
             web::post().to(interaction::choose_demarche),
         )
-        .route("/fi/{id}/annuler", web::post().to(interaction::cancel));
+        .route("/fi/{id}/annuler", web::post().to(interaction::cancel))
+        .route("/connexion", web::get().to(account::login_page))
+        .route("/connexion", web::post().to(account::login))
+        .route("/code", web::get().to(account::recheck_page))
+        .route("/code", web::post().to(account::recheck))
+        .route("/espace-aidant", web::get().to(espace::usagers))
+        .route("/espace-aidant/usagers/{id}", web::get().to(espace::usager))
+        .route(
+            "/espace-aidant/autorisations/{id}/revoquer",
+            web::post().to(espace::revoke_autorisation),
+        )
+        .route(
+            "/espace-aidant/mandats/{id}/revoquer",
+            web::get().to(espace::revoke_mandate_page),
+        )
+        .route(
+            "/espace-aidant/mandats/{id}/revoquer",
+            web::post().to(espace::revoke_mandate),
+        )
+        .route(
+            "/espace-aidant/mandats/{id}/sms",
+            web::post().to(espace::resend_consent),
+        )
+        .route("/mandats/nouveau", web::get().to(wizard::new_page))
+        .route("/mandats/nouveau", web::post().to(wizard::start))
+        .route("/mandats/nouveau/{id}", web::get().to(wizard::recap))
+        .route("/mandats/nouveau/{id}", web::post().to(wizard::confirm))
+        .route("/fc/callback", web::get().to(wizard::callback))
+        .route("/fc/deconnexion", web::get().to(wizard::after_logout))
+        .route("/attestations/verifier", web::get().to(attestation::verify))
+        .route("/attestations/{id}", web::get().to(attestation::show))
+        .route("/sms/reponse", web::post().to(sms_webhook::receive));
 }
 
 /// Starts the HTTP server on `listener` with `workers` threads; returns it running.

@@ -1,0 +1,396 @@
+//! Attestations: the printable record of a mandate (or of its revocation). Its canonical
+//! content is stored, and its fingerprint — HMAC-SHA-256 of that content under a server-side
+//! key, so the usager's identity cannot be guessed from it — is journaled as
+//! `create_attestation`. A paper attestation carries its id and fingerprint (QR code); the
+//! verification says whether they match what was journaled, without revealing the usager.
+
+use crate::{from_db, Demarche, Mandate, MandateError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use journal::{Action, NewEntry};
+use ring::hmac;
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+use store::schema::{attestations, autorisations, mandates, usagers};
+use store::{new_id, to_db, DbConnection};
+
+/// The consent statement printed on every mandate attestation.
+pub const CONSENT_STATEMENT: &str = "L'usager désigné ci-dessus autorise les aidants habilités de la structure à réaliser en son nom, \
+avec ses identifiants FranceConnect, les démarches administratives listées, pendant la durée indiquée. \
+Il a été informé qu'il peut révoquer ce mandat à tout moment auprès de la structure, et que chaque \
+démarche réalisée en son nom est enregistrée au journal d'Aidants Connect.";
+
+/// The server-side key of attestation fingerprints.
+pub struct AttestationKey(hmac::Key);
+
+impl std::fmt::Debug for AttestationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AttestationKey(..)")
+    }
+}
+
+impl AttestationKey {
+    /// A key from at least 32 secret bytes.
+    pub fn new(secret: &[u8]) -> Result<AttestationKey, MandateError> {
+        if secret.len() < 32 {
+            return Err(MandateError::Attestation(
+                "la clé des attestations doit faire au moins 32 octets".into(),
+            ));
+        }
+        Ok(AttestationKey(hmac::Key::new(hmac::HMAC_SHA256, secret)))
+    }
+
+    fn fingerprint(&self, content: &str) -> String {
+        hex::encode(hmac::sign(&self.0, content.as_bytes()).as_ref())
+    }
+
+    fn matches(&self, content: &str, fingerprint: &str) -> bool {
+        hex::decode(fingerprint)
+            .map(|tag| hmac::verify(&self.0, content.as_bytes(), &tag).is_ok())
+            .unwrap_or(false)
+    }
+}
+
+/// What an attestation is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttestationKind {
+    /// A mandate was created.
+    Mandat,
+    /// A mandate was revoked.
+    Revocation,
+}
+
+impl AttestationKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttestationKind::Mandat => "mandat",
+            AttestationKind::Revocation => "revocation",
+        }
+    }
+}
+
+/// The organisation and aidant as the attestation names them (read by the caller from the
+/// accounts).
+#[derive(Debug, Clone)]
+pub struct Parties {
+    /// Organisation id.
+    pub organisation_id: String,
+    /// Organisation name.
+    pub organisation_name: String,
+    /// SIRET.
+    pub siret: String,
+    /// Postal address, one line.
+    pub address: String,
+    /// Name of the aidant acting.
+    pub aidant_name: String,
+}
+
+/// The usager as printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrintedUsager {
+    /// First names.
+    pub given_name: String,
+    /// Birth name.
+    pub family_name: String,
+    /// Usage name.
+    pub preferred_username: String,
+    /// `YYYY-MM-DD`.
+    pub birthdate: String,
+    /// COG code of the birth commune (empty abroad).
+    pub birthplace: String,
+    /// COG code of the birth country.
+    pub birthcountry: String,
+}
+
+/// The canonical content of an attestation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationContent {
+    /// Format version.
+    pub version: u32,
+    /// `mandat` or `revocation`.
+    pub kind: String,
+    /// Mandate id.
+    pub mandate_id: String,
+    /// Organisation name.
+    pub organisation_name: String,
+    /// SIRET.
+    pub siret: String,
+    /// Address.
+    pub address: String,
+    /// Aidant who made (or revoked) the mandate.
+    pub aidant_name: String,
+    /// Usager.
+    pub usager: PrintedUsager,
+    /// Démarche ids covered at creation.
+    pub demarches: Vec<String>,
+    /// Duration keyword.
+    pub duration: String,
+    /// Start (RFC 3339).
+    pub created_at: String,
+    /// End (RFC 3339).
+    pub expires_at: String,
+    /// Whether consent was collected remotely.
+    pub is_remote: bool,
+    /// Consent statement.
+    pub consent_statement: String,
+    /// Revocation time (RFC 3339), for a revocation attestation.
+    pub revoked_at: Option<String>,
+}
+
+impl AttestationContent {
+    /// The démarches, as the catalogue knows them.
+    pub fn demarches(&self) -> Vec<Demarche> {
+        self.demarches
+            .iter()
+            .filter_map(|d| Demarche::parse(d).ok())
+            .collect()
+    }
+}
+
+/// A stored attestation.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = attestations)]
+pub struct Attestation {
+    /// Id (printed).
+    pub id: String,
+    /// Mandate.
+    pub mandate_id: String,
+    /// `mandat` / `revocation`.
+    pub kind: String,
+    /// Canonical content (JSON).
+    pub content: String,
+    /// Fingerprint (printed), hex.
+    pub fingerprint: String,
+    /// When produced.
+    pub created_at: NaiveDateTime,
+    /// By whom.
+    pub created_by: String,
+}
+
+impl Attestation {
+    /// The content, parsed.
+    pub fn parsed(&self) -> Result<AttestationContent, MandateError> {
+        serde_json::from_str(&self.content).map_err(|e| MandateError::Corrupt(e.to_string()))
+    }
+}
+
+/// Writes the attestation of `mandate` and its `create_attestation` journal entry, inside the
+/// caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn insert_attestation(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    key: &AttestationKey,
+    parties: &Parties,
+    mandate: &Mandate,
+    kind: AttestationKind,
+    by_aidant: &str,
+) -> Result<Attestation, MandateError> {
+    let usager: crate::Usager = usagers::table
+        .find(&mandate.usager_id)
+        .select(crate::Usager::as_select())
+        .first(conn)?;
+    let mut demarches: Vec<Demarche> = autorisations::table
+        .filter(autorisations::mandate_id.eq(&mandate.id))
+        .select(autorisations::demarche)
+        .load::<String>(conn)?
+        .iter()
+        .map(|d| Demarche::parse(d))
+        .collect::<Result<_, _>>()?;
+    demarches.sort_by_key(|d| d.position());
+    let content = AttestationContent {
+        version: 1,
+        kind: kind.as_str().to_owned(),
+        mandate_id: mandate.id.clone(),
+        organisation_name: parties.organisation_name.clone(),
+        siret: parties.siret.clone(),
+        address: parties.address.clone(),
+        aidant_name: parties.aidant_name.clone(),
+        usager: PrintedUsager {
+            given_name: usager.given_name,
+            family_name: usager.family_name,
+            preferred_username: usager.preferred_username,
+            birthdate: usager.birthdate,
+            birthplace: usager.birthplace,
+            birthcountry: usager.birthcountry,
+        },
+        demarches: demarches.iter().map(|d| d.id().to_owned()).collect(),
+        duration: mandate.duration.clone(),
+        created_at: from_db(mandate.created_at).to_rfc3339(),
+        expires_at: from_db(mandate.expires_at).to_rfc3339(),
+        is_remote: mandate.is_remote,
+        consent_statement: CONSENT_STATEMENT.to_owned(),
+        revoked_at: mandate.revoked_at.map(|t| from_db(t).to_rfc3339()),
+    };
+    let text =
+        serde_json::to_string(&content).map_err(|e| MandateError::Attestation(e.to_string()))?;
+    let attestation = Attestation {
+        id: new_id(rng)?,
+        mandate_id: mandate.id.clone(),
+        kind: kind.as_str().to_owned(),
+        fingerprint: key.fingerprint(&text),
+        content: text,
+        created_at: to_db(now),
+        created_by: by_aidant.to_owned(),
+    };
+    diesel::insert_into(attestations::table)
+        .values((
+            attestations::id.eq(&attestation.id),
+            attestations::mandate_id.eq(&attestation.mandate_id),
+            attestations::kind.eq(&attestation.kind),
+            attestations::content.eq(&attestation.content),
+            attestations::fingerprint.eq(&attestation.fingerprint),
+            attestations::created_at.eq(attestation.created_at),
+            attestations::created_by.eq(&attestation.created_by),
+        ))
+        .execute(conn)?;
+    journal::append(
+        conn,
+        rng,
+        now,
+        NewEntry {
+            chain: &mandate.organisation_id,
+            action: Action::CreateAttestation,
+            aidant_id: Some(by_aidant),
+            usager_id: Some(&mandate.usager_id),
+            organisation_id: Some(&mandate.organisation_id),
+            subject: &attestation.id,
+            details: serde_json::json!({
+                "mandat": mandate.id,
+                "type": attestation.kind,
+                "empreinte": attestation.fingerprint,
+            }),
+        },
+    )?;
+    Ok(attestation)
+}
+
+/// An attestation by id.
+pub fn attestation(conn: &mut DbConnection, id: &str) -> Result<Option<Attestation>, MandateError> {
+    Ok(attestations::table
+        .find(id)
+        .select(Attestation::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The attestations of a mandate, oldest first.
+pub fn attestations_of_mandate(
+    conn: &mut DbConnection,
+    mandate_id: &str,
+) -> Result<Vec<Attestation>, MandateError> {
+    Ok(attestations::table
+        .filter(attestations::mandate_id.eq(mandate_id))
+        .order(attestations::created_at.asc())
+        .select(Attestation::as_select())
+        .load(conn)?)
+}
+
+/// What a verification may show: nothing that identifies the usager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationSummary {
+    /// Mandate or revocation.
+    pub kind: AttestationKind,
+    /// Organisation name.
+    pub organisation_name: String,
+    /// Start of the mandate.
+    pub created_at: DateTime<Utc>,
+    /// End of the mandate.
+    pub expires_at: DateTime<Utc>,
+    /// Démarches covered at creation.
+    pub demarches: Vec<Demarche>,
+    /// When the attestation was produced.
+    pub issued_at: DateTime<Utc>,
+    /// Whether the mandate is revoked now.
+    pub revoked_now: bool,
+    /// Whether the mandate is usable now.
+    pub usable_now: bool,
+}
+
+/// The outcome of verifying a paper attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// Matches what was journaled.
+    Genuine(AttestationSummary),
+    /// The id exists, but the fingerprint does not match what was journaled.
+    Altered,
+    /// No attestation has this id.
+    Unknown,
+}
+
+/// Verifies the id and fingerprint printed on an attestation against the stored content and
+/// the journal.
+pub fn verify_attestation(
+    conn: &mut DbConnection,
+    key: &AttestationKey,
+    id: &str,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> Result<Verification, MandateError> {
+    let Some(attestation) = attestation(conn, id)? else {
+        return Ok(Verification::Unknown);
+    };
+    let fingerprint = fingerprint.trim().to_ascii_lowercase();
+    let journaled = journal::entries_about(conn, Action::CreateAttestation, &attestation.id)?
+        .iter()
+        .any(|entry| {
+            serde_json::from_str::<serde_json::Value>(&entry.details)
+                .ok()
+                .and_then(|d| {
+                    d.get("empreinte")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                })
+                .is_some_and(|journaled| journaled == fingerprint)
+        });
+    if !journaled
+        || attestation.fingerprint != fingerprint
+        || !key.matches(&attestation.content, &fingerprint)
+    {
+        return Ok(Verification::Altered);
+    }
+    let content = attestation.parsed()?;
+    let mandate: Mandate = mandates::table
+        .find(&attestation.mandate_id)
+        .select(Mandate::as_select())
+        .first(conn)?;
+    let parse_time = |text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| MandateError::Corrupt(e.to_string()))
+    };
+    Ok(Verification::Genuine(AttestationSummary {
+        kind: if attestation.kind == AttestationKind::Revocation.as_str() {
+            AttestationKind::Revocation
+        } else {
+            AttestationKind::Mandat
+        },
+        organisation_name: content.organisation_name.clone(),
+        created_at: parse_time(&content.created_at)?,
+        expires_at: parse_time(&content.expires_at)?,
+        demarches: content.demarches(),
+        issued_at: from_db(attestation.created_at),
+        revoked_now: mandate.revoked_at.is_some(),
+        usable_now: mandate.is_usable(now),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_depend_on_key_and_content() {
+        let key = AttestationKey::new(&[7u8; 32]).unwrap();
+        let other = AttestationKey::new(&[8u8; 32]).unwrap();
+        let f = key.fingerprint("{\"a\":1}");
+        assert_eq!(f.len(), 64);
+        assert!(key.matches("{\"a\":1}", &f));
+        assert!(!key.matches("{\"a\":2}", &f));
+        assert!(!other.matches("{\"a\":1}", &f));
+        assert!(!key.matches("{\"a\":1}", "zz"));
+        assert!(AttestationKey::new(&[1u8; 16]).is_err());
+    }
+}

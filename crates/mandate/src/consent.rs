@@ -1,0 +1,195 @@
+//! Remote consent by SMS: a remote mandate is unusable until its usager answers "Oui" to the
+//! consent request; "Non" revokes it.
+
+use crate::phone::normalise_mobile;
+use crate::usager::normalise_search;
+use crate::{Demarche, Mandate, MandateDuration, MandateError};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use journal::{Action, NewEntry};
+use ring::rand::SecureRandom;
+use store::schema::{autorisations, mandates};
+use store::{to_db, write_transaction, DbConnection};
+
+/// The text of the consent request. It names the organisation, the démarches and the
+/// duration, never the usager.
+pub fn consent_message(
+    organisation_name: &str,
+    demarches: &[Demarche],
+    duration: MandateDuration,
+) -> String {
+    let titles: Vec<&str> = demarches.iter().map(|d| d.title()).collect();
+    format!(
+        "Aidants Connect : {organisation_name} vous demande votre accord pour réaliser en votre nom \
+         ces démarches : {} ; durée : {}. Répondez Oui pour accepter ou Non pour refuser.",
+        titles.join(", "),
+        duration.label()
+    )
+}
+
+/// Records that the consent request of a remote mandate was sent (`remote_sms_consent_sent`).
+pub fn mark_consent_requested(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    mandate_id: &str,
+    aidant_id: &str,
+) -> Result<(), MandateError> {
+    write_transaction(conn, |conn| {
+        let mandate: Mandate = mandates::table
+            .find(mandate_id)
+            .filter(mandates::is_remote.eq(true))
+            .select(Mandate::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(MandateError::UnknownMandate)?;
+        diesel::update(mandates::table.find(mandate_id))
+            .set(mandates::consent_requested_at.eq(Some(to_db(now))))
+            .execute(conn)?;
+        journal::append(
+            conn,
+            rng,
+            now,
+            NewEntry {
+                chain: &mandate.organisation_id,
+                action: Action::RemoteSmsConsentSent,
+                aidant_id: Some(aidant_id),
+                usager_id: Some(&mandate.usager_id),
+                organisation_id: Some(&mandate.organisation_id),
+                subject: &mandate.id,
+                details: serde_json::json!({}),
+            },
+        )?;
+        Ok(())
+    })
+}
+
+/// What an usager's SMS says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsAnswer {
+    /// "Oui".
+    Yes,
+    /// "Non".
+    No,
+}
+
+impl SmsAnswer {
+    /// Reads an answer: "Oui"/"Non" in any case, with spaces or punctuation around.
+    pub fn parse(text: &str) -> Option<SmsAnswer> {
+        let words = normalise_search(text);
+        let word = words.trim_matches(|c: char| !c.is_alphanumeric());
+        match word {
+            "oui" => Some(SmsAnswer::Yes),
+            "non" => Some(SmsAnswer::No),
+            _ => None,
+        }
+    }
+}
+
+/// What an inbound SMS did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsOutcome {
+    /// Consent recorded: the mandate is usable.
+    Accepted(String),
+    /// Refusal recorded: the mandate is revoked.
+    Denied(String),
+    /// No consent request awaits an answer from this number.
+    NoPendingRequest,
+    /// Neither "Oui" nor "Non".
+    NotUnderstood,
+}
+
+/// Records an inbound SMS from `from`: the answer to the most recent consent request still
+/// awaiting one from that number.
+pub fn record_sms_answer(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    from: &str,
+    text: &str,
+) -> Result<SmsOutcome, MandateError> {
+    let Some(phone) = normalise_mobile(from) else {
+        return Ok(SmsOutcome::NoPendingRequest);
+    };
+    write_transaction(conn, |conn| {
+        let pending: Option<Mandate> = mandates::table
+            .filter(mandates::consent_phone.eq(&phone))
+            .filter(mandates::is_remote.eq(true))
+            .filter(mandates::consent_requested_at.is_not_null())
+            .filter(mandates::consent_received_at.is_null())
+            .filter(mandates::consent_denied_at.is_null())
+            .filter(mandates::revoked_at.is_null())
+            .filter(mandates::expires_at.gt(to_db(now)))
+            .order(mandates::consent_requested_at.desc())
+            .select(Mandate::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(mandate) = pending else {
+            return Ok(SmsOutcome::NoPendingRequest);
+        };
+        let Some(answer) = SmsAnswer::parse(text) else {
+            return Ok(SmsOutcome::NotUnderstood);
+        };
+        let entry = |action| NewEntry {
+            chain: &mandate.organisation_id,
+            action,
+            aidant_id: None,
+            usager_id: Some(&mandate.usager_id),
+            organisation_id: Some(&mandate.organisation_id),
+            subject: &mandate.id,
+            details: serde_json::json!({}),
+        };
+        match answer {
+            SmsAnswer::Yes => {
+                diesel::update(mandates::table.find(&mandate.id))
+                    .set(mandates::consent_received_at.eq(Some(to_db(now))))
+                    .execute(conn)?;
+                journal::append(conn, rng, now, entry(Action::RemoteSmsConsentReceived))?;
+                Ok(SmsOutcome::Accepted(mandate.id.clone()))
+            }
+            SmsAnswer::No => {
+                diesel::update(mandates::table.find(&mandate.id))
+                    .set((
+                        mandates::consent_denied_at.eq(Some(to_db(now))),
+                        mandates::revoked_at.eq(Some(to_db(now))),
+                    ))
+                    .execute(conn)?;
+                diesel::update(
+                    autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)),
+                )
+                .filter(autorisations::revoked_at.is_null())
+                .set(autorisations::revoked_at.eq(Some(to_db(now))))
+                .execute(conn)?;
+                journal::append(conn, rng, now, entry(Action::RemoteSmsDenial))?;
+                Ok(SmsOutcome::Denied(mandate.id.clone()))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_leniently() {
+        assert_eq!(SmsAnswer::parse("Oui"), Some(SmsAnswer::Yes));
+        assert_eq!(SmsAnswer::parse("  OUI ! "), Some(SmsAnswer::Yes));
+        assert_eq!(SmsAnswer::parse("non."), Some(SmsAnswer::No));
+        assert_eq!(SmsAnswer::parse("Oui non"), None);
+        assert_eq!(SmsAnswer::parse("peut-être"), None);
+        assert_eq!(SmsAnswer::parse(""), None);
+    }
+
+    #[test]
+    fn the_message_names_no_usager() {
+        let text = consent_message(
+            "CCAS de Lyon",
+            &[Demarche::Argent, Demarche::Logement],
+            MandateDuration::Month,
+        );
+        assert!(text.contains("CCAS de Lyon"));
+        assert!(text.contains("Argent, Logement"));
+        assert!(text.contains("Répondez Oui"));
+    }
+}

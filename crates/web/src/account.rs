@@ -1,0 +1,345 @@
+//! The aidant's own session outside the identity-provider flow: sign-in page, fresh code for
+//! the activity check, and the guards every espace aidant page goes through.
+
+use crate::csrf::{self, CsrfToken};
+use crate::interaction::{refusal_message, see_other, session_cookie_value};
+use crate::pages::{csrf_refused, render};
+use crate::{with_db, AppState, WebError, SESSION_COOKIE};
+use accounts::{Aidant, Organisation};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use authenticator::{AidantSession, VerifiedAidant};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use store::DbConnection;
+
+/// Where an aidant lands by default.
+pub(crate) const HOME: &str = "/espace-aidant";
+
+/// The session cookie for a new session token.
+pub(crate) fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+/// `next` if it is a path of this site, else the espace aidant (no open redirect).
+pub(crate) fn local_path(next: &str) -> String {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if ok {
+        next.to_owned()
+    } else {
+        HOME.to_owned()
+    }
+}
+
+fn with_next(page: &str, next: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("{page}?suite={encoded}")
+}
+
+/// Redirect to the sign-in page, coming back to `next`.
+pub(crate) fn to_login(next: &str) -> HttpResponse {
+    see_other(&with_next("/connexion", next))
+}
+
+/// Redirect to the fresh-code page, coming back to `next`.
+pub(crate) fn to_recheck(next: &str) -> HttpResponse {
+    see_other(&with_next("/code", next))
+}
+
+/// A signed-in aidant, with their current organisation.
+pub(crate) struct Signed {
+    pub session: AidantSession,
+    pub aidant: Aidant,
+    pub organisation: Organisation,
+}
+
+impl Signed {
+    /// The parties an attestation names.
+    pub fn parties(&self) -> mandate::Parties {
+        let o = &self.organisation;
+        mandate::Parties {
+            organisation_id: o.id.clone(),
+            organisation_name: o.name.clone(),
+            siret: o.siret.clone(),
+            address: format!("{}, {} {}", o.address, o.zipcode, o.city),
+            aidant_name: self.aidant.full_name(),
+        }
+    }
+
+    /// The activity proof, when the last code is recent enough.
+    pub fn verified(&self, state: &AppState, now: DateTime<Utc>) -> Option<VerifiedAidant> {
+        authenticator::verify_activity(&self.session, &state.policy, now)
+    }
+}
+
+/// The signed-in aidant of this session token, if any.
+pub(crate) fn signed_in(
+    conn: &mut DbConnection,
+    state: &AppState,
+    now: DateTime<Utc>,
+    token: Option<&str>,
+) -> Result<Option<Signed>, WebError> {
+    let Some(token) = token else { return Ok(None) };
+    let Some(session) = authenticator::session_by_token(conn, &state.policy, now, token)? else {
+        return Ok(None);
+    };
+    let aidant = accounts::aidant(conn, session.aidant_id())?;
+    let organisation = accounts::organisation(conn, session.organisation_id())?;
+    Ok(match (aidant, organisation) {
+        (Some(aidant), Some(organisation)) if aidant.active => Some(Signed {
+            session,
+            aidant,
+            organisation,
+        }),
+        _ => None,
+    })
+}
+
+/// What a guarded page's body decides.
+pub(crate) enum Guarded<T> {
+    /// Not signed in.
+    Login,
+    /// The activity check asks a fresh code.
+    Recheck,
+    /// The page's own outcome.
+    Done(T),
+}
+
+/// Runs `f` for the signed-in aidant of the request (on the blocking pool); the aidant is sent
+/// to sign in when there is no session.
+pub(crate) async fn guarded<T, F>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    f: F,
+) -> Result<Guarded<T>, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection, &AppState, DateTime<Utc>, Signed) -> Result<Guarded<T>, WebError>
+        + Send
+        + 'static,
+{
+    let now = state.clock.now();
+    let token = session_cookie_value(req);
+    with_db(state, move |conn, state| {
+        match signed_in(conn, state, now, token.as_deref())? {
+            Some(signed) => f(conn, state, now, signed),
+            None => Ok(Guarded::Login),
+        }
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "aidant_login.html")]
+struct LoginPage {
+    csrf: String,
+    suite: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "aidant_recheck.html")]
+struct RecheckPage {
+    csrf: String,
+    suite: String,
+    aidant_name: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NextQuery {
+    #[serde(default)]
+    suite: String,
+}
+
+/// GET /connexion.
+pub(crate) async fn login_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, WebError> {
+    let csrf = CsrfToken::for_request(&req, &state);
+    let page = LoginPage {
+        csrf: csrf.value.clone(),
+        suite: local_path(&query.suite),
+        email: String::new(),
+        error: None,
+    };
+    render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    otp: String,
+    #[serde(default)]
+    suite: String,
+}
+
+/// POST /connexion: e-mail + code of the card.
+pub(crate) async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let LoginForm {
+        email, otp, suite, ..
+    } = form.into_inner();
+    let next = local_path(&suite);
+    let now = state.clock.now();
+    let typed = email.clone();
+    let outcome = with_db(&state, move |conn, state| {
+        Ok(authenticator::login(
+            conn,
+            &state.rng,
+            &state.cipher,
+            &state.policy,
+            now,
+            &email,
+            &otp,
+        )?)
+    })
+    .await?;
+    match outcome {
+        Ok((token, _)) => {
+            let mut response = see_other(&next);
+            response
+                .add_cookie(&session_cookie(token.expose(), state.secure_cookies))
+                .map_err(|_| WebError::Blocking)?;
+            Ok(response)
+        }
+        Err(refusal) => {
+            let csrf = CsrfToken::for_request(&req, &state);
+            let page = LoginPage {
+                csrf: csrf.value.clone(),
+                suite: next,
+                email: typed,
+                error: Some(refusal_message(refusal)),
+            };
+            render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &page,
+                Some(&csrf),
+                state.secure_cookies,
+            )
+        }
+    }
+}
+
+/// GET /code: the activity check's page.
+pub(crate) async fn recheck_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> Result<HttpResponse, WebError> {
+    let next = local_path(&query.suite);
+    recheck_form(&req, &state, next, StatusCode::OK, None).await
+}
+
+async fn recheck_form(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    next: String,
+    status: StatusCode,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let name = guarded(req, state, |_, _, _, signed| {
+        Ok(Guarded::Done(signed.aidant.full_name()))
+    })
+    .await?;
+    let Guarded::Done(aidant_name) = name else {
+        return Ok(to_login(&next));
+    };
+    let csrf = CsrfToken::for_request(req, state);
+    let page = RecheckPage {
+        csrf: csrf.value.clone(),
+        suite: next,
+        aidant_name,
+        error,
+    };
+    render(status, &page, Some(&csrf), state.secure_cookies)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RecheckForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    otp: String,
+    #[serde(default)]
+    suite: String,
+}
+
+/// POST /code.
+pub(crate) async fn recheck(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RecheckForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let RecheckForm { otp, suite, .. } = form.into_inner();
+    let next = local_path(&suite);
+    let outcome = guarded(&req, &state, move |conn, state, now, signed| {
+        Ok(Guarded::Done(authenticator::recheck(
+            conn,
+            &state.rng,
+            &state.cipher,
+            &state.policy,
+            now,
+            &signed.session,
+            &otp,
+        )?))
+    })
+    .await?;
+    match outcome {
+        Guarded::Done(Ok(_)) => Ok(see_other(&next)),
+        Guarded::Done(Err(refusal)) => {
+            recheck_form(
+                &req,
+                &state,
+                next,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(refusal_message(refusal)),
+            )
+            .await
+        }
+        Guarded::Login | Guarded::Recheck => Ok(to_login(&next)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed() {
+        assert_eq!(
+            local_path("/espace-aidant/usagers/x"),
+            "/espace-aidant/usagers/x"
+        );
+        assert_eq!(local_path("https://evil.example/"), HOME);
+        assert_eq!(local_path("//evil.example/"), HOME);
+        assert_eq!(local_path("/\\evil.example"), HOME);
+        assert_eq!(local_path(""), HOME);
+    }
+}

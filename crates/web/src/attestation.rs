@@ -1,0 +1,260 @@
+//! Attestations: the printable page of a mandate or revocation attestation (for the aidants of
+//! its organisation), with a QR code to the public verification page, which says whether a
+//! paper attestation is genuine without revealing the usager.
+
+use crate::account::{guarded, to_login, Guarded};
+use crate::espace::{birthdate, birthplace_text, date, date_time};
+use crate::pages::{error_page, render};
+use crate::{with_db, AppState, WebError};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use mandate::{AttestationKind, Verification};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "attestation.html")]
+struct AttestationPage {
+    revocation: bool,
+    id: String,
+    fingerprint: String,
+    organisation_name: String,
+    siret: String,
+    address: String,
+    aidant_name: String,
+    usager_name: String,
+    given_name: String,
+    family_name: String,
+    preferred_username: String,
+    birthdate: String,
+    birthplace: String,
+    demarches: Vec<(&'static str, &'static str)>,
+    duration: &'static str,
+    created: String,
+    until: String,
+    revoked: String,
+    remote: bool,
+    awaiting_consent: bool,
+    consent_statement: String,
+    issued: String,
+    verify_url: String,
+    qr_svg: String,
+    usager_id: String,
+    intact: bool,
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A QR code as an SVG data URI.
+fn qr_data_uri(text: &str) -> Result<String, WebError> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| WebError::Qr(e.to_string()))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(180, 180)
+        .quiet_zone(true)
+        .build();
+    Ok(format!(
+        "data:image/svg+xml;base64,{}",
+        STANDARD.encode(svg)
+    ))
+}
+
+/// The verification address printed on an attestation.
+fn verify_url(issuer: &str, id: &str, fingerprint: &str) -> String {
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("id", id)
+        .append_pair("empreinte", fingerprint)
+        .finish();
+    format!(
+        "{}/attestations/verifier?{query}",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// GET /attestations/{id}: printable, for the aidants of the organisation.
+pub(crate) async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let here = format!("/attestations/{id}");
+    let outcome = guarded(&req, &state, move |conn, state, now, signed| {
+        let Some(attestation) = mandate::attestation(conn, &id)? else {
+            return Ok(Guarded::Done(None));
+        };
+        let Some(m) = mandate::mandate_of_organisation(
+            conn,
+            &signed.organisation.id,
+            &attestation.mandate_id,
+        )?
+        else {
+            return Ok(Guarded::Done(None));
+        };
+        let intact = matches!(
+            mandate::verify_attestation(
+                conn,
+                &state.attestation_key,
+                &attestation.id,
+                &attestation.fingerprint,
+                now
+            )?,
+            Verification::Genuine(_)
+        );
+        let content = attestation.parsed()?;
+        let url = verify_url(
+            state.provider.issuer(),
+            &attestation.id,
+            &attestation.fingerprint,
+        );
+        let u = &content.usager;
+        Ok(Guarded::Done(Some(AttestationPage {
+            revocation: attestation.kind == AttestationKind::Revocation.as_str(),
+            qr_svg: qr_data_uri(&url)?,
+            verify_url: url,
+            id: attestation.id.clone(),
+            fingerprint: attestation.fingerprint.clone(),
+            organisation_name: content.organisation_name.clone(),
+            siret: content.siret.clone(),
+            address: content.address.clone(),
+            aidant_name: content.aidant_name.clone(),
+            usager_name: identity::display_name(
+                &u.given_name,
+                &u.family_name,
+                &u.preferred_username,
+            ),
+            given_name: u.given_name.clone(),
+            family_name: u.family_name.clone(),
+            preferred_username: u.preferred_username.clone(),
+            birthdate: birthdate(&u.birthdate),
+            birthplace: birthplace_text(&u.birthplace, &u.birthcountry),
+            demarches: content
+                .demarches()
+                .into_iter()
+                .map(|d| (d.title(), d.description()))
+                .collect(),
+            duration: mandate::MandateDuration::parse(&content.duration)
+                .map(|d| d.label())
+                .unwrap_or("durée inconnue"),
+            created: parse_time(&content.created_at)
+                .map(date_time)
+                .unwrap_or_default(),
+            until: parse_time(&content.expires_at)
+                .map(date_time)
+                .unwrap_or_default(),
+            revoked: content
+                .revoked_at
+                .as_deref()
+                .and_then(parse_time)
+                .map(date_time)
+                .unwrap_or_default(),
+            remote: content.is_remote,
+            awaiting_consent: m.is_remote
+                && m.consent_received_at.is_none()
+                && m.revoked_at.is_none(),
+            consent_statement: content.consent_statement.clone(),
+            issued: date_time(store::from_db(attestation.created_at)),
+            usager_id: m.usager_id,
+            intact,
+        })))
+    })
+    .await?;
+    match outcome {
+        Guarded::Done(Some(page)) => render(StatusCode::OK, &page, None, state.secure_cookies),
+        Guarded::Done(None) => Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "Attestation introuvable",
+            "Cette attestation n'existe pas ou ne dépend pas de votre structure.",
+        )),
+        _ => Ok(to_login(&here)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+struct VerifyPage {
+    id: String,
+    fingerprint: String,
+    verdict: &'static str,
+    revocation: bool,
+    organisation_name: String,
+    created: String,
+    until: String,
+    demarches: Vec<&'static str>,
+    issued: String,
+    status_now: &'static str,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VerifyQuery {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    empreinte: String,
+}
+
+/// GET /attestations/verifier?id=…&empreinte=…: public.
+pub(crate) async fn verify(
+    state: web::Data<AppState>,
+    query: web::Query<VerifyQuery>,
+) -> Result<HttpResponse, WebError> {
+    let VerifyQuery { id, empreinte } = query.into_inner();
+    let id: String = id.trim().chars().take(100).collect();
+    let fingerprint: String = empreinte.trim().chars().take(100).collect();
+    let mut page = VerifyPage {
+        id: id.clone(),
+        fingerprint: fingerprint.clone(),
+        verdict: "",
+        revocation: false,
+        organisation_name: String::new(),
+        created: String::new(),
+        until: String::new(),
+        demarches: Vec::new(),
+        issued: String::new(),
+        status_now: "",
+    };
+    if id.is_empty() || fingerprint.is_empty() {
+        return render(StatusCode::OK, &page, None, state.secure_cookies);
+    }
+    let now = state.clock.now();
+    let verification = with_db(&state, move |conn, state| {
+        Ok(mandate::verify_attestation(
+            conn,
+            &state.attestation_key,
+            &id,
+            &fingerprint,
+            now,
+        )?)
+    })
+    .await?;
+    match verification {
+        Verification::Genuine(summary) => {
+            page.verdict = "authentique";
+            page.revocation = summary.kind == AttestationKind::Revocation;
+            page.organisation_name = summary.organisation_name;
+            page.created = date(summary.created_at);
+            page.until = date(summary.expires_at);
+            page.demarches = summary.demarches.iter().map(|d| d.title()).collect();
+            page.issued = date_time(summary.issued_at);
+            page.status_now = if summary.revoked_now {
+                "révoqué"
+            } else if summary.usable_now {
+                "en cours de validité"
+            } else if summary.expires_at <= now {
+                "expiré"
+            } else {
+                "en attente du consentement de l'usager"
+            };
+        }
+        Verification::Altered => page.verdict = "alteree",
+        Verification::Unknown => page.verdict = "inconnue",
+    }
+    render(StatusCode::OK, &page, None, state.secure_cookies)
+}
