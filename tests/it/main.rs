@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod authorize_errors;
+mod cards;
 mod flow;
 mod mandates;
 mod refusals;
+mod sessions;
 mod simulator;
 mod storage;

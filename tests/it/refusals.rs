@@ -250,7 +250,24 @@ async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
     assert_eq!(page.status, 422);
     assert!(page.body.contains("Adresse électronique ou code incorrect"));
     assert!(page.body.contains("aria-invalid=\"true\""));
-    // The unknown e-mail gets the very same answer.
+    // Right after a wrong code, even the right one is not checked: a one-second delay.
+    let page = browser
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &f.email_a), ("otp", &code)],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.body
+            .contains("Patientez jusqu&#39;à 10:00:31 (heure de Paris)"),
+        "{}",
+        page.body
+    );
+    service.clock.advance(Duration::seconds(1));
+    // The unknown e-mail gets the very same answer as a wrong code.
     let page = browser
         .submit(
             base,
@@ -260,6 +277,8 @@ async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
         )
         .await;
     assert!(page.body.contains("Adresse électronique ou code incorrect"));
+    // Two failures from this address: the next attempt waits two seconds.
+    service.clock.advance(Duration::seconds(2));
     // The right code works once…
     let ok = browser
         .submit(
@@ -283,6 +302,7 @@ async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
         .await;
     assert_eq!(replay.status, 422);
     assert!(replay.body.contains("déjà été utilisé"), "{}", replay.body);
+    service.clock.advance(Duration::seconds(1));
     // A code of the previous step (within drift) is older than the one used: refused too.
     let previous = authenticator::card_code_at(
         &hex::decode(SEED_A).unwrap(),
@@ -297,6 +317,7 @@ async fn wrong_and_replayed_otp_codes_are_refused(backend: Backend) {
         )
         .await;
     assert_eq!(replay.status, 422);
+    assert!(replay.body.contains("déjà été utilisé"), "{}", replay.body);
 }
 
 async fn too_many_wrong_codes_lock_the_card(backend: Backend) {
@@ -307,8 +328,9 @@ async fn too_many_wrong_codes_lock_the_card(backend: Backend) {
     let base = service.issuer();
     let code = service.next_code(SEED_A);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    for _ in 0..5 {
-        browser
+    // Each wrong code doubles the wait before the next one is checked: 1, 2, 4, 8 s.
+    for wait in [1, 2, 4, 8, 0] {
+        let page = browser
             .submit(
                 base,
                 &interaction,
@@ -316,7 +338,23 @@ async fn too_many_wrong_codes_lock_the_card(backend: Backend) {
                 &[("email", &f.email_a), ("otp", wrong)],
             )
             .await;
+        assert_eq!(page.status, 422);
+        if wait > 0 {
+            let early = browser
+                .submit(
+                    base,
+                    &interaction,
+                    "connexion",
+                    &[("email", &f.email_a), ("otp", wrong)],
+                )
+                .await;
+            assert!(early.body.contains("Patientez"), "{}", early.body);
+            service.clock.advance(Duration::seconds(wait));
+        }
     }
+    let locked_at = service.clock_now();
+    service.clock.advance(Duration::seconds(40));
+    let code = service.code(SEED_A);
     let locked = browser
         .submit(
             base,
@@ -326,13 +364,22 @@ async fn too_many_wrong_codes_lock_the_card(backend: Backend) {
         )
         .await;
     assert_eq!(locked.status, 422);
+    let until = mandate::paris_local_time(locked_at + Duration::minutes(15))
+        .format("%H:%M")
+        .to_string();
     assert!(
         locked
             .body
-            .contains("bloquée jusqu&#39;à 10:15 (heure de Paris)"),
+            .contains(&format!("bloquée jusqu&#39;à {until} (heure de Paris)")),
         "{}",
         locked.body
     );
+    let locks =
+        journal::entries_by_action(&mut service.conn(), journal::Action::LockOtpCard).unwrap();
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0].aidant_id.as_deref(), Some(f.aidant_a.as_str()));
+    assert_eq!(locks[0].subject, "GADT0000101");
+    // When the lock ends, the right code works and the count starts again.
     service.clock.advance(Duration::minutes(15));
     let code = service.code(SEED_A);
     let ok = browser

@@ -35,8 +35,7 @@ async fn concurrent_submissions_of_one_code_succeed_once(backend: Backend) {
                     &card,
                     &code,
                     now,
-                    5,
-                    Duration::minutes(15),
+                    &authenticator::SessionPolicy::default().card,
                 )
                 .unwrap()
             })

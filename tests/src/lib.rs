@@ -145,6 +145,8 @@ impl Drop for Instance {
 /// The seed of each fixture card.
 pub const SEED_A: &str = "00112233445566778899aabbccddeeff00112233";
 pub const SEED_B: &str = "ffeeddccbbaa99887766554433221100ffeeddcc";
+/// The seed of organisation A's référent's card.
+pub const SEED_R: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// The people and mandates every end-to-end test starts with.
 #[derive(Debug, Clone)]
@@ -153,7 +155,12 @@ pub struct Fixtures {
     pub org_b: String,
     pub aidant_a: String,
     pub email_a: String,
+    /// Organisation B's référent (and its only aidant).
+    pub aidant_b: String,
     pub email_b: String,
+    /// Organisation A's référent.
+    pub referent_a: String,
+    pub email_referent_a: String,
     /// All démarches, LONG.
     pub usager_all: mandate::Usager,
     /// argent only, MONTH.
@@ -483,22 +490,27 @@ impl TestService {
 
     /// Signs an aidant in on the service's own sign-in page.
     pub async fn sign_in(&self, browser: &Browser, email: &str, seed: &str) {
+        let code = self.next_code(seed);
+        let done = self.try_sign_in(browser, email, &code).await;
+        assert_eq!(done.status, 303, "sign-in refused: {}", done.body);
+    }
+
+    /// Submits the sign-in page with `email` and `code`, coming back to the espace aidant.
+    pub async fn try_sign_in(&self, browser: &Browser, email: &str, code: &str) -> Page {
         let url = format!("{}/connexion", self.issuer());
         let page = browser.get(&url).await;
         let csrf = csrf_token(&page.body);
-        let code = self.next_code(seed);
-        let done = browser
+        browser
             .post(
                 &url,
                 &[
                     ("csrf_token", &csrf),
                     ("email", email),
-                    ("otp", &code),
+                    ("otp", code),
                     ("suite", "/espace-aidant"),
                 ],
             )
-            .await;
-        assert_eq!(done.status, 303, "sign-in refused: {}", done.body);
+            .await
     }
 
     /// Posts the wizard's first page with `fields` (CSRF added).
@@ -657,7 +669,8 @@ fn seed_fixtures(
                   email: &str,
                   organisation: &str,
                   seed: &str,
-                  serial: &str| {
+                  serial: &str,
+                  role: Role| {
         let a = accounts::create_aidant(
             conn,
             &rng,
@@ -672,7 +685,7 @@ fn seed_fixtures(
             },
         )
         .unwrap();
-        accounts::set_membership(conn, now, &a.id, organisation, Role::Aidant).unwrap();
+        accounts::set_membership(conn, now, &a.id, organisation, role).unwrap();
         authenticator::create_card(
             conn,
             &rng,
@@ -695,6 +708,7 @@ fn seed_fixtures(
         &org_a.id,
         SEED_A,
         "GADT0000101",
+        Role::Aidant,
     );
     let aidant_b = aidant(
         conn,
@@ -702,6 +716,15 @@ fn seed_fixtures(
         &org_b.id,
         SEED_B,
         "GADT0000102",
+        Role::Referent,
+    );
+    let referent_a = aidant(
+        conn,
+        "rita.referente@ccas-test.fr",
+        &org_a.id,
+        SEED_R,
+        "GADT0000103",
+        Role::Referent,
     );
     let usager = |conn: &mut store::DbConnection, p: identity::IdentitePivot| {
         store::write_transaction(conn, |conn| {
@@ -806,7 +829,10 @@ fn seed_fixtures(
         org_b: org_b.id,
         aidant_a: aidant_a.id,
         email_a: aidant_a.email,
+        aidant_b: aidant_b.id,
         email_b: aidant_b.email,
+        referent_a: referent_a.id,
+        email_referent_a: referent_a.email,
         usager_all,
         usager_argent,
         usager_expired,
@@ -893,6 +919,30 @@ impl Browser {
         let mut form = vec![("csrf_token", csrf.as_str())];
         form.extend_from_slice(fields);
         self.post(&format!("{base}{path}/{action}"), &form).await
+    }
+}
+
+impl Browser {
+    /// Posts `fields` to `base + path` with the browser's CSRF token (read from the page at
+    /// `base + from`, as a person would submit a form of that page).
+    pub async fn post_from(
+        &self,
+        base: &str,
+        from: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let page = self.get(&format!("{base}{from}")).await;
+        assert!(
+            page.body.contains("csrf_token"),
+            "no form on {from} ({}): {}",
+            page.status,
+            page.body
+        );
+        let csrf = csrf_token(&page.body);
+        let mut form = vec![("csrf_token", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(&format!("{base}{path}"), &form).await
     }
 }
 

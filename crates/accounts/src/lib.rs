@@ -36,6 +36,18 @@ pub enum AccountError {
     /// No such role.
     #[error("rôle inconnu: {0}")]
     Role(String),
+    /// No organisation has this SIRET.
+    #[error("aucune structure n'a le SIRET {0}")]
+    UnknownSiret(String),
+    /// An organisation already has this SIRET.
+    #[error("une structure a déjà le SIRET {0}")]
+    SiretTaken(String),
+    /// No aidant has this e-mail address.
+    #[error("aucun aidant n'a l'adresse {0}")]
+    UnknownEmail(String),
+    /// The aidant is already a member of the organisation.
+    #[error("cet aidant fait déjà partie de la structure")]
+    AlreadyMember,
 }
 
 impl From<diesel::result::Error> for AccountError {
@@ -216,6 +228,12 @@ pub fn create_organisation(
     if new.siret.len() != 14 || !new.siret.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AccountError::Siret);
     }
+    if new.name.trim().is_empty() {
+        return Err(AccountError::Name);
+    }
+    if organisation_by_siret(conn, new.siret)?.is_some() {
+        return Err(AccountError::SiretTaken(new.siret.to_owned()));
+    }
     let organisation = Organisation {
         id: new_id(rng)?,
         name: new.name.trim().to_owned(),
@@ -307,6 +325,7 @@ pub fn set_membership(
                 memberships::organisation_id.eq(organisation_id),
                 memberships::role.eq(role.as_str()),
                 memberships::created_at.eq(to_db(now)),
+                memberships::active.eq(true),
             ))
             .execute(conn)?;
     }
@@ -366,6 +385,7 @@ pub fn working_organisations(
     let rows: Vec<(Organisation, String)> = memberships::table
         .inner_join(organisations::table)
         .filter(memberships::aidant_id.eq(aidant_id))
+        .filter(memberships::active.eq(true))
         .filter(organisations::habilitation.eq(Habilitation::Validated.as_str()))
         .order(organisations::name.asc())
         .select((Organisation::as_select(), memberships::role))
@@ -386,9 +406,262 @@ pub fn may_work_for(
         .inner_join(aidants::table)
         .filter(memberships::aidant_id.eq(aidant_id))
         .filter(memberships::organisation_id.eq(organisation_id))
+        .filter(memberships::active.eq(true))
         .filter(organisations::habilitation.eq(Habilitation::Validated.as_str()))
         .filter(aidants::active.eq(true))
         .count()
         .get_result(conn)?;
     Ok(count > 0)
+}
+
+/// The organisation with this SIRET.
+pub fn organisation_by_siret(
+    conn: &mut DbConnection,
+    siret: &str,
+) -> Result<Option<Organisation>, AccountError> {
+    Ok(organisations::table
+        .filter(organisations::siret.eq(siret.trim()))
+        .select(Organisation::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// An aidant as a member of one organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The aidant.
+    pub aidant: Aidant,
+    /// Their role there.
+    pub role: Role,
+    /// Whether their membership is active (a référent can deactivate it).
+    pub active: bool,
+}
+
+impl Member {
+    /// Whether they can sign in and work for the organisation: activated by the national
+    /// team and not deactivated by a référent.
+    pub fn can_work(&self) -> bool {
+        self.active && self.aidant.active
+    }
+}
+
+/// The members of an organisation, by last and first name.
+pub fn members(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> Result<Vec<Member>, AccountError> {
+    let rows: Vec<(Aidant, String, bool)> = memberships::table
+        .inner_join(aidants::table)
+        .filter(memberships::organisation_id.eq(organisation_id))
+        .order((aidants::last_name.asc(), aidants::first_name.asc()))
+        .select((Aidant::as_select(), memberships::role, memberships::active))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(aidant, role, active)| {
+            Ok(Member {
+                aidant,
+                role: Role::parse(&role)?,
+                active,
+            })
+        })
+        .collect()
+}
+
+/// One aidant as a member of one organisation, if they are one (active or not).
+pub fn member(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    aidant_id: &str,
+) -> Result<Option<Member>, AccountError> {
+    let row: Option<(Aidant, String, bool)> = memberships::table
+        .inner_join(aidants::table)
+        .filter(memberships::organisation_id.eq(organisation_id))
+        .filter(memberships::aidant_id.eq(aidant_id))
+        .select((Aidant::as_select(), memberships::role, memberships::active))
+        .first(conn)
+        .optional()?;
+    row.map(|(aidant, role, active)| {
+        Ok(Member {
+            aidant,
+            role: Role::parse(&role)?,
+            active,
+        })
+    })
+    .transpose()
+}
+
+/// Whether the aidant is an active référent of this habilitated organisation.
+pub fn is_referent(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+    organisation_id: &str,
+) -> Result<bool, AccountError> {
+    Ok(may_work_for(conn, aidant_id, organisation_id)?
+        && member(conn, organisation_id, aidant_id)?.is_some_and(|m| m.role == Role::Referent))
+}
+
+/// Activates or deactivates a membership; returns whether it exists.
+pub fn set_membership_active(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+    organisation_id: &str,
+    active: bool,
+) -> Result<bool, AccountError> {
+    let changed = diesel::update(memberships::table.find((aidant_id, organisation_id)))
+        .set(memberships::active.eq(active))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+fn journal_member_action(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    action: journal::Action,
+    organisation_id: Option<&str>,
+    by: Option<&str>,
+    aidant: &Aidant,
+) -> Result<(), AccountError> {
+    journal::append(
+        conn,
+        rng,
+        now,
+        journal::NewEntry {
+            chain: organisation_id.unwrap_or(journal::NATIONAL_CHAIN),
+            action,
+            aidant_id: by,
+            usager_id: None,
+            organisation_id,
+            subject: &aidant.id,
+            details: serde_json::json!({ "aidant": aidant.id }),
+        },
+    )?;
+    Ok(())
+}
+
+/// Adds an aidant to an organisation, journaled as `add_aidant` on its chain: an aidant new to
+/// the service is created pending activation (the national team activates them after their
+/// training); one who already works elsewhere keeps their account and gains this membership.
+/// Call inside a write transaction.
+pub fn add_member(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    organisation_id: &str,
+    new: NewAidant<'_>,
+    role: Role,
+    by: Option<&str>,
+) -> Result<Aidant, AccountError> {
+    let aidant = match find_aidant_by_email(conn, new.email)? {
+        Some(existing) => {
+            if member(conn, organisation_id, &existing.id)?.is_some() {
+                return Err(AccountError::AlreadyMember);
+            }
+            existing
+        }
+        None => create_aidant(conn, rng, now, new)?,
+    };
+    set_membership(conn, now, &aidant.id, organisation_id, role)?;
+    journal_member_action(
+        conn,
+        rng,
+        now,
+        journal::Action::AddAidant,
+        Some(organisation_id),
+        by,
+        &aidant,
+    )?;
+    if role == Role::Referent {
+        journal_member_action(
+            conn,
+            rng,
+            now,
+            journal::Action::DesignateReferent,
+            Some(organisation_id),
+            by,
+            &aidant,
+        )?;
+    }
+    Ok(aidant)
+}
+
+/// Makes a member of the organisation a (co-)référent, journaled as `designate_referent`.
+/// Returns `false` when the aidant is not a member. Call inside a write transaction.
+pub fn designate_referent(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    organisation_id: &str,
+    aidant_id: &str,
+    by: &str,
+) -> Result<bool, AccountError> {
+    let Some(member) = member(conn, organisation_id, aidant_id)? else {
+        return Ok(false);
+    };
+    if member.role != Role::Referent {
+        set_membership(conn, now, aidant_id, organisation_id, Role::Referent)?;
+        journal_member_action(
+            conn,
+            rng,
+            now,
+            journal::Action::DesignateReferent,
+            Some(organisation_id),
+            Some(by),
+            &member.aidant,
+        )?;
+    }
+    Ok(true)
+}
+
+/// The national team activates an aidant after their training (`activate_aidant` on the
+/// national chain). Call inside a write transaction.
+pub fn activate_aidant(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    email: &str,
+) -> Result<Aidant, AccountError> {
+    let Some(mut aidant) = find_aidant_by_email(conn, email)? else {
+        return Err(AccountError::UnknownEmail(normalise_email(email)));
+    };
+    if !aidant.active {
+        set_active(conn, &aidant.id, true)?;
+        aidant.active = true;
+        journal_member_action(
+            conn,
+            rng,
+            now,
+            journal::Action::ActivateAidant,
+            None,
+            None,
+            &aidant,
+        )?;
+    }
+    Ok(aidant)
+}
+
+/// The national team creates an organisation (`create_organisation` on the national chain).
+/// Call inside a write transaction.
+pub fn register_organisation(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    new: NewOrganisation<'_>,
+) -> Result<Organisation, AccountError> {
+    let organisation = create_organisation(conn, rng, now, new)?;
+    journal::append(
+        conn,
+        rng,
+        now,
+        journal::NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action: journal::Action::CreateOrganisation,
+            aidant_id: None,
+            usager_id: None,
+            organisation_id: Some(&organisation.id),
+            subject: &organisation.siret,
+            details: serde_json::json!({ "name": organisation.name }),
+        },
+    )?;
+    Ok(organisation)
 }

@@ -49,9 +49,15 @@ pub struct SessionConfig {
     pub absolute_hours: i64,
     /// Activity window.
     pub activity_check_minutes: i64,
-    /// Failures before lock.
+    /// Wrong codes in a row before a card locks.
     pub max_failures: i32,
-    /// Lock length.
+    /// Failed sign-ins in a row before a source address locks.
+    pub source_max_failures: i32,
+    /// Wait after a first failure (doubles with each failure).
+    pub first_delay_seconds: i64,
+    /// Longest wait between two attempts.
+    pub max_delay_seconds: i64,
+    /// Lock length; failures older than this are forgotten.
     pub lock_minutes: i64,
 }
 
@@ -91,6 +97,8 @@ pub struct Config {
     pub attestation_key: String,
     /// Secure cookies.
     pub secure_cookies: bool,
+    /// Served behind a reverse proxy that appends the client's address to X-Forwarded-For.
+    pub behind_proxy: bool,
     /// FranceConnect (service-provider side).
     pub franceconnect: FranceConnectSection,
     /// SMS.
@@ -159,6 +167,14 @@ impl Config {
                 url::Url::parse(&self.sms.provider_url).context("sms.provider_url invalide")?;
             }
             other => bail!("sms.sender doit valoir log ou http, pas {other}"),
+        }
+        if self.session.max_failures < 1 || self.session.source_max_failures < 1 {
+            bail!("session.max_failures et session.source_max_failures doivent valoir au moins 1");
+        }
+        if self.session.first_delay_seconds < 0
+            || self.session.max_delay_seconds < self.session.first_delay_seconds
+        {
+            bail!("session: 0 ≤ first_delay_seconds ≤ max_delay_seconds attendu");
         }
         if !self.sms.webhook_token.is_empty() && self.sms.webhook_token.len() < 32 {
             bail!("sms.webhook_token doit faire au moins 32 caractères");

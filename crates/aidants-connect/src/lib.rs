@@ -2,11 +2,12 @@
 //! service, the demo seed, and the command-line sub-commands. Tests start the service through
 //! [`start`] exactly as `aidants-connect serve` does.
 
+pub mod admin;
 pub mod config;
 pub mod demo;
 
 use anyhow::Context;
-use authenticator::{SeedCipher, SessionPolicy};
+use authenticator::{Backoff, SeedCipher, SessionPolicy};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::Duration;
@@ -94,12 +95,19 @@ fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
 
 /// The session rules of the configuration.
 pub fn session_policy(config: &Config) -> SessionPolicy {
+    let s = &config.session;
+    let backoff = |max_failures| Backoff {
+        max_failures,
+        lock_for: Duration::minutes(s.lock_minutes),
+        first_delay: Duration::seconds(s.first_delay_seconds),
+        max_delay: Duration::seconds(s.max_delay_seconds),
+    };
     SessionPolicy {
-        idle: Duration::minutes(config.session.idle_minutes),
-        absolute: Duration::hours(config.session.absolute_hours),
-        activity_window: Duration::minutes(config.session.activity_check_minutes),
-        max_failures: config.session.max_failures,
-        lock_for: Duration::minutes(config.session.lock_minutes),
+        idle: Duration::minutes(s.idle_minutes),
+        absolute: Duration::hours(s.absolute_hours),
+        activity_window: Duration::minutes(s.activity_check_minutes),
+        card: backoff(s.max_failures),
+        source: backoff(s.source_max_failures),
     }
 }
 
@@ -121,6 +129,7 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         rng: SystemRandom::new(),
         clock,
         secure_cookies: config.secure_cookies,
+        behind_proxy: config.behind_proxy,
         franceconnect: franceconnect_client(config)?,
         sms: sms_sender(config)?,
         sms_webhook_token: config.sms.webhook_token.clone(),

@@ -1,5 +1,6 @@
 //! `aidants-connect`: serve the service, migrate the database, seed and use the demo.
 
+use aidants_connect::admin;
 use aidants_connect::config::Config;
 use aidants_connect::demo;
 use clap::{Parser, Subcommand};
@@ -36,6 +37,84 @@ enum Command {
     OtpCode,
     /// Development: migrate, seed the demo, then serve.
     Dev,
+    /// OTP cards (national team).
+    #[command(subcommand)]
+    Cards(CardsCommand),
+    /// Organisations (national team).
+    #[command(subcommand)]
+    Organisation(OrganisationCommand),
+    /// Aidants and référents (national team).
+    #[command(subcommand)]
+    Aidant(AidantCommand),
+}
+
+#[derive(Subcommand)]
+enum CardsCommand {
+    /// Import physical cards from a CSV file: one line "serial,seed" per card (all or nothing).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// List every card with its state and holder.
+    List,
+}
+
+#[derive(Subcommand)]
+enum OrganisationCommand {
+    /// Create a habilitated organisation.
+    Create {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// SIRET (14 digits).
+        #[arg(long)]
+        siret: String,
+        /// Street address.
+        #[arg(long)]
+        address: String,
+        /// Postcode (5 digits).
+        #[arg(long)]
+        zipcode: String,
+        /// City.
+        #[arg(long)]
+        city: String,
+        /// Type (CCAS, France Services, mairie, association…).
+        #[arg(long = "type")]
+        kind: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AidantCommand {
+    /// Create an aidant (or the référent) of an organisation, pending activation.
+    Create {
+        /// Professional, nominative e-mail address.
+        #[arg(long)]
+        email: String,
+        /// First name.
+        #[arg(long)]
+        first_name: String,
+        /// Last name.
+        #[arg(long)]
+        last_name: String,
+        /// Profession.
+        #[arg(long, default_value = "")]
+        profession: String,
+        /// Professional phone.
+        #[arg(long, default_value = "")]
+        phone: String,
+        /// SIRET of the organisation.
+        #[arg(long)]
+        siret: String,
+        /// Make them référent of the organisation.
+        #[arg(long)]
+        referent: bool,
+    },
+    /// Activate an aidant after their training.
+    Activate {
+        /// Their e-mail address.
+        email: String,
+    },
 }
 
 fn init_tracing(json: bool) {
@@ -88,6 +167,103 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
         Command::Dev => {
             seed(config, &clock)?;
             serve(config)
+        }
+        Command::Cards(command) => cards(config, &clock, command),
+        Command::Organisation(OrganisationCommand::Create {
+            name,
+            siret,
+            address,
+            zipcode,
+            city,
+            kind,
+        }) => {
+            let pool = aidants_connect::open_database(config)?;
+            let input = admin::OrganisationInput {
+                name,
+                siret,
+                address,
+                zipcode,
+                city,
+                kind,
+            };
+            let mut conn = pool.get()?;
+            let o =
+                admin::create_organisation(&mut conn, &SystemRandom::new(), clock.now(), &input)?;
+            println!(
+                "Structure créée et habilitée : {} (SIRET {}).",
+                o.name, o.siret
+            );
+            Ok(())
+        }
+        Command::Aidant(AidantCommand::Create {
+            email,
+            first_name,
+            last_name,
+            profession,
+            phone,
+            siret,
+            referent,
+        }) => {
+            let pool = aidants_connect::open_database(config)?;
+            let input = admin::AidantInput {
+                email,
+                first_name,
+                last_name,
+                profession,
+                phone,
+                siret,
+                referent,
+            };
+            let mut conn = pool.get()?;
+            let a = admin::create_aidant(&mut conn, &SystemRandom::new(), clock.now(), &input)?;
+            let role = if referent { "Référent" } else { "Aidant" };
+            if a.active {
+                println!(
+                    "{role} ajouté à la structure : {} (compte déjà actif).",
+                    a.email
+                );
+            } else {
+                println!(
+                    "{role} créé : {} — en attente d'activation (`aidants-connect aidant activate {}` après sa formation).",
+                    a.email, a.email
+                );
+            }
+            Ok(())
+        }
+        Command::Aidant(AidantCommand::Activate { email }) => {
+            let pool = aidants_connect::open_database(config)?;
+            let mut conn = pool.get()?;
+            let a = admin::activate_aidant(&mut conn, &SystemRandom::new(), clock.now(), &email)?;
+            println!("Compte activé : {} ({}).", a.full_name(), a.email);
+            Ok(())
+        }
+    }
+}
+
+fn cards(config: &Config, clock: &dyn Clock, command: CardsCommand) -> anyhow::Result<()> {
+    let pool = aidants_connect::open_database(config)?;
+    let mut conn = pool.get()?;
+    match command {
+        CardsCommand::Import { file } => {
+            let content = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("lecture de {} : {e}", file.display()))?;
+            let cipher = aidants_connect::seed_cipher(config)?;
+            let report = admin::import_cards(
+                &mut conn,
+                &SystemRandom::new(),
+                &cipher,
+                clock.now(),
+                &content,
+            )?;
+            print!("{}", admin::import_report_text(&report));
+            if !report.applied() {
+                anyhow::bail!("import refusé");
+            }
+            Ok(())
+        }
+        CardsCommand::List => {
+            print!("{}", admin::list_cards(&mut conn, clock.now())?);
+            Ok(())
         }
     }
 }

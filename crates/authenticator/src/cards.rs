@@ -56,12 +56,66 @@ pub struct OtpCard {
     pub validated_at: Option<NaiveDateTime>,
     /// The last step whose code was accepted.
     pub last_used_step: Option<i64>,
-    /// Consecutive failed codes.
+    /// Failed codes in a row.
     pub failures: i32,
     /// Locked until then after too many failures.
     pub locked_until: Option<NaiveDateTime>,
     /// Creation time.
     pub created_at: NaiveDateTime,
+    /// When the last wrong code was typed.
+    pub last_failure_at: Option<NaiveDateTime>,
+    /// Why the card is out of service (lost, broken…), if it is.
+    pub disabled_reason: Option<String>,
+}
+
+impl OtpCard {
+    /// Whether it is a physical card.
+    pub fn is_physical(&self) -> bool {
+        self.kind == CardKind::Physical.as_str()
+    }
+
+    /// Where the card stands at `now`.
+    pub fn state(&self, now: DateTime<Utc>) -> CardState {
+        if self.disabled_reason.is_some() {
+            CardState::OutOfService
+        } else if self.locked_until.is_some_and(|u| store::from_db(u) > now) {
+            CardState::Locked
+        } else if self.aidant_id.is_none() {
+            CardState::Free
+        } else if self.validated_at.is_none() {
+            CardState::AwaitingValidation
+        } else {
+            CardState::Active
+        }
+    }
+}
+
+/// Where a card stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardState {
+    /// In stock: associated with nobody.
+    Free,
+    /// Associated with an aidant, waiting for a référent to validate it with a code.
+    AwaitingValidation,
+    /// Validated: its holder signs in with it.
+    Active,
+    /// Too many wrong codes: refuses every code for a while.
+    Locked,
+    /// Lost, broken, faulty or withdrawn: refuses every code.
+    OutOfService,
+}
+
+impl CardState {
+    /// The state as shown to a référent.
+    pub fn label(self) -> &'static str {
+        match self {
+            CardState::Free => "non associée",
+            CardState::AwaitingValidation => "à valider",
+            CardState::Active => "active",
+            CardState::Locked => "verrouillée",
+            CardState::OutOfService => "hors service",
+        }
+    }
 }
 
 /// What it takes to register a card.
@@ -89,7 +143,7 @@ pub fn create_card(
 ) -> Result<OtpCard, AuthError> {
     let card = OtpCard {
         id: new_id(rng)?,
-        serial: new.serial.trim().to_owned(),
+        serial: new.serial.trim().to_uppercase(),
         seed_encrypted: cipher.seal_hex(rng, new.seed_hex)?,
         kind: new.kind.as_str().to_owned(),
         digits: TOTP_DIGITS as i32,
@@ -100,6 +154,8 @@ pub fn create_card(
         failures: 0,
         locked_until: None,
         created_at: to_db(now),
+        last_failure_at: None,
+        disabled_reason: None,
     };
     diesel::insert_into(otp_cards::table)
         .values((
@@ -125,8 +181,64 @@ pub enum OtpRefusal {
     WrongCode,
     /// The code was already used (or an older one than the last accepted).
     Replayed,
-    /// Too many failures: the card is locked until then.
-    Locked(DateTime<Utc>),
+    /// A wrong code was typed a moment ago: no code is checked before then.
+    TooSoon(DateTime<Utc>),
+    /// Too many failures: the card is locked until then; `now_locked` when this very
+    /// attempt locked it.
+    Locked {
+        /// End of the lock.
+        until: DateTime<Utc>,
+        /// Whether this attempt locked the card.
+        now_locked: bool,
+    },
+    /// The card is out of service (lost, broken, withdrawn).
+    OutOfService,
+}
+
+/// How failed attempts are slowed down then locked out, for a card or a source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Failures in a row that lock.
+    pub max_failures: i32,
+    /// How long a lock lasts; failures older than this are forgotten.
+    pub lock_for: Duration,
+    /// Wait after the first failure; it doubles with each further failure.
+    pub first_delay: Duration,
+    /// The longest wait between two attempts before the lock.
+    pub max_delay: Duration,
+}
+
+impl Backoff {
+    /// How long to wait after `failures` failures in a row before the next attempt.
+    pub fn delay_after(&self, failures: i32) -> Duration {
+        if failures <= 0 {
+            return Duration::zero();
+        }
+        let doublings = u32::try_from(failures - 1).unwrap_or(0).min(20);
+        let delay = self.first_delay * 2i32.saturating_pow(doublings);
+        delay.min(self.max_delay)
+    }
+
+    /// Whether failures whose last one happened at `last` are forgotten at `now`.
+    pub fn forgotten(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        last.is_none_or(|l| l + self.lock_for <= now)
+    }
+
+    /// The end of the wait imposed at `now` by `failures` failures whose last was at `last`,
+    /// if it has not passed.
+    pub fn wait_until(
+        &self,
+        failures: i32,
+        last: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let last = last?;
+        if self.forgotten(Some(last), now) {
+            return None;
+        }
+        let until = last + self.delay_after(failures);
+        (until > now).then_some(until)
+    }
 }
 
 /// The code a card shows at `step`.
@@ -148,21 +260,32 @@ pub(crate) fn step_at(now: DateTime<Utc>, period: u64) -> i64 {
 
 /// Checks a code typed for a card at `now`. A matching code is accepted once: the step it
 /// belongs to is recorded by a conditional update, so of two concurrent submissions of the
-/// same code (on any number of server instances) exactly one succeeds. Failures are counted
-/// and lock the card for `lock_for` after `max_failures`.
+/// same code (on any number of server instances) exactly one succeeds. An out-of-service or
+/// locked card refuses every code; after a wrong code the next one is not even checked before
+/// a delay that doubles with each failure; `backoff.max_failures` in a row lock the card for
+/// `backoff.lock_for`. Call inside a write transaction.
 pub fn verify_code(
     conn: &mut DbConnection,
     cipher: &SeedCipher,
     card: &OtpCard,
     code: &str,
     now: DateTime<Utc>,
-    max_failures: i32,
-    lock_for: Duration,
+    backoff: &Backoff,
 ) -> Result<Result<i64, OtpRefusal>, AuthError> {
+    if card.disabled_reason.is_some() {
+        return Ok(Err(OtpRefusal::OutOfService));
+    }
     if let Some(until) = card.locked_until.map(store::from_db) {
         if until > now {
-            return Ok(Err(OtpRefusal::Locked(until)));
+            return Ok(Err(OtpRefusal::Locked {
+                until,
+                now_locked: false,
+            }));
         }
+    }
+    let last_failure = card.last_failure_at.map(store::from_db);
+    if let Some(until) = backoff.wait_until(card.failures, last_failure, now) {
+        return Ok(Err(OtpRefusal::TooSoon(until)));
     }
     let seed = cipher.open(&card.seed_encrypted)?;
     let period = u64::try_from(card.period).unwrap_or(TOTP_PERIOD);
@@ -178,18 +301,7 @@ pub fn verify_code(
         }
     }
     let Some(step) = matched else {
-        let failures = card.failures.saturating_add(1);
-        let locked_until = (failures >= max_failures).then(|| to_db(now + lock_for));
-        diesel::update(otp_cards::table.find(&card.id))
-            .set((
-                otp_cards::failures.eq(otp_cards::failures + 1),
-                otp_cards::locked_until.eq(locked_until),
-            ))
-            .execute(conn)?;
-        return Ok(Err(match locked_until {
-            Some(until) => OtpRefusal::Locked(store::from_db(until)),
-            None => OtpRefusal::WrongCode,
-        }));
+        return record_failure(conn, card, now, backoff);
     };
     let claimed = diesel::update(
         otp_cards::table.find(&card.id).filter(
@@ -202,6 +314,7 @@ pub fn verify_code(
         otp_cards::last_used_step.eq(step),
         otp_cards::failures.eq(0),
         otp_cards::locked_until.eq(None::<NaiveDateTime>),
+        otp_cards::last_failure_at.eq(None::<NaiveDateTime>),
     ))
     .execute(conn)?;
     if claimed == 1 {
@@ -209,6 +322,45 @@ pub fn verify_code(
     } else {
         Ok(Err(OtpRefusal::Replayed))
     }
+}
+
+/// Counts a wrong code on a card (atomically: concurrent failures all count) and locks it
+/// when the count reaches the limit.
+fn record_failure(
+    conn: &mut DbConnection,
+    card: &OtpCard,
+    now: DateTime<Utc>,
+    backoff: &Backoff,
+) -> Result<Result<i64, OtpRefusal>, AuthError> {
+    let forget = backoff.forgotten(card.last_failure_at.map(store::from_db), now);
+    let target = otp_cards::table.find(&card.id);
+    if forget {
+        diesel::update(target)
+            .set((
+                otp_cards::failures.eq(1),
+                otp_cards::last_failure_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                otp_cards::failures.eq(otp_cards::failures + 1),
+                otp_cards::last_failure_at.eq(to_db(now)),
+            ))
+            .execute(conn)?;
+    }
+    let failures: i32 = target.select(otp_cards::failures).first(conn)?;
+    if failures < backoff.max_failures {
+        return Ok(Err(OtpRefusal::WrongCode));
+    }
+    let until = now + backoff.lock_for;
+    diesel::update(target)
+        .set(otp_cards::locked_until.eq(to_db(until)))
+        .execute(conn)?;
+    Ok(Err(OtpRefusal::Locked {
+        until,
+        now_locked: true,
+    }))
 }
 
 #[cfg(test)]
@@ -232,6 +384,26 @@ mod tests {
             assert_eq!(code_at_step(seed, step, 30, 8), expected8, "t={time}");
             assert_eq!(code_at_step(seed, step, 30, 6), &expected8[2..], "t={time}");
         }
+    }
+
+    #[test]
+    fn the_delay_doubles_up_to_its_ceiling_and_failures_are_forgotten() {
+        let backoff = Backoff {
+            max_failures: 5,
+            lock_for: Duration::minutes(15),
+            first_delay: Duration::seconds(1),
+            max_delay: Duration::seconds(10),
+        };
+        let delays: Vec<i64> = (0..7)
+            .map(|n| backoff.delay_after(n).num_seconds())
+            .collect();
+        assert_eq!(delays, [0, 1, 2, 4, 8, 10, 10]);
+        let at = |s| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
+        assert_eq!(backoff.wait_until(3, Some(at(100)), at(102)), Some(at(104)));
+        assert_eq!(backoff.wait_until(3, Some(at(100)), at(104)), None);
+        assert!(!backoff.forgotten(Some(at(100)), at(100 + 899)));
+        assert!(backoff.forgotten(Some(at(100)), at(100 + 900)));
+        assert_eq!(backoff.wait_until(3, Some(at(100)), at(100 + 900)), None);
     }
 
     #[test]

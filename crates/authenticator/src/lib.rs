@@ -1,24 +1,35 @@
 //! The authenticator: OTP cards (seeds encrypted at rest), TOTP verification with a ±1 step
 //! drift, single use of every code recorded atomically in the database, failure counting and
-//! temporary lockout, aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and
-//! the activity check.
+//! temporary lockout per card and per source address, the card lifecycle (CSV import,
+//! association, validation, dissociation, digital enrolment, deactivation by a référent),
+//! aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and the activity check.
 //!
 //! Its one output that other crates rely on is [`VerifiedAidant`]: a proof, which only this
 //! crate can construct, that an aidant passed the OTP check within the activity window for an
 //! organisation they may work for. It knows nothing of mandates or OpenID Connect.
 
 mod cards;
+mod import;
+mod management;
 mod seed;
 mod sessions;
+mod throttle;
 
 pub use cards::{
-    card_code_at, create_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal, TOTP_DIGITS,
-    TOTP_PERIOD,
+    card_code_at, create_card, verify_code, Backoff, CardKind, CardState, NewCard, OtpCard,
+    OtpRefusal, TOTP_DIGITS, TOTP_PERIOD,
+};
+pub use import::{import_cards, list_cards, ImportReport, RejectedRow};
+pub use management::{
+    associate_card, begin_digital_card, card_by_serial, cards_of_aidant, deactivate_member,
+    dissociate_card, reactivate_member, validate_card, CardRefusal, Dissociation, Enrolment,
+    ReferentAction,
 };
 pub use seed::{SeedCipher, SeedError};
 pub use sessions::{
-    end_session, login, recheck, session_by_token, verify_activity, AidantSession, LoginRefusal,
-    SessionPolicy, SessionToken, VerifiedAidant,
+    end_session, end_sessions, login, recheck, session_by_token, switch_organisation,
+    verify_activity, AidantSession, Credentials, LoginRefusal, SessionPolicy, SessionToken,
+    VerifiedAidant,
 };
 
 use store::StoreError;

@@ -1,7 +1,8 @@
 //! Aidant sessions, sign-in with e-mail + OTP code, the activity check, and the
 //! [`VerifiedAidant`] proof.
 
-use crate::cards::{code_at_step, verify_code, OtpCard, OtpRefusal};
+use crate::cards::{code_at_step, verify_code, Backoff, OtpCard, OtpRefusal};
+use crate::throttle::{self, SourceWait};
 use crate::{AuthError, SeedCipher};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -21,10 +22,10 @@ pub struct SessionPolicy {
     pub absolute: Duration,
     /// A sensitive action needs an OTP code typed less than this long ago.
     pub activity_window: Duration,
-    /// Failed codes in a row before a card locks.
-    pub max_failures: i32,
-    /// How long a card stays locked.
-    pub lock_for: Duration,
+    /// Wrong codes on one card: delay, then lock.
+    pub card: Backoff,
+    /// Failed sign-ins from one source address: delay, then lock.
+    pub source: Backoff,
 }
 
 impl Default for SessionPolicy {
@@ -33,8 +34,18 @@ impl Default for SessionPolicy {
             idle: Duration::minutes(60),
             absolute: Duration::hours(12),
             activity_window: Duration::minutes(20),
-            max_failures: 5,
-            lock_for: Duration::minutes(15),
+            card: Backoff {
+                max_failures: 5,
+                lock_for: Duration::minutes(15),
+                first_delay: Duration::seconds(1),
+                max_delay: Duration::seconds(30),
+            },
+            source: Backoff {
+                max_failures: 20,
+                lock_for: Duration::minutes(15),
+                first_delay: Duration::seconds(1),
+                max_delay: Duration::seconds(30),
+            },
         }
     }
 }
@@ -128,8 +139,22 @@ pub enum LoginRefusal {
     Replayed,
     /// Too many failures: card locked until then.
     Locked(DateTime<Utc>),
+    /// A wrong code was typed a moment ago: wait until then.
+    TooSoon(DateTime<Utc>),
+    /// Too many failed sign-ins from this address: suspended until then.
+    SourceLocked(DateTime<Utc>),
     /// The aidant belongs to no habilitated organisation.
     NoOrganisation,
+}
+
+impl LoginRefusal {
+    /// Whether this refusal counts as a failed attempt from its source address.
+    fn counts_for_source(self) -> bool {
+        !matches!(
+            self,
+            LoginRefusal::TooSoon(_) | LoginRefusal::SourceLocked(_)
+        )
+    }
 }
 
 fn new_token(rng: &dyn SecureRandom) -> Result<SessionToken, AuthError> {
@@ -142,14 +167,17 @@ fn validated_cards(conn: &mut DbConnection, aidant_id: &str) -> Result<Vec<OtpCa
     Ok(otp_cards::table
         .filter(otp_cards::aidant_id.eq(aidant_id))
         .filter(otp_cards::validated_at.is_not_null())
+        .filter(otp_cards::disabled_reason.is_null())
         .order(otp_cards::created_at.asc())
         .select(OtpCard::as_select())
         .load(conn)?)
 }
 
-/// Checks `code` against the aidant's validated cards.
+/// Checks `code` against the aidant's validated cards; a card this attempt locks is
+/// journaled (`lock_otp_card`).
 fn check_code(
     conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
     aidant_id: &str,
@@ -158,22 +186,77 @@ fn check_code(
 ) -> Result<Result<(), LoginRefusal>, AuthError> {
     let mut refusal = LoginRefusal::BadCredentials;
     for card in validated_cards(conn, aidant_id)? {
-        match verify_code(
-            conn,
-            cipher,
-            &card,
-            code,
-            now,
-            policy.max_failures,
-            policy.lock_for,
-        )? {
+        match verify_code(conn, cipher, &card, code, now, &policy.card)? {
             Ok(_) => return Ok(Ok(())),
             Err(OtpRefusal::Replayed) => refusal = LoginRefusal::Replayed,
-            Err(OtpRefusal::Locked(until)) => refusal = LoginRefusal::Locked(until),
-            Err(OtpRefusal::WrongCode) => {}
+            Err(OtpRefusal::TooSoon(until)) => refusal = LoginRefusal::TooSoon(until),
+            Err(OtpRefusal::Locked { until, now_locked }) => {
+                if now_locked {
+                    journal_card_lock(conn, rng, now, aidant_id, &card.serial, until)?;
+                }
+                refusal = LoginRefusal::Locked(until);
+            }
+            Err(OtpRefusal::WrongCode | OtpRefusal::OutOfService) => {}
         }
     }
     Ok(Err(refusal))
+}
+
+/// Journals that a card locked itself (`lock_otp_card`, national chain).
+pub(crate) fn journal_card_lock(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    aidant_id: &str,
+    serial: &str,
+    until: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    journal::append(
+        conn,
+        rng,
+        now,
+        NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action: Action::LockOtpCard,
+            aidant_id: Some(aidant_id),
+            usager_id: None,
+            organisation_id: None,
+            subject: serial,
+            details: serde_json::json!({ "until": until.to_rfc3339() }),
+        },
+    )?;
+    Ok(())
+}
+
+/// Runs a code check for a sign-in or an activity check from `source`: refused without
+/// looking at the code while the address must wait, counted against the address when it
+/// fails, clearing the address's count when it succeeds.
+fn throttled<T>(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    policy: &SessionPolicy,
+    now: DateTime<Utc>,
+    source: &str,
+    attempt: impl FnOnce(&mut DbConnection) -> Result<Result<T, LoginRefusal>, AuthError>,
+) -> Result<Result<T, LoginRefusal>, AuthError> {
+    match throttle::wait(conn, &policy.source, now, source)? {
+        Some(SourceWait::Locked(until)) => return Ok(Err(LoginRefusal::SourceLocked(until))),
+        Some(SourceWait::TooSoon(until)) => return Ok(Err(LoginRefusal::TooSoon(until))),
+        None => {}
+    }
+    match attempt(conn)? {
+        Ok(value) => {
+            throttle::succeeded(conn, source)?;
+            Ok(Ok(value))
+        }
+        Err(refusal) if refusal.counts_for_source() => {
+            match throttle::failed(conn, rng, &policy.source, now, source)? {
+                Some(until) => Ok(Err(LoginRefusal::SourceLocked(until))),
+                None => Ok(Err(refusal)),
+            }
+        }
+        Err(refusal) => Ok(Err(refusal)),
+    }
 }
 
 /// Journals an aidant's own authentication (`connect_aidant`, `activity_check_aidant`).
@@ -202,6 +285,17 @@ fn journal_aidant_action(
     Ok(())
 }
 
+/// What a sign-in attempt presents.
+#[derive(Debug, Clone, Copy)]
+pub struct Credentials<'a> {
+    /// E-mail address.
+    pub email: &'a str,
+    /// The code the card shows.
+    pub code: &'a str,
+    /// The address the attempt comes from (failures are counted per address).
+    pub source: &'a str,
+}
+
 /// Signs an aidant in with e-mail and OTP code: opens a session in their first habilitated
 /// organisation and journals `connect_aidant`. Refusals are committed too (failure counts).
 pub fn login(
@@ -210,10 +304,30 @@ pub fn login(
     cipher: &SeedCipher,
     policy: &SessionPolicy,
     now: DateTime<Utc>,
+    credentials: Credentials<'_>,
+) -> Result<Result<(SessionToken, AidantSession), LoginRefusal>, AuthError> {
+    let Credentials {
+        email,
+        code,
+        source,
+    } = credentials;
+    write_transaction(conn, |conn| {
+        throttled(conn, rng, policy, now, source, |conn| {
+            open_session(conn, rng, cipher, policy, now, email, code)
+        })
+    })
+}
+
+fn open_session(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    policy: &SessionPolicy,
+    now: DateTime<Utc>,
     email: &str,
     code: &str,
 ) -> Result<Result<(SessionToken, AidantSession), LoginRefusal>, AuthError> {
-    write_transaction(conn, |conn| {
+    {
         let aidant = match accounts::find_aidant_by_email(conn, email)? {
             Some(a) if a.active => a,
             _ => {
@@ -222,7 +336,7 @@ pub fn login(
                 return Ok(Err(LoginRefusal::BadCredentials));
             }
         };
-        if let Err(refusal) = check_code(conn, cipher, policy, &aidant.id, code, now)? {
+        if let Err(refusal) = check_code(conn, rng, cipher, policy, &aidant.id, code, now)? {
             return Ok(Err(refusal));
         }
         let Some((organisation, _role)) = accounts::working_organisations(conn, &aidant.id)?
@@ -264,7 +378,7 @@ pub fn login(
             &organisation.id,
         )?;
         Ok(Ok((token, session)))
-    })
+    }
 }
 
 /// The live session a browser token names, if any: not ended, within its idle and absolute
@@ -312,8 +426,9 @@ pub fn verify_activity(
     })
 }
 
-/// Records a fresh code typed in a live session (the activity check), journaled as
-/// `activity_check_aidant`. Returns the updated session.
+/// Records a fresh code typed in a live session from `source` (the activity check),
+/// journaled as `activity_check_aidant`. Returns the updated session.
+#[allow(clippy::too_many_arguments)]
 pub fn recheck(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
@@ -322,26 +437,72 @@ pub fn recheck(
     now: DateTime<Utc>,
     session: &AidantSession,
     code: &str,
+    source: &str,
 ) -> Result<Result<AidantSession, LoginRefusal>, AuthError> {
     write_transaction(conn, |conn| {
-        if let Err(refusal) = check_code(conn, cipher, policy, &session.aidant_id, code, now)? {
-            return Ok(Err(refusal));
-        }
-        diesel::update(aidant_sessions::table.find(&session.id))
-            .set(aidant_sessions::last_otp_at.eq(to_db(now)))
-            .execute(conn)?;
-        journal_aidant_action(
-            conn,
-            rng,
-            now,
-            Action::ActivityCheckAidant,
-            &session.aidant_id,
-            &session.organisation_id,
-        )?;
-        let mut updated = session.clone();
-        updated.last_otp_at = to_db(now);
-        Ok(Ok(updated))
+        throttled(conn, rng, policy, now, source, |conn| {
+            if let Err(refusal) =
+                check_code(conn, rng, cipher, policy, &session.aidant_id, code, now)?
+            {
+                return Ok(Err(refusal));
+            }
+            diesel::update(aidant_sessions::table.find(&session.id))
+                .set(aidant_sessions::last_otp_at.eq(to_db(now)))
+                .execute(conn)?;
+            journal_aidant_action(
+                conn,
+                rng,
+                now,
+                Action::ActivityCheckAidant,
+                &session.aidant_id,
+                &session.organisation_id,
+            )?;
+            let mut updated = session.clone();
+            updated.last_otp_at = to_db(now);
+            Ok(Ok(updated))
+        })
     })
+}
+
+/// Ends every live session of an aidant, or only those in one organisation; returns how
+/// many ended. Deactivating an aidant or taking their card away signs them out at once.
+pub fn end_sessions(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+    organisation_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<usize, AuthError> {
+    let live = aidant_sessions::table
+        .filter(aidant_sessions::aidant_id.eq(aidant_id))
+        .filter(aidant_sessions::ended_at.is_null());
+    let ended = match organisation_id {
+        Some(organisation) => {
+            diesel::update(live.filter(aidant_sessions::organisation_id.eq(organisation)))
+                .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
+                .execute(conn)?
+        }
+        None => diesel::update(live)
+            .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
+            .execute(conn)?,
+    };
+    Ok(ended)
+}
+
+/// Moves a session to another organisation the aidant works for; `None` when they may not.
+pub fn switch_organisation(
+    conn: &mut DbConnection,
+    session: &AidantSession,
+    organisation_id: &str,
+) -> Result<Option<AidantSession>, AuthError> {
+    if !accounts::may_work_for(conn, &session.aidant_id, organisation_id)? {
+        return Ok(None);
+    }
+    diesel::update(aidant_sessions::table.find(&session.id))
+        .set(aidant_sessions::organisation_id.eq(organisation_id))
+        .execute(conn)?;
+    let mut moved = session.clone();
+    moved.organisation_id = organisation_id.to_owned();
+    Ok(Some(moved))
 }
 
 /// Ends a session (logout).

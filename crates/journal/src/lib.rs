@@ -48,6 +48,30 @@ pub enum Action {
     RemoteSmsConsentReceived,
     /// The usager refused the mandate by SMS.
     RemoteSmsDenial,
+    /// The national team imported physical OTP cards.
+    ImportTotpCards,
+    /// A référent associated a card with an aidant.
+    CardAssociation,
+    /// A référent validated an aidant's card with a code it showed.
+    CardValidation,
+    /// A référent dissociated a card from an aidant, with a reason.
+    CardDissociation,
+    /// A card locked itself after too many wrong codes.
+    LockOtpCard,
+    /// Sign-ins from one source address were suspended after too many failures.
+    ThrottleSource,
+    /// The national team created an organisation.
+    CreateOrganisation,
+    /// An aidant was added to an organisation (by the national team or a référent).
+    AddAidant,
+    /// The national team activated an aidant after training.
+    ActivateAidant,
+    /// A référent deactivated an aidant in their organisation.
+    DeactivateAidant,
+    /// A référent reactivated an aidant in their organisation.
+    ReactivateAidant,
+    /// An aidant was made (co-)référent of an organisation.
+    DesignateReferent,
 }
 
 impl Action {
@@ -66,6 +90,18 @@ impl Action {
             Action::RemoteSmsConsentSent => "remote_sms_consent_sent",
             Action::RemoteSmsConsentReceived => "remote_sms_consent_received",
             Action::RemoteSmsDenial => "remote_sms_denial",
+            Action::ImportTotpCards => "import_totp_cards",
+            Action::CardAssociation => "card_association",
+            Action::CardValidation => "card_validation",
+            Action::CardDissociation => "card_dissociation",
+            Action::LockOtpCard => "lock_otp_card",
+            Action::ThrottleSource => "throttle_source",
+            Action::CreateOrganisation => "create_organisation",
+            Action::AddAidant => "add_aidant",
+            Action::ActivateAidant => "activate_aidant",
+            Action::DeactivateAidant => "deactivate_aidant",
+            Action::ReactivateAidant => "reactivate_aidant",
+            Action::DesignateReferent => "designate_referent",
         }
     }
 }

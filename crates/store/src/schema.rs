@@ -34,6 +34,7 @@ diesel::table! {
         organisation_id -> Text,
         role -> Text,
         created_at -> Timestamp,
+        active -> Bool,
     }
 }
 
@@ -51,6 +52,17 @@ diesel::table! {
         failures -> Integer,
         locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        last_failure_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_throttle (source) {
+        source -> Text,
+        failures -> Integer,
+        last_failure_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
     }
 }
 
@@ -214,6 +226,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     aidants,
     memberships,
     otp_cards,
+    login_throttle,
     aidant_sessions,
     usagers,
     mandates,

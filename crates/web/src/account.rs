@@ -206,6 +206,7 @@ pub(crate) async fn login(
     let next = local_path(&suite);
     let now = state.clock.now();
     let typed = email.clone();
+    let source = crate::source_address(&req, &state);
     let outcome = with_db(&state, move |conn, state| {
         Ok(authenticator::login(
             conn,
@@ -213,8 +214,11 @@ pub(crate) async fn login(
             &state.cipher,
             &state.policy,
             now,
-            &email,
-            &otp,
+            authenticator::Credentials {
+                email: &email,
+                code: &otp,
+                source: &source,
+            },
         )?)
     })
     .await?;
@@ -299,6 +303,7 @@ pub(crate) async fn recheck(
     }
     let RecheckForm { otp, suite, .. } = form.into_inner();
     let next = local_path(&suite);
+    let source = crate::source_address(&req, &state);
     let outcome = guarded(&req, &state, move |conn, state, now, signed| {
         Ok(Guarded::Done(authenticator::recheck(
             conn,
@@ -308,6 +313,7 @@ pub(crate) async fn recheck(
             now,
             &signed.session,
             &otp,
+            &source,
         )?))
     })
     .await?;

@@ -53,7 +53,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A QR code as an SVG data URI.
-fn qr_data_uri(text: &str) -> Result<String, WebError> {
+pub(crate) fn qr_data_uri(text: &str) -> Result<String, WebError> {
     let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| WebError::Qr(e.to_string()))?;
     let svg = code
         .render::<qrcode::render::svg::Color<'_>>()

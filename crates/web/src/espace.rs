@@ -75,6 +75,14 @@ struct EspacePage {
     previous: Option<String>,
     next: Option<String>,
     until_label: &'static str,
+    organisations: Vec<OrganisationChoice>,
+    is_referent: bool,
+}
+
+struct OrganisationChoice {
+    id: String,
+    name: String,
+    current: bool,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +117,18 @@ pub(crate) async fn usagers(
     let csrf = CsrfToken::for_request(&req, &state);
     let csrf_value = csrf.value.clone();
     let outcome = guarded(&req, &state, move |conn, _, now, signed| {
+        let working = accounts::working_organisations(conn, &signed.aidant.id)?;
+        let is_referent = working
+            .iter()
+            .any(|(o, role)| o.id == signed.organisation.id && *role == accounts::Role::Referent);
+        let organisations = working
+            .into_iter()
+            .map(|(o, _)| OrganisationChoice {
+                current: o.id == signed.organisation.id,
+                id: o.id,
+                name: o.name,
+            })
+            .collect();
         let listing = mandate::usagers_of_organisation(
             conn,
             &signed.organisation.id,
@@ -165,6 +185,8 @@ pub(crate) async fn usagers(
             } else {
                 "Fin du mandat"
             },
+            organisations,
+            is_referent,
         }))
     })
     .await?;
@@ -491,5 +513,36 @@ pub(crate) async fn resend_consent(
         Guarded::Done(None) => Ok(not_found()),
         Guarded::Recheck => Ok(to_recheck(crate::account::HOME)),
         Guarded::Login => Ok(to_login(crate::account::HOME)),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SwitchForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    structure: String,
+}
+
+/// POST /espace-aidant/organisation: work for another of the aidant's organisations.
+pub(crate) async fn switch_organisation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SwitchForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let target = form.into_inner().structure;
+    let outcome = guarded(&req, &state, move |conn, _, _, signed| {
+        Ok(Guarded::Done(
+            authenticator::switch_organisation(conn, &signed.session, &target)?.is_some(),
+        ))
+    })
+    .await?;
+    match outcome {
+        Guarded::Done(true) => Ok(see_other("/espace-aidant")),
+        Guarded::Done(false) => Ok(not_found()),
+        _ => Ok(to_login("/espace-aidant")),
     }
 }

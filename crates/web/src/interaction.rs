@@ -154,6 +154,14 @@ pub(crate) fn refusal_message(refusal: LoginRefusal) -> String {
             "Trop de codes erronés : votre carte est bloquée jusqu'à {} (heure de Paris).",
             mandate::paris_local_time(until).format("%H:%M")
         ),
+        LoginRefusal::TooSoon(until) => format!(
+            "Code incorrect. Patientez jusqu'à {} (heure de Paris) avant de saisir un nouveau code.",
+            mandate::paris_local_time(until).format("%H:%M:%S")
+        ),
+        LoginRefusal::SourceLocked(until) => format!(
+            "Trop de tentatives de connexion échouées depuis ce poste : les connexions sont suspendues jusqu'à {} (heure de Paris). Si vous n'êtes pas à l'origine de ces essais, prévenez votre référent.",
+            mandate::paris_local_time(until).format("%H:%M")
+        ),
         LoginRefusal::NoOrganisation => {
             "Votre compte n'est rattaché à aucune structure habilitée. Contactez votre référent.".into()
         }
@@ -329,6 +337,7 @@ pub(crate) async fn login(
     let LoginForm { email, otp, .. } = form.into_inner();
     let typed_email = email.clone();
     let rid = id.clone();
+    let source = crate::source_address(&req, &state);
     let outcome = with_db(&state, move |conn, state| {
         if provider::pending_request(conn, &rid, now)?.is_none() {
             return Ok(None);
@@ -339,8 +348,11 @@ pub(crate) async fn login(
             &state.cipher,
             &state.policy,
             now,
-            &email,
-            &otp,
+            authenticator::Credentials {
+                email: &email,
+                code: &otp,
+                source: &source,
+            },
         )?))
     })
     .await?;
@@ -387,6 +399,7 @@ pub(crate) async fn recheck(
     let now = state.clock.now();
     let token = session_cookie_value(&req);
     let otp = form.into_inner().otp;
+    let source = crate::source_address(&req, &state);
     let outcome = with_db(&state, move |conn, state| {
         let Some(session) = load_session(conn, state, now, token.as_deref())? else {
             return Ok(None);
@@ -399,6 +412,7 @@ pub(crate) async fn recheck(
             now,
             &session,
             &otp,
+            &source,
         )?))
     })
     .await?;

@@ -11,6 +11,7 @@ mod espace;
 mod interaction;
 mod oidc;
 mod pages;
+mod referent;
 mod sms_webhook;
 mod wizard;
 
@@ -63,6 +64,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Mark cookies `Secure` (off only for local http).
     pub secure_cookies: bool,
+    /// Behind a reverse proxy: the client's address is the last `X-Forwarded-For` entry.
+    pub behind_proxy: bool,
     /// FranceConnect, as seen by Aidants Connect the service provider.
     pub franceconnect: franceconnect::FranceConnect,
     /// Where remote consent requests go.
@@ -115,6 +118,28 @@ impl actix_web::ResponseError for WebError {
             "Une erreur est survenue de notre côté. Réessayez dans quelques instants ; si elle persiste, contactez votre référent.",
         )
     }
+}
+
+/// The address a request comes from, as failed sign-ins are counted: the peer, or behind a
+/// reverse proxy the address that proxy appended to `X-Forwarded-For`.
+pub(crate) fn source_address(req: &actix_web::HttpRequest, state: &AppState) -> String {
+    let forwarded = state
+        .behind_proxy
+        .then(|| {
+            req.headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .map(|v| v.trim().to_owned())
+        })
+        .flatten()
+        .filter(|v| !v.is_empty());
+    forwarded.unwrap_or_else(|| {
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default()
+    })
 }
 
 /// Runs `f` with a pooled connection on the blocking thread pool.
@@ -211,6 +236,43 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/espace-aidant/mandats/{id}/sms",
             web::post().to(espace::resend_consent),
+        )
+        .route(
+            "/espace-aidant/organisation",
+            web::post().to(espace::switch_organisation),
+        )
+        .route("/espace-referent", web::get().to(referent::aidants))
+        .route(
+            "/espace-referent/aidants/nouveau",
+            web::get().to(referent::new_aidant_page),
+        )
+        .route(
+            "/espace-referent/aidants/nouveau",
+            web::post().to(referent::add_aidant),
+        )
+        .route(
+            "/espace-referent/aidants/{id}",
+            web::get().to(referent::aidant),
+        )
+        .route(
+            "/espace-referent/aidants/{id}/carte",
+            web::post().to(referent::associate),
+        )
+        .route(
+            "/espace-referent/aidants/{id}/carte/valider",
+            web::post().to(referent::validate),
+        )
+        .route(
+            "/espace-referent/aidants/{id}/cartes/{card}/dissocier",
+            web::post().to(referent::dissociate),
+        )
+        .route(
+            "/espace-referent/aidants/{id}/carte-numerique",
+            web::post().to(referent::enrol_digital),
+        )
+        .route(
+            "/espace-referent/aidants/{id}/{action}",
+            web::post().to(referent::member_action),
         )
         .route("/mandats/nouveau", web::get().to(wizard::new_page))
         .route("/mandats/nouveau", web::post().to(wizard::start))

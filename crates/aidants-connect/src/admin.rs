@@ -1,0 +1,225 @@
+//! The national team's command-line administration: import OTP cards, list them, create an
+//! organisation, create an aidant or a référent, activate an aidant after training. Each
+//! command checks its input, writes in one transaction and prints what it did in French.
+
+use authenticator::{CardState, ImportReport, SeedCipher};
+use chrono::{DateTime, Utc};
+use ring::rand::SecureRandom;
+use std::fmt::Write as _;
+use store::{write_transaction, DbConnection};
+
+/// Why a command failed: a message for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The input is wrong; nothing was written.
+    #[error("{0}")]
+    Refused(String),
+    /// Storage or another component failed.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<accounts::AccountError> for AdminError {
+    fn from(e: accounts::AccountError) -> Self {
+        match e {
+            accounts::AccountError::Store(_) | accounts::AccountError::Journal(_) => {
+                AdminError::Failed(e.into())
+            }
+            refused => AdminError::Refused(refused.to_string()),
+        }
+    }
+}
+
+impl From<authenticator::AuthError> for AdminError {
+    fn from(e: authenticator::AuthError) -> Self {
+        AdminError::Failed(e.into())
+    }
+}
+
+/// The report of an import, as printed.
+pub fn import_report_text(report: &ImportReport) -> String {
+    let mut out = String::new();
+    if report.applied() {
+        let _ = writeln!(
+            out,
+            "Import terminé : {} carte(s) ajoutée(s), {} mise(s) à jour, 0 rejetée.",
+            report.added.len(),
+            report.updated.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Import refusé : {} ligne(s) rejetée(s), aucune carte importée ({} auraient été ajoutées, {} mises à jour).",
+            report.rejected.len(),
+            report.added.len(),
+            report.updated.len()
+        );
+        for row in &report.rejected {
+            let serial = if row.serial.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", row.serial)
+            };
+            let _ = writeln!(out, "  ligne {}{serial} : {}", row.line, row.reason);
+        }
+    }
+    out
+}
+
+/// `cards import FILE`.
+pub fn import_cards(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    now: DateTime<Utc>,
+    content: &[u8],
+) -> Result<ImportReport, AdminError> {
+    if content.iter().all(u8::is_ascii_whitespace) {
+        return Err(AdminError::Refused(
+            "fichier vide : une ligne « numéro de série,graine » par carte attendue".into(),
+        ));
+    }
+    Ok(authenticator::import_cards(
+        conn, rng, cipher, now, content,
+    )?)
+}
+
+/// `cards list`: one line per card.
+pub fn list_cards(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<String, AdminError> {
+    let cards = authenticator::list_cards(conn)?;
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<16} {:<9} {:<14} aidant", "numéro", "type", "état");
+    for (card, email) in &cards {
+        let state = card.state(now);
+        let kind = if card.is_physical() {
+            "physique"
+        } else {
+            "numérique"
+        };
+        let holder = match (state, email) {
+            (CardState::Free | CardState::OutOfService, _) | (_, None) => "-",
+            (_, Some(email)) => email.as_str(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:<9} {:<14} {holder}",
+            card.serial,
+            kind,
+            state.label()
+        );
+    }
+    let _ = writeln!(out, "{} carte(s).", cards.len());
+    Ok(out)
+}
+
+/// What `organisation create` takes.
+#[derive(Debug, Clone)]
+pub struct OrganisationInput {
+    /// Name.
+    pub name: String,
+    /// SIRET.
+    pub siret: String,
+    /// Street address.
+    pub address: String,
+    /// Postcode.
+    pub zipcode: String,
+    /// City.
+    pub city: String,
+    /// Type.
+    pub kind: String,
+}
+
+/// `organisation create`: a habilitated organisation.
+pub fn create_organisation(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    input: &OrganisationInput,
+) -> Result<accounts::Organisation, AdminError> {
+    if input.zipcode.len() != 5 || !input.zipcode.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AdminError::Refused(
+            "code postal invalide : 5 chiffres attendus".into(),
+        ));
+    }
+    Ok(write_transaction(conn, |conn| {
+        accounts::register_organisation(
+            conn,
+            rng,
+            now,
+            accounts::NewOrganisation {
+                name: &input.name,
+                siret: input.siret.trim(),
+                address: &input.address,
+                zipcode: &input.zipcode,
+                city: &input.city,
+                kind: &input.kind,
+                habilitation: accounts::Habilitation::Validated,
+            },
+        )
+    })?)
+}
+
+/// What `aidant create` takes.
+#[derive(Debug, Clone)]
+pub struct AidantInput {
+    /// E-mail address.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Profession.
+    pub profession: String,
+    /// Phone.
+    pub phone: String,
+    /// SIRET of the organisation.
+    pub siret: String,
+    /// Whether they are the organisation's référent.
+    pub referent: bool,
+}
+
+/// `aidant create`: an aidant (or référent) of an organisation, pending activation.
+pub fn create_aidant(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    input: &AidantInput,
+) -> Result<accounts::Aidant, AdminError> {
+    Ok(write_transaction(conn, |conn| {
+        let organisation = accounts::organisation_by_siret(conn, &input.siret)?
+            .ok_or_else(|| accounts::AccountError::UnknownSiret(input.siret.trim().to_owned()))?;
+        let role = if input.referent {
+            accounts::Role::Referent
+        } else {
+            accounts::Role::Aidant
+        };
+        accounts::add_member(
+            conn,
+            rng,
+            now,
+            &organisation.id,
+            accounts::NewAidant {
+                email: &input.email,
+                first_name: &input.first_name,
+                last_name: &input.last_name,
+                profession: &input.profession,
+                phone: &input.phone,
+                active: false,
+            },
+            role,
+            None,
+        )
+    })?)
+}
+
+/// `aidant activate EMAIL`.
+pub fn activate_aidant(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    email: &str,
+) -> Result<accounts::Aidant, AdminError> {
+    Ok(write_transaction(conn, |conn| {
+        accounts::activate_aidant(conn, rng, now, email)
+    })?)
+}

@@ -1,0 +1,498 @@
+//! What a référent does to the aidants and cards of their organisation: associate a physical
+//! card, validate it with a code it shows, dissociate it with a reason, enrol a digital card,
+//! deactivate and reactivate an aidant. Each action checks that the aidant belongs to the
+//! organisation, runs in one transaction, is journaled on the organisation's chain, and ends
+//! the sessions it makes illegitimate.
+
+use crate::cards::{create_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal};
+use crate::sessions::{end_sessions, SessionPolicy};
+use crate::{AuthError, SeedCipher};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use journal::{Action, NewEntry};
+use ring::rand::SecureRandom;
+use store::schema::otp_cards;
+use store::{to_db, write_transaction, DbConnection};
+
+/// Why a référent's action on a card or an aidant was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardRefusal {
+    /// The aidant (or the card) does not belong to the organisation.
+    NotMember,
+    /// No card has this serial number.
+    UnknownSerial,
+    /// The card is already associated with an aidant.
+    CardTaken,
+    /// The card is out of service.
+    OutOfService,
+    /// The aidant already holds a physical card.
+    AlreadyHasCard,
+    /// No card of the aidant awaits validation.
+    NoPendingCard,
+    /// The code typed to validate the card was refused.
+    Code(OtpRefusal),
+    /// "Autre" needs a few words of explanation.
+    ReasonMissing,
+    /// A référent cannot deactivate themselves.
+    SelfDeactivation,
+}
+
+/// Why a card is taken away from its aidant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dissociation {
+    /// Lost.
+    Perte,
+    /// Broken.
+    Casse,
+    /// Shows wrong codes.
+    Dysfonctionnement,
+    /// The aidant left the organisation.
+    Depart,
+    /// Associated by mistake.
+    Erreur,
+    /// Another reason, explained.
+    Autre(String),
+}
+
+impl Dissociation {
+    /// The reason from a form: its stored name, and the text for "autre".
+    pub fn parse(reason: &str, detail: &str) -> Option<Dissociation> {
+        Some(match reason {
+            "perte" => Dissociation::Perte,
+            "casse" => Dissociation::Casse,
+            "dysfonctionnement" => Dissociation::Dysfonctionnement,
+            "depart" => Dissociation::Depart,
+            "erreur" => Dissociation::Erreur,
+            "autre" => Dissociation::Autre(detail.trim().chars().take(300).collect()),
+            _ => return None,
+        })
+    }
+
+    /// Stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Dissociation::Perte => "perte",
+            Dissociation::Casse => "casse",
+            Dissociation::Dysfonctionnement => "dysfonctionnement",
+            Dissociation::Depart => "depart",
+            Dissociation::Erreur => "erreur",
+            Dissociation::Autre(_) => "autre",
+        }
+    }
+
+    /// Whether a physical card dissociated for this reason can never be used again (it is
+    /// lost, broken or faulty); otherwise it goes back to stock.
+    pub fn puts_out_of_service(&self) -> bool {
+        matches!(
+            self,
+            Dissociation::Perte | Dissociation::Casse | Dissociation::Dysfonctionnement
+        )
+    }
+}
+
+/// Who acts, for whom, where.
+#[derive(Debug, Clone, Copy)]
+pub struct ReferentAction<'a> {
+    /// The organisation.
+    pub organisation_id: &'a str,
+    /// The référent acting.
+    pub referent_id: &'a str,
+    /// The aidant acted upon.
+    pub aidant_id: &'a str,
+}
+
+impl ReferentAction<'_> {
+    fn is_member(&self, conn: &mut DbConnection) -> Result<bool, AuthError> {
+        Ok(accounts::member(conn, self.organisation_id, self.aidant_id)?.is_some())
+    }
+
+    fn journal(
+        &self,
+        conn: &mut DbConnection,
+        rng: &dyn SecureRandom,
+        now: DateTime<Utc>,
+        action: Action,
+        details: serde_json::Value,
+    ) -> Result<(), AuthError> {
+        journal::append(
+            conn,
+            rng,
+            now,
+            NewEntry {
+                chain: self.organisation_id,
+                action,
+                aidant_id: Some(self.referent_id),
+                usager_id: None,
+                organisation_id: Some(self.organisation_id),
+                subject: self.aidant_id,
+                details,
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// Every card an aidant holds or held back in service, newest first.
+pub fn cards_of_aidant(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+) -> Result<Vec<OtpCard>, AuthError> {
+    Ok(otp_cards::table
+        .filter(otp_cards::aidant_id.eq(aidant_id))
+        .order(otp_cards::created_at.desc())
+        .select(OtpCard::as_select())
+        .load(conn)?)
+}
+
+/// The card with this serial number.
+pub fn card_by_serial(conn: &mut DbConnection, serial: &str) -> Result<Option<OtpCard>, AuthError> {
+    Ok(otp_cards::table
+        .filter(otp_cards::serial.eq(serial.trim().to_uppercase()))
+        .select(OtpCard::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Associates the physical card `serial` with the aidant; it must then be validated.
+pub fn associate_card(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+    serial: &str,
+) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
+    write_transaction(conn, |conn| {
+        if !who.is_member(conn)? {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        let Some(card) = card_by_serial(conn, serial)?.filter(OtpCard::is_physical) else {
+            return Ok(Err(CardRefusal::UnknownSerial));
+        };
+        if card.disabled_reason.is_some() {
+            return Ok(Err(CardRefusal::OutOfService));
+        }
+        if card.aidant_id.is_some() {
+            return Ok(Err(CardRefusal::CardTaken));
+        }
+        if cards_of_aidant(conn, who.aidant_id)?
+            .iter()
+            .any(|c| c.is_physical() && c.disabled_reason.is_none())
+        {
+            return Ok(Err(CardRefusal::AlreadyHasCard));
+        }
+        let taken = diesel::update(
+            otp_cards::table
+                .find(&card.id)
+                .filter(otp_cards::aidant_id.is_null()),
+        )
+        .set((
+            otp_cards::aidant_id.eq(who.aidant_id),
+            otp_cards::validated_at.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(conn)?;
+        if taken != 1 {
+            return Ok(Err(CardRefusal::CardTaken));
+        }
+        who.journal(
+            conn,
+            rng,
+            now,
+            Action::CardAssociation,
+            serde_json::json!({ "card": card.serial }),
+        )?;
+        Ok(Ok(OtpCard {
+            aidant_id: Some(who.aidant_id.to_owned()),
+            validated_at: None,
+            ..card
+        }))
+    })
+}
+
+/// Validates the aidant's card awaiting validation with a code it shows now (the code is
+/// then used: it cannot sign in).
+pub fn validate_card(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    policy: &SessionPolicy,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+    code: &str,
+) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
+    write_transaction(conn, |conn| {
+        if !who.is_member(conn)? {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        let Some(card) = cards_of_aidant(conn, who.aidant_id)?
+            .into_iter()
+            .find(|c| c.validated_at.is_none() && c.disabled_reason.is_none())
+        else {
+            return Ok(Err(CardRefusal::NoPendingCard));
+        };
+        match verify_code(conn, cipher, &card, code, now, &policy.card)? {
+            Ok(_) => {}
+            Err(refusal) => {
+                if let OtpRefusal::Locked {
+                    until,
+                    now_locked: true,
+                } = refusal
+                {
+                    crate::sessions::journal_card_lock(
+                        conn,
+                        rng,
+                        now,
+                        who.aidant_id,
+                        &card.serial,
+                        until,
+                    )?;
+                }
+                return Ok(Err(CardRefusal::Code(refusal)));
+            }
+        }
+        diesel::update(otp_cards::table.find(&card.id))
+            .set(otp_cards::validated_at.eq(Some(to_db(now))))
+            .execute(conn)?;
+        who.journal(
+            conn,
+            rng,
+            now,
+            Action::CardValidation,
+            serde_json::json!({ "card": card.serial, "kind": card.kind }),
+        )?;
+        Ok(Ok(OtpCard {
+            validated_at: Some(to_db(now)),
+            ..card
+        }))
+    })
+}
+
+/// Takes a card away from the aidant for `reason`: a lost, broken or faulty physical card and
+/// any digital card go out of service, others back to stock. The aidant's sessions end.
+pub fn dissociate_card(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+    card_id: &str,
+    reason: &Dissociation,
+) -> Result<Result<(), CardRefusal>, AuthError> {
+    if matches!(reason, Dissociation::Autre(text) if text.is_empty()) {
+        return Ok(Err(CardRefusal::ReasonMissing));
+    }
+    write_transaction(conn, |conn| {
+        if !who.is_member(conn)? {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        let Some(card) = cards_of_aidant(conn, who.aidant_id)?
+            .into_iter()
+            .find(|c| c.id == card_id)
+        else {
+            return Ok(Err(CardRefusal::NotMember));
+        };
+        let out_of_service = reason.puts_out_of_service() || !card.is_physical();
+        let disabled = out_of_service.then(|| reason.as_str().to_owned());
+        diesel::update(otp_cards::table.find(&card.id))
+            .set((
+                otp_cards::aidant_id.eq(None::<String>),
+                otp_cards::validated_at.eq(None::<chrono::NaiveDateTime>),
+                otp_cards::disabled_reason.eq(disabled),
+            ))
+            .execute(conn)?;
+        let detail = match reason {
+            Dissociation::Autre(text) => text.as_str(),
+            _ => "",
+        };
+        who.journal(
+            conn,
+            rng,
+            now,
+            Action::CardDissociation,
+            serde_json::json!({
+                "card": card.serial,
+                "reason": reason.as_str(),
+                "detail": detail,
+                "out_of_service": out_of_service,
+            }),
+        )?;
+        end_sessions(conn, who.aidant_id, None, now)?;
+        Ok(Ok(()))
+    })
+}
+
+/// A digital card being enrolled: the card and its seed, to show once as a QR code.
+pub struct Enrolment {
+    /// The card, awaiting validation.
+    pub card: OtpCard,
+    /// The raw seed (20 bytes).
+    seed: Vec<u8>,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment")
+            .field("card", &self.card.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enrolment {
+    /// The `otpauth://` URI a TOTP application scans (RFC 6238 parameters, seed in base32).
+    pub fn otpauth_uri(&self, account: &str) -> String {
+        let label: String =
+            url::form_urlencoded::byte_serialize(format!("Aidants Connect:{account}").as_bytes())
+                .collect();
+        format!(
+            "otpauth://totp/{}?secret={}&issuer=Aidants%20Connect&algorithm=SHA1&digits={}&period={}",
+            label.replace('+', "%20"),
+            data_encoding::BASE32_NOPAD.encode(&self.seed),
+            self.card.digits,
+            self.card.period
+        )
+    }
+}
+
+/// Starts enrolling a digital card ("carte numérique") for the aidant: a new random seed,
+/// sealed at rest, shown once. An earlier enrolment never validated is dropped.
+pub fn begin_digital_card(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+) -> Result<Result<Enrolment, CardRefusal>, AuthError> {
+    let mut seed = vec![0u8; 20];
+    rng.fill(&mut seed).map_err(|_| store::StoreError::Random)?;
+    let seed_hex = hex::encode(&seed);
+    write_transaction(conn, |conn| {
+        if !who.is_member(conn)? {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        diesel::delete(
+            otp_cards::table
+                .filter(otp_cards::aidant_id.eq(who.aidant_id))
+                .filter(otp_cards::kind.eq(CardKind::Digital.as_str()))
+                .filter(otp_cards::validated_at.is_null())
+                .filter(otp_cards::last_used_step.is_null()),
+        )
+        .execute(conn)?;
+        let id = store::new_id(rng)?;
+        let serial = format!("NUM{}", id[..12].to_uppercase());
+        let card = create_card(
+            conn,
+            rng,
+            cipher,
+            now,
+            NewCard {
+                serial: &serial,
+                seed_hex: &seed_hex,
+                kind: CardKind::Digital,
+                aidant_id: Some(who.aidant_id),
+                validated: false,
+            },
+        )?;
+        Ok(Ok(Enrolment {
+            card,
+            seed: seed.clone(),
+        }))
+    })
+}
+
+/// Deactivates the aidant in the organisation and ends their sessions there.
+pub fn deactivate_member(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+) -> Result<Result<(), CardRefusal>, AuthError> {
+    if who.aidant_id == who.referent_id {
+        return Ok(Err(CardRefusal::SelfDeactivation));
+    }
+    write_transaction(conn, |conn| {
+        if !accounts::set_membership_active(conn, who.aidant_id, who.organisation_id, false)? {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        end_sessions(conn, who.aidant_id, Some(who.organisation_id), now)?;
+        who.journal(
+            conn,
+            rng,
+            now,
+            Action::DeactivateAidant,
+            serde_json::Value::Null,
+        )?;
+        Ok(Ok(()))
+    })
+}
+
+/// Reactivates the aidant in the organisation.
+pub fn reactivate_member(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+) -> Result<Result<(), CardRefusal>, AuthError> {
+    write_transaction(conn, |conn| {
+        if !accounts::set_membership_active(conn, who.aidant_id, who.organisation_id, true)? {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        who.journal(
+            conn,
+            rng,
+            now,
+            Action::ReactivateAidant,
+            serde_json::Value::Null,
+        )?;
+        Ok(Ok(()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_enrolment_uri_follows_the_key_uri_format() {
+        let card = OtpCard {
+            id: "c".into(),
+            serial: "NUM0123456789AB".into(),
+            seed_encrypted: String::new(),
+            kind: "digital".into(),
+            digits: 6,
+            period: 30,
+            aidant_id: Some("a".into()),
+            validated_at: None,
+            last_used_step: None,
+            failures: 0,
+            locked_until: None,
+            created_at: chrono::NaiveDateTime::default(),
+            last_failure_at: None,
+            disabled_reason: None,
+        };
+        let enrolment = Enrolment {
+            card,
+            seed: b"12345678901234567890".to_vec(),
+        };
+        assert_eq!(
+            enrolment.otpauth_uri("lea.martin@fs-brest.fr"),
+            "otpauth://totp/Aidants%20Connect%3Alea.martin%40fs-brest.fr\
+             ?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Aidants%20Connect\
+             &algorithm=SHA1&digits=6&period=30"
+        );
+        assert!(!format!("{enrolment:?}").contains("GEZDG"));
+    }
+
+    #[test]
+    fn dissociation_reasons_are_read_from_the_form() {
+        assert_eq!(Dissociation::parse("perte", ""), Some(Dissociation::Perte));
+        assert!(Dissociation::parse("casse", "")
+            .unwrap()
+            .puts_out_of_service());
+        assert!(!Dissociation::parse("depart", "")
+            .unwrap()
+            .puts_out_of_service());
+        assert_eq!(
+            Dissociation::parse("autre", "  carte prêtée  "),
+            Some(Dissociation::Autre("carte prêtée".into()))
+        );
+        assert_eq!(Dissociation::parse("volée", ""), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! Failed sign-ins counted per source address: the same progressive delay then temporary
+//! lock as a card, so that guessing codes for many e-mails from one place is slowed down too.
+//! Addresses are stored hashed.
+
+use crate::cards::Backoff;
+use crate::AuthError;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use journal::{Action, NewEntry};
+use ring::rand::SecureRandom;
+use store::schema::login_throttle;
+use store::{from_db, hash_secret, to_db, DbConnection};
+
+/// Why attempts from a source address are not checked now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceWait {
+    /// A failure happened a moment ago: wait until then.
+    TooSoon(DateTime<Utc>),
+    /// Too many failures: locked until then.
+    Locked(DateTime<Utc>),
+}
+
+/// The stored key of a source address.
+fn key(source: &str) -> String {
+    hash_secret(&format!("source:{source}"))
+}
+
+type Row = (i32, NaiveDateTime, Option<NaiveDateTime>);
+
+fn row(conn: &mut DbConnection, key: &str) -> Result<Option<Row>, AuthError> {
+    Ok(login_throttle::table
+        .find(key)
+        .select((
+            login_throttle::failures,
+            login_throttle::last_failure_at,
+            login_throttle::locked_until,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// Whether attempts from `source` must wait at `now`.
+pub(crate) fn wait(
+    conn: &mut DbConnection,
+    backoff: &Backoff,
+    now: DateTime<Utc>,
+    source: &str,
+) -> Result<Option<SourceWait>, AuthError> {
+    let Some((failures, last, locked_until)) = row(conn, &key(source))? else {
+        return Ok(None);
+    };
+    if let Some(until) = locked_until.map(from_db).filter(|u| *u > now) {
+        return Ok(Some(SourceWait::Locked(until)));
+    }
+    Ok(backoff
+        .wait_until(failures, Some(from_db(last)), now)
+        .map(SourceWait::TooSoon))
+}
+
+/// Counts a failed attempt from `source`; returns the end of the lock when this failure
+/// locks the address (journaled as `throttle_source` on the national chain).
+pub(crate) fn failed(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    backoff: &Backoff,
+    now: DateTime<Utc>,
+    source: &str,
+) -> Result<Option<DateTime<Utc>>, AuthError> {
+    let key = key(source);
+    let failures = match row(conn, &key)? {
+        None => {
+            let insert = diesel::insert_into(login_throttle::table).values((
+                login_throttle::source.eq(&key),
+                login_throttle::failures.eq(1),
+                login_throttle::last_failure_at.eq(to_db(now)),
+            ));
+            // Two first failures at once from one address: the second one counts below.
+            let inserted = match conn {
+                DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
+                DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+            };
+            if inserted == 1 {
+                1
+            } else {
+                increment(conn, &key, now)?
+            }
+        }
+        Some((_, last, _)) if backoff.forgotten(Some(from_db(last)), now) => {
+            diesel::update(login_throttle::table.find(&key))
+                .set((
+                    login_throttle::failures.eq(1),
+                    login_throttle::last_failure_at.eq(to_db(now)),
+                    login_throttle::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            1
+        }
+        Some(_) => increment(conn, &key, now)?,
+    };
+    if failures < backoff.max_failures {
+        return Ok(None);
+    }
+    let until = now + backoff.lock_for;
+    diesel::update(login_throttle::table.find(&key))
+        .set((
+            login_throttle::locked_until.eq(to_db(until)),
+            login_throttle::failures.eq(0),
+        ))
+        .execute(conn)?;
+    journal::append(
+        conn,
+        rng,
+        now,
+        NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action: Action::ThrottleSource,
+            aidant_id: None,
+            usager_id: None,
+            organisation_id: None,
+            subject: &key,
+            details: serde_json::json!({ "failures": failures, "until": until.to_rfc3339() }),
+        },
+    )?;
+    Ok(Some(until))
+}
+
+fn increment(conn: &mut DbConnection, key: &str, now: DateTime<Utc>) -> Result<i32, AuthError> {
+    diesel::update(login_throttle::table.find(key))
+        .set((
+            login_throttle::failures.eq(login_throttle::failures + 1),
+            login_throttle::last_failure_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    Ok(login_throttle::table
+        .find(key)
+        .select(login_throttle::failures)
+        .first(conn)?)
+}
+
+/// A successful sign-in from `source` clears its count.
+pub(crate) fn succeeded(conn: &mut DbConnection, source: &str) -> Result<(), AuthError> {
+    diesel::delete(login_throttle::table.find(key(source))).execute(conn)?;
+    Ok(())
+}

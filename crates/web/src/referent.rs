@@ -1,0 +1,762 @@
+//! The espace référent: the organisation's aidants with the state of their cards; adding an
+//! aidant, deactivating and reactivating one, designating co-référents; associating,
+//! validating and dissociating cards, enrolling a digital card. Every page checks that the
+//! signed-in aidant is a référent of their current organisation and that the aidant acted
+//! upon belongs to it; every action needs a recent OTP code.
+
+use crate::account::{guarded, to_login, to_recheck, Guarded, Signed};
+use crate::attestation::qr_data_uri;
+use crate::csrf::{self, CsrfToken};
+use crate::interaction::see_other;
+use crate::pages::{csrf_refused, error_page, html_response};
+use crate::{AppState, WebError};
+use accounts::{Member, Role};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use authenticator::{CardRefusal, CardState, Dissociation, OtpCard, OtpRefusal, ReferentAction};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use store::DbConnection;
+
+/// Where the espace référent starts.
+const HOME: &str = "/espace-referent";
+
+/// What a référent page's body decides.
+enum Reply {
+    /// An HTML page.
+    Page(StatusCode, String),
+    /// Go there.
+    Redirect(String),
+    /// The aidant or card does not belong to the organisation.
+    NotFound,
+}
+
+/// The path of an aidant's page, with an optional confirmation.
+fn aidant_path(aidant_id: &str, done: Option<&str>) -> String {
+    match done {
+        Some(done) => format!("{HOME}/aidants/{aidant_id}?fait={done}"),
+        None => format!("{HOME}/aidants/{aidant_id}"),
+    }
+}
+
+fn forbidden() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Réservé aux référents",
+        "Cette page est réservée aux référents de la structure. Demandez à votre référent de faire cette action.",
+    )
+}
+
+fn not_found() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Introuvable",
+        "Cet aidant ou cette carte n'existe pas ou ne dépend pas de votre structure.",
+    )
+}
+
+/// Runs a référent page: signed in (else sign-in), référent of the current organisation
+/// (else 403), with a code typed within the activity window when `fresh_code` (else the
+/// fresh-code page, coming back to `back`).
+async fn as_referent<F>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    back: String,
+    fresh_code: bool,
+    f: F,
+) -> Result<HttpResponse, WebError>
+where
+    F: FnOnce(
+            &mut DbConnection,
+            &AppState,
+            DateTime<Utc>,
+            Signed,
+            String,
+        ) -> Result<Reply, WebError>
+        + Send
+        + 'static,
+{
+    let csrf = CsrfToken::for_request(req, state);
+    let csrf_value = csrf.value.clone();
+    let outcome = guarded(req, state, move |conn, state, now, signed| {
+        if !accounts::is_referent(conn, &signed.aidant.id, &signed.organisation.id)? {
+            return Ok(Guarded::Done(None));
+        }
+        if fresh_code && signed.verified(state, now).is_none() {
+            return Ok(Guarded::Recheck);
+        }
+        Ok(Guarded::Done(Some(f(
+            conn, state, now, signed, csrf_value,
+        )?)))
+    })
+    .await?;
+    Ok(match outcome {
+        Guarded::Login => to_login(&back),
+        Guarded::Recheck => to_recheck(&back),
+        Guarded::Done(None) => forbidden(),
+        Guarded::Done(Some(Reply::NotFound)) => not_found(),
+        Guarded::Done(Some(Reply::Redirect(to))) => see_other(&to),
+        Guarded::Done(Some(Reply::Page(status, body))) => {
+            html_response(status, body, Some(&csrf), state.secure_cookies)
+        }
+    })
+}
+
+/// Runs a référent's action on an aidant: the form's CSRF token checked, then as
+/// [`as_referent`] with a fresh code required, coming back to the aidant's page.
+async fn referent_post<F>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    csrf_token: &str,
+    aidant_id: &str,
+    f: F,
+) -> Result<HttpResponse, WebError>
+where
+    F: FnOnce(
+            &mut DbConnection,
+            &AppState,
+            DateTime<Utc>,
+            Signed,
+            String,
+        ) -> Result<Reply, WebError>
+        + Send
+        + 'static,
+{
+    if !csrf::is_valid(req, csrf_token) {
+        return Ok(csrf_refused());
+    }
+    as_referent(req, state, aidant_path(aidant_id, None), true, f).await
+}
+
+struct MemberRow {
+    id: String,
+    name: String,
+    email: String,
+    referent: bool,
+    status: &'static str,
+    cards: String,
+}
+
+#[derive(Template)]
+#[template(path = "referent.html")]
+struct ListPage {
+    csrf: String,
+    organisation_name: String,
+    rows: Vec<MemberRow>,
+}
+
+fn status(member: &Member) -> &'static str {
+    if !member.active {
+        "désactivé"
+    } else if !member.aidant.active {
+        "en attente d'activation"
+    } else {
+        "actif"
+    }
+}
+
+fn card_summary(cards: &[OtpCard], now: DateTime<Utc>) -> String {
+    let shown: Vec<String> = cards
+        .iter()
+        .map(|c| format!("{} ({})", card_name(c), c.state(now).label()))
+        .collect();
+    if shown.is_empty() {
+        "aucune carte".to_owned()
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn card_name(card: &OtpCard) -> String {
+    if card.is_physical() {
+        format!("carte {}", card.serial)
+    } else {
+        "carte numérique".to_owned()
+    }
+}
+
+/// GET /espace-referent.
+pub(crate) async fn aidants(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    as_referent(
+        &req,
+        &state,
+        HOME.to_owned(),
+        false,
+        |conn, _, now, signed, csrf| {
+            let mut rows = Vec::new();
+            for member in accounts::members(conn, &signed.organisation.id)? {
+                let cards = authenticator::cards_of_aidant(conn, &member.aidant.id)?;
+                rows.push(MemberRow {
+                    id: member.aidant.id.clone(),
+                    name: member.aidant.full_name(),
+                    email: member.aidant.email.clone(),
+                    referent: member.role == Role::Referent,
+                    status: status(&member),
+                    cards: card_summary(&cards, now),
+                });
+            }
+            let page = ListPage {
+                csrf,
+                organisation_name: signed.organisation.name,
+                rows,
+            };
+            Ok(Reply::Page(StatusCode::OK, page.render()?))
+        },
+    )
+    .await
+}
+
+struct CardRow {
+    id: String,
+    name: String,
+    state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "referent_aidant.html")]
+struct AidantPage {
+    csrf: String,
+    id: String,
+    name: String,
+    email: String,
+    profession: String,
+    referent: bool,
+    status: &'static str,
+    deactivated: bool,
+    is_self: bool,
+    cards: Vec<CardRow>,
+    pending: bool,
+    has_physical: bool,
+    serial: String,
+    done: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// What the aidant page shows besides the aidant.
+#[derive(Default)]
+struct AidantInput {
+    done: Option<&'static str>,
+    error: Option<String>,
+    serial: String,
+}
+
+fn done_message(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "cree" => "Aidant ajouté. La carte peut lui être associée dès maintenant ; il pourra se connecter une fois son compte activé par l'équipe Aidants Connect après sa formation.",
+        "associee" => "Carte associée. Validez-la maintenant avec un code qu'elle affiche.",
+        "validee" => "Carte validée : l'aidant peut se connecter avec.",
+        "dissociee" => "Carte dissociée. Les sessions de l'aidant ont été fermées.",
+        "desactive" => "Aidant désactivé dans votre structure. Ses sessions ont été fermées.",
+        "reactive" => "Aidant réactivé dans votre structure.",
+        "referent" => "Cet aidant est désormais référent de la structure.",
+        _ => return None,
+    })
+}
+
+/// Renders the aidant page, or `None` when the aidant is not a member.
+fn aidant_page(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    signed: &Signed,
+    csrf: String,
+    aidant_id: &str,
+    input: AidantInput,
+) -> Result<Option<String>, WebError> {
+    let Some(member) = accounts::member(conn, &signed.organisation.id, aidant_id)? else {
+        return Ok(None);
+    };
+    let cards = authenticator::cards_of_aidant(conn, aidant_id)?;
+    let page = AidantPage {
+        csrf,
+        id: member.aidant.id.clone(),
+        name: member.aidant.full_name(),
+        email: member.aidant.email.clone(),
+        profession: member.aidant.profession.clone(),
+        referent: member.role == Role::Referent,
+        status: status(&member),
+        deactivated: !member.active,
+        is_self: member.aidant.id == signed.aidant.id,
+        pending: cards
+            .iter()
+            .any(|c| c.state(now) == CardState::AwaitingValidation),
+        has_physical: cards.iter().any(OtpCard::is_physical),
+        cards: cards
+            .iter()
+            .map(|c| CardRow {
+                id: c.id.clone(),
+                name: card_name(c),
+                state: c.state(now).label(),
+            })
+            .collect(),
+        serial: input.serial,
+        done: input.done,
+        error: input.error,
+    };
+    Ok(Some(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DoneQuery {
+    #[serde(default)]
+    fait: String,
+}
+
+/// GET /espace-referent/aidants/{id}.
+pub(crate) async fn aidant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<DoneQuery>,
+) -> Result<HttpResponse, WebError> {
+    let aidant_id = path.into_inner();
+    let done = done_message(&query.fait);
+    let back = aidant_path(&aidant_id, None);
+    as_referent(
+        &req,
+        &state,
+        back,
+        false,
+        move |conn, _, now, signed, csrf| {
+            let input = AidantInput {
+                done,
+                ..AidantInput::default()
+            };
+            Ok(
+                match aidant_page(conn, now, &signed, csrf, &aidant_id, input)? {
+                    Some(body) => Reply::Page(StatusCode::OK, body),
+                    None => Reply::NotFound,
+                },
+            )
+        },
+    )
+    .await
+}
+
+/// The French sentence for a refused card action.
+fn card_refusal_message(refusal: CardRefusal) -> String {
+    match refusal {
+        CardRefusal::NotMember => "Cet aidant ne dépend pas de votre structure.".into(),
+        CardRefusal::UnknownSerial => {
+            "Aucune carte physique ne porte ce numéro de série. Vérifiez le numéro imprimé au dos de la carte.".into()
+        }
+        CardRefusal::CardTaken => "Cette carte est déjà associée à un aidant.".into(),
+        CardRefusal::OutOfService => {
+            "Cette carte est hors service (perdue, cassée ou défectueuse) : utilisez-en une autre.".into()
+        }
+        CardRefusal::AlreadyHasCard => {
+            "Cet aidant a déjà une carte physique : dissociez-la avant d'en associer une autre.".into()
+        }
+        CardRefusal::NoPendingCard => "Aucune carte de cet aidant n'attend de validation.".into(),
+        CardRefusal::ReasonMissing => "Précisez le motif de la dissociation.".into(),
+        CardRefusal::SelfDeactivation => {
+            "Vous ne pouvez pas vous désactiver vous-même : demandez-le à un autre référent.".into()
+        }
+        CardRefusal::Code(OtpRefusal::WrongCode) => {
+            "Code incorrect. Saisissez le code à 6 chiffres que la carte affiche maintenant.".into()
+        }
+        CardRefusal::Code(OtpRefusal::Replayed) => {
+            "Ce code a déjà été utilisé. Attendez que la carte affiche un nouveau code.".into()
+        }
+        CardRefusal::Code(OtpRefusal::TooSoon(until)) => format!(
+            "Code incorrect. Patientez jusqu'à {} (heure de Paris) avant de saisir un nouveau code.",
+            mandate::paris_local_time(until).format("%H:%M:%S")
+        ),
+        CardRefusal::Code(OtpRefusal::Locked { until, .. }) => format!(
+            "Trop de codes erronés : la carte est bloquée jusqu'à {} (heure de Paris).",
+            mandate::paris_local_time(until).format("%H:%M")
+        ),
+        CardRefusal::Code(OtpRefusal::OutOfService) => "Cette carte est hors service.".into(),
+    }
+}
+
+/// After a card or member action: back to the aidant page with a confirmation, or the page
+/// again with the refusal.
+fn after_action(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    signed: &Signed,
+    csrf: String,
+    aidant_id: &str,
+    outcome: Result<&'static str, CardRefusal>,
+    serial: String,
+) -> Result<Reply, WebError> {
+    let refusal = match outcome {
+        Ok(done) => return Ok(Reply::Redirect(aidant_path(aidant_id, Some(done)))),
+        Err(CardRefusal::NotMember) => return Ok(Reply::NotFound),
+        Err(refusal) => refusal,
+    };
+    let input = AidantInput {
+        done: None,
+        error: Some(card_refusal_message(refusal)),
+        serial,
+    };
+    Ok(
+        match aidant_page(conn, now, signed, csrf, aidant_id, input)? {
+            Some(body) => Reply::Page(StatusCode::UNPROCESSABLE_ENTITY, body),
+            None => Reply::NotFound,
+        },
+    )
+}
+
+/// A message with its first letter in capitals.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+fn who<'a>(signed: &'a Signed, aidant_id: &'a str) -> ReferentAction<'a> {
+    ReferentAction {
+        organisation_id: &signed.organisation.id,
+        referent_id: &signed.aidant.id,
+        aidant_id,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CardForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    serial: String,
+    #[serde(default)]
+    otp: String,
+    #[serde(default)]
+    motif: String,
+    #[serde(default)]
+    precision: String,
+}
+
+/// POST /espace-referent/aidants/{id}/carte: associate a physical card by serial number.
+pub(crate) async fn associate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CardForm>,
+) -> Result<HttpResponse, WebError> {
+    let aidant_id = path.into_inner();
+    let CardForm {
+        csrf_token, serial, ..
+    } = form.into_inner();
+    referent_post(
+        &req,
+        &state,
+        &csrf_token,
+        &aidant_id.clone(),
+        move |conn, state, now, signed, csrf| {
+            let outcome = authenticator::associate_card(
+                conn,
+                &state.rng,
+                now,
+                who(&signed, &aidant_id),
+                &serial,
+            )?
+            .map(|_| "associee");
+            after_action(conn, now, &signed, csrf, &aidant_id, outcome, serial)
+        },
+    )
+    .await
+}
+
+/// POST /espace-referent/aidants/{id}/carte/valider: validate the pending card with a code.
+pub(crate) async fn validate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CardForm>,
+) -> Result<HttpResponse, WebError> {
+    let aidant_id = path.into_inner();
+    let CardForm {
+        csrf_token, otp, ..
+    } = form.into_inner();
+    referent_post(
+        &req,
+        &state,
+        &csrf_token,
+        &aidant_id.clone(),
+        move |conn, state, now, signed, csrf| {
+            let outcome = authenticator::validate_card(
+                conn,
+                &state.rng,
+                &state.cipher,
+                &state.policy,
+                now,
+                who(&signed, &aidant_id),
+                &otp,
+            )?
+            .map(|_| "validee");
+            after_action(conn, now, &signed, csrf, &aidant_id, outcome, String::new())
+        },
+    )
+    .await
+}
+
+/// POST /espace-referent/aidants/{id}/cartes/{card}/dissocier.
+pub(crate) async fn dissociate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CardForm>,
+) -> Result<HttpResponse, WebError> {
+    let (aidant_id, card_id) = path.into_inner();
+    let CardForm {
+        csrf_token,
+        motif,
+        precision,
+        ..
+    } = form.into_inner();
+    referent_post(
+        &req,
+        &state,
+        &csrf_token,
+        &aidant_id.clone(),
+        move |conn, state, now, signed, csrf| {
+            let outcome = match Dissociation::parse(&motif, &precision) {
+                None => Err(CardRefusal::ReasonMissing),
+                Some(reason) => authenticator::dissociate_card(
+                    conn,
+                    &state.rng,
+                    now,
+                    who(&signed, &aidant_id),
+                    &card_id,
+                    &reason,
+                )?
+                .map(|()| "dissociee"),
+            };
+            after_action(conn, now, &signed, csrf, &aidant_id, outcome, String::new())
+        },
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "referent_digital.html")]
+struct DigitalPage {
+    csrf: String,
+    id: String,
+    name: String,
+    qr: String,
+}
+
+/// POST /espace-referent/aidants/{id}/carte-numerique: a new digital card, its QR code shown
+/// this once, and the form that validates it with a first code.
+pub(crate) async fn enrol_digital(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CardForm>,
+) -> Result<HttpResponse, WebError> {
+    let aidant_id = path.into_inner();
+    referent_post(
+        &req,
+        &state,
+        &form.csrf_token,
+        &aidant_id.clone(),
+        move |conn, state, now, signed, csrf| {
+            let Some(member) = accounts::member(conn, &signed.organisation.id, &aidant_id)? else {
+                return Ok(Reply::NotFound);
+            };
+            let enrolment = match authenticator::begin_digital_card(
+                conn,
+                &state.rng,
+                &state.cipher,
+                now,
+                who(&signed, &aidant_id),
+            )? {
+                Ok(e) => e,
+                Err(_) => return Ok(Reply::NotFound),
+            };
+            let page = DigitalPage {
+                csrf,
+                id: aidant_id.clone(),
+                name: member.aidant.full_name(),
+                qr: qr_data_uri(&enrolment.otpauth_uri(&member.aidant.email))?,
+            };
+            Ok(Reply::Page(StatusCode::OK, page.render()?))
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActionForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// What a member action does.
+#[derive(Clone, Copy)]
+enum MemberAction {
+    Deactivate,
+    Reactivate,
+    Designate,
+}
+
+impl MemberAction {
+    /// The action named by the last segment of its path.
+    fn parse(segment: &str) -> Option<MemberAction> {
+        match segment {
+            "desactiver" => Some(MemberAction::Deactivate),
+            "reactiver" => Some(MemberAction::Reactivate),
+            "referent" => Some(MemberAction::Designate),
+            _ => None,
+        }
+    }
+}
+
+/// POST /espace-referent/aidants/{id}/desactiver, …/reactiver and …/referent (co-référent).
+pub(crate) async fn member_action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, WebError> {
+    let (aidant_id, segment) = path.into_inner();
+    let Some(action) = MemberAction::parse(&segment) else {
+        return Ok(crate::pages::not_found().await);
+    };
+    referent_post(
+        &req,
+        &state,
+        &form.csrf_token,
+        &aidant_id.clone(),
+        move |conn, state, now, signed, csrf| {
+            let who = who(&signed, &aidant_id);
+            let outcome = match action {
+                MemberAction::Deactivate => {
+                    authenticator::deactivate_member(conn, &state.rng, now, who)?
+                        .map(|()| "desactive")
+                }
+                MemberAction::Reactivate => {
+                    authenticator::reactivate_member(conn, &state.rng, now, who)?
+                        .map(|()| "reactive")
+                }
+                MemberAction::Designate => {
+                    let designated = store::write_transaction(conn, |conn| {
+                        accounts::designate_referent(
+                            conn,
+                            &state.rng,
+                            now,
+                            &signed.organisation.id,
+                            &aidant_id,
+                            &signed.aidant.id,
+                        )
+                    })?;
+                    if designated {
+                        Ok("referent")
+                    } else {
+                        Err(CardRefusal::NotMember)
+                    }
+                }
+            };
+            after_action(conn, now, &signed, csrf, &aidant_id, outcome, String::new())
+        },
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "referent_new.html")]
+struct NewAidantPage {
+    csrf: String,
+    form: NewAidantForm,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct NewAidantForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    prenom: String,
+    #[serde(default)]
+    nom: String,
+    #[serde(default)]
+    profession: String,
+    #[serde(default)]
+    telephone: String,
+}
+
+/// GET /espace-referent/aidants/nouveau.
+pub(crate) async fn new_aidant_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let back = format!("{HOME}/aidants/nouveau");
+    as_referent(&req, &state, back, false, |_, _, _, _, csrf| {
+        let page = NewAidantPage {
+            csrf,
+            form: NewAidantForm::default(),
+            error: None,
+        };
+        Ok(Reply::Page(StatusCode::OK, page.render()?))
+    })
+    .await
+}
+
+/// POST /espace-referent/aidants/nouveau: the aidant joins the organisation, pending
+/// activation by the national team when new to the service.
+pub(crate) async fn add_aidant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<NewAidantForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let form = form.into_inner();
+    let back = format!("{HOME}/aidants/nouveau");
+    as_referent(
+        &req,
+        &state,
+        back,
+        true,
+        move |conn, state, now, signed, csrf| {
+            let added = store::write_transaction(conn, |conn| {
+                accounts::add_member(
+                    conn,
+                    &state.rng,
+                    now,
+                    &signed.organisation.id,
+                    accounts::NewAidant {
+                        email: &form.email,
+                        first_name: &form.prenom,
+                        last_name: &form.nom,
+                        profession: &form.profession,
+                        phone: &form.telephone,
+                        active: false,
+                    },
+                    Role::Aidant,
+                    Some(&signed.aidant.id),
+                )
+            });
+            let error = match added {
+                Ok(aidant) => return Ok(Reply::Redirect(aidant_path(&aidant.id, Some("cree")))),
+                Err(
+                    e @ (accounts::AccountError::Email
+                    | accounts::AccountError::Name
+                    | accounts::AccountError::AlreadyMember),
+                ) => sentence(&e.to_string()),
+                Err(e) => return Err(e.into()),
+            };
+            let page = NewAidantPage {
+                csrf,
+                form,
+                error: Some(error),
+            };
+            Ok(Reply::Page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page.render()?,
+            ))
+        },
+    )
+    .await
+}
