@@ -1,5 +1,5 @@
-//! The demo seed: one habilitated organisation, a référent-aidant with a known OTP card,
-//! fictional usagers and their mandates. Idempotent.
+//! The demo seed: one habilitated organisation, a référent-aidant with a known OTP card, a
+//! second card in stock, fictional usagers and their mandates. Idempotent.
 
 use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
 use authenticator::{CardKind, NewCard, SeedCipher};
@@ -15,6 +15,10 @@ pub const DEMO_EMAIL: &str = "camille.durand@france-services-demo.fr";
 pub const DEMO_CARD_SERIAL: &str = "GADT0000001";
 /// The demo card's seed (public on purpose: it is a demonstration card).
 pub const DEMO_CARD_SEED_HEX: &str = "4a6f6b65725f64656d6f5f6361727465313233";
+/// A demo card in stock, for trying association and validation in the espace référent.
+pub const DEMO_STOCK_CARD_SERIAL: &str = "GADT0000002";
+/// Its seed (public on purpose too).
+const DEMO_STOCK_CARD_SEED_HEX: &str = "53746f636b5f64656d6f5f6361727465343536";
 
 /// What the seed created (or found).
 #[derive(Debug, Clone)]
@@ -137,6 +141,19 @@ pub fn seed_demo(
                 validated: true,
             },
         )?;
+        authenticator::create_card(
+            conn,
+            rng,
+            cipher,
+            now,
+            NewCard {
+                serial: DEMO_STOCK_CARD_SERIAL,
+                seed_hex: DEMO_STOCK_CARD_SEED_HEX,
+                kind: CardKind::Physical,
+                aidant_id: None,
+                validated: false,
+            },
+        )?;
         Ok((organisation, aidant))
     })?;
     for (identite, demarches, duration) in demo_usagers() {
@@ -175,7 +192,15 @@ pub fn seed_demo(
     })
 }
 
-/// The code the demo card shows at `now`.
-pub fn demo_code(now: DateTime<Utc>) -> String {
-    authenticator::card_code_at(&hex::decode(DEMO_CARD_SEED_HEX).unwrap_or_default(), now)
+/// The code a demo card (the demo aidant's, or the one in stock) shows at `now`.
+pub fn demo_code(serial: &str, now: DateTime<Utc>) -> Option<String> {
+    let seed = match serial.trim().to_uppercase().as_str() {
+        DEMO_CARD_SERIAL => DEMO_CARD_SEED_HEX,
+        DEMO_STOCK_CARD_SERIAL => DEMO_STOCK_CARD_SEED_HEX,
+        _ => return None,
+    };
+    Some(authenticator::card_code_at(
+        &hex::decode(seed).unwrap_or_default(),
+        now,
+    ))
 }

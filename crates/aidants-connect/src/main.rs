@@ -33,8 +33,12 @@ enum Command {
     Migrate,
     /// Create the demo organisation, aidant, card, usagers and mandates (idempotent).
     Demo,
-    /// Print the code the demo card shows now (development only).
-    OtpCode,
+    /// Print the code a demo card shows now (development only).
+    OtpCode {
+        /// The demo card: GADT0000001 (the demo aidant's) or GADT0000002 (in stock).
+        #[arg(default_value = demo::DEMO_CARD_SERIAL)]
+        serial: String,
+    },
     /// Development: migrate, seed the demo, then serve.
     Dev,
     /// OTP cards (national team).
@@ -157,11 +161,18 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo => seed(config, &clock),
-        Command::OtpCode => {
+        Command::OtpCode { serial } => {
             if config.is_production() {
                 anyhow::bail!("otp-code n'existe qu'en développement");
             }
-            println!("{}", demo::demo_code(clock.now()));
+            match demo::demo_code(&serial, clock.now()) {
+                Some(code) => println!("{code}"),
+                None => anyhow::bail!(
+                    "carte de démonstration inconnue : {serial} ({} ou {})",
+                    demo::DEMO_CARD_SERIAL,
+                    demo::DEMO_STOCK_CARD_SERIAL
+                ),
+            }
             Ok(())
         }
         Command::Dev => {
