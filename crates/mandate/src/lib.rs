@@ -312,22 +312,34 @@ pub fn revoke_autorisation(
                 autorisations::revoked_by.eq(Some(by_aidant)),
             ))
             .execute(conn)?;
-        journal::append(
-            conn,
-            rng,
-            now,
-            NewEntry {
-                chain: organisation_id,
-                action: Action::CancelAutorisation,
-                aidant_id: Some(by_aidant),
-                usager_id: Some(&mandate.usager_id),
-                organisation_id: Some(organisation_id),
-                subject: &autorisation.demarche,
-                details: serde_json::json!({ "mandat": mandate.id, "autorisation": autorisation.id }),
-            },
-        )?;
-        Ok(())
+        journal_cancel_autorisation(conn, rng, now, &mandate, &autorisation, by_aidant)
     })
+}
+
+/// Journals `cancel_autorisation` for one autorisation of a mandate.
+fn journal_cancel_autorisation(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    mandate: &Mandate,
+    autorisation: &Autorisation,
+    by_aidant: &str,
+) -> Result<(), MandateError> {
+    journal::append(
+        conn,
+        rng,
+        now,
+        NewEntry {
+            chain: &mandate.organisation_id,
+            action: Action::CancelAutorisation,
+            aidant_id: Some(by_aidant),
+            usager_id: Some(&mandate.usager_id),
+            organisation_id: Some(&mandate.organisation_id),
+            subject: &autorisation.demarche,
+            details: serde_json::json!({ "mandat": mandate.id, "autorisation": autorisation.id }),
+        },
+    )?;
+    Ok(())
 }
 
 /// Revokes a whole mandate of an organisation and its active autorisations, journaled as
@@ -376,20 +388,7 @@ pub fn revoke_mandate(
             ))
             .execute(conn)?;
         for autorisation in &active {
-            journal::append(
-                conn,
-                rng,
-                now,
-                NewEntry {
-                    chain: &mandate.organisation_id,
-                    action: Action::CancelAutorisation,
-                    aidant_id: Some(by_aidant),
-                    usager_id: Some(&mandate.usager_id),
-                    organisation_id: Some(&mandate.organisation_id),
-                    subject: &autorisation.demarche,
-                    details: serde_json::json!({ "mandat": mandate.id, "autorisation": autorisation.id }),
-                },
-            )?;
+            journal_cancel_autorisation(conn, rng, now, &mandate, autorisation, by_aidant)?;
         }
         journal::append(
             conn,
