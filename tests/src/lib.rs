@@ -51,6 +51,8 @@ impl TestDb {
                     "AC_TEST_POSTGRES_URL must name a PostgreSQL server for the PostgreSQL tests \
                      (e.g. postgres://postgres@127.0.0.1:5432/postgres); see README",
                 );
+                // Loopback needs no TLS; without it no OpenSSL state outlives a test.
+                let admin = plain_tcp(&admin);
                 let name = format!("ac_test_{}", random_hex(6));
                 let mut conn = PgConnection::establish(&admin)
                     .expect("PostgreSQL unreachable at AC_TEST_POSTGRES_URL");
@@ -76,6 +78,15 @@ impl Drop for TestDb {
             }
         }
     }
+}
+
+/// `url` with `sslmode=disable` unless it names an `sslmode`.
+fn plain_tcp(url: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("AC_TEST_POSTGRES_URL is not a URL");
+    if !parsed.query_pairs().any(|(k, _)| k == "sslmode") {
+        parsed.query_pairs_mut().append_pair("sslmode", "disable");
+    }
+    parsed.to_string()
 }
 
 /// A clock the test moves by hand.
@@ -129,17 +140,58 @@ fn test_clients() -> Vec<provider::Client> {
     ]
 }
 
+/// A server running on a thread of its own. Dropping it stops the server and waits for its
+/// thread, so that no server thread (nor its database connections) outlives the test: a
+/// process that exits while one still runs can crash in the C libraries' exit handlers.
+pub struct Served {
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Runs the server `start` builds on a new thread with its own actix system; `start` also
+    /// returns a value for the caller (e.g. a control handle).
+    pub fn spawn<T, F>(start: F) -> (Served, T)
+    where
+        T: Send + 'static,
+        F: FnOnce() -> (actix_web::dev::Server, T) + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let (server, extra) = start();
+                tx.send((server.handle(), extra)).unwrap();
+                let _ = server.await;
+            })
+        });
+        let (handle, extra) = rx.recv().unwrap();
+        (
+            Served {
+                handle,
+                thread: Some(thread),
+            },
+            extra,
+        )
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // A new thread: the test's own runtime cannot block on the stop future.
+        let stopper =
+            std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
+        let _ = stopper.join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// A running instance of Aidants Connect.
 pub struct Instance {
     pub base: String,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
-    }
+    _served: Served,
 }
 
 /// The seed of each fixture card.
@@ -188,7 +240,6 @@ fn pivot(given: &str, family: &str, birthdate: &str) -> identity::IdentitePivot 
 
 /// A test service: its database, keys, clock, fixtures and running instances.
 pub struct TestService {
-    pub db: TestDb,
     pub config: Config,
     pub clock: Arc<ManualClock>,
     pub fixtures: Fixtures,
@@ -200,6 +251,16 @@ pub struct TestService {
     /// The SMS provider's inbox (with the simulator only).
     pub sms: Option<SmsInbox>,
     _keys: tempfile::TempDir,
+    /// Dropped last, once every server and connection is gone.
+    pub db: TestDb,
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        // Servers first (they hold pools of their own), then the database.
+        self.instances.clear();
+        self.sms = None;
+    }
 }
 
 /// Token the service presents to the SMS provider.
@@ -213,14 +274,7 @@ pub struct SmsInbox {
     pub url: String,
     received: Arc<Mutex<Vec<sms::OutgoingSms>>>,
     failing: Arc<std::sync::atomic::AtomicBool>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for SmsInbox {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false)));
-    }
+    _served: Served,
 }
 
 impl SmsInbox {
@@ -234,47 +288,43 @@ impl SmsInbox {
         let received: Arc<Mutex<Vec<sms::OutgoingSms>>> = Arc::default();
         let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (r, f) = (received.clone(), failing.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    let (r, f) = (r.clone(), f.clone());
-                    App::new().route(
-                        "/envoi",
-                        aw::post().to(move |req: HttpRequest, body: aw::Json<sms::OutgoingSms>| {
-                            let (r, f) = (r.clone(), f.clone());
-                            async move {
-                                let auth = req
-                                    .headers()
-                                    .get("authorization")
-                                    .and_then(|v| v.to_str().ok())
-                                    .unwrap_or_default()
-                                    .to_owned();
-                                if auth != format!("Bearer {SMS_PROVIDER_TOKEN}") {
-                                    return HttpResponse::Unauthorized().finish();
-                                }
-                                if f.load(std::sync::atomic::Ordering::SeqCst) {
-                                    return HttpResponse::ServiceUnavailable().finish();
-                                }
-                                r.lock().unwrap().push(body.into_inner());
-                                HttpResponse::Accepted().finish()
+        let (served, ()) = Served::spawn(move || {
+            let server = HttpServer::new(move || {
+                let (r, f) = (r.clone(), f.clone());
+                App::new().route(
+                    "/envoi",
+                    aw::post().to(move |req: HttpRequest, body: aw::Json<sms::OutgoingSms>| {
+                        let (r, f) = (r.clone(), f.clone());
+                        async move {
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned();
+                            if auth != format!("Bearer {SMS_PROVIDER_TOKEN}") {
+                                return HttpResponse::Unauthorized().finish();
                             }
-                        }),
-                    )
-                })
-                .workers(1)
-                .listen(listener)
-                .unwrap()
-                .run();
-                tx.send(server.handle()).unwrap();
-                let _ = server.await;
+                            if f.load(std::sync::atomic::Ordering::SeqCst) {
+                                return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            r.lock().unwrap().push(body.into_inner());
+                            HttpResponse::Accepted().finish()
+                        }
+                    }),
+                )
             })
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run();
+            (server, ())
         });
         SmsInbox {
             url,
             received,
             failing,
-            handle: rx.recv().unwrap(),
+            _served: served,
         }
     }
 
@@ -351,18 +401,11 @@ impl TestService {
         };
         let clock = service.clock.clone();
         let now: fc_sim::idp::TimeSource = Arc::new(move || clock.now());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let (server, control) = fc_sim::serve(config, sim_listener, now).unwrap();
-                tx.send((server.handle(), control)).unwrap();
-                let _ = server.await;
-            })
-        });
-        let (handle, control) = rx.recv().unwrap();
+        let (served, control) =
+            Served::spawn(move || fc_sim::serve(config, sim_listener, now).unwrap());
         service.instances.push(Instance {
             base: sim_base.clone(),
-            handle,
+            _served: served,
         });
         service.sim = Some(control);
         service.sms = Some(inbox);
@@ -420,18 +463,15 @@ impl TestService {
         let port = listener.local_addr().unwrap().port();
         let config = self.config.clone();
         let clock: Arc<dyn Clock> = self.clock.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = aidants_connect::start(&config, listener, clock).unwrap();
-                tx.send(server.handle()).unwrap();
-                let _ = server.await;
-            })
+        let (served, ()) = Served::spawn(move || {
+            (
+                aidants_connect::start(&config, listener, clock).unwrap(),
+                (),
+            )
         });
-        let handle = rx.recv().unwrap();
         self.instances.push(Instance {
             base: format!("http://127.0.0.1:{port}"),
-            handle,
+            _served: served,
         });
     }
 
