@@ -170,10 +170,28 @@ async fn journal_chain_detects_tampering(backend: Backend) {
     assert_eq!(journal::verify_chain(&mut conn, &org).unwrap(), None);
     let entries = journal::chain_entries(&mut conn, &org).unwrap();
     assert!(entries.len() >= 3, "fixtures journal their mandates");
-    diesel::update(journal_table::table.filter(journal_table::id.eq(&entries[1].id)))
-        .set(journal_table::subject.eq("altéré"))
+    let alter = |conn: &mut store::DbConnection| {
+        diesel::update(journal_table::table.filter(journal_table::id.eq(&entries[1].id)))
+            .set(journal_table::subject.eq("altéré"))
+            .execute(conn)
+    };
+    // The database refuses to change or remove an entry…
+    let refused = alter(&mut conn).unwrap_err().to_string();
+    assert!(refused.contains("never updated"), "{refused}");
+    let refused = diesel::delete(journal_table::table.filter(journal_table::id.eq(&entries[2].id)))
         .execute(&mut conn)
-        .unwrap();
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("deleted"), "{refused}");
+    assert_eq!(journal::verify_chain(&mut conn, &org).unwrap(), None);
+    // …unless someone with the owner's rights drops its triggers first: the chain tells.
+    use diesel::connection::SimpleConnection;
+    let drop_triggers = match backend {
+        Backend::Sqlite => "DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete;",
+        Backend::Postgres => "DROP TRIGGER journal_no_update_or_delete ON journal;",
+    };
+    conn.batch_execute(drop_triggers).unwrap();
+    alter(&mut conn).unwrap();
     assert_eq!(
         journal::verify_chain(&mut conn, &org).unwrap(),
         Some(journal::ChainBreak::AlteredEntry { seq: 2 })

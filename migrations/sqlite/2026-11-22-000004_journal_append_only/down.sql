@@ -1,0 +1,2 @@
+DROP TRIGGER journal_no_delete;
+DROP TRIGGER journal_no_update;
