@@ -223,3 +223,44 @@ pub fn activate_aidant(
         accounts::activate_aidant(conn, rng, now, email)
     })?)
 }
+
+/// `journal verify`: walks every chain; the report, and whether every chain holds.
+pub fn verify_journal(conn: &mut DbConnection) -> Result<(String, bool), AdminError> {
+    let reports = journal::verify_all(conn).map_err(anyhow::Error::from)?;
+    let mut out = String::new();
+    let mut intact = true;
+    for report in &reports {
+        let name = if report.chain == journal::NATIONAL_CHAIN {
+            "équipe nationale".to_owned()
+        } else {
+            accounts::organisation(conn, &report.chain)?
+                .map(|o| format!("{} (SIRET {})", o.name, o.siret))
+                .unwrap_or_else(|| "structure inconnue".to_owned())
+        };
+        match &report.broken {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "intacte   {} — {name} : {} entrée(s)",
+                    report.chain, report.entries
+                );
+            }
+            Some(broken) => {
+                intact = false;
+                let _ = writeln!(
+                    out,
+                    "ROMPUE    {} — {name} : {}",
+                    report.chain,
+                    broken.describe()
+                );
+            }
+        }
+    }
+    let broken = reports.iter().filter(|r| r.broken.is_some()).count();
+    let _ = writeln!(
+        out,
+        "{} chaîne(s) vérifiée(s), {broken} rompue(s).",
+        reports.len()
+    );
+    Ok((out, intact))
+}

@@ -50,6 +50,15 @@ enum Command {
     /// Aidants and référents (national team).
     #[command(subcommand)]
     Aidant(AidantCommand),
+    /// The audit journal.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Walk every chain and report the first broken link of each (exit status 1 if any).
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -180,6 +189,16 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             serve(config)
         }
         Command::Cards(command) => cards(config, &clock, command),
+        Command::Journal(JournalCommand::Verify) => {
+            let pool = aidants_connect::open_database(config)?;
+            let mut conn = pool.get()?;
+            let (report, intact) = admin::verify_journal(&mut conn)?;
+            print!("{report}");
+            if !intact {
+                anyhow::bail!("journal altéré");
+            }
+            Ok(())
+        }
         Command::Organisation(OrganisationCommand::Create {
             name,
             siret,

@@ -50,6 +50,14 @@ impl Cli {
         )
     }
 
+    fn database(&self) -> store::DbConnection {
+        store::establish(&format!(
+            "sqlite://{}",
+            self.dir.path().join("ac.db").display()
+        ))
+        .unwrap()
+    }
+
     fn file(&self, name: &str, content: &str) -> String {
         let path = self.dir.path().join(name);
         std::fs::write(&path, content).unwrap();
@@ -156,4 +164,32 @@ fn the_national_team_sets_up_an_organisation_its_referent_and_cards() {
     assert!(cli
         .refused(&["cards", "import", "/nonexistent/cards.csv"])
         .contains("lecture de /nonexistent/cards.csv"));
+}
+
+#[test]
+fn journal_verify_reports_the_first_broken_link_of_each_chain() {
+    use diesel::connection::SimpleConnection;
+    let cli = Cli::new();
+    cli.ok(&ORG);
+    let out = cli.ok(&["journal", "verify"]);
+    assert!(
+        out.contains("intacte   national — équipe nationale : 1 entrée(s)"),
+        "{out}"
+    );
+    assert!(out.contains("France Services de Brest (SIRET 12345678900011) : 0 entrée(s)"));
+    assert!(out.contains("2 chaîne(s) vérifiée(s), 0 rompue(s)."));
+    let mut db = cli.database();
+    let refused = db.batch_execute("UPDATE journal SET subject = 'x'");
+    assert!(refused.is_err(), "the trigger refuses changes");
+    db.batch_execute(
+        "DROP TRIGGER journal_no_update; UPDATE journal SET subject = '00000000000000' WHERE chain = 'national'",
+    )
+    .unwrap();
+    let out = cli.refused(&["journal", "verify"]);
+    assert!(
+        out.contains("ROMPUE    national — équipe nationale : entrée n° 1 altérée"),
+        "{out}"
+    );
+    assert!(out.contains("2 chaîne(s) vérifiée(s), 1 rompue(s)."));
+    assert!(out.contains("journal altéré"));
 }

@@ -344,11 +344,36 @@ pub enum ChainBreak {
     },
 }
 
+impl ChainBreak {
+    /// What is wrong, in French, for the operator.
+    pub fn describe(&self) -> String {
+        match self {
+            ChainBreak::AlteredEntry { seq } => format!(
+                "entrée n° {seq} altérée : son contenu ne correspond plus à son empreinte"
+            ),
+            ChainBreak::BrokenLink { seq } => format!(
+                "lien rompu à l'entrée n° {seq} : elle ne suit pas l'entrée précédente (entrée supprimée, insérée ou déplacée)"
+            ),
+            ChainBreak::HeadMismatch { last_seq } => format!(
+                "fin de chaîne manquante : la dernière entrée trouvée est la n° {last_seq}, la tête de chaîne en annonce une autre"
+            ),
+        }
+    }
+}
+
 /// Walks a chain from its start and returns the first break, if any.
 pub fn verify_chain(
     conn: &mut DbConnection,
     chain: &str,
 ) -> Result<Option<ChainBreak>, JournalError> {
+    Ok(walk_chain(conn, chain)?.1)
+}
+
+/// Walks a chain: how many entries it holds, and its first break.
+fn walk_chain(
+    conn: &mut DbConnection,
+    chain: &str,
+) -> Result<(i64, Option<ChainBreak>), JournalError> {
     let (head_seq, head_hash): (i64, String) = journal_heads::table
         .find(chain)
         .select((journal_heads::seq, journal_heads::head_hash))
@@ -357,20 +382,55 @@ pub fn verify_chain(
         .ok_or_else(|| JournalError::UnknownChain(chain.to_owned()))?;
     let mut prev = GENESIS_HASH.to_owned();
     let mut expected_seq = 1;
-    for entry in chain_entries(conn, chain)? {
+    let entries = chain_entries(conn, chain)?;
+    let count = entries.len() as i64;
+    for entry in entries {
         if entry.seq != expected_seq || entry.prev_hash != prev {
-            return Ok(Some(ChainBreak::BrokenLink { seq: entry.seq }));
+            return Ok((count, Some(ChainBreak::BrokenLink { seq: entry.seq })));
         }
         if entry.computed_hash() != entry.hash {
-            return Ok(Some(ChainBreak::AlteredEntry { seq: entry.seq }));
+            return Ok((count, Some(ChainBreak::AlteredEntry { seq: entry.seq })));
         }
         prev = entry.hash;
         expected_seq += 1;
     }
     if head_seq != expected_seq - 1 || head_hash != prev {
-        return Ok(Some(ChainBreak::HeadMismatch {
-            last_seq: expected_seq - 1,
-        }));
+        return Ok((
+            count,
+            Some(ChainBreak::HeadMismatch {
+                last_seq: expected_seq - 1,
+            }),
+        ));
     }
-    Ok(None)
+    Ok((count, None))
+}
+
+/// One chain as `verify_all` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// The chain (an organisation id, or [`NATIONAL_CHAIN`]).
+    pub chain: String,
+    /// Entries found.
+    pub entries: i64,
+    /// Its first break, if any.
+    pub broken: Option<ChainBreak>,
+}
+
+/// Walks every chain, by name.
+pub fn verify_all(conn: &mut DbConnection) -> Result<Vec<ChainReport>, JournalError> {
+    let chains: Vec<String> = journal_heads::table
+        .order(journal_heads::chain.asc())
+        .select(journal_heads::chain)
+        .load(conn)?;
+    chains
+        .into_iter()
+        .map(|chain| {
+            let (entries, broken) = walk_chain(conn, &chain)?;
+            Ok(ChainReport {
+                chain,
+                entries,
+                broken,
+            })
+        })
+        .collect()
 }
