@@ -665,3 +665,22 @@ pub fn register_organisation(
     )?;
     Ok(organisation)
 }
+
+/// Habilitated organisations and active aidants (active account with an active membership),
+/// for the public statistics.
+pub fn totals(conn: &mut DbConnection) -> Result<(i64, i64), AccountError> {
+    let organisations = organisations::table
+        .filter(organisations::habilitation.eq(Habilitation::Validated.as_str()))
+        .count()
+        .get_result(conn)?;
+    let aidants = aidants::table
+        .filter(aidants::active.eq(true))
+        .filter(diesel::dsl::exists(
+            memberships::table
+                .filter(memberships::aidant_id.eq(aidants::id))
+                .filter(memberships::active.eq(true)),
+        ))
+        .count()
+        .get_result(conn)?;
+    Ok((organisations, aidants))
+}

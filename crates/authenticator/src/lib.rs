@@ -31,6 +31,7 @@ pub use sessions::{
     verify_activity, AidantSession, Credentials, LoginRefusal, SessionPolicy, SessionToken,
     VerifiedAidant,
 };
+pub use throttle::purge_login_throttle;
 
 use store::StoreError;
 

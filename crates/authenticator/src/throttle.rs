@@ -142,3 +142,24 @@ pub(crate) fn succeeded(conn: &mut DbConnection, source: &str) -> Result<(), Aut
     diesel::delete(login_throttle::table.find(key(source))).execute(conn)?;
     Ok(())
 }
+
+/// Forgets the addresses whose failures are all older than the lock length and that are not
+/// locked any more: they would be ignored anyway. Returns how many were removed.
+pub fn purge_login_throttle(
+    conn: &mut DbConnection,
+    backoff: &Backoff,
+    now: DateTime<Utc>,
+) -> Result<usize, AuthError> {
+    let forgotten = to_db(now - backoff.lock_for);
+    let now = to_db(now);
+    Ok(diesel::delete(
+        login_throttle::table
+            .filter(login_throttle::last_failure_at.lt(forgotten))
+            .filter(
+                login_throttle::locked_until
+                    .is_null()
+                    .or(login_throttle::locked_until.lt(now)),
+            ),
+    )
+    .execute(conn)?)
+}

@@ -4,7 +4,17 @@
 //!
 //! Entries are only ever inserted: this crate offers no update and no delete. Each entry
 //! carries the hash of the previous entry of its chain and its own hash over a canonical
-//! encoding of its content, so an altered or removed entry breaks the chain.
+//! encoding of its content, so an altered or removed entry breaks the chain. Signed daily
+//! checkpoints of the chain heads ([`checkpoint`]) reveal a chain cut back at its end, and
+//! monthly aggregates ([`stats`]) are kept with every append for the public statistics.
+
+pub mod checkpoint;
+pub mod stats;
+
+pub use checkpoint::{
+    checkpoint_if_due, verify_checkpoints, Checkpoint, CheckpointProblem, CheckpointReport,
+    CheckpointSigner,
+};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -119,6 +129,9 @@ pub enum JournalError {
     /// `append` was called outside a transaction: the entry and its head would not move together.
     #[error("une écriture au journal doit se faire dans une transaction")]
     NotInTransaction,
+    /// A checkpoint could not be signed.
+    #[error("signature du point de contrôle: {0}")]
+    Signature(String),
 }
 
 impl From<diesel::result::Error> for JournalError {
@@ -283,6 +296,7 @@ pub fn append(
     diesel::update(journal_heads::table.find(entry.chain))
         .set(journal_heads::head_hash.eq(&stored.hash))
         .execute(conn)?;
+    stats::record(conn, &stored)?;
     Ok(stored)
 }
 
@@ -320,6 +334,18 @@ pub fn entries_about(
         .filter(journal::action.eq(action.as_str()))
         .filter(journal::subject.eq(subject))
         .order((journal::at.asc(), journal::seq.asc()))
+        .select(JournalEntry::as_select())
+        .load(conn)?)
+}
+
+/// Everything the journal holds about one usager, oldest first (right of access).
+pub fn entries_of_usager(
+    conn: &mut DbConnection,
+    usager_id: &str,
+) -> Result<Vec<JournalEntry>, JournalError> {
+    Ok(journal::table
+        .filter(journal::usager_id.eq(usager_id))
+        .order((journal::at.asc(), journal::chain.asc(), journal::seq.asc()))
         .select(JournalEntry::as_select())
         .load(conn)?)
 }

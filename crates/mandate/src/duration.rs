@@ -1,7 +1,8 @@
 //! Mandate durations.
 
 use crate::MandateError;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use store::paris_offset;
 
 /// How long a mandate lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,28 +66,6 @@ impl MandateDuration {
             MandateDuration::Long => now + Duration::days(365),
         }
     }
-}
-
-/// The last Sunday of a month, at 01:00 UTC: when European summer time starts (March) or ends
-/// (October).
-fn last_sunday_0100_utc(year: i32, month: u32) -> DateTime<Utc> {
-    let mut day = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or(NaiveDate::MIN);
-    while day.weekday() != Weekday::Sun {
-        day = day.pred_opt().unwrap_or(NaiveDate::MIN);
-    }
-    Utc.from_utc_datetime(&day.and_hms_opt(1, 0, 0).unwrap_or_default())
-}
-
-/// UTC offset of metropolitan France at `at` (EU summer-time rule).
-fn paris_offset(at: DateTime<Utc>) -> Duration {
-    let year = at.year();
-    let summer = at >= last_sunday_0100_utc(year, 3) && at < last_sunday_0100_utc(year, 10);
-    Duration::hours(if summer { 2 } else { 1 })
-}
-
-/// The wall-clock time in metropolitan France at `at`, for display.
-pub fn paris_local_time(at: DateTime<Utc>) -> chrono::NaiveDateTime {
-    (at + paris_offset(at)).naive_utc()
 }
 
 /// The next midnight in Paris after `now`, in UTC.

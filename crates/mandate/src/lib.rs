@@ -29,7 +29,7 @@ pub use draft::{
     confirm_draft, create_draft, draft, draft_by_state, record_identification, Confirmed,
     DraftError, MandateDraft, NewDraft,
 };
-pub use duration::{paris_local_time, MandateDuration};
+pub use duration::MandateDuration;
 pub use listing::{
     mandates_of_usager, usagers_of_organisation, MandateDetail, MandateState, UsagerFilter,
     UsagerListing, UsagerRow, EXPIRING_SOON,
@@ -652,6 +652,18 @@ pub fn usagers_with_active_mandates(
         );
     }
     Ok(query.load(conn)?)
+}
+
+/// Usagers known (each came with a mandate) and mandates in force at `now`, for the public
+/// statistics.
+pub fn totals(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(i64, i64), MandateError> {
+    let usagers = usagers::table.count().get_result(conn)?;
+    let active = mandates::table
+        .filter(mandates::revoked_at.is_null())
+        .filter(mandates::expires_at.gt(to_db(now)))
+        .count()
+        .get_result(conn)?;
+    Ok((usagers, active))
 }
 
 #[cfg(test)]

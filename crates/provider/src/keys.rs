@@ -213,3 +213,32 @@ fn write_private(path: &Path, content: &str) -> Result<(), ProviderError> {
     file.write_all(content.as_bytes())
         .map_err(|e| ProviderError::Key(format!("{}: {e}", path.display())))
 }
+
+/// Journal checkpoints are signed with the active ES256 key and verified with any published
+/// key (a retired key still verifies the checkpoints it signed: keep `retired-*.pem`).
+impl journal::CheckpointSigner for KeySet {
+    fn sign(&self, claims: &Value) -> Result<String, String> {
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.kid = Some(self.es256.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(&header, claims, self.es256.encoding_key()).map_err(|e| e.to_string())
+    }
+
+    fn verify(&self, token: &str) -> Result<Value, String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        let kid = header.kid.ok_or("aucun kid")?;
+        let key = self
+            .by_kid(&kid)
+            .ok_or_else(|| format!("clé {kid} inconnue"))?;
+        if key.algorithm != header.alg {
+            return Err("algorithme inattendu".into());
+        }
+        let mut validation = jsonwebtoken::Validation::new(key.algorithm);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation)
+            .map(|data| data.claims)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -195,6 +195,33 @@ diesel::table! {
         chain -> Text,
         seq -> BigInt,
         head_hash -> Text,
+        checkpointed_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    journal_checkpoints (day) {
+        day -> Text,
+        at -> Timestamp,
+        prev_hash -> Text,
+        token -> Text,
+    }
+}
+
+diesel::table! {
+    journal_monthly (chain, month, action) {
+        chain -> Text,
+        month -> Text,
+        action -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    journal_monthly_distinct (month, kind, key) {
+        month -> Text,
+        kind -> Text,
+        key -> Text,
     }
 }
 
@@ -235,5 +262,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     autorisations,
     oidc_requests,
     journal_heads,
+    journal_checkpoints,
+    journal_monthly,
+    journal_monthly_distinct,
     journal,
 );

@@ -1,0 +1,271 @@
+//! Monthly aggregates of the journal, kept up to date by every append (same transaction), so
+//! the public statistics read a few hundred aggregate rows instead of scanning the journal.
+//!
+//! Counters are kept per chain: an append only touches rows of its own chain, whose head it
+//! already holds, so organisations never wait on each other. Months are calendar months in
+//! Paris time.
+
+use crate::{Action, JournalEntry, JournalError};
+use chrono::{DateTime, Utc};
+use diesel::dsl::{count_star, sql};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use store::schema::{journal_monthly, journal_monthly_distinct};
+use store::DbConnection;
+
+/// What is counted once per month, whatever the number of entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distinct {
+    /// An usager for whom a mandate was created or used.
+    Usager,
+    /// An aidant who signed in.
+    Aidant,
+    /// A mandate created (it holds one `create_autorisation` entry per démarche).
+    Mandat,
+}
+
+impl Distinct {
+    /// The stored kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Distinct::Usager => "usager",
+            Distinct::Aidant => "aidant",
+            Distinct::Mandat => "mandat",
+        }
+    }
+}
+
+/// The `YYYY-MM` month of `at` in Paris.
+pub fn month_of(at: DateTime<Utc>) -> String {
+    store::paris_local_time(at).format("%Y-%m").to_string()
+}
+
+/// What an entry adds to the distinct counts of its month.
+fn distinct_keys(entry: &JournalEntry) -> Vec<(Distinct, String)> {
+    let usager = entry.usager_id.clone().map(|u| (Distinct::Usager, u));
+    match entry.action.as_str() {
+        a if a == Action::CreateAutorisation.as_str() => {
+            let mandat = serde_json::from_str::<serde_json::Value>(&entry.details)
+                .ok()
+                .and_then(|d| d.get("mandat").and_then(|m| m.as_str()).map(str::to_owned))
+                .map(|m| (Distinct::Mandat, m));
+            usager.into_iter().chain(mandat).collect()
+        }
+        a if a == Action::UseAutorisation.as_str() => usager.into_iter().collect(),
+        a if a == Action::ConnectAidant.as_str() => entry
+            .aidant_id
+            .clone()
+            .map(|a| (Distinct::Aidant, a))
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Counts a new entry in its month (called by `append`, inside its transaction).
+pub(crate) fn record(conn: &mut DbConnection, entry: &JournalEntry) -> Result<(), JournalError> {
+    let month = month_of(entry.at_utc());
+    let counter = diesel::insert_into(journal_monthly::table).values((
+        journal_monthly::chain.eq(&entry.chain),
+        journal_monthly::month.eq(&month),
+        journal_monthly::action.eq(&entry.action),
+        journal_monthly::count.eq(1i64),
+    ));
+    let target = (
+        journal_monthly::chain,
+        journal_monthly::month,
+        journal_monthly::action,
+    );
+    let increment = journal_monthly::count.eq(journal_monthly::count + 1i64);
+    match conn {
+        DbConnection::Pg(c) => counter
+            .on_conflict(target)
+            .do_update()
+            .set(increment)
+            .execute(c)?,
+        DbConnection::Sqlite(c) => counter
+            .on_conflict(target)
+            .do_update()
+            .set(increment)
+            .execute(c)?,
+    };
+    for (kind, key) in distinct_keys(entry) {
+        let insert = diesel::insert_into(journal_monthly_distinct::table).values((
+            journal_monthly_distinct::month.eq(&month),
+            journal_monthly_distinct::kind.eq(kind.as_str()),
+            journal_monthly_distinct::key.eq(&key),
+        ));
+        match conn {
+            DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
+            DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// One month of activity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Month {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Aidants who signed in at least once.
+    pub aidants: i64,
+    /// Organisations created by the national team.
+    pub organisations: i64,
+    /// Distinct usagers for whom a mandate was created or used.
+    pub usagers: i64,
+    /// Mandates created.
+    pub mandats: i64,
+    /// Démarches done (autorisations used through FranceConnect).
+    pub demarches: i64,
+}
+
+/// The `count` months up to the month of `now`, oldest first, every month present (zeros
+/// where nothing happened).
+pub fn monthly(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    count: u32,
+) -> Result<Vec<Month>, JournalError> {
+    let months = last_months(now, count);
+    let first = months.first().cloned().unwrap_or_default();
+    let mut out: Vec<Month> = months
+        .into_iter()
+        .map(|month| Month {
+            month,
+            ..Month::default()
+        })
+        .collect();
+    let counted = [
+        Action::UseAutorisation.as_str(),
+        Action::CreateOrganisation.as_str(),
+    ];
+    let sums: Vec<(String, String, i64)> = journal_monthly::table
+        .filter(journal_monthly::action.eq_any(counted))
+        .filter(journal_monthly::month.ge(&first))
+        .group_by((journal_monthly::month, journal_monthly::action))
+        .select((
+            journal_monthly::month,
+            journal_monthly::action,
+            sql::<BigInt>("CAST(SUM(count) AS BIGINT)"),
+        ))
+        .load(conn)?;
+    let distinct: Vec<(String, String, i64)> = journal_monthly_distinct::table
+        .filter(journal_monthly_distinct::month.ge(&first))
+        .group_by((
+            journal_monthly_distinct::month,
+            journal_monthly_distinct::kind,
+        ))
+        .select((
+            journal_monthly_distinct::month,
+            journal_monthly_distinct::kind,
+            count_star(),
+        ))
+        .load(conn)?;
+    for (month, name, n) in sums.into_iter().chain(distinct) {
+        let Some(m) = out.iter_mut().find(|m| m.month == month) else {
+            continue;
+        };
+        match name.as_str() {
+            "use_autorisation" => m.demarches = n,
+            "create_organisation" => m.organisations = n,
+            "usager" => m.usagers = n,
+            "aidant" => m.aidants = n,
+            "mandat" => m.mandats = n,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Démarches done since the journal began.
+pub fn demarches_total(conn: &mut DbConnection) -> Result<i64, JournalError> {
+    Ok(journal_monthly::table
+        .filter(journal_monthly::action.eq(Action::UseAutorisation.as_str()))
+        .select(sql::<BigInt>("CAST(COALESCE(SUM(count), 0) AS BIGINT)"))
+        .first(conn)?)
+}
+
+/// The `count` months ending with the month of `now`, as `YYYY-MM`, oldest first.
+fn last_months(now: DateTime<Utc>, count: u32) -> Vec<String> {
+    use chrono::Datelike;
+    let local = store::paris_local_time(now);
+    let index = local.year() * 12 + local.month0() as i32;
+    (0..count as i32)
+        .rev()
+        .map(|back| {
+            let i = index - back;
+            format!("{:04}-{:02}", i.div_euclid(12), i.rem_euclid(12) + 1)
+        })
+        .collect()
+}
+
+/// Whether the aggregates are missing while the journal has entries (a journal written before
+/// they existed).
+pub fn is_missing(conn: &mut DbConnection) -> Result<bool, JournalError> {
+    use store::schema::journal;
+    let counted = journal_monthly::table
+        .select(journal_monthly::chain)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    let written = journal::table
+        .select(journal::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    Ok(written && !counted)
+}
+
+/// Rebuilds every aggregate from the journal itself (after a migration, or to check them).
+pub fn rebuild(conn: &mut DbConnection) -> Result<u64, JournalError> {
+    use store::schema::journal;
+    diesel::delete(journal_monthly::table).execute(conn)?;
+    diesel::delete(journal_monthly_distinct::table).execute(conn)?;
+    let mut last_id: Option<String> = None;
+    let mut counted = 0u64;
+    loop {
+        let mut query = journal::table
+            .order(journal::id.asc())
+            .limit(5_000)
+            .select(JournalEntry::as_select())
+            .into_boxed();
+        if let Some(id) = &last_id {
+            query = query.filter(journal::id.gt(id.clone()));
+        }
+        let batch: Vec<JournalEntry> = query.load(conn)?;
+        let Some(last) = batch.last() else {
+            break;
+        };
+        last_id = Some(last.id.clone());
+        for entry in &batch {
+            record(conn, entry)?;
+            counted += 1;
+        }
+    }
+    Ok(counted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn months_are_paris_months() {
+        // 23:30 UTC on 31 January is already February in Paris.
+        assert_eq!(month_of(utc("2026-01-31T23:30:00Z")), "2026-02");
+        assert_eq!(month_of(utc("2026-01-31T22:30:00Z")), "2026-01");
+    }
+
+    #[test]
+    fn the_window_crosses_years() {
+        assert_eq!(
+            last_months(utc("2026-02-10T12:00:00Z"), 4),
+            ["2025-11", "2025-12", "2026-01", "2026-02"]
+        );
+    }
+}

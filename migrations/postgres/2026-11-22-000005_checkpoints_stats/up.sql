@@ -1,0 +1,36 @@
+-- Signed daily checkpoints of the chain heads: a truncated chain no longer reaches a head
+-- that a checkpoint recorded. Checkpoints are chained to each other and append-only.
+ALTER TABLE journal_heads ADD COLUMN checkpointed_seq BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE journal_checkpoints (
+    day TEXT PRIMARY KEY NOT NULL,
+    at TIMESTAMP NOT NULL,
+    prev_hash TEXT NOT NULL,
+    token TEXT NOT NULL
+);
+CREATE FUNCTION journal_checkpoints_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'journal checkpoints are never updated or deleted (%)', TG_OP;
+END;
+$$;
+CREATE TRIGGER journal_checkpoints_no_update_or_delete BEFORE UPDATE OR DELETE ON journal_checkpoints
+    FOR EACH ROW EXECUTE FUNCTION journal_checkpoints_are_append_only();
+CREATE TRIGGER journal_checkpoints_no_truncate BEFORE TRUNCATE ON journal_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION journal_checkpoints_are_append_only();
+
+-- Monthly aggregates kept with each append (same transaction, per chain: no shared hot row),
+-- so the statistics never scan the journal.
+CREATE TABLE journal_monthly (
+    chain TEXT NOT NULL,
+    month TEXT NOT NULL,
+    action TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (chain, month, action)
+);
+CREATE INDEX journal_monthly_action_month ON journal_monthly (action, month);
+-- Who or what was counted once in a month (usagers helped, aidants who acted, mandates).
+CREATE TABLE journal_monthly_distinct (
+    month TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (month, kind, key)
+);
