@@ -224,19 +224,28 @@ pub fn activate_aidant(
     })?)
 }
 
-/// `journal verify`: walks every chain; the report, and whether every chain holds.
-pub fn verify_journal(conn: &mut DbConnection) -> Result<(String, bool), AdminError> {
+/// How the operator reads a chain: its organisation's name and SIRET.
+fn chain_name(conn: &mut DbConnection, chain: &str) -> Result<String, AdminError> {
+    Ok(if chain == journal::NATIONAL_CHAIN {
+        "équipe nationale".to_owned()
+    } else {
+        accounts::organisation(conn, chain)?
+            .map(|o| format!("{} (SIRET {})", o.name, o.siret))
+            .unwrap_or_else(|| "structure inconnue".to_owned())
+    })
+}
+
+/// `journal verify`: walks every chain, then checks every signed checkpoint against the
+/// chains; the report, and whether everything holds.
+pub fn verify_journal(
+    conn: &mut DbConnection,
+    signer: &dyn journal::CheckpointSigner,
+) -> Result<(String, bool), AdminError> {
     let reports = journal::verify_all(conn).map_err(anyhow::Error::from)?;
     let mut out = String::new();
     let mut intact = true;
     for report in &reports {
-        let name = if report.chain == journal::NATIONAL_CHAIN {
-            "équipe nationale".to_owned()
-        } else {
-            accounts::organisation(conn, &report.chain)?
-                .map(|o| format!("{} (SIRET {})", o.name, o.siret))
-                .unwrap_or_else(|| "structure inconnue".to_owned())
-        };
+        let name = chain_name(conn, &report.chain)?;
         match &report.broken {
             None => {
                 let _ = writeln!(
@@ -261,6 +270,22 @@ pub fn verify_journal(conn: &mut DbConnection) -> Result<(String, bool), AdminEr
         out,
         "{} chaîne(s) vérifiée(s), {broken} rompue(s).",
         reports.len()
+    );
+    let checkpoints = journal::verify_checkpoints(conn, signer).map_err(anyhow::Error::from)?;
+    for problem in &checkpoints.problems {
+        intact = false;
+        let chain = match problem.chain() {
+            Some(chain) => format!("{chain} — {} : ", chain_name(conn, chain)?),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "ANOMALIE  {chain}{}", problem.describe());
+    }
+    let _ = writeln!(
+        out,
+        "{} point(s) de contrôle signé(s) vérifié(s), {} tête(s) de chaîne contrôlée(s), {} anomalie(s).",
+        checkpoints.checkpoints,
+        checkpoints.heads,
+        checkpoints.problems.len()
     );
     Ok((out, intact))
 }

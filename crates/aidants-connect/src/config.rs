@@ -74,6 +74,22 @@ pub struct LifetimesConfig {
     pub id_token_seconds: i64,
 }
 
+/// The journal's upkeep.
+#[derive(Debug, Clone, Deserialize)]
+pub struct JournalConfig {
+    /// Minutes between two rounds of upkeep (daily checkpoint, purge); 0 turns it off.
+    pub upkeep_minutes: u64,
+}
+
+/// Operations: logs and metrics.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ObservabilityConfig {
+    /// `json` (one object per line) or `text`; empty: json in production, text in development.
+    pub log_format: String,
+    /// Bearer token `/metrics` requires; empty: open (development only).
+    pub metrics_token: String,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -107,6 +123,10 @@ pub struct Config {
     pub session: SessionConfig,
     /// Lifetimes.
     pub lifetimes: LifetimesConfig,
+    /// Journal upkeep.
+    pub journal: JournalConfig,
+    /// Logs and metrics.
+    pub observability: ObservabilityConfig,
     /// Registered clients.
     pub clients: Vec<provider::Client>,
 }
@@ -131,6 +151,15 @@ impl Config {
             .context("configuration invalide")?;
         config.check()?;
         Ok(config)
+    }
+
+    /// Whether logs are JSON lines.
+    pub fn json_logs(&self) -> bool {
+        match self.observability.log_format.as_str() {
+            "json" => true,
+            "text" => false,
+            _ => self.is_production(),
+        }
     }
 
     /// Whether this is a production deployment.
@@ -179,7 +208,18 @@ impl Config {
         if !self.sms.webhook_token.is_empty() && self.sms.webhook_token.len() < 32 {
             bail!("sms.webhook_token doit faire au moins 32 caractères");
         }
+        if !matches!(self.observability.log_format.as_str(), "" | "json" | "text") {
+            bail!("observability.log_format doit valoir json ou text");
+        }
+        if !self.observability.metrics_token.is_empty()
+            && self.observability.metrics_token.len() < 32
+        {
+            bail!("observability.metrics_token doit faire au moins 32 caractères");
+        }
         if self.is_production() {
+            if self.observability.metrics_token.is_empty() {
+                bail!("production: observability.metrics_token doit être configuré");
+            }
             if self.franceconnect.client_secret == DEV_FC_SECRET {
                 bail!("production: le secret de développement chez FranceConnect est interdit");
             }

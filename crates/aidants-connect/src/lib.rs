@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod logging;
+pub mod maintenance;
 
 use anyhow::Context;
 use authenticator::{Backoff, SeedCipher, SessionPolicy};
@@ -36,6 +38,17 @@ pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
     let applied = store::migrate(&mut conn).context("migrations")?;
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
+    }
+    let rebuilt = store::write_transaction(&mut conn, |conn| {
+        if journal::stats::is_missing(conn)? {
+            journal::stats::rebuild(conn).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .context("statistiques du journal")?;
+    if let Some(entries) = rebuilt {
+        tracing::info!(entries, "journal statistics rebuilt");
     }
     Ok(pool)
 }
@@ -134,6 +147,8 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         sms: sms_sender(config)?,
         sms_webhook_token: config.sms.webhook_token.clone(),
         attestation_key: attestation_key(config)?,
+        metrics: web::Metrics::new().context("métriques")?,
+        metrics_token: config.observability.metrics_token.clone(),
     })
 }
 
@@ -168,6 +183,12 @@ pub fn start(
     listener: TcpListener,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<actix_web::dev::Server> {
-    let state = build_state(config, clock)?;
+    let state = actix_web::web::Data::new(build_state(config, clock)?);
+    if config.journal.upkeep_minutes > 0 {
+        maintenance::spawn(
+            state.clone(),
+            std::time::Duration::from_secs(config.journal.upkeep_minutes * 60),
+        );
+    }
     Ok(web::serve(state, listener, config.workers)?)
 }

@@ -57,8 +57,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum JournalCommand {
-    /// Walk every chain and report the first broken link of each (exit status 1 if any).
+    /// Walk every chain and report the first broken link of each, then check every signed
+    /// checkpoint against the chains (exit status 1 if anything is wrong).
     Verify,
+    /// Write today's signed checkpoint of the chain heads if it is missing (the service does it
+    /// every `journal.upkeep_minutes`; for cron when that is 0) and print it.
+    Checkpoint,
 }
 
 #[derive(Subcommand)]
@@ -130,17 +134,6 @@ enum AidantCommand {
     },
 }
 
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
@@ -150,7 +143,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.is_production());
+    if let Err(e) = aidants_connect::logging::install(config.json_logs(), std::io::stdout) {
+        eprintln!("Journalisation : {e:#}");
+    }
     match run(cli.command.unwrap_or(Command::Serve), &config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -189,10 +184,30 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             serve(config)
         }
         Command::Cards(command) => cards(config, &clock, command),
+        Command::Journal(JournalCommand::Checkpoint) => {
+            let pool = aidants_connect::open_database(config)?;
+            let keys = provider::KeySet::load_or_generate(&config.keys_dir)?;
+            let mut conn = pool.get()?;
+            let upkeep = aidants_connect::maintenance::run_once(
+                &mut conn,
+                &keys,
+                &aidants_connect::session_policy(config),
+                clock.now(),
+            )?;
+            match upkeep.checkpoint {
+                Some(c) => println!(
+                    "Point de contrôle du {} signé : {} tête(s) de chaîne.\n{}",
+                    c.day, c.heads, c.token
+                ),
+                None => println!("Le point de contrôle du jour existe déjà."),
+            }
+            Ok(())
+        }
         Command::Journal(JournalCommand::Verify) => {
             let pool = aidants_connect::open_database(config)?;
+            let keys = provider::KeySet::load_or_generate(&config.keys_dir)?;
             let mut conn = pool.get()?;
-            let (report, intact) = admin::verify_journal(&mut conn)?;
+            let (report, intact) = admin::verify_journal(&mut conn, &keys)?;
             print!("{report}");
             if !intact {
                 anyhow::bail!("journal altéré");

@@ -236,7 +236,7 @@ pub(crate) async fn login(
                 csrf: csrf.value.clone(),
                 suite: next,
                 email: typed,
-                error: Some(refusal_message(refusal)),
+                error: Some(refusal_message(&state.metrics, refusal)),
             };
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -325,7 +325,7 @@ pub(crate) async fn recheck(
                 &state,
                 next,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some(refusal_message(refusal)),
+                Some(refusal_message(&state.metrics, refusal)),
             )
             .await
         }

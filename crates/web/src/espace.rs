@@ -19,12 +19,12 @@ const PER_PAGE: usize = 20;
 
 /// A date as shown, in Paris time.
 pub(crate) fn date(at: DateTime<Utc>) -> String {
-    mandate::paris_local_time(at).format("%d/%m/%Y").to_string()
+    store::paris_local_time(at).format("%d/%m/%Y").to_string()
 }
 
 /// A date and time as shown, in Paris time.
 pub(crate) fn date_time(at: DateTime<Utc>) -> String {
-    mandate::paris_local_time(at)
+    store::paris_local_time(at)
         .format("%d/%m/%Y à %H:%M")
         .to_string()
 }
@@ -36,7 +36,7 @@ pub(crate) fn birthdate(value: &str) -> String {
         .unwrap_or_else(|_| value.to_owned())
 }
 
-fn not_found() -> HttpResponse {
+pub(crate) fn not_found() -> HttpResponse {
     error_page(
         StatusCode::NOT_FOUND,
         "Introuvable",
@@ -225,6 +225,7 @@ struct MandateCard {
 #[template(path = "usager.html")]
 struct UsagerPage {
     csrf: String,
+    usager_id: String,
     name: String,
     birthdate: String,
     birthplace: String,
@@ -296,6 +297,7 @@ pub(crate) async fn usager(
             .collect();
         Ok(Guarded::Done(Some(UsagerPage {
             csrf: csrf_value,
+            usager_id: usager.id.clone(),
             name: usager.display_name(),
             birthdate: birthdate(&usager.birthdate),
             birthplace: birthplace_text(&usager.birthplace, &usager.birthcountry),

@@ -144,7 +144,16 @@ pub(crate) fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-pub(crate) fn refusal_message(refusal: LoginRefusal) -> String {
+/// The French message of a refused sign-in or code, counted in the metrics.
+pub(crate) fn refusal_message(metrics: &crate::Metrics, refusal: LoginRefusal) -> String {
+    metrics.otp_failure(match refusal {
+        LoginRefusal::BadCredentials => "identifiants_incorrects",
+        LoginRefusal::Replayed => "code_deja_utilise",
+        LoginRefusal::Locked(_) => "carte_bloquee",
+        LoginRefusal::TooSoon(_) => "trop_tot",
+        LoginRefusal::SourceLocked(_) => "poste_suspendu",
+        LoginRefusal::NoOrganisation => "sans_structure",
+    });
     match refusal {
         LoginRefusal::BadCredentials => {
             "Adresse électronique ou code incorrect. Vérifiez le code affiché par votre carte et réessayez.".into()
@@ -152,15 +161,15 @@ pub(crate) fn refusal_message(refusal: LoginRefusal) -> String {
         LoginRefusal::Replayed => "Ce code a déjà été utilisé. Attendez que votre carte affiche un nouveau code.".into(),
         LoginRefusal::Locked(until) => format!(
             "Trop de codes erronés : votre carte est bloquée jusqu'à {} (heure de Paris).",
-            mandate::paris_local_time(until).format("%H:%M")
+            store::paris_local_time(until).format("%H:%M")
         ),
         LoginRefusal::TooSoon(until) => format!(
             "Code incorrect. Patientez jusqu'à {} (heure de Paris) avant de saisir un nouveau code.",
-            mandate::paris_local_time(until).format("%H:%M:%S")
+            store::paris_local_time(until).format("%H:%M:%S")
         ),
         LoginRefusal::SourceLocked(until) => format!(
             "Trop de tentatives de connexion échouées depuis ce poste : les connexions sont suspendues jusqu'à {} (heure de Paris). Si vous n'êtes pas à l'origine de ces essais, prévenez votre référent.",
-            mandate::paris_local_time(until).format("%H:%M")
+            store::paris_local_time(until).format("%H:%M")
         ),
         LoginRefusal::NoOrganisation => {
             "Votre compte n'est rattaché à aucune structure habilitée. Contactez votre référent.".into()
@@ -263,7 +272,7 @@ async fn render_step(
                             id: d.id(),
                             title: d.title(),
                             description: d.description(),
-                            expires: mandate::paris_local_time(expires)
+                            expires: store::paris_local_time(expires)
                                 .format("%d/%m/%Y à %H:%M")
                                 .to_string(),
                         })
@@ -368,7 +377,7 @@ pub(crate) async fn login(
         }
         Some(Err(refusal)) => {
             let input = PageInput {
-                error: Some(refusal_message(refusal)),
+                error: Some(refusal_message(&state.metrics, refusal)),
                 email: Some(typed_email),
                 q: String::new(),
             };
@@ -419,7 +428,7 @@ pub(crate) async fn recheck(
     match outcome {
         Some(Err(refusal)) => {
             let input = PageInput {
-                error: Some(refusal_message(refusal)),
+                error: Some(refusal_message(&state.metrics, refusal)),
                 ..PageInput::default()
             };
             render_step(&req, &state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
@@ -456,7 +465,8 @@ pub(crate) struct UsagerForm {
 enum Choice {
     Gone,
     AskAgain,
-    Refused(String),
+    /// Refused: the reason counted in the metrics, and the message shown.
+    Refused(&'static str, String),
     Done(String),
 }
 
@@ -517,6 +527,7 @@ pub(crate) async fn choose_usager(
                 Ok(Choice::Done(format!("/fi/{}", request.id)))
             } else {
                 Ok(Choice::Refused(
+                    "usager_sans_mandat",
                     "Cet usager n'a pas de mandat actif avec votre structure.".into(),
                 ))
             }
@@ -535,7 +546,8 @@ async fn finish_choice(
         Choice::Gone => Ok(gone()),
         Choice::AskAgain => Ok(see_other(&format!("/fi/{id}"))),
         Choice::Done(location) => Ok(see_other(&location)),
-        Choice::Refused(message) => {
+        Choice::Refused(reason, message) => {
+            state.metrics.refused(reason);
             let input = PageInput {
                 error: Some(message),
                 ..PageInput::default()
@@ -575,6 +587,7 @@ pub(crate) async fn choose_demarche(
             };
             let Ok(demarche) = Demarche::parse(&demarche) else {
                 return Ok(Choice::Refused(
+                    "demarche_inconnue",
                     "Choisissez une démarche dans la liste.".into(),
                 ));
             };
@@ -587,6 +600,7 @@ pub(crate) async fn choose_demarche(
             )?
             else {
                 return Ok(Choice::Refused(
+                    "demarche_non_couverte",
                     "Cette démarche n'est pas couverte par un mandat actif pour cet usager.".into(),
                 ));
             };
@@ -599,7 +613,10 @@ pub(crate) async fn choose_demarche(
                 verified,
                 &coverage,
             )? {
-                Ok(location) => Ok(Choice::Done(location)),
+                Ok(location) => {
+                    state.metrics.flow_completed("autorisation");
+                    Ok(Choice::Done(location))
+                }
                 Err(CompleteRefusal::ReauthenticationRequired) | Err(CompleteRefusal::Mismatch) => {
                     Ok(Choice::AskAgain)
                 }

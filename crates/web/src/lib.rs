@@ -1,5 +1,6 @@
 //! The HTTP face of Aidants Connect (actix-web): routes, French pages (askama templates),
-//! cookies, CSRF protection, security headers, static files and health.
+//! cookies, CSRF protection, security headers, static files, health, readiness, metrics and
+//! the request log, the public statistics and the usager's journal export.
 //!
 //! It holds no business rule: every decision is taken by the domain crates (`authenticator`,
 //! `mandate`, `provider`…). Time is read here, once per request, from the injected [`Clock`].
@@ -8,11 +9,14 @@ mod account;
 mod attestation;
 mod csrf;
 mod espace;
+mod export;
 mod interaction;
+mod observe;
 mod oidc;
 mod pages;
 mod referent;
 mod sms_webhook;
+mod stats;
 mod wizard;
 
 use actix_web::http::header;
@@ -24,6 +28,8 @@ use provider::Provider;
 use ring::rand::SystemRandom;
 use std::net::TcpListener;
 use std::sync::Arc;
+
+pub use observe::{Metrics, REQUEST_ID};
 use store::{DbConnection, DbPool};
 
 /// Where the current time comes from.
@@ -74,6 +80,10 @@ pub struct AppState {
     pub sms_webhook_token: String,
     /// Key of attestation fingerprints.
     pub attestation_key: mandate::AttestationKey,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Bearer token `/metrics` requires (empty: open).
+    pub metrics_token: String,
 }
 
 /// Errors a handler can meet that are not the visitor's fault.
@@ -94,6 +104,9 @@ pub enum WebError {
     /// Accounts.
     #[error(transparent)]
     Accounts(#[from] accounts::AccountError),
+    /// Journal.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
     /// A blocking task failed.
     #[error("tâche interrompue")]
     Blocking,
@@ -186,10 +199,10 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::home))
         .route("/deconnexion", web::post().to(pages::logout_aidant))
-        .route(
-            "/healthz",
-            web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("ok") }),
-        )
+        .route("/healthz", web::get().to(observe::healthz))
+        .route("/readyz", web::get().to(observe::readyz))
+        .route("/metrics", web::get().to(observe::metrics))
+        .route("/statistiques", web::get().to(stats::page))
         .route("/static/style.css", web::get().to(pages::stylesheet))
         .route(
             "/.well-known/openid-configuration",
@@ -221,6 +234,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/code", web::post().to(account::recheck))
         .route("/espace-aidant", web::get().to(espace::usagers))
         .route("/espace-aidant/usagers/{id}", web::get().to(espace::usager))
+        .route(
+            "/espace-aidant/usagers/{id}/journal",
+            web::get().to(export::page),
+        )
+        .route(
+            "/espace-aidant/usagers/{id}/journal.json",
+            web::get().to(export::json),
+        )
         .route(
             "/espace-aidant/autorisations/{id}/revoquer",
             web::post().to(espace::revoke_autorisation),
@@ -287,23 +308,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Starts the HTTP server on `listener` with `workers` threads; returns it running.
 pub fn serve(
-    state: AppState,
+    data: web::Data<AppState>,
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let hsts = state.secure_cookies;
-    let data = web::Data::new(state);
+    let hsts = data.secure_cookies;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
             .wrap(security_headers(hsts))
-            .wrap(
-                actix_web::middleware::Logger::new("%{METHOD}xi %U %s %Dms")
-                    .custom_request_replace("METHOD", |req| req.method().to_string())
-                    .exclude("/healthz"),
-            )
+            .wrap(actix_web::middleware::from_fn(observe::middleware))
             .default_service(web::to(pages::not_found))
             .configure(routes)
     })

@@ -68,6 +68,9 @@ async fn authorize(
     let request = match provider::validate_authorization(&state.provider, &encoded) {
         Ok(r) => r,
         Err(AuthorizeError::Page(message)) => {
+            state
+                .metrics
+                .refused("authorize_client_ou_redirection_invalide");
             return Ok(error_page(
                 StatusCode::BAD_REQUEST,
                 "Demande de connexion invalide",
@@ -75,6 +78,7 @@ async fn authorize(
             ));
         }
         Err(AuthorizeError::Redirect(error)) => {
+            state.metrics.refused(&format!("authorize_{}", error.error));
             return Ok(HttpResponse::build(redirect)
                 .insert_header((header::LOCATION, error.location()))
                 .finish());
@@ -193,8 +197,12 @@ pub(crate) async fn token(
     })
     .await?;
     Ok(match outcome {
-        Ok(response) => json_no_store(StatusCode::OK, &json!(response)),
+        Ok(response) => {
+            state.metrics.flow_completed("jeton");
+            json_no_store(StatusCode::OK, &json!(response))
+        }
         Err(error) => {
+            state.metrics.refused(&format!("token_{}", error.error));
             let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
             let mut response = oauth_error(status, error.error, &error.description);
             if error.basic_challenge {

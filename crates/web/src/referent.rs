@@ -363,11 +363,11 @@ fn card_refusal_message(refusal: CardRefusal) -> String {
         }
         CardRefusal::Code(OtpRefusal::TooSoon(until)) => format!(
             "Code incorrect. Patientez jusqu'à {} (heure de Paris) avant de saisir un nouveau code.",
-            mandate::paris_local_time(until).format("%H:%M:%S")
+            store::paris_local_time(until).format("%H:%M:%S")
         ),
         CardRefusal::Code(OtpRefusal::Locked { until, .. }) => format!(
             "Trop de codes erronés : la carte est bloquée jusqu'à {} (heure de Paris).",
-            mandate::paris_local_time(until).format("%H:%M")
+            store::paris_local_time(until).format("%H:%M")
         ),
         CardRefusal::Code(OtpRefusal::OutOfService) => "Cette carte est hors service.".into(),
     }
@@ -375,8 +375,10 @@ fn card_refusal_message(refusal: CardRefusal) -> String {
 
 /// After a card or member action: back to the aidant page with a confirmation, or the page
 /// again with the refusal.
+#[allow(clippy::too_many_arguments)]
 fn after_action(
     conn: &mut DbConnection,
+    state: &AppState,
     now: DateTime<Utc>,
     signed: &Signed,
     csrf: String,
@@ -389,6 +391,15 @@ fn after_action(
         Err(CardRefusal::NotMember) => return Ok(Reply::NotFound),
         Err(refusal) => refusal,
     };
+    if let CardRefusal::Code(code) = &refusal {
+        state.metrics.otp_failure(match code {
+            OtpRefusal::WrongCode => "validation_code_incorrect",
+            OtpRefusal::Replayed => "validation_code_deja_utilise",
+            OtpRefusal::TooSoon(_) => "validation_trop_tot",
+            OtpRefusal::Locked { .. } => "validation_carte_bloquee",
+            OtpRefusal::OutOfService => "validation_carte_hors_service",
+        });
+    }
     let input = AidantInput {
         done: None,
         error: Some(card_refusal_message(refusal)),
@@ -458,7 +469,7 @@ pub(crate) async fn associate(
                 &serial,
             )?
             .map(|_| "associee");
-            after_action(conn, now, &signed, csrf, &aidant_id, outcome, serial)
+            after_action(conn, state, now, &signed, csrf, &aidant_id, outcome, serial)
         },
     )
     .await
@@ -491,7 +502,16 @@ pub(crate) async fn validate(
                 &otp,
             )?
             .map(|_| "validee");
-            after_action(conn, now, &signed, csrf, &aidant_id, outcome, String::new())
+            after_action(
+                conn,
+                state,
+                now,
+                &signed,
+                csrf,
+                &aidant_id,
+                outcome,
+                String::new(),
+            )
         },
     )
     .await
@@ -529,7 +549,16 @@ pub(crate) async fn dissociate(
                 )?
                 .map(|()| "dissociee"),
             };
-            after_action(conn, now, &signed, csrf, &aidant_id, outcome, String::new())
+            after_action(
+                conn,
+                state,
+                now,
+                &signed,
+                csrf,
+                &aidant_id,
+                outcome,
+                String::new(),
+            )
         },
     )
     .await
@@ -655,7 +684,16 @@ pub(crate) async fn member_action(
                     }
                 }
             };
-            after_action(conn, now, &signed, csrf, &aidant_id, outcome, String::new())
+            after_action(
+                conn,
+                state,
+                now,
+                &signed,
+                csrf,
+                &aidant_id,
+                outcome,
+                String::new(),
+            )
         },
     )
     .await

@@ -622,6 +622,7 @@ pub(crate) async fn confirm(
     .await?;
     match outcome {
         Guarded::Done(Confirmation::Created(confirmed, organisation_name, aidant_id)) => {
+            state.metrics.flow_completed("mandat");
             let attestation = format!("/attestations/{}", confirmed.attestation.id);
             if confirmed.mandate.is_remote {
                 let csrf = CsrfToken::for_request(&req, &state).value;
