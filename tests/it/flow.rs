@@ -1,64 +1,10 @@
 //! The whole flow: authorize → login → usager → démarche → code → token → ID token checked
 //! against the JWKS → userinfo = the usager's identité pivot.
 
-use ac_tests::{on_both_backends, query_of, Backend, Browser, TestService, SEED_A};
+use ac_tests::{obtain_code, on_both_backends, query_of, Backend, Browser, TestService, SEED_A};
 use chrono::Duration;
 use journal::Action;
 use mandate::Demarche;
-
-/// Runs the browser part for `usager_id`/`demarche` and returns (code, state, nonce).
-pub async fn obtain_code(
-    service: &TestService,
-    browser: &Browser,
-    rp: &fc_sim::rp::RelyingParty,
-    usager_id: &str,
-    demarche: Demarche,
-) -> (String, String, String) {
-    let (url, state, nonce) = rp.authorization_url(fc_sim::SCOPES).unwrap();
-    let base = service.issuer();
-    let interaction = browser.authorize(url.as_str()).await;
-    let login_page = browser.get(&format!("{base}{interaction}")).await;
-    assert_eq!(login_page.status, 200);
-    assert!(
-        login_page.body.contains("Connexion de l'aidant"),
-        "{}",
-        login_page.body
-    );
-    let code = service.next_code(SEED_A);
-    let logged = browser
-        .submit(
-            base,
-            &interaction,
-            "connexion",
-            &[("email", &service.fixtures.email_a), ("otp", &code)],
-        )
-        .await;
-    assert_eq!(logged.status, 303, "login refused: {}", logged.body);
-    let usagers = browser.get(&format!("{base}{interaction}")).await;
-    assert!(
-        usagers.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        usagers.body
-    );
-    let chosen = browser
-        .submit(base, &interaction, "usager", &[("usager", usager_id)])
-        .await;
-    assert_eq!(chosen.status, 303, "{}", chosen.body);
-    let done = browser
-        .submit(
-            base,
-            &interaction,
-            "demarche",
-            &[("demarche", demarche.id())],
-        )
-        .await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    let location = done.location.unwrap();
-    assert!(location.starts_with(ac_tests::RP_REDIRECT), "{location}");
-    let params = query_of(&location);
-    assert_eq!(params.get("state"), Some(&state), "state must be echoed");
-    (params["code"].clone(), state, nonce)
-}
 
 async fn full_flow(backend: Backend) {
     let service = TestService::start(backend);

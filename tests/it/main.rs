@@ -6,7 +6,9 @@
 mod authorize_errors;
 mod cards;
 mod flow;
+mod journal_integrity;
 mod mandates;
+mod operations;
 mod refusals;
 mod sessions;
 mod simulator;

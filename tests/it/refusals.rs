@@ -1,6 +1,6 @@
 //! What must be refused, and how: at the choice, at the token endpoint, at userinfo.
 
-use crate::flow::obtain_code;
+use ac_tests::obtain_code;
 use ac_tests::{
     on_both_backends, Backend, Browser, TestService, RP_REDIRECT, SECRET, SEED_A, SEED_B,
 };
@@ -364,7 +364,7 @@ async fn too_many_wrong_codes_lock_the_card(backend: Backend) {
         )
         .await;
     assert_eq!(locked.status, 422);
-    let until = mandate::paris_local_time(locked_at + Duration::minutes(15))
+    let until = store::paris_local_time(locked_at + Duration::minutes(15))
         .format("%H:%M")
         .to_string();
     assert!(

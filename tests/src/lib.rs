@@ -475,6 +475,14 @@ impl TestService {
         });
     }
 
+    /// Removes the PostgreSQL database under the running service (its connections are cut).
+    pub fn break_database(&self) {
+        let (admin, name) = self.db.pg.as_ref().expect("a PostgreSQL test database");
+        let mut conn = PgConnection::establish(admin).unwrap();
+        conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .unwrap();
+    }
+
     /// The issuer (first instance's URL).
     pub fn issuer(&self) -> &str {
         &self.instances[0].base
@@ -1003,6 +1011,60 @@ pub fn query_of(location: &str) -> std::collections::HashMap<String, String> {
         .query_pairs()
         .into_owned()
         .collect()
+}
+
+/// Runs the browser part for `usager_id`/`demarche` and returns (code, state, nonce).
+pub async fn obtain_code(
+    service: &TestService,
+    browser: &Browser,
+    rp: &fc_sim::rp::RelyingParty,
+    usager_id: &str,
+    demarche: mandate::Demarche,
+) -> (String, String, String) {
+    let (url, state, nonce) = rp.authorization_url(fc_sim::SCOPES).unwrap();
+    let base = service.issuer();
+    let interaction = browser.authorize(url.as_str()).await;
+    let login_page = browser.get(&format!("{base}{interaction}")).await;
+    assert_eq!(login_page.status, 200);
+    assert!(
+        login_page.body.contains("Connexion de l'aidant"),
+        "{}",
+        login_page.body
+    );
+    let code = service.next_code(SEED_A);
+    let logged = browser
+        .submit(
+            base,
+            &interaction,
+            "connexion",
+            &[("email", &service.fixtures.email_a), ("otp", &code)],
+        )
+        .await;
+    assert_eq!(logged.status, 303, "login refused: {}", logged.body);
+    let usagers = browser.get(&format!("{base}{interaction}")).await;
+    assert!(
+        usagers.body.contains("Pour quel usager agissez-vous"),
+        "{}",
+        usagers.body
+    );
+    let chosen = browser
+        .submit(base, &interaction, "usager", &[("usager", usager_id)])
+        .await;
+    assert_eq!(chosen.status, 303, "{}", chosen.body);
+    let done = browser
+        .submit(
+            base,
+            &interaction,
+            "demarche",
+            &[("demarche", demarche.id())],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = done.location.unwrap();
+    assert!(location.starts_with(RP_REDIRECT), "{location}");
+    let params = query_of(&location);
+    assert_eq!(params.get("state"), Some(&state), "state must be echoed");
+    (params["code"].clone(), state, nonce)
 }
 
 /// Runs an async test body on each backend it is declared for.
