@@ -251,3 +251,38 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/production.example.toml")
+    }
+
+    #[test]
+    fn the_production_example_is_a_valid_production_configuration() {
+        let config = Config::load(Some(&example())).unwrap();
+        assert!(config.is_production());
+        assert!(config.json_logs());
+        assert!(config.database_url.starts_with("postgres://"));
+        assert_eq!(
+            config.clients.len(),
+            1,
+            "the example replaces the simulator client"
+        );
+    }
+
+    #[test]
+    fn production_refuses_an_open_metrics_endpoint() {
+        let text = std::fs::read_to_string(example()).unwrap().replace(
+            "metrics_token = \"REMPLACER-PAR-UN-JETON-D-AU-MOINS-32-CARACTERES\"",
+            "metrics_token = \"\"",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prod.toml");
+        std::fs::write(&path, text).unwrap();
+        let error = Config::load(Some(&path)).unwrap_err();
+        assert!(format!("{error:#}").contains("metrics_token"), "{error:#}");
+    }
+}

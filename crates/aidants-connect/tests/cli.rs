@@ -193,3 +193,21 @@ fn journal_verify_reports_the_first_broken_link_of_each_chain() {
     assert!(out.contains("2 chaîne(s) vérifiée(s), 1 rompue(s)."));
     assert!(out.contains("journal altéré"));
 }
+
+#[test]
+fn journal_checkpoint_signs_the_day_once_and_verify_checks_it() {
+    let cli = Cli::new();
+    cli.ok(&ORG);
+    let out = cli.ok(&["journal", "checkpoint"]);
+    assert!(out.contains("signé : 1 tête(s) de chaîne."), "{out}");
+    let token = out.lines().nth(1).unwrap();
+    assert_eq!(token.split('.').count(), 3, "a compact JWS: {token}");
+    assert!(cli
+        .ok(&["journal", "checkpoint"])
+        .contains("Le point de contrôle du jour existe déjà."));
+    let out = cli.ok(&["journal", "verify"]);
+    assert!(
+        out.contains("1 point(s) de contrôle signé(s) vérifié(s), 1 tête(s) de chaîne contrôlée(s), 0 anomalie(s)."),
+        "{out}"
+    );
+}
