@@ -211,6 +211,35 @@ async fn statistics_match_the_journal(backend: Backend) {
         ::journal::stats::monthly(&mut conn, service.clock_now(), 12).unwrap(),
         months
     );
+
+    // In April the upkeep sums March once; the page then reads those sums.
+    service.clock.advance(chrono::Duration::days(25));
+    let keys = provider::KeySet::load_or_generate(&service.config.keys_dir).unwrap();
+    let policy = aidants_connect::session_policy(&service.config);
+    let upkeep =
+        aidants_connect::maintenance::run_once(&mut conn, &keys, &policy, service.clock_now())
+            .unwrap();
+    assert!(
+        upkeep.closed_months >= 1,
+        "March (and the fixtures' earlier months)"
+    );
+    let april = ::journal::stats::monthly(&mut conn, service.clock_now(), 12).unwrap();
+    assert_eq!(april[10], months[11], "March, from its sums");
+    assert_eq!(april[11].month, "2026-04");
+    assert_eq!(april[11].demarches, 0);
+    let closed: i64 = store::schema::journal_monthly_closed::table
+        .filter(store::schema::journal_monthly_closed::month.eq("2026-03"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(closed, 5, "five figures for March");
+    assert_eq!(::journal::stats::demarches_total(&mut conn).unwrap(), 3);
+    assert_eq!(
+        aidants_connect::maintenance::run_once(&mut conn, &keys, &policy, service.clock_now())
+            .unwrap()
+            .closed_months,
+        0
+    );
 }
 
 async fn health_readiness_and_metrics(backend: Backend) {

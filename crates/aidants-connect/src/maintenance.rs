@@ -1,5 +1,5 @@
-//! Periodic upkeep of a running service: the day's signed journal checkpoint, and forgetting
-//! failed sign-in counts that expired. Every instance runs it; the checkpoint is written once
+//! Periodic upkeep of a running service: the day's signed journal checkpoint, the statistics
+//! of the months that are over summed once, and forgetting failed sign-in counts that expired. Every instance runs it; the checkpoint is written once
 //! per day whichever instance comes first.
 
 use authenticator::SessionPolicy;
@@ -12,6 +12,8 @@ use store::DbConnection;
 pub struct Upkeep {
     /// The checkpoint written, if the day had none yet.
     pub checkpoint: Option<journal::Checkpoint>,
+    /// Months whose statistics were summed.
+    pub closed_months: usize,
     /// Expired source-address counts removed.
     pub purged: usize,
 }
@@ -27,13 +29,19 @@ pub fn run_once(
     if let Some(c) = &checkpoint {
         tracing::info!(day = %c.day, heads = c.heads, token = %c.token, "journal checkpoint written");
     }
+    let closed_months =
+        store::write_transaction(conn, |conn| journal::stats::close_months(conn, now))?;
     let purged = store::write_transaction(conn, |conn| {
         authenticator::purge_login_throttle(conn, &policy.source, now)
     })?;
     if purged > 0 {
         tracing::info!(purged, "expired failed sign-in counts removed");
     }
-    Ok(Upkeep { checkpoint, purged })
+    Ok(Upkeep {
+        checkpoint,
+        closed_months,
+        purged,
+    })
 }
 
 /// Runs [`run_once`] now and then every `every`, on the current actix system (it stops with it).

@@ -2,15 +2,19 @@
 //! the public statistics read a few hundred aggregate rows instead of scanning the journal.
 //!
 //! Counters are kept per chain: an append only touches rows of its own chain, whose head it
-//! already holds, so organisations never wait on each other. Months are calendar months in
-//! Paris time.
+//! already holds, so organisations never wait on each other. Distinct counts (usagers helped,
+//! aidants who acted, mandates) are counters too: the first occurrence of a key in a month
+//! adds 1 to its chain's `distinct_*` counter. Once a month is over its figures are summed once
+//! into `journal_monthly_closed` ([`close_months`], run by the service's upkeep), so the page
+//! reads 5 rows per past month and sums only the current month's counters. Months are calendar
+//! months in Paris time.
 
 use crate::{Action, JournalEntry, JournalError};
 use chrono::{DateTime, Utc};
-use diesel::dsl::{count_star, sql};
+use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use store::schema::{journal_monthly, journal_monthly_distinct};
+use store::schema::{journal_monthly, journal_monthly_closed, journal_monthly_distinct};
 use store::DbConnection;
 
 /// What is counted once per month, whatever the number of entries.
@@ -33,7 +37,25 @@ impl Distinct {
             Distinct::Mandat => "mandat",
         }
     }
+
+    /// The counter its first occurrences add to.
+    fn counter(self) -> &'static str {
+        match self {
+            Distinct::Usager => "distinct_usager",
+            Distinct::Aidant => "distinct_aidant",
+            Distinct::Mandat => "distinct_mandat",
+        }
+    }
 }
+
+/// The counters the statistics read.
+const METRICS: [&str; 5] = [
+    "use_autorisation",
+    "create_organisation",
+    "distinct_usager",
+    "distinct_aidant",
+    "distinct_mandat",
+];
 
 /// The `YYYY-MM` month of `at` in Paris.
 pub fn month_of(at: DateTime<Utc>) -> String {
@@ -62,13 +84,17 @@ fn distinct_keys(entry: &JournalEntry) -> Vec<(Distinct, String)> {
     }
 }
 
-/// Counts a new entry in its month (called by `append`, inside its transaction).
-pub(crate) fn record(conn: &mut DbConnection, entry: &JournalEntry) -> Result<(), JournalError> {
-    let month = month_of(entry.at_utc());
+/// Adds 1 to the counter `name` of `chain` for `month`.
+fn increment(
+    conn: &mut DbConnection,
+    chain: &str,
+    month: &str,
+    name: &str,
+) -> Result<(), JournalError> {
     let counter = diesel::insert_into(journal_monthly::table).values((
-        journal_monthly::chain.eq(&entry.chain),
-        journal_monthly::month.eq(&month),
-        journal_monthly::action.eq(&entry.action),
+        journal_monthly::chain.eq(chain),
+        journal_monthly::month.eq(month),
+        journal_monthly::action.eq(name),
         journal_monthly::count.eq(1i64),
     ));
     let target = (
@@ -76,29 +102,39 @@ pub(crate) fn record(conn: &mut DbConnection, entry: &JournalEntry) -> Result<()
         journal_monthly::month,
         journal_monthly::action,
     );
-    let increment = journal_monthly::count.eq(journal_monthly::count + 1i64);
+    let plus_one = journal_monthly::count.eq(journal_monthly::count + 1i64);
     match conn {
         DbConnection::Pg(c) => counter
             .on_conflict(target)
             .do_update()
-            .set(increment)
+            .set(plus_one)
             .execute(c)?,
         DbConnection::Sqlite(c) => counter
             .on_conflict(target)
             .do_update()
-            .set(increment)
+            .set(plus_one)
             .execute(c)?,
     };
+    Ok(())
+}
+
+/// Counts a new entry in its month (called by `append`, inside its transaction).
+pub(crate) fn record(conn: &mut DbConnection, entry: &JournalEntry) -> Result<(), JournalError> {
+    let month = month_of(entry.at_utc());
+    increment(conn, &entry.chain, &month, &entry.action)?;
     for (kind, key) in distinct_keys(entry) {
         let insert = diesel::insert_into(journal_monthly_distinct::table).values((
             journal_monthly_distinct::month.eq(&month),
             journal_monthly_distinct::kind.eq(kind.as_str()),
             journal_monthly_distinct::key.eq(&key),
         ));
-        match conn {
+        let first = match conn {
             DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
             DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
         };
+        if first == 1 {
+            increment(conn, &entry.chain, &month, kind.counter())?;
+        }
     }
     Ok(())
 }
@@ -120,6 +156,26 @@ pub struct Month {
     pub demarches: i64,
 }
 
+/// The sums of the counters of `months`, straight from the per-chain counters.
+fn live_sums(
+    conn: &mut DbConnection,
+    months: &[String],
+) -> Result<Vec<(String, String, i64)>, JournalError> {
+    if months.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(journal_monthly::table
+        .filter(journal_monthly::action.eq_any(METRICS))
+        .filter(journal_monthly::month.eq_any(months))
+        .group_by((journal_monthly::month, journal_monthly::action))
+        .select((
+            journal_monthly::month,
+            journal_monthly::action,
+            sql::<BigInt>("CAST(SUM(count) AS BIGINT)"),
+        ))
+        .load(conn)?)
+}
+
 /// The `count` months up to the month of `now`, oldest first, every month present (zeros
 /// where nothing happened).
 pub fn monthly(
@@ -129,6 +185,20 @@ pub fn monthly(
 ) -> Result<Vec<Month>, JournalError> {
     let months = last_months(now, count);
     let first = months.first().cloned().unwrap_or_default();
+    let closed: Vec<(String, String, i64)> = journal_monthly_closed::table
+        .filter(journal_monthly_closed::month.ge(&first))
+        .select((
+            journal_monthly_closed::month,
+            journal_monthly_closed::metric,
+            journal_monthly_closed::value,
+        ))
+        .load(conn)?;
+    let open: Vec<String> = months
+        .iter()
+        .filter(|m| !closed.iter().any(|(c, _, _)| c == *m))
+        .cloned()
+        .collect();
+    let live = live_sums(conn, &open)?;
     let mut out: Vec<Month> = months
         .into_iter()
         .map(|month| Month {
@@ -136,54 +206,73 @@ pub fn monthly(
             ..Month::default()
         })
         .collect();
-    let counted = [
-        Action::UseAutorisation.as_str(),
-        Action::CreateOrganisation.as_str(),
-    ];
-    let sums: Vec<(String, String, i64)> = journal_monthly::table
-        .filter(journal_monthly::action.eq_any(counted))
-        .filter(journal_monthly::month.ge(&first))
-        .group_by((journal_monthly::month, journal_monthly::action))
-        .select((
-            journal_monthly::month,
-            journal_monthly::action,
-            sql::<BigInt>("CAST(SUM(count) AS BIGINT)"),
-        ))
-        .load(conn)?;
-    let distinct: Vec<(String, String, i64)> = journal_monthly_distinct::table
-        .filter(journal_monthly_distinct::month.ge(&first))
-        .group_by((
-            journal_monthly_distinct::month,
-            journal_monthly_distinct::kind,
-        ))
-        .select((
-            journal_monthly_distinct::month,
-            journal_monthly_distinct::kind,
-            count_star(),
-        ))
-        .load(conn)?;
-    for (month, name, n) in sums.into_iter().chain(distinct) {
+    for (month, name, n) in closed.into_iter().chain(live) {
         let Some(m) = out.iter_mut().find(|m| m.month == month) else {
             continue;
         };
         match name.as_str() {
             "use_autorisation" => m.demarches = n,
             "create_organisation" => m.organisations = n,
-            "usager" => m.usagers = n,
-            "aidant" => m.aidants = n,
-            "mandat" => m.mandats = n,
+            "distinct_usager" => m.usagers = n,
+            "distinct_aidant" => m.aidants = n,
+            "distinct_mandat" => m.mandats = n,
             _ => {}
         }
     }
     Ok(out)
 }
 
-/// Démarches done since the journal began.
+/// Sums once the figures of every month before the month of `now` that is not summed yet (a
+/// month that is over gets no more entries). Returns how many months were closed.
+pub fn close_months(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, JournalError> {
+    let current = month_of(now);
+    let closed: Vec<String> = journal_monthly_closed::table
+        .select(journal_monthly_closed::month)
+        .distinct()
+        .load(conn)?;
+    let pending: Vec<String> = journal_monthly::table
+        .filter(journal_monthly::month.lt(&current))
+        .filter(journal_monthly::month.ne_all(&closed))
+        .select(journal_monthly::month)
+        .distinct()
+        .load(conn)?;
+    for month in &pending {
+        let sums = live_sums(conn, std::slice::from_ref(month))?;
+        for metric in METRICS {
+            let value = sums
+                .iter()
+                .find(|(_, name, _)| name == metric)
+                .map_or(0, |(_, _, n)| *n);
+            let insert = diesel::insert_into(journal_monthly_closed::table).values((
+                journal_monthly_closed::month.eq(month),
+                journal_monthly_closed::metric.eq(metric),
+                journal_monthly_closed::value.eq(value),
+            ));
+            match conn {
+                DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
+                DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+            };
+        }
+    }
+    Ok(pending.len())
+}
+
+/// Démarches done since the journal began: the closed months' sums, plus the counters of the
+/// months after the last closed one.
 pub fn demarches_total(conn: &mut DbConnection) -> Result<i64, JournalError> {
-    Ok(journal_monthly::table
+    let last_closed: Option<String> = journal_monthly_closed::table
+        .select(diesel::dsl::max(journal_monthly_closed::month))
+        .first(conn)?;
+    let closed: i64 = journal_monthly_closed::table
+        .filter(journal_monthly_closed::metric.eq(Action::UseAutorisation.as_str()))
+        .select(sql::<BigInt>("CAST(COALESCE(SUM(value), 0) AS BIGINT)"))
+        .first(conn)?;
+    let open: i64 = journal_monthly::table
         .filter(journal_monthly::action.eq(Action::UseAutorisation.as_str()))
+        .filter(journal_monthly::month.gt(last_closed.unwrap_or_default()))
         .select(sql::<BigInt>("CAST(COALESCE(SUM(count), 0) AS BIGINT)"))
-        .first(conn)?)
+        .first(conn)?;
+    Ok(closed + open)
 }
 
 /// The `count` months ending with the month of `now`, as `YYYY-MM`, oldest first.
@@ -220,6 +309,7 @@ pub fn is_missing(conn: &mut DbConnection) -> Result<bool, JournalError> {
 /// Rebuilds every aggregate from the journal itself (after a migration, or to check them).
 pub fn rebuild(conn: &mut DbConnection) -> Result<u64, JournalError> {
     use store::schema::journal;
+    diesel::delete(journal_monthly_closed::table).execute(conn)?;
     diesel::delete(journal_monthly::table).execute(conn)?;
     diesel::delete(journal_monthly_distinct::table).execute(conn)?;
     let mut last_id: Option<String> = None;

@@ -218,6 +218,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    journal_monthly_closed (month, metric) {
+        month -> Text,
+        metric -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
     journal_monthly_distinct (month, kind, key) {
         month -> Text,
         kind -> Text,
@@ -265,5 +273,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_checkpoints,
     journal_monthly,
     journal_monthly_distinct,
+    journal_monthly_closed,
     journal,
 );

@@ -1,3 +1,4 @@
+DROP TABLE journal_monthly_closed;
 DROP TABLE journal_monthly_distinct;
 DROP TABLE journal_monthly;
 DROP TRIGGER journal_checkpoints_no_truncate ON journal_checkpoints;

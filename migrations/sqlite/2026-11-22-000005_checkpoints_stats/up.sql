@@ -26,10 +26,18 @@ CREATE TABLE journal_monthly (
     PRIMARY KEY (chain, month, action)
 );
 CREATE INDEX journal_monthly_action_month ON journal_monthly (action, month);
--- Who or what was counted once in a month (usagers helped, aidants who acted, mandates).
+-- Who or what was counted once in a month (usagers helped, aidants who acted, mandates): only
+-- looked up by key; each first occurrence adds 1 to a `distinct_*` counter above.
 CREATE TABLE journal_monthly_distinct (
     month TEXT NOT NULL,
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
     PRIMARY KEY (month, kind, key)
+);
+-- The figures of months that are over, summed once: the statistics read 5 rows per month.
+CREATE TABLE journal_monthly_closed (
+    month TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value BIGINT NOT NULL,
+    PRIMARY KEY (month, metric)
 );
