@@ -122,6 +122,15 @@ async fn tampering_is_reported(backend: Backend) {
     assert_eq!(national_len, 1, "create_organisation");
     assert!(a_len >= 4 && b_len >= 3, "{a_len} {b_len}");
 
+    // Checkpoints cannot be changed or removed either…
+    assert!(diesel::update(journal_checkpoints::table)
+        .set(journal_checkpoints::token.eq("x"))
+        .execute(&mut conn)
+        .is_err());
+    assert!(diesel::delete(journal_checkpoints::table)
+        .execute(&mut conn)
+        .is_err());
+    // …unless the triggers are turned off, as the database owner could.
     disable_triggers(&mut conn, backend);
     // 1. An entry of the national chain edited in place.
     diesel::update(

@@ -357,7 +357,37 @@ async fn readiness_fails_without_the_database(backend: Backend) {
     assert_eq!(health.status(), 200);
 }
 
+async fn upkeep_forgets_expired_failed_sign_ins(backend: Backend) {
+    let service = TestService::start_configured(backend, &|c| c.journal.upkeep_minutes = 0);
+    let refused = service
+        .try_sign_in(&Browser::new(), "inconnu@exemple.fr", "123456")
+        .await;
+    assert_eq!(refused.status, 422);
+    let mut conn = service.conn();
+    let rows = |conn: &mut store::DbConnection| -> i64 {
+        store::schema::login_throttle::table
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    assert_eq!(rows(&mut conn), 1);
+    let keys = provider::KeySet::load_or_generate(&service.config.keys_dir).unwrap();
+    let policy = aidants_connect::session_policy(&service.config);
+    let run = |conn: &mut store::DbConnection| {
+        aidants_connect::maintenance::run_once(conn, &keys, &policy, service.clock_now())
+            .unwrap()
+            .purged
+    };
+    service.clock.advance(chrono::Duration::minutes(14));
+    assert_eq!(run(&mut conn), 0, "still counted within the lock length");
+    assert_eq!(rows(&mut conn), 1);
+    service.clock.advance(chrono::Duration::minutes(2));
+    assert_eq!(run(&mut conn), 1);
+    assert_eq!(rows(&mut conn), 0);
+}
+
 on_both_backends!(
+    upkeep_forgets_expired_failed_sign_ins,
     usager_export_holds_exactly_their_entries,
     statistics_match_the_journal,
     health_readiness_and_metrics,
