@@ -5,7 +5,6 @@
 
 use ac_tests::{on_both_backends, Backend, TestService};
 use aidants_connect::admin::{self, AidantInput, OrganisationInput};
-use aidants_connect::maintenance;
 use chrono::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -80,29 +79,17 @@ async fn tampering_is_reported(backend: Backend) {
     let service = TestService::start_configured(backend, &|c| c.journal.upkeep_minutes = 0);
     let f = service.fixtures.clone();
     let keys = keys(&service);
-    let policy = aidants_connect::session_policy(&service.config);
     national_activity(&service);
     let mut conn = service.conn();
 
     // Day 1: every chain with entries is recorded; a second round the same day writes nothing.
-    let first = maintenance::run_once(&mut conn, &keys, &policy, service.clock_now())
-        .unwrap()
-        .checkpoint
-        .expect("the day's checkpoint");
+    let first = service.upkeep().checkpoint.expect("the day's checkpoint");
     assert_eq!(first.heads, 4, "national, organisations A, B and Brest");
-    assert_eq!(
-        maintenance::run_once(&mut conn, &keys, &policy, service.clock_now())
-            .unwrap()
-            .checkpoint,
-        None
-    );
+    assert_eq!(service.upkeep().checkpoint, None);
     // Day 2: only the chain that moved.
     service.clock.advance(Duration::days(1));
     mandate_activity(&service);
-    let second = maintenance::run_once(&mut conn, &keys, &policy, service.clock_now())
-        .unwrap()
-        .checkpoint
-        .unwrap();
+    let second = service.upkeep().checkpoint.unwrap();
     assert_eq!(second.heads, 1, "only organisation A moved");
 
     let (report, intact) = admin::verify_journal(&mut conn, &keys).unwrap();

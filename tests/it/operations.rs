@@ -1,7 +1,6 @@
 //! What operators and the public see: the usager's journal export (right of access), the
 //! statistics page against the journal itself, health, readiness, metrics and request ids.
 
-use ac_tests::obtain_code;
 use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_A, SEED_B};
 use diesel::prelude::*;
 use mandate::Demarche;
@@ -11,17 +10,10 @@ use store::schema::journal;
 async fn usager_export_holds_exactly_their_entries(backend: Backend) {
     let service = TestService::start(backend);
     let f = service.fixtures.clone();
-    let rp = service.relying_party("fc-es256").await;
     // The usager's mandate is used once through FranceConnect.
-    let (code, _, nonce) = obtain_code(
-        &service,
-        &Browser::new(),
-        &rp,
-        &f.usager_all.id,
-        Demarche::Argent,
-    )
-    .await;
-    rp.finish(&code, &nonce).await.unwrap();
+    service
+        .use_mandate(&f.usager_all.id, Demarche::Argent)
+        .await;
 
     let base = service.issuer().to_owned();
     let json_url = format!(
@@ -138,14 +130,12 @@ fn naive_month(conn: &mut store::DbConnection, from: chrono::NaiveDateTime) -> (
 async fn statistics_match_the_journal(backend: Backend) {
     let service = TestService::start(backend);
     let f = service.fixtures.clone();
-    let rp = service.relying_party("fc-es256").await;
     for (usager, demarche) in [
         (&f.usager_all.id, Demarche::Argent),
         (&f.usager_all.id, Demarche::Famille),
         (&f.usager_argent.id, Demarche::Argent),
     ] {
-        let (code, _, nonce) = obtain_code(&service, &Browser::new(), &rp, usager, demarche).await;
-        rp.finish(&code, &nonce).await.unwrap();
+        service.use_mandate(usager, demarche).await;
     }
     let mut conn = service.conn();
     let march = chrono::NaiveDate::from_ymd_opt(2026, 2, 28)
@@ -214,11 +204,7 @@ async fn statistics_match_the_journal(backend: Backend) {
 
     // In April the upkeep sums March once; the page then reads those sums.
     service.clock.advance(chrono::Duration::days(25));
-    let keys = provider::KeySet::load_or_generate(&service.config.keys_dir).unwrap();
-    let policy = aidants_connect::session_policy(&service.config);
-    let upkeep =
-        aidants_connect::maintenance::run_once(&mut conn, &keys, &policy, service.clock_now())
-            .unwrap();
+    let upkeep = service.upkeep();
     assert!(
         upkeep.closed_months >= 1,
         "March (and the fixtures' earlier months)"
@@ -234,12 +220,7 @@ async fn statistics_match_the_journal(backend: Backend) {
         .unwrap();
     assert_eq!(closed, 5, "five figures for March");
     assert_eq!(::journal::stats::demarches_total(&mut conn).unwrap(), 3);
-    assert_eq!(
-        aidants_connect::maintenance::run_once(&mut conn, &keys, &policy, service.clock_now())
-            .unwrap()
-            .closed_months,
-        0
-    );
+    assert_eq!(service.upkeep().closed_months, 0);
 }
 
 async fn health_readiness_and_metrics(backend: Backend) {
@@ -285,16 +266,9 @@ async fn health_readiness_and_metrics(backend: Backend) {
         .try_sign_in(&Browser::new(), &f.email_a, "000000")
         .await;
     assert_eq!(wrong.status, 422);
-    let rp = service.relying_party("fc-es256").await;
-    let (code, _, nonce) = obtain_code(
-        &service,
-        &Browser::new(),
-        &rp,
-        &f.usager_all.id,
-        Demarche::Argent,
-    )
-    .await;
-    rp.finish(&code, &nonce).await.unwrap();
+    service
+        .use_mandate(&f.usager_all.id, Demarche::Argent)
+        .await;
     let unknown_client = http
         .get(format!(
             "{base}/authorize?client_id=inconnu&response_type=code"
@@ -371,18 +345,15 @@ async fn upkeep_forgets_expired_failed_sign_ins(backend: Backend) {
             .unwrap()
     };
     assert_eq!(rows(&mut conn), 1);
-    let keys = provider::KeySet::load_or_generate(&service.config.keys_dir).unwrap();
-    let policy = aidants_connect::session_policy(&service.config);
-    let run = |conn: &mut store::DbConnection| {
-        aidants_connect::maintenance::run_once(conn, &keys, &policy, service.clock_now())
-            .unwrap()
-            .purged
-    };
     service.clock.advance(chrono::Duration::minutes(14));
-    assert_eq!(run(&mut conn), 0, "still counted within the lock length");
+    assert_eq!(
+        service.upkeep().purged,
+        0,
+        "still counted within the lock length"
+    );
     assert_eq!(rows(&mut conn), 1);
     service.clock.advance(chrono::Duration::minutes(2));
-    assert_eq!(run(&mut conn), 1);
+    assert_eq!(service.upkeep().purged, 1);
     assert_eq!(rows(&mut conn), 0);
 }
 

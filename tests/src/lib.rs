@@ -658,6 +658,26 @@ impl TestService {
         format!("{}{}", self.issuer(), done.location.unwrap())
     }
 
+    /// An aidant of organisation A uses the usager's mandate for `demarche` through
+    /// fc-sim's relying party `fc-es256`, to the end: the identity it received.
+    pub async fn use_mandate(
+        &self,
+        usager_id: &str,
+        demarche: mandate::Demarche,
+    ) -> fc_sim::rp::ReceivedIdentity {
+        let rp = self.relying_party("fc-es256").await;
+        let (code, _, nonce) = obtain_code(self, &Browser::new(), &rp, usager_id, demarche).await;
+        rp.finish(&code, &nonce).await.unwrap()
+    }
+
+    /// One round of the service's upkeep at the test clock's time.
+    pub fn upkeep(&self) -> aidants_connect::maintenance::Upkeep {
+        let keys = provider::KeySet::load_or_generate(&self.config.keys_dir).unwrap();
+        let policy = aidants_connect::session_policy(&self.config);
+        aidants_connect::maintenance::run_once(&mut self.conn(), &keys, &policy, self.clock_now())
+            .unwrap()
+    }
+
     /// The service's current time.
     pub fn clock_now(&self) -> DateTime<Utc> {
         self.clock.now()
