@@ -704,7 +704,8 @@ impl TestService {
     }
 }
 
-fn seed_fixtures(
+/// Seeds the fixtures every end-to-end test starts with (also used by the benchmarks).
+pub fn seed_fixtures(
     conn: &mut store::DbConnection,
     cipher: &authenticator::SeedCipher,
     now: DateTime<Utc>,

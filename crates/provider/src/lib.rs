@@ -22,7 +22,7 @@ pub use authorize::{
 pub use client::{Client, ClientAuth, SigningAlg};
 pub use end_session::{end_session, EndSessionError, EndSessionOutcome};
 pub use keys::{generate_es256_pem, generate_rs256_pem, KeySet, SigningKey};
-pub use token::{token, TokenError, TokenResponse};
+pub use token::{sign as sign_jwt, token, TokenError, TokenResponse};
 pub use userinfo::{userinfo, UserinfoError, UserinfoResponse};
 
 use chrono::Duration;

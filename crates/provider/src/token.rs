@@ -63,7 +63,7 @@ struct IdTokenClaims<'a> {
 }
 
 /// Signs `claims` as the client asked (its algorithm; HS256 with its secret).
-pub(crate) fn sign<T: Serialize>(
+pub fn sign<T: Serialize>(
     provider: &Provider,
     alg: SigningAlg,
     client_secret: &str,
