@@ -37,10 +37,13 @@ fn usager_by_family_name(service: &TestService, family_name: &str) -> mandate::U
 }
 
 fn span(body: &str, id: &str) -> String {
-    let marker = format!("<span id=\"{id}\">");
+    let marker = format!(" id=\"{id}\"");
     body.split(&marker)
         .nth(1)
         .unwrap()
+        .split_once('>')
+        .unwrap()
+        .1
         .split('<')
         .next()
         .unwrap()

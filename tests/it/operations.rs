@@ -164,7 +164,7 @@ async fn statistics_match_the_journal(backend: Backend) {
         .get(&format!("{}/statistiques", service.issuer()))
         .await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("<html lang=\"fr\">"));
+    assert!(page.body.contains("<html lang=\"fr\""));
     let row = page
         .body
         .split("<th scope=\"row\">mars 2026</th>")

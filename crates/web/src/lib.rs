@@ -6,6 +6,7 @@
 //! `mandate`, `provider`…). Time is read here, once per request, from the injected [`Clock`].
 
 mod account;
+mod assets;
 mod attestation;
 mod csrf;
 mod espace;
@@ -203,7 +204,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(observe::readyz))
         .route("/metrics", web::get().to(observe::metrics))
         .route("/statistiques", web::get().to(stats::page))
-        .route("/static/style.css", web::get().to(pages::stylesheet))
+        .route("/accessibilite", web::get().to(pages::accessibility))
+        .route("/static/{path:.+}", web::get().to(assets::serve))
         .route(
             "/.well-known/openid-configuration",
             web::get().to(oidc::discovery),

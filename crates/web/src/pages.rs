@@ -26,6 +26,10 @@ struct HomePage {
 #[template(path = "logged_out.html")]
 pub(crate) struct LoggedOutPage;
 
+#[derive(Template)]
+#[template(path = "accessibility.html")]
+struct AccessibilityPage;
+
 /// Renders a template as an HTML response.
 pub(crate) fn render<T: Template>(
     status: StatusCode,
@@ -82,12 +86,9 @@ pub(crate) fn csrf_refused() -> HttpResponse {
     )
 }
 
-/// The stylesheet.
-pub(crate) async fn stylesheet() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../static/style.css"))
+/// The accessibility statement (RGAA), linked from every page's footer.
+pub(crate) async fn accessibility() -> Result<HttpResponse, WebError> {
+    render(StatusCode::OK, &AccessibilityPage, None, false)
 }
 
 /// The home page.
