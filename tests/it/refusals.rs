@@ -653,6 +653,65 @@ async fn aidant_cancels(backend: Backend) {
     assert_eq!(again.status, 410);
 }
 
+/// Every response, page or not, carries the security headers; HSTS only when the service is
+/// served over https (secure cookies).
+async fn security_headers_on_every_response(backend: Backend) {
+    let plain = TestService::start(backend);
+    let secure = TestService::start_configured(backend, &|config| config.secure_cookies = true);
+    let http = reqwest::Client::new();
+    for (service, https) in [(&plain, false), (&secure, true)] {
+        for (path, status) in [
+            ("/", 200),
+            ("/connexion", 200),
+            ("/static/dsfr/dsfr.min.css", 200),
+            ("/page-qui-n-existe-pas", 404),
+            ("/authorize?client_id=inconnu", 400),
+        ] {
+            let response = http
+                .get(format!("{}{path}", service.issuer()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{path}");
+            let headers = response.headers();
+            let csp = headers["content-security-policy"].to_str().unwrap();
+            assert!(
+                csp.contains("default-src 'self'")
+                    && csp.contains("frame-ancestors 'none'")
+                    && !csp.contains("unsafe-inline")
+                    && !csp.contains("unsafe-eval"),
+                "{path}: {csp}"
+            );
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+            assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+            assert_eq!(
+                headers.get("strict-transport-security").is_some(),
+                https,
+                "{path}"
+            );
+        }
+    }
+    let page = http
+        .get(format!("{}/connexion", secure.issuer()))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<_> = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    assert!(!cookies.is_empty());
+    assert!(
+        cookies
+            .iter()
+            .all(|c| c.contains("Secure") && c.contains("HttpOnly") && c.contains("SameSite=")),
+        "{cookies:?}"
+    );
+}
+
 on_both_backends!(
     usagers_without_active_mandate_are_neither_listed_nor_choosable,
     aidant_of_another_organisation_cannot_use_the_mandate,
@@ -669,4 +728,5 @@ on_both_backends!(
     csrf_is_required_on_every_form,
     end_session_revokes_and_returns,
     aidant_cancels,
+    security_headers_on_every_response,
 );
