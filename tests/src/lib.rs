@@ -361,9 +361,16 @@ impl TestService {
     /// FranceConnect service provider `aidants-connect`; consent SMS go to a loopback inbox.
     /// Returns the simulator's base URL too.
     pub fn start_with_simulator(backend: Backend) -> (TestService, String) {
+        Self::start_with_simulator_on(backend, "127.0.0.1")
+    }
+
+    /// As `start_with_simulator`, the simulator being named `sim_host` (it listens on
+    /// 127.0.0.1): with `localhost`, a browser sees FranceConnect and the administrative site
+    /// as another site than Aidants Connect, as in production.
+    pub fn start_with_simulator_on(backend: Backend, sim_host: &str) -> (TestService, String) {
         let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let sim_base = format!(
-            "http://127.0.0.1:{}",
+            "http://{sim_host}:{}",
             sim_listener.local_addr().unwrap().port()
         );
         let client = provider::Client {

@@ -1,0 +1,413 @@
+//! The journeys of issue 6 clicked and typed through in Chromium, as a person would, on
+//! PostgreSQL (the production database): (a) an aidant uses a mandate from the administrative
+//! site's FranceConnect button; (b) an aidant creates a mandate with the usager identifying at
+//! FranceConnect, prints the attestation and verifies it by its link; (c) a référent adds an
+//! aidant, associates and validates a card, and the new aidant signs in with it; then the pages
+//! the journeys do not cross. The simulated FranceConnect and administrative site are served as
+//! `localhost` and Aidants Connect as `127.0.0.1`: two sites, as in production, so the cookies'
+//! SameSite rules are exercised. Screenshots and axe reports: `target/navigateur/<journey>/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod support;
+
+use ac_tests::{Backend, TestService, SEED_A, SEED_R};
+use chrono::Duration;
+use ring::rand::SystemRandom;
+use support::Chrome;
+
+/// A card in the national stock, for journey (c).
+const STOCK_SERIAL: &str = "GADT0000777";
+const STOCK_SEED: &str = "7777777777777777777777777777777777777777";
+
+fn simulated_service() -> (TestService, String) {
+    TestService::start_with_simulator_on(Backend::Postgres, "localhost")
+}
+
+async fn sign_in(chrome: &Chrome, service: &TestService, email: &str, seed: &str) {
+    chrome
+        .open(&format!("{}/connexion", service.issuer()), "connexion")
+        .await;
+    chrome.type_in("Adresse électronique", email).await;
+    chrome
+        .type_in("Code affiché par votre carte", &service.next_code(seed))
+        .await;
+    chrome.click("Se connecter", "espace-aidant").await;
+    chrome.expect_at("/espace-aidant").await;
+}
+
+#[tokio::test]
+async fn a_aidant_uses_a_mandate_from_the_administrative_site() {
+    let (service, sim) = simulated_service();
+    let chrome = Chrome::start("a-utiliser-un-mandat", service.issuer()).await;
+    chrome.open(&format!("{sim}/"), "site-de-la-demarche").await;
+    chrome
+        .click("S'identifier avec FranceConnect", "connexion-aidant")
+        .await;
+    chrome.expect_at("/fi/").await;
+
+    // A mistyped code: the error is shown and tied to the fields.
+    chrome
+        .type_in("Adresse électronique", &service.fixtures.email_a)
+        .await;
+    chrome
+        .type_in("Code affiché par votre carte", "000000")
+        .await;
+    chrome.click("Se connecter", "code-errone").await;
+    chrome
+        .expect_text_of("#erreur-connexion", "incorrect")
+        .await;
+    assert_eq!(
+        chrome.attr_of("#otp", "aria-describedby").await.as_deref(),
+        Some("erreur-connexion")
+    );
+
+    service.clock.advance(Duration::seconds(5));
+    chrome
+        .type_in("Code affiché par votre carte", &service.next_code(SEED_A))
+        .await;
+    chrome.click("Se connecter", "choix-usager").await;
+    chrome.expect_text("Pour quel usager agissez-vous ?").await;
+    chrome.type_in("Rechercher un usager", "Dubois").await;
+    chrome.click("Rechercher", "recherche-usager").await;
+    chrome
+        .click("Choisir Angela DUBOIS", "choix-demarche")
+        .await;
+    chrome
+        .expect_text("Quelle démarche faites-vous pour Angela DUBOIS ?")
+        .await;
+    chrome.click("Argent", "identite-recue").await;
+
+    // The administrative site shows the identity it received, checked against /jwks.
+    chrome.expect_at(&sim).await;
+    assert_eq!(chrome.text_of("#given_name").await, "Angela");
+    assert_eq!(chrome.text_of("#family_name").await, "DUBOIS");
+    assert_eq!(chrome.text_of("#birthdate").await, "1962-08-24");
+    let pages = chrome.finish().await;
+    assert_eq!(pages.len(), 5, "Aidants Connect pages checked: {pages:?}");
+}
+
+#[tokio::test]
+async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
+    let (service, _sim) = simulated_service();
+    let chrome = Chrome::start("b-creer-un-mandat", service.issuer()).await;
+    sign_in(&chrome, &service, &service.fixtures.email_a, SEED_A).await;
+    chrome.click("Créer un mandat", "nouveau-mandat").await;
+
+    // No démarche chosen: the error is shown and tied to the group of boxes.
+    chrome
+        .click("S'identifier avec FranceConnect", "nouveau-mandat-erreurs")
+        .await;
+    chrome
+        .expect_text_of("#erreur-demarches", "au moins une démarche")
+        .await;
+    let labelled = chrome.attr_of("#demarches", "aria-labelledby").await;
+    assert!(
+        labelled.is_some_and(|ids| ids.contains("erreur-demarches")),
+        "the error is not tied to the group"
+    );
+
+    chrome.tick("Argent").await;
+    chrome.tick("Logement").await;
+    chrome.tick("1 mois (31 jours)").await;
+    chrome.tick("Oui, l'usager est présent").await;
+    chrome
+        .click("S'identifier avec FranceConnect", "franceconnect")
+        .await;
+    chrome.expect_at("localhost").await;
+
+    // The usager identifies at (simulated) FranceConnect, another site.
+    chrome.tick("Fatou").await;
+    chrome.click("Continuer", "recapitulatif").await;
+    chrome.expect_at("/mandats/nouveau/").await;
+    assert_eq!(chrome.text_of("#family_name").await, "DIALLO");
+    chrome
+        .tick("L'usager a lu ce récapitulatif et consent au mandat.")
+        .await;
+    chrome.click("Créer le mandat", "attestation").await;
+    chrome.expect_at("/attestations/").await;
+    chrome.expect_text_of("#usager", "Fatou").await;
+
+    // Printed as the browser prints it, on A4: one page, kept beside the screenshots.
+    let a4 = fantoccini::wd::PrintConfiguration::builder()
+        .size(fantoccini::wd::PrintSize::A4)
+        .build()
+        .unwrap();
+    let pdf = chrome.client.print(a4).await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let count = |needle: &[u8]| pdf.windows(needle.len()).filter(|w| *w == needle).count();
+    let pages = count(b"/Type /Page") - count(b"/Type /Pages");
+    std::fs::write(
+        support::output_root().join("b-creer-un-mandat/attestation.pdf"),
+        &pdf,
+    )
+    .unwrap();
+    assert_eq!(pages, 1, "the attestation fits on one A4 sheet");
+
+    // The link under the QR code leads to the public verification.
+    let link = chrome
+        .client
+        .find(fantoccini::Locator::Id("verification"))
+        .await
+        .unwrap();
+    let href = link.attr("href").await.unwrap().unwrap();
+    assert!(href.starts_with(&format!("{}/attestations/verifier?", service.issuer())));
+    link.click().await.unwrap();
+    chrome
+        .client
+        .wait()
+        .for_element(fantoccini::Locator::Id("verdict"))
+        .await
+        .unwrap();
+    chrome.record("verification").await;
+    chrome
+        .expect_text_of("#verdict", "Attestation authentique")
+        .await;
+    assert_eq!(chrome.text_of("#etat").await, "en cours de validité");
+    chrome.finish().await;
+}
+
+#[tokio::test]
+async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
+    let (service, _sim) = simulated_service();
+    aidants_connect::admin::import_cards(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        &service.cipher,
+        service.clock_now(),
+        format!("{STOCK_SERIAL},{STOCK_SEED}\n").as_bytes(),
+    )
+    .unwrap();
+    let chrome = Chrome::start("c-referent-carte", service.issuer()).await;
+    sign_in(
+        &chrome,
+        &service,
+        &service.fixtures.email_referent_a,
+        SEED_R,
+    )
+    .await;
+    chrome.click("Espace référent", "espace-referent").await;
+    chrome.click("Ajouter un aidant", "ajouter-aidant").await;
+    chrome
+        .type_in(
+            "Adresse électronique professionnelle",
+            "ines.moreau@ccas-test.fr",
+        )
+        .await;
+    chrome.type_in("Prénom", "Inès").await;
+    chrome.type_in("Nom", "Moreau").await;
+    chrome.type_in("Profession", "Conseillère numérique").await;
+    chrome.click("Ajouter l'aidant", "fiche-aidant").await;
+    chrome.expect_text("Inès Moreau").await;
+
+    chrome
+        .type_in("Numéro de série de la carte physique", STOCK_SERIAL)
+        .await;
+    chrome.click("Associer la carte", "carte-associee").await;
+    chrome
+        .expect_text(&format!("carte {STOCK_SERIAL} : à valider"))
+        .await;
+    service.clock.advance(Duration::seconds(30));
+    let code = service.code(STOCK_SEED);
+    chrome
+        .type_in("Code affiché par la carte à valider", &code)
+        .await;
+    chrome.click("Valider la carte", "carte-validee").await;
+    chrome
+        .expect_text(&format!("carte {STOCK_SERIAL} : active"))
+        .await;
+
+    // The national team activates her account after the training.
+    aidants_connect::admin::activate_aidant(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        service.clock_now(),
+        "ines.moreau@ccas-test.fr",
+    )
+    .unwrap();
+    chrome
+        .click("Espace référent", "retour-espace-referent")
+        .await;
+    chrome.click("Se déconnecter", "deconnexion").await;
+
+    sign_in(&chrome, &service, "ines.moreau@ccas-test.fr", STOCK_SEED).await;
+    chrome.expect_text("Inès Moreau — CCAS de Test A").await;
+    chrome.finish().await;
+}
+
+#[tokio::test]
+async fn d_the_other_pages_pass_axe_too() {
+    let (service, sim) = simulated_service();
+    let base = service.issuer().to_owned();
+    let chrome = Chrome::start("d-autres-pages", &base).await;
+    chrome.open(&format!("{base}/"), "accueil").await;
+    chrome
+        .open(&format!("{base}/statistiques"), "statistiques")
+        .await;
+    chrome
+        .open(&format!("{base}/accessibilite"), "accessibilite")
+        .await;
+    chrome
+        .open(&format!("{base}/page-qui-n-existe-pas"), "page-introuvable")
+        .await;
+    chrome
+        .open(
+            &format!("{base}/attestations/verifier?id=inconnue&empreinte=0000"),
+            "attestation-inconnue",
+        )
+        .await;
+    chrome
+        .open(&format!("{base}/logout"), "deconnexion-fc")
+        .await;
+
+    sign_in(
+        &chrome,
+        &service,
+        &service.fixtures.email_referent_a,
+        SEED_R,
+    )
+    .await;
+    chrome
+        .click("Mandats expirés ou révoqués", "espace-aidant-expires")
+        .await;
+    chrome.click("Mandats actifs", "espace-aidant-actifs").await;
+    chrome.click("Angela DUBOIS", "fiche-usager").await;
+    let usager_path = chrome.url().await[base.len()..].to_owned();
+    chrome
+        .click("Révoquer tout le mandat", "revocation-confirmation")
+        .await;
+    let form = chrome
+        .client
+        .find(fantoccini::Locator::Css("form[action$='/revoquer']"))
+        .await
+        .unwrap();
+    let action = format!("{base}{}", form.attr("action").await.unwrap().unwrap());
+    let token = form
+        .find(fantoccini::Locator::Css("input[name=csrf_token]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    chrome
+        .click("Annuler et revenir à l'usager", "fiche-usager-retour")
+        .await;
+
+    // A hostile site posts the revocation in the aidant's signed-in browser, even with the
+    // right token: the browser sends no cookie across sites, the form is refused.
+    for (forged, step) in [
+        ("faux", "post-intersite-faux-jeton"),
+        (token.as_str(), "post-intersite"),
+    ] {
+        chrome.open(&format!("{sim}/"), "site-hostile").await;
+        chrome.expect_at(&sim).await;
+        chrome
+            .forge_post(&action, &[("csrf_token", forged)], step)
+            .await;
+        chrome.expect_text("Formulaire refusé").await;
+    }
+    chrome
+        .open(&format!("{base}{}", usager_path), "fiche-usager-intacte")
+        .await;
+    chrome.expect_text("Révoquer tout le mandat").await;
+
+    // Twenty-one minutes later, the journal asks for a fresh code first.
+    service.clock.advance(Duration::minutes(21));
+    chrome
+        .click(
+            "Relevé de tout ce que le journal contient sur cet usager (droit d'accès RGPD)",
+            "nouveau-code",
+        )
+        .await;
+    chrome
+        .type_in("Code de la carte", &service.next_code(SEED_R))
+        .await;
+    chrome.click("Confirmer", "releve-journal").await;
+    chrome
+        .expect_text("Ce qu'Aidants Connect a enregistré sur Angela DUBOIS")
+        .await;
+
+    // The référent's form refuses an aidant already in the structure.
+    chrome
+        .open(
+            &format!("{base}/espace-referent/aidants/nouveau"),
+            "ajouter-aidant",
+        )
+        .await;
+    chrome
+        .type_in(
+            "Adresse électronique professionnelle",
+            &service.fixtures.email_a,
+        )
+        .await;
+    chrome.type_in("Prénom", "Paul").await;
+    chrome.type_in("Nom", "Durand").await;
+    chrome
+        .click("Ajouter l'aidant", "ajouter-aidant-erreur")
+        .await;
+    chrome.expect_text_of("#erreur", "déjà fait partie").await;
+    chrome
+        .open(&format!("{base}/espace-referent"), "espace-referent")
+        .await;
+    chrome.click("Alex Test", "fiche-aidant").await;
+    chrome
+        .click(
+            "Associer une carte numérique (application sur téléphone)",
+            "carte-numerique",
+        )
+        .await;
+
+    // The identity provider asks a signed-in aidant whose code is old for a fresh one.
+    service.clock.advance(Duration::minutes(21));
+    chrome
+        .open(&format!("{sim}/connexion"), "fc-code-a-confirmer")
+        .await;
+    chrome.expect_text("Confirmez votre identité").await;
+    chrome.finish().await;
+}
+
+/// The check itself: axe, run as the journeys run it, does see an image without text and a
+/// field without label (so zero violations elsewhere means something).
+#[tokio::test]
+async fn e_the_accessibility_check_finds_broken_markup() {
+    let service = TestService::start(Backend::Sqlite);
+    let base = service.issuer().to_owned();
+    let chrome = Chrome::start("e-controle-axe", &base).await;
+    chrome
+        .open(&format!("{base}/accessibilite"), "accessibilite")
+        .await;
+    chrome
+        .client
+        .execute(
+            "const main = document.getElementById('contenu');
+             const img = document.createElement('img');
+             img.src = '/static/dsfr/favicon/apple-touch-icon.png';
+             main.appendChild(img);
+             const input = document.createElement('input');
+             input.type = 'text';
+             main.appendChild(input);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found: Vec<(String, String)> = chrome
+        .axe()
+        .await
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["impact"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        found.contains(&("image-alt".to_owned(), "critical".to_owned())),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("label".to_owned(), "critical".to_owned())),
+        "{found:?}"
+    );
+    chrome.finish().await;
+}
