@@ -1,16 +1,26 @@
 //! Signing keys: ES256 (P-256) and RS256 (RSA 2048) keys in PKCS#8 PEM files, generated on
-//! first run when missing, published in the JWKS with RFC 7638 thumbprints as `kid`.
+//! first run when missing, published in the JWKS with RFC 7638 thumbprints as `kid`. Tokens
+//! are signed with `ring`'s key pairs, prepared once when the key is loaded.
 
 use crate::ProviderError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rand_core::OsRng;
 use ring::digest;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use rsa::traits::PublicKeyParts;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::path::Path;
+
+/// The private half, ready to sign.
+enum KeyPair {
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+}
 
 /// A key the provider signs with.
 pub struct SigningKey {
@@ -18,7 +28,10 @@ pub struct SigningKey {
     pub algorithm: Algorithm,
     /// RFC 7638 thumbprint.
     pub kid: String,
-    encoding: EncodingKey,
+    pair: KeyPair,
+    /// Randomness of the signatures themselves (ECDSA nonces, RSA blinding): always the
+    /// system's, never a test's, since a predictable nonce gives the private key away.
+    random: SystemRandom,
     decoding: DecodingKey,
     jwk: Value,
 }
@@ -30,10 +43,49 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// The private key, for signing.
-    pub fn encoding_key(&self) -> &EncodingKey {
-        &self.encoding
+    /// A compact JWS of `claims` with this key: header `alg`, `kid` and `typ` when given.
+    pub fn sign_jwt<T: Serialize>(
+        &self,
+        claims: &T,
+        typ: Option<&str>,
+    ) -> Result<String, ProviderError> {
+        let alg = match self.pair {
+            KeyPair::Es256(_) => "ES256",
+            KeyPair::Rs256(_) => "RS256",
+        };
+        let mut header = json!({ "alg": alg, "kid": self.kid });
+        if let Some(typ) = typ {
+            header["typ"] = json!(typ);
+        }
+        let claims =
+            serde_json::to_vec(claims).map_err(|e| ProviderError::Signing(e.to_string()))?;
+        let mut input = URL_SAFE_NO_PAD.encode(header.to_string());
+        input.push('.');
+        input.push_str(&URL_SAFE_NO_PAD.encode(claims));
+        let failed = |_| ProviderError::Signing("signature impossible".into());
+        let signature = match &self.pair {
+            KeyPair::Es256(pair) => pair
+                .sign(&self.random, input.as_bytes())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            KeyPair::Rs256(pair) => {
+                let mut out = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &self.random,
+                    input.as_bytes(),
+                    &mut out,
+                )
+                .map_err(failed)?;
+                out
+            }
+        };
+        input.push('.');
+        input.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(input)
     }
+
     /// The public key, for verifying our own tokens (id_token_hint).
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.decoding
@@ -59,10 +111,18 @@ impl SigningKey {
         let kid = thumbprint(&format!(
             r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#
         ));
+        let random = SystemRandom::new();
+        let pair = EcdsaKeyPair::from_private_key_and_public_key(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &secret.to_bytes(),
+            point.as_bytes(),
+            &random,
+        )
+        .map_err(|e| ProviderError::Key(e.to_string()))?;
         Ok(SigningKey {
             algorithm: Algorithm::ES256,
-            encoding: EncodingKey::from_ec_pem(pem.as_bytes())
-                .map_err(|e| ProviderError::Key(e.to_string()))?,
+            pair: KeyPair::Es256(pair),
+            random,
             decoding: DecodingKey::from_ec_components(&x, &y)
                 .map_err(|e| ProviderError::Key(e.to_string()))?,
             jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid}),
@@ -77,10 +137,15 @@ impl SigningKey {
         let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
         let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
         let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
+        let der = private
+            .to_pkcs8_der()
+            .map_err(|e| ProviderError::Key(e.to_string()))?;
+        let pair = RsaKeyPair::from_pkcs8(der.as_bytes())
+            .map_err(|e| ProviderError::Key(e.to_string()))?;
         Ok(SigningKey {
             algorithm: Algorithm::RS256,
-            encoding: EncodingKey::from_rsa_pem(pem.as_bytes())
-                .map_err(|e| ProviderError::Key(e.to_string()))?,
+            pair: KeyPair::Rs256(pair),
+            random: SystemRandom::new(),
             decoding: DecodingKey::from_rsa_components(&n, &e)
                 .map_err(|e| ProviderError::Key(e.to_string()))?,
             jwk: json!({"kty": "RSA", "n": n, "e": e, "use": "sig", "alg": "RS256", "kid": kid}),
@@ -218,10 +283,9 @@ fn write_private(path: &Path, content: &str) -> Result<(), ProviderError> {
 /// key (a retired key still verifies the checkpoints it signed: keep `retired-*.pem`).
 impl journal::CheckpointSigner for KeySet {
     fn sign(&self, claims: &Value) -> Result<String, String> {
-        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
-        header.kid = Some(self.es256.kid.clone());
-        header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, claims, self.es256.encoding_key()).map_err(|e| e.to_string())
+        self.es256
+            .sign_jwt(claims, Some("JWT"))
+            .map_err(|e| e.to_string())
     }
 
     fn verify(&self, token: &str) -> Result<Value, String> {
@@ -240,5 +304,42 @@ impl journal::CheckpointSigner for KeySet {
         jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation)
             .map(|data| data.claims)
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Tokens signed with ring verify with an independent implementation (jsonwebtoken's
+    /// RustCrypto backend) against the published key, and carry the expected header.
+    #[test]
+    fn signatures_verify_against_the_published_key() {
+        let claims = json!({ "sub": "usager", "nonce": "n-0", "aud": "fc" });
+        for key in [
+            SigningKey::es256_from_pem(&generate_es256_pem().unwrap()).unwrap(),
+            SigningKey::rs256_from_pem(&generate_rs256_pem().unwrap()).unwrap(),
+        ] {
+            let token = key.sign_jwt(&claims, Some("JWT")).unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.alg, key.algorithm);
+            assert_eq!(header.kid.as_deref(), Some(key.kid.as_str()));
+            assert_eq!(header.typ.as_deref(), Some("JWT"));
+            let mut validation = jsonwebtoken::Validation::new(key.algorithm);
+            validation.set_audience(&["fc"]);
+            validation.required_spec_claims.clear();
+            let decoded =
+                jsonwebtoken::decode::<Value>(&token, key.decoding_key(), &validation).unwrap();
+            assert_eq!(decoded.claims, claims);
+
+            let untyped = key.sign_jwt(&claims, None).unwrap();
+            assert_eq!(jsonwebtoken::decode_header(&untyped).unwrap().typ, None);
+            let mut forged = token.clone();
+            forged.replace_range(forged.len() - 4.., "AAAA");
+            assert!(
+                jsonwebtoken::decode::<Value>(&forged, key.decoding_key(), &validation).is_err()
+            );
+        }
     }
 }

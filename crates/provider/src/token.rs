@@ -70,26 +70,17 @@ pub fn sign<T: Serialize>(
     claims: &T,
     typ: Option<&str>,
 ) -> Result<String, ProviderError> {
-    let (mut header, key) = match alg {
-        SigningAlg::Es256 => {
-            let k = &provider.keys().es256;
-            let mut h = Header::new(Algorithm::ES256);
-            h.kid = Some(k.kid.clone());
-            (h, k.encoding_key().clone())
+    match alg {
+        SigningAlg::Es256 => provider.keys().es256.sign_jwt(claims, typ),
+        SigningAlg::Rs256 => provider.keys().rs256.sign_jwt(claims, typ),
+        SigningAlg::Hs256 => {
+            let mut header = Header::new(Algorithm::HS256);
+            header.typ = typ.map(str::to_owned);
+            let key = EncodingKey::from_secret(client_secret.as_bytes());
+            jsonwebtoken::encode(&header, claims, &key)
+                .map_err(|e| ProviderError::Signing(e.to_string()))
         }
-        SigningAlg::Rs256 => {
-            let k = &provider.keys().rs256;
-            let mut h = Header::new(Algorithm::RS256);
-            h.kid = Some(k.kid.clone());
-            (h, k.encoding_key().clone())
-        }
-        SigningAlg::Hs256 => (
-            Header::new(Algorithm::HS256),
-            EncodingKey::from_secret(client_secret.as_bytes()),
-        ),
-    };
-    header.typ = typ.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, &key).map_err(|e| ProviderError::Signing(e.to_string()))
+    }
 }
 
 /// Handles a token request: `form` is the decoded body, `auth` the Basic credentials if any.
