@@ -7,6 +7,7 @@ mod authorize_errors;
 mod cards;
 mod flow;
 mod journal_integrity;
+mod load;
 mod mandates;
 mod operations;
 mod refusals;

@@ -1,0 +1,70 @@
+//! The load tool against a served instance: every flow it counts went through, every code it
+//! minted was exchanged once, and what it refuses to do.
+
+use ac_tests::{on_both_backends, Backend, TestService, RP_REDIRECT, SECRET, SEED_A};
+use loadtest::flow::{self, Agent, Plan, Target};
+use std::time::Duration;
+use url::Url;
+
+fn agent(service: &TestService) -> Agent {
+    Agent::new(Target {
+        bases: vec![Url::parse(&format!("{}/", service.issuer())).unwrap()],
+        client_id: "fc-es256".into(),
+        client_secret: SECRET.into(),
+        redirect_uri: RP_REDIRECT.into(),
+    })
+    .unwrap()
+}
+
+fn plan(concurrency: usize, max_operations: u64) -> Plan {
+    Plan {
+        concurrency,
+        duration: Duration::from_secs(60),
+        max_operations,
+    }
+}
+
+async fn flows_and_tokens_go_through(backend: Backend) {
+    let service = TestService::start(backend);
+    let agent = agent(&service);
+    agent
+        .sign_in(&service.fixtures.email_a, &service.next_code(SEED_A))
+        .await
+        .unwrap();
+
+    let measured = flow::flows(&agent, plan(4, 24)).await;
+    assert_eq!(measured.errors.total(), 0, "{:?}", measured.errors);
+    assert_eq!(measured.operations.count(), 24);
+    assert_eq!(agent.requests(), 3 + 24 * 7, "sign-in in 3 requests, then 7 a flow");
+
+    let (codes, errors) = flow::mint_codes(&agent, plan(4, 10)).await;
+    assert_eq!(errors.total(), 0);
+    assert_eq!(codes.len(), 10);
+    let exchanged = flow::tokens(&agent, codes.clone(), 3).await;
+    assert_eq!(exchanged.errors.total(), 0, "{:?}", exchanged.errors);
+    assert_eq!(exchanged.operations.count(), 10);
+
+    // The same codes again: single use, each refused and counted by kind.
+    let replayed = flow::tokens(&agent, codes, 3).await;
+    assert_eq!(replayed.operations.count(), 0);
+    assert_eq!(replayed.errors.total(), 10);
+    assert!(format!("{:?}", replayed.errors).contains("http 400 at token"));
+}
+
+async fn a_used_code_does_not_sign_in(backend: Backend) {
+    let service = TestService::start(backend);
+    let code = service.next_code(SEED_A);
+    agent(&service)
+        .sign_in(&service.fixtures.email_a, &code)
+        .await
+        .unwrap();
+    let again = agent(&service)
+        .sign_in(&service.fixtures.email_a, &code)
+        .await;
+    assert!(again.is_err());
+    let signed_out = flow::flows(&agent(&service), plan(1, 1)).await;
+    assert_eq!(signed_out.operations.count(), 0);
+    assert_eq!(signed_out.errors.total(), 1);
+}
+
+on_both_backends!(flows_and_tokens_go_through, a_used_code_does_not_sign_in);
