@@ -345,7 +345,9 @@ async fn d_the_other_pages_pass_axe_too() {
     chrome
         .click("Ajouter l'aidant", "ajouter-aidant-erreur")
         .await;
-    chrome.expect_text_of("#erreur", "déjà fait partie").await;
+    chrome
+        .expect_text_of("#erreur", "fait déjà partie de la structure")
+        .await;
     chrome
         .open(&format!("{base}/espace-referent"), "espace-referent")
         .await;
