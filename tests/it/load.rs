@@ -35,7 +35,11 @@ async fn flows_and_tokens_go_through(backend: Backend) {
     let measured = flow::flows(&agent, plan(4, 24)).await;
     assert_eq!(measured.errors.total(), 0, "{:?}", measured.errors);
     assert_eq!(measured.operations.count(), 24);
-    assert_eq!(agent.requests(), 3 + 24 * 7, "sign-in in 3 requests, then 7 a flow");
+    assert_eq!(
+        agent.requests(),
+        3 + 24 * 7,
+        "sign-in in 3 requests, then 7 a flow"
+    );
 
     let (codes, errors) = flow::mint_codes(&agent, plan(4, 10)).await;
     assert_eq!(errors.total(), 0);
