@@ -40,6 +40,8 @@ async fn flows_and_tokens_go_through(backend: Backend) {
         3 + 24 * 7,
         "sign-in in 3 requests, then 7 a flow"
     );
+    assert_eq!(agent.take_request_latencies().count(), 3 + 24 * 7);
+    assert_eq!(agent.take_request_latencies().count(), 0);
 
     let (codes, errors) = flow::mint_codes(&agent, plan(4, 10)).await;
     assert_eq!(errors.total(), 0);

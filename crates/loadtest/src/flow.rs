@@ -85,6 +85,7 @@ pub struct Agent {
     target: Arc<Target>,
     random: Arc<SystemRandom>,
     requests: Arc<AtomicU64>,
+    latencies: Arc<Mutex<Latencies>>,
 }
 
 /// The value of the first `name="{name}" value="…"` input of a page.
@@ -108,12 +109,21 @@ impl Agent {
             target: Arc::new(target),
             random: Arc::new(SystemRandom::new()),
             requests: Arc::new(AtomicU64::new(0)),
+            latencies: Arc::new(Mutex::new(Latencies::default())),
         })
     }
 
     /// HTTP requests sent so far by every virtual user.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The latency of every request answered as expected since the last call.
+    pub fn take_request_latencies(&self) -> Latencies {
+        self.latencies
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
     }
 
     fn opaque(&self) -> Result<String, StepError> {
@@ -131,12 +141,16 @@ impl Agent {
         expected: StatusCode,
     ) -> Result<reqwest::Response, StepError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
         let response = request.send().await.map_err(transport(step))?;
         if response.status() != expected {
             return Err(StepError::new(
                 step,
                 format!("http {}", response.status().as_u16()),
             ));
+        }
+        if let Ok(mut latencies) = self.latencies.lock() {
+            latencies.record(sent.elapsed());
         }
         Ok(response)
     }

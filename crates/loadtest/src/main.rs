@@ -153,6 +153,7 @@ async fn main() -> Result<()> {
             }
             let agent = prepare(&common).await?;
             let requests_before = agent.requests();
+            agent.take_request_latencies();
             let usage = Usage::start(&common.server_pids)?;
             let started = Instant::now();
             let measured = flow::flows(
@@ -172,6 +173,7 @@ async fn main() -> Result<()> {
                 elapsed,
                 operations: measured.operations,
                 requests: agent.requests() - requests_before,
+                request_latencies: agent.take_request_latencies(),
                 errors: measured.errors,
                 server: usage.stop()?,
             }
@@ -200,6 +202,7 @@ async fn main() -> Result<()> {
                 minting.elapsed().as_secs_f64()
             );
             let requests_before = agent.requests();
+            agent.take_request_latencies();
             let usage = Usage::start(&common.server_pids)?;
             let started = Instant::now();
             let measured = flow::tokens(&agent, minted, common.concurrency).await;
@@ -211,6 +214,7 @@ async fn main() -> Result<()> {
                 elapsed,
                 operations: measured.operations,
                 requests: agent.requests() - requests_before,
+                request_latencies: agent.take_request_latencies(),
                 errors: measured.errors,
                 server: usage.stop()?,
             }

@@ -88,6 +88,8 @@ pub struct Report {
     pub operations: Latencies,
     /// HTTP requests sent, succeeded or not.
     pub requests: u64,
+    /// Latency of each request answered as expected (until its headers).
+    pub request_latencies: Latencies,
     /// Errors by kind.
     pub errors: Errors,
     /// The server's usage, when its pids were given.
@@ -123,6 +125,15 @@ impl fmt::Display for Report {
             p(95.0),
             p(99.0),
             p(100.0)
+        )?;
+        let r = |q| self.request_latencies.percentile_ms(q).unwrap_or(f64::NAN);
+        writeln!(
+            f,
+            "request latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}",
+            r(50.0),
+            r(95.0),
+            r(99.0),
+            r(100.0)
         )?;
         if self.errors.total() == 0 {
             writeln!(f, "errors: 0")?;
