@@ -50,7 +50,7 @@ fn signing(c: &mut Criterion) {
 
 fn storage(c: &mut Criterion, backend: Backend, name: &str) {
     let db = TestDb::new(backend);
-    let pool = store::pool(&db.url, 2).unwrap();
+    let pool = store::pool(&db.url, 2, false).unwrap();
     let mut conn = pool.get().unwrap();
     store::migrate(&mut conn).unwrap();
     let cipher = authenticator::SeedCipher::new(&[7u8; 32]).unwrap();

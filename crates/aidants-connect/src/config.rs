@@ -103,6 +103,8 @@ pub struct Config {
     pub database_url: String,
     /// Pool size.
     pub database_pool_size: u32,
+    /// Ping every pooled connection before lending it.
+    pub database_test_on_checkout: bool,
     /// HTTP worker threads.
     pub workers: usize,
     /// Keys directory.

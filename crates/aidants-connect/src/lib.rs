@@ -32,8 +32,12 @@ pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
                 .with_context(|| format!("création de {}", parent.display()))?;
         }
     }
-    let pool =
-        store::pool(&config.database_url, config.database_pool_size).context("base de données")?;
+    let pool = store::pool(
+        &config.database_url,
+        config.database_pool_size,
+        config.database_test_on_checkout,
+    )
+    .context("base de données")?;
     let mut conn = pool.get().context("connexion à la base de données")?;
     let applied = store::migrate(&mut conn).context("migrations")?;
     if applied > 0 {

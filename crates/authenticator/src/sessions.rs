@@ -381,32 +381,53 @@ fn open_session(
     }
 }
 
+/// How stale `last_seen_at` may get before a request writes it again: a session in use is
+/// written at most once a minute instead of at every request, so it may end up to this much
+/// before its idle length, never after.
+pub const SEEN_PRECISION: Duration = Duration::seconds(60);
+
 /// The live session a browser token names, if any: not ended, within its idle and absolute
-/// lifetimes, for an aidant still active in a habilitated organisation. Marks it as seen.
+/// lifetimes, for an aidant still active in a habilitated organisation (the rule of
+/// `accounts::may_work_for`, joined into the same query). Marks it as seen (to
+/// [`SEEN_PRECISION`]).
 pub fn session_by_token(
     conn: &mut DbConnection,
     policy: &SessionPolicy,
     now: DateTime<Utc>,
     token: &str,
 ) -> Result<Option<AidantSession>, AuthError> {
+    use store::schema::{aidants, memberships, organisations};
     let found = aidant_sessions::table
+        .inner_join(
+            memberships::table.on(memberships::aidant_id
+                .eq(aidant_sessions::aidant_id)
+                .and(memberships::organisation_id.eq(aidant_sessions::organisation_id))),
+        )
+        .inner_join(organisations::table.on(organisations::id.eq(aidant_sessions::organisation_id)))
+        .inner_join(aidants::table.on(aidants::id.eq(aidant_sessions::aidant_id)))
         .filter(aidant_sessions::token_hash.eq(hash_secret(token)))
+        .filter(memberships::active.eq(true))
+        .filter(organisations::habilitation.eq(accounts::Habilitation::Validated.as_str()))
+        .filter(aidants::active.eq(true))
         .select(AidantSession::as_select())
         .first(conn)
         .optional()?;
     let Some(mut session) = found else {
         return Ok(None);
     };
+    let last_seen = from_db(session.last_seen_at);
     let live = session.ended_at.is_none()
         && from_db(session.expires_at) > now
-        && from_db(session.last_seen_at) + policy.idle > now;
-    if !live || !accounts::may_work_for(conn, &session.aidant_id, &session.organisation_id)? {
+        && last_seen + policy.idle > now;
+    if !live {
         return Ok(None);
     }
-    session.last_seen_at = to_db(now);
-    diesel::update(aidant_sessions::table.find(&session.id))
-        .set(aidant_sessions::last_seen_at.eq(session.last_seen_at))
-        .execute(conn)?;
+    if last_seen + SEEN_PRECISION <= now {
+        session.last_seen_at = to_db(now);
+        diesel::update(aidant_sessions::table.find(&session.id))
+            .set(aidant_sessions::last_seen_at.eq(session.last_seen_at))
+            .execute(conn)?;
+    }
     Ok(Some(session))
 }
 

@@ -218,27 +218,26 @@ pub fn token(
         let Some(usager) = mandate::usager(conn, usager_id)? else {
             return invalid_grant("usager inconnu");
         };
+        // The code is consumed and the access token recorded by one conditional statement:
+        // of two concurrent exchanges of a code, only one finds it unconsumed.
+        let access_token = new_secret(rng)?;
+        let access_token_hash = hash_secret(&access_token);
+        let lifetimes = provider.lifetimes();
         let claimed = diesel::update(
             oidc_requests::table
                 .find(&request.id)
                 .filter(oidc_requests::code_consumed_at.is_null()),
         )
-        .set(oidc_requests::code_consumed_at.eq(Some(to_db(now))))
+        .set((
+            oidc_requests::code_consumed_at.eq(Some(to_db(now))),
+            oidc_requests::access_token_hash.eq(Some(&access_token_hash)),
+            oidc_requests::access_token_expires_at.eq(Some(to_db(now + lifetimes.access_token))),
+        ))
         .execute(conn)?;
         if claimed != 1 {
             revoke(conn, now, &request.id)?;
             return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
         }
-        let access_token = new_secret(rng)?;
-        let access_token_hash = hash_secret(&access_token);
-        let lifetimes = provider.lifetimes();
-        diesel::update(oidc_requests::table.find(&request.id))
-            .set((
-                oidc_requests::access_token_hash.eq(Some(&access_token_hash)),
-                oidc_requests::access_token_expires_at
-                    .eq(Some(to_db(now + lifetimes.access_token))),
-            ))
-            .execute(conn)?;
         let claims = IdTokenClaims {
             iss: provider.issuer(),
             sub: &usager.sub,

@@ -142,10 +142,14 @@ pub type DbPool = Pool<DbManager>;
 pub type PooledDb = PooledConnection<DbManager>;
 
 /// Builds a pool of at most `max_size` connections to `url` (checked by opening one).
-pub fn pool(url: &str, max_size: u32) -> Result<DbPool, StoreError> {
+/// With `test_on_checkout` every borrowed connection is pinged first (one more round trip per
+/// request); without it a connection the database dropped fails one request, is then seen
+/// broken and replaced.
+pub fn pool(url: &str, max_size: u32, test_on_checkout: bool) -> Result<DbPool, StoreError> {
     Backend::from_url(url)?;
     Pool::builder()
         .max_size(max_size.max(1))
+        .test_on_check_out(test_on_checkout)
         .connection_timeout(Duration::from_secs(10))
         .build(DbManager {
             url: url.to_owned(),
