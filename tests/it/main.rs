@@ -14,3 +14,4 @@ mod refusals;
 mod sessions;
 mod simulator;
 mod storage;
+mod volume;

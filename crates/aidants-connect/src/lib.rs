@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod logging;
 pub mod maintenance;
+pub mod volume;
 
 use anyhow::Context;
 use authenticator::{Backoff, SeedCipher, SessionPolicy};

@@ -3,6 +3,7 @@
 use aidants_connect::admin;
 use aidants_connect::config::Config;
 use aidants_connect::demo;
+use aidants_connect::volume::{self, VolumePlan};
 use clap::{Parser, Subcommand};
 use ring::rand::SystemRandom;
 use std::net::TcpListener;
@@ -53,6 +54,35 @@ enum Command {
     /// The audit journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Measurements only: fill the database with a national-scale volume of fictional
+    /// structures, aidants, usagers, mandates and journal entries beside the demo (refused in
+    /// production and on a database that already holds one).
+    Volume(VolumeArgs),
+}
+
+#[derive(clap::Args)]
+struct VolumeArgs {
+    /// Structures.
+    #[arg(long, default_value_t = VolumePlan::NATIONAL.structures)]
+    structures: u64,
+    /// Aidants.
+    #[arg(long, default_value_t = VolumePlan::NATIONAL.aidants)]
+    aidants: u64,
+    /// Usagers.
+    #[arg(long, default_value_t = VolumePlan::NATIONAL.usagers)]
+    usagers: u64,
+    /// Mandates.
+    #[arg(long, default_value_t = VolumePlan::NATIONAL.mandates)]
+    mandates: u64,
+    /// Journal entries.
+    #[arg(long, default_value_t = VolumePlan::NATIONAL.journal)]
+    journal: u64,
+    /// Months of history.
+    #[arg(long, default_value_t = VolumePlan::NATIONAL.months)]
+    months: u32,
+    /// Usagers with an active mandate added to the demo structure.
+    #[arg(long, default_value_t = VolumePlan::NATIONAL.demo_usagers)]
+    demo_usagers: u64,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +214,7 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             serve(config)
         }
         Command::Cards(command) => cards(config, &clock, command),
+        Command::Volume(args) => volume(config, &clock, &args),
         Command::Journal(JournalCommand::Checkpoint) => {
             let pool = aidants_connect::open_database(config)?;
             let keys = provider::KeySet::load_or_generate(&config.keys_dir)?;
@@ -311,6 +342,48 @@ fn cards(config: &Config, clock: &dyn Clock, command: CardsCommand) -> anyhow::R
             Ok(())
         }
     }
+}
+
+fn volume(config: &Config, clock: &dyn Clock, args: &VolumeArgs) -> anyhow::Result<()> {
+    if config.is_production() {
+        anyhow::bail!("le volume de mesure n'existe qu'en développement");
+    }
+    let pool = aidants_connect::open_database(config)?;
+    let cipher = aidants_connect::seed_cipher(config)?;
+    let mut conn = pool.get()?;
+    let rng = SystemRandom::new();
+    let now = clock.now();
+    let demo = demo::seed_demo(&mut conn, &rng, &cipher, now)?;
+    let plan = VolumePlan {
+        structures: args.structures,
+        aidants: args.aidants,
+        usagers: args.usagers,
+        mandates: args.mandates,
+        journal: args.journal,
+        months: args.months,
+        demo_usagers: args.demo_usagers,
+    };
+    let started = std::time::Instant::now();
+    let report = volume::fill(
+        &mut conn,
+        &rng,
+        now,
+        plan,
+        &demo.organisation_id,
+        &demo.aidant_id,
+        &mut |step| println!("[{:>5} s] {step}", started.elapsed().as_secs()),
+    )?;
+    println!(
+        "Volume écrit en {} s : {} structures, {} aidants, {} usagers, {} mandats, {} autorisations, {} entrées de journal.",
+        started.elapsed().as_secs(),
+        report.structures,
+        report.aidants,
+        report.usagers,
+        report.mandates,
+        report.autorisations,
+        report.journal
+    );
+    Ok(())
 }
 
 fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {

@@ -18,7 +18,7 @@ use store::schema::{journal_monthly, journal_monthly_closed, journal_monthly_dis
 use store::DbConnection;
 
 /// What is counted once per month, whatever the number of entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Distinct {
     /// An usager for whom a mandate was created or used.
     Usager,
@@ -84,60 +84,122 @@ fn distinct_keys(entry: &JournalEntry) -> Vec<(Distinct, String)> {
     }
 }
 
-/// Adds 1 to the counter `name` of `chain` for `month`.
-fn increment(
+/// Adds `n` to the counter `name` of `chain` for `month`.
+fn add(
     conn: &mut DbConnection,
     chain: &str,
     month: &str,
     name: &str,
+    n: i64,
 ) -> Result<(), JournalError> {
     let counter = diesel::insert_into(journal_monthly::table).values((
         journal_monthly::chain.eq(chain),
         journal_monthly::month.eq(month),
         journal_monthly::action.eq(name),
-        journal_monthly::count.eq(1i64),
+        journal_monthly::count.eq(n),
     ));
     let target = (
         journal_monthly::chain,
         journal_monthly::month,
         journal_monthly::action,
     );
-    let plus_one = journal_monthly::count.eq(journal_monthly::count + 1i64);
+    let plus_n = journal_monthly::count.eq(journal_monthly::count + n);
     match conn {
         DbConnection::Pg(c) => counter
             .on_conflict(target)
             .do_update()
-            .set(plus_one)
+            .set(plus_n)
             .execute(c)?,
         DbConnection::Sqlite(c) => counter
             .on_conflict(target)
             .do_update()
-            .set(plus_one)
+            .set(plus_n)
             .execute(c)?,
     };
     Ok(())
 }
 
+/// Records a key's occurrence in its month; answers whether it is the first one.
+fn first_occurrence(
+    conn: &mut DbConnection,
+    month: &str,
+    kind: Distinct,
+    key: &str,
+) -> Result<bool, JournalError> {
+    let insert = diesel::insert_into(journal_monthly_distinct::table).values((
+        journal_monthly_distinct::month.eq(month),
+        journal_monthly_distinct::kind.eq(kind.as_str()),
+        journal_monthly_distinct::key.eq(key),
+    ));
+    let inserted = match conn {
+        DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
+        DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+    };
+    Ok(inserted == 1)
+}
+
 /// Counts a new entry in its month (called by `append`, inside its transaction).
 pub(crate) fn record(conn: &mut DbConnection, entry: &JournalEntry) -> Result<(), JournalError> {
     let month = month_of(entry.at_utc());
-    increment(conn, &entry.chain, &month, &entry.action)?;
+    add(conn, &entry.chain, &month, &entry.action, 1)?;
     for (kind, key) in distinct_keys(entry) {
-        let insert = diesel::insert_into(journal_monthly_distinct::table).values((
-            journal_monthly_distinct::month.eq(&month),
-            journal_monthly_distinct::kind.eq(kind.as_str()),
-            journal_monthly_distinct::key.eq(&key),
-        ));
-        let first = match conn {
-            DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
-            DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
-        };
-        if first == 1 {
-            increment(conn, &entry.chain, &month, kind.counter())?;
+        if first_occurrence(conn, &month, kind, &key)? {
+            add(conn, &entry.chain, &month, kind.counter(), 1)?;
         }
     }
     Ok(())
 }
+
+/// Counts entries of one chain appended together (by `append_many`): one counter update per
+/// month and action, and the distinct keys of a month inserted in batches.
+pub(crate) fn record_many(
+    conn: &mut DbConnection,
+    chain: &str,
+    entries: &[JournalEntry],
+) -> Result<(), JournalError> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut keys: BTreeMap<(String, Distinct), BTreeSet<String>> = BTreeMap::new();
+    for entry in entries {
+        let month = month_of(entry.at_utc());
+        for (kind, key) in distinct_keys(entry) {
+            keys.entry((month.clone(), kind)).or_default().insert(key);
+        }
+        *counts.entry((month, entry.action.clone())).or_default() += 1;
+    }
+    for ((month, action), n) in &counts {
+        add(conn, chain, month, action, *n)?;
+    }
+    for ((month, kind), keys) in &keys {
+        let keys: Vec<&String> = keys.iter().collect();
+        let mut firsts = 0i64;
+        for batch in keys.chunks(DISTINCT_BATCH) {
+            let rows: Vec<_> = batch
+                .iter()
+                .map(|key| {
+                    (
+                        journal_monthly_distinct::month.eq(month),
+                        journal_monthly_distinct::kind.eq(kind.as_str()),
+                        journal_monthly_distinct::key.eq(*key),
+                    )
+                })
+                .collect();
+            let insert = diesel::insert_into(journal_monthly_distinct::table).values(&rows);
+            let inserted = match conn {
+                DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
+                DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+            };
+            firsts += i64::try_from(inserted).unwrap_or(i64::MAX);
+        }
+        if firsts > 0 {
+            add(conn, chain, month, kind.counter(), firsts)?;
+        }
+    }
+    Ok(())
+}
+
+/// Distinct keys inserted per statement (3 parameters each, well under both backends' limits).
+const DISTINCT_BATCH: usize = 2_000;
 
 /// One month of activity.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -257,6 +319,13 @@ pub fn close_months(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize
     Ok(pending.len())
 }
 
+/// Forgets the sums of finished months, for the next upkeep to sum them again: after a bulk
+/// load wrote entries into past months (the service itself only ever writes into the current
+/// one, so a finished month never changes).
+pub fn reopen_months(conn: &mut DbConnection) -> Result<usize, JournalError> {
+    Ok(diesel::delete(journal_monthly_closed::table).execute(conn)?)
+}
+
 /// Démarches done since the journal began: the closed months' sums, plus the counters of the
 /// months after the last closed one.
 pub fn demarches_total(conn: &mut DbConnection) -> Result<i64, JournalError> {
@@ -309,7 +378,7 @@ pub fn is_missing(conn: &mut DbConnection) -> Result<bool, JournalError> {
 /// Rebuilds every aggregate from the journal itself (after a migration, or to check them).
 pub fn rebuild(conn: &mut DbConnection) -> Result<u64, JournalError> {
     use store::schema::journal;
-    diesel::delete(journal_monthly_closed::table).execute(conn)?;
+    reopen_months(conn)?;
     diesel::delete(journal_monthly::table).execute(conn)?;
     diesel::delete(journal_monthly_distinct::table).execute(conn)?;
     let mut last_id: Option<String> = None;

@@ -201,6 +201,33 @@ where
     }
 }
 
+/// Rows per bulk `INSERT` on SQLite: 1,000 rows of at most 32 columns stay under SQLite's
+/// limit of 32,766 bound parameters.
+pub const SQLITE_BULK_ROWS: usize = 1_000;
+
+/// Inserts many rows of one table in as few statements as the backend allows: one binary
+/// `COPY` on PostgreSQL, multi-row `INSERT`s of [`SQLITE_BULK_ROWS`] rows on SQLite. `$rows`
+/// is a slice or `&Vec` of a `#[derive(Insertable)]` type with
+/// `treat_none_as_default_value = false`. Expands to statements that use `?` on diesel errors.
+#[macro_export]
+macro_rules! bulk_insert {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::DbConnection::Pg(c) => {
+                diesel::prelude::ExecuteCopyFromDsl::execute(
+                    diesel::copy_from($table).from_insertable($rows),
+                    c,
+                )?;
+            }
+            $crate::DbConnection::Sqlite(c) => {
+                for chunk in $rows.chunks($crate::SQLITE_BULK_ROWS) {
+                    diesel::RunQueryDsl::execute(diesel::insert_into($table).values(chunk), c)?;
+                }
+            }
+        }
+    };
+}
+
 /// Whether the database answers (`SELECT 1`).
 pub fn ping(conn: &mut DbConnection) -> Result<(), StoreError> {
     diesel::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn)

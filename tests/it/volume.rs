@@ -1,0 +1,141 @@
+//! The measurement volume (`aidants-connect volume`): what it writes has the service's shape —
+//! chains that verify, aggregates equal to a rebuild from the journal, mandates the service
+//! uses — and a second fill is refused without writing anything.
+
+use ac_tests::{on_both_backends, Backend, TestService};
+use aidants_connect::volume::{self, VolumePlan};
+use diesel::prelude::*;
+use ring::rand::SystemRandom;
+use store::schema::{autorisations, journal, journal_heads, mandates, organisations, usagers};
+
+const PLAN: VolumePlan = VolumePlan {
+    structures: 4,
+    aidants: 10,
+    usagers: 300,
+    mandates: 900,
+    journal: 3_000,
+    months: 6,
+    demo_usagers: 30,
+};
+
+/// Rows of a table (or a join).
+macro_rules! count {
+    ($conn:expr, $query:expr) => {
+        $query.count().get_result::<i64>($conn).unwrap()
+    };
+}
+
+async fn volume_has_the_service_shape(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let now = service.clock_now();
+    let mut conn = service.conn();
+    let usagers_before = count!(&mut conn, usagers::table);
+    let mandates_before = count!(&mut conn, mandates::table);
+    let journal_before = count!(&mut conn, journal::table);
+
+    let mut steps = Vec::new();
+    let report = volume::fill(
+        &mut conn,
+        &SystemRandom::new(),
+        now,
+        PLAN,
+        &f.org_a,
+        &f.aidant_a,
+        &mut |s| steps.push(s.to_owned()),
+    )
+    .unwrap();
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert_eq!(
+        (
+            report.structures,
+            report.aidants,
+            report.usagers,
+            report.mandates
+        ),
+        (4, 10, 330, 930)
+    );
+    let written_autorisations = count!(&mut conn, autorisations::table.inner_join(mandates::table));
+    assert!(report.autorisations >= 930 && report.autorisations <= 3 * 930);
+    assert_eq!(count!(&mut conn, usagers::table), usagers_before + 330);
+    assert_eq!(count!(&mut conn, mandates::table), mandates_before + 930);
+    assert!(written_autorisations >= report.autorisations as i64);
+    // Every seeded entry is in the journal: 3,000 over the structures' chains, plus one
+    // create_autorisation per autorisation of the demo structure's new mandates.
+    let journal_after = count!(&mut conn, journal::table);
+    assert_eq!(journal_after - journal_before, report.journal as i64);
+    assert!(report.journal > 3_000 + 30);
+
+    // Each structure's chain verifies, and its head is its last entry.
+    let structures: Vec<String> = organisations::table
+        .filter(organisations::siret.like("98%"))
+        .select(organisations::id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(structures.len(), 4);
+    let mut chained = 0;
+    for chain in structures.iter().chain([&f.org_a]) {
+        assert_eq!(::journal::verify_chain(&mut conn, chain).unwrap(), None);
+        let (seq, head): (i64, String) = journal_heads::table
+            .find(chain)
+            .select((journal_heads::seq, journal_heads::head_hash))
+            .first(&mut conn)
+            .unwrap();
+        let last: String = journal::table
+            .filter(journal::chain.eq(chain))
+            .filter(journal::seq.eq(seq))
+            .select(journal::hash)
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(last, head);
+        chained += seq;
+    }
+    assert!(chained >= 3_000);
+
+    // The aggregates written in bulk are those a rebuild from the journal counts, entry by entry.
+    let bulk = ::journal::stats::monthly(&mut conn, now, 12).unwrap();
+    let active_months = bulk.iter().filter(|m| m.demarches > 0).count();
+    assert!(active_months >= 6, "{bulk:?}");
+    store::write_transaction(&mut conn, ::journal::stats::rebuild).unwrap();
+    assert_eq!(::journal::stats::monthly(&mut conn, now, 12).unwrap(), bulk);
+
+    // A second fill is refused and writes nothing.
+    let refused = volume::fill(
+        &mut conn,
+        &SystemRandom::new(),
+        now,
+        PLAN,
+        &f.org_a,
+        &f.aidant_a,
+        &mut |_| {},
+    );
+    assert!(refused.unwrap_err().to_string().contains("déjà un volume"));
+    assert_eq!(count!(&mut conn, usagers::table), usagers_before + 330);
+    assert_eq!(count!(&mut conn, journal::table), journal_after);
+
+    // The service uses one of the demo structure's new mandates from end to end.
+    let (usager_id, demarche): (String, String) = autorisations::table
+        .inner_join(mandates::table)
+        .filter(mandates::organisation_id.eq(&f.org_a))
+        .filter(mandates::usager_id.ne_all([
+            &f.usager_all.id,
+            &f.usager_argent.id,
+            &f.usager_expired.id,
+            &f.usager_revoked.id,
+        ]))
+        .select((mandates::usager_id, autorisations::demarche))
+        .first(&mut conn)
+        .unwrap();
+    let family: String = usagers::table
+        .find(&usager_id)
+        .select(usagers::family_name)
+        .first(&mut conn)
+        .unwrap();
+    drop(conn);
+    let received = service
+        .use_mandate(&usager_id, mandate::Demarche::parse(&demarche).unwrap())
+        .await;
+    assert_eq!(received.family_name, family);
+}
+
+on_both_backends!(volume_has_the_service_shape);
