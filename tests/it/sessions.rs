@@ -94,6 +94,47 @@ async fn sessions_are_server_side_and_end_idle_at_their_limit_and_at_logout(back
     assert_eq!(replayed.status().as_u16(), 303);
 }
 
+/// `last_seen_at` is written at most once a minute: a session in use costs no write on most
+/// requests, and ends at most that minute before its idle length, never after it.
+async fn sessions_are_marked_seen_at_most_once_a_minute(backend: Backend) {
+    let service = TestService::start(backend);
+    let espace = format!("{}/espace-aidant", service.issuer());
+    let browser = Browser::new();
+    session_cookie(&service, &browser).await;
+    let seen = || -> chrono::NaiveDateTime {
+        aidant_sessions::table
+            .select(aidant_sessions::last_seen_at)
+            .first(&mut service.conn())
+            .unwrap()
+    };
+    let signed_in = seen();
+    service.clock.advance(Duration::seconds(40));
+    assert_eq!(browser.get(&espace).await.status, 200);
+    assert_eq!(seen(), signed_in, "not written again within the minute");
+    service.clock.advance(Duration::seconds(30));
+    assert_eq!(browser.get(&espace).await.status, 200);
+    let written = seen();
+    assert_eq!(
+        written,
+        store::to_db(service.clock_now()),
+        "written past the minute"
+    );
+    // Used 30 s later (not written), the session still ends 60 minutes after the last write.
+    service.clock.advance(Duration::seconds(30));
+    assert_eq!(browser.get(&espace).await.status, 200);
+    assert_eq!(seen(), written);
+    service
+        .clock
+        .advance(Duration::minutes(60) - Duration::seconds(31));
+    assert_eq!(
+        browser.get(&espace).await.status,
+        200,
+        "59 min 59 s after the write"
+    );
+    service.clock.advance(Duration::minutes(61));
+    assert_eq!(browser.get(&espace).await.status, 303, "idle");
+}
+
 async fn secure_cookies_when_configured(backend: Backend) {
     let service = TestService::start_configured(backend, &|c| c.secure_cookies = true);
     let browser = Browser::new();
@@ -147,6 +188,7 @@ async fn sensitive_actions_ask_a_fresh_code_after_the_activity_window(backend: B
 
 on_both_backends!(
     sessions_are_server_side_and_end_idle_at_their_limit_and_at_logout,
+    sessions_are_marked_seen_at_most_once_a_minute,
     secure_cookies_when_configured,
     sensitive_actions_ask_a_fresh_code_after_the_activity_window,
 );
