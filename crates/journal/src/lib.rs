@@ -253,13 +253,18 @@ pub fn append(
         .optional()?
         .ok_or_else(|| JournalError::UnknownChain(entry.chain.to_owned()))?;
     let stored = chained(rng, now, &entry, seq, prev_hash)?;
-    diesel::insert_into(journal::table)
-        .values(&stored)
-        .execute(conn)?;
-    diesel::update(journal_heads::table.find(entry.chain))
-        .set(journal_heads::head_hash.eq(&stored.hash))
-        .execute(conn)?;
-    stats::record(conn, &stored)?;
+    match conn {
+        DbConnection::Pg(pg) => stats::insert_counted_pg(pg, &stored)?,
+        DbConnection::Sqlite(_) => {
+            diesel::insert_into(journal::table)
+                .values(&stored)
+                .execute(conn)?;
+            diesel::update(journal_heads::table.find(entry.chain))
+                .set(journal_heads::head_hash.eq(&stored.hash))
+                .execute(conn)?;
+            stats::record(conn, &stored)?;
+        }
+    }
     Ok(stored)
 }
 

@@ -150,6 +150,61 @@ pub(crate) fn record(conn: &mut DbConnection, entry: &JournalEntry) -> Result<()
     Ok(())
 }
 
+/// Writes `entry` (already chained), moves its chain's head to it and counts it in its month,
+/// in one statement on PostgreSQL (data-modifying CTEs, each run once and to completion):
+/// the same rows as the entry's `INSERT`, the head's `UPDATE` and [`record`], in one round trip
+/// instead of five or six.
+pub(crate) fn insert_counted_pg(
+    conn: &mut diesel::PgConnection,
+    entry: &JournalEntry,
+) -> Result<(), JournalError> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let keys = distinct_keys(entry);
+    let mut sql = String::from(
+        "WITH entry AS (INSERT INTO journal (id, chain, seq, at, action, aidant_id, usager_id, \
+         organisation_id, subject, details, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)), \
+         head AS (UPDATE journal_heads SET head_hash = $12 WHERE chain = $2), \
+         counted AS (INSERT INTO journal_monthly (chain, month, action, count) \
+         VALUES ($2, $13, $5, 1) ON CONFLICT (chain, month, action) \
+         DO UPDATE SET count = journal_monthly.count + 1)",
+    );
+    for k in 0..keys.len() {
+        let (kind, key, counter) = (14 + 3 * k, 15 + 3 * k, 16 + 3 * k);
+        sql.push_str(&format!(
+            ", first{k} AS (INSERT INTO journal_monthly_distinct (month, kind, key) \
+             VALUES ($13, ${kind}, ${key}) ON CONFLICT DO NOTHING RETURNING 1), \
+             distinct{k} AS (INSERT INTO journal_monthly (chain, month, action, count) \
+             SELECT $2, $13, ${counter}, 1 FROM first{k} ON CONFLICT (chain, month, action) \
+             DO UPDATE SET count = journal_monthly.count + 1)"
+        ));
+    }
+    sql.push_str(" SELECT 1");
+    let mut query = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Text, _>(&entry.id)
+        .bind::<Text, _>(&entry.chain)
+        .bind::<BigInt, _>(entry.seq)
+        .bind::<Timestamp, _>(entry.at)
+        .bind::<Text, _>(&entry.action)
+        .bind::<Nullable<Text>, _>(&entry.aidant_id)
+        .bind::<Nullable<Text>, _>(&entry.usager_id)
+        .bind::<Nullable<Text>, _>(&entry.organisation_id)
+        .bind::<Text, _>(&entry.subject)
+        .bind::<Text, _>(&entry.details)
+        .bind::<Text, _>(&entry.prev_hash)
+        .bind::<Text, _>(&entry.hash)
+        .bind::<Text, _>(month_of(entry.at_utc()));
+    for (kind, key) in keys {
+        query = query
+            .bind::<Text, _>(kind.as_str())
+            .bind::<Text, _>(key)
+            .bind::<Text, _>(kind.counter());
+    }
+    query.execute(conn)?;
+    Ok(())
+}
+
 /// Counts entries of one chain appended together (by `append_many`): one counter update per
 /// month and action, and the distinct keys of a month inserted in batches.
 pub(crate) fn record_many(

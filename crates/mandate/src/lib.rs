@@ -565,22 +565,48 @@ pub fn check_coverage(
     demarche: Demarche,
     now: DateTime<Utc>,
 ) -> Result<Option<Coverage>, MandateError> {
-    let found: Option<(String, String, NaiveDateTime)> =
+    Ok(
+        check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
+            .map(|(coverage, _)| coverage),
+    )
+}
+
+/// The coverage check and the usager it covers, read together (one query where the token and
+/// userinfo endpoints need both).
+pub fn check_coverage_with_usager(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    usager_id: &str,
+    demarche: Demarche,
+    now: DateTime<Utc>,
+) -> Result<Option<(Coverage, Usager)>, MandateError> {
+    let found: Option<(String, String, NaiveDateTime, Usager)> =
         active_autorisations_query(organisation_id, usager_id, now)
+            .inner_join(usagers::table.on(usagers::id.eq(mandates::usager_id)))
             .filter(autorisations::demarche.eq(demarche.id()))
             .order(mandates::expires_at.desc())
-            .select((autorisations::id, mandates::id, mandates::expires_at))
+            .select((
+                autorisations::id,
+                mandates::id,
+                mandates::expires_at,
+                Usager::as_select(),
+            ))
             .first(conn)
             .optional()?;
     Ok(
-        found.map(|(autorisation_id, mandate_id, expires_at)| Coverage {
-            organisation_id: organisation_id.to_owned(),
-            usager_id: usager_id.to_owned(),
-            demarche,
-            autorisation_id,
-            mandate_id,
-            expires_at: from_db(expires_at),
-            checked_at: now,
+        found.map(|(autorisation_id, mandate_id, expires_at, usager)| {
+            (
+                Coverage {
+                    organisation_id: organisation_id.to_owned(),
+                    usager_id: usager_id.to_owned(),
+                    demarche,
+                    autorisation_id,
+                    mandate_id,
+                    expires_at: from_db(expires_at),
+                    checked_at: now,
+                },
+                usager,
+            )
         }),
     )
 }

@@ -205,8 +205,8 @@ pub fn token(
         let demarche = Demarche::parse(demarche_id)?;
         // Refused at every step: the mandate must still cover the démarche now, and the aidant
         // must still be an active member of the organisation.
-        let Some(coverage) =
-            mandate::check_coverage(conn, organisation_id, usager_id, demarche, now)?
+        let Some((coverage, usager)) =
+            mandate::check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
         else {
             revoke(conn, now, &request.id)?;
             return invalid_grant("le mandat ne couvre plus cette démarche");
@@ -215,9 +215,6 @@ pub fn token(
             revoke(conn, now, &request.id)?;
             return invalid_grant("l'aidant n'est plus habilité");
         }
-        let Some(usager) = mandate::usager(conn, usager_id)? else {
-            return invalid_grant("usager inconnu");
-        };
         // The code is consumed and the access token recorded by one conditional statement:
         // of two concurrent exchanges of a code, only one finds it unconsumed.
         let access_token = new_secret(rng)?;

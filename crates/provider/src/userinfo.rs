@@ -90,11 +90,10 @@ pub fn userinfo(
         return Ok(Err(invalid("jeton incomplet")));
     };
     let demarche = Demarche::parse(demarche_id)?;
-    if mandate::check_coverage(conn, organisation_id, usager_id, demarche, now)?.is_none() {
+    let Some((_, usager)) =
+        mandate::check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
+    else {
         return Ok(Err(invalid("le mandat ne couvre plus cette démarche")));
-    }
-    let Some(usager) = mandate::usager(conn, usager_id)? else {
-        return Ok(Err(invalid("usager inconnu")));
     };
     let mut claims = usager.identite()?.claims_for_scopes(request.scopes());
     claims.insert("sub".into(), usager.sub.clone().into());
