@@ -34,17 +34,19 @@ async fn volume_has_the_service_shape(backend: Backend) {
     let mandates_before = count!(&mut conn, mandates::table);
     let journal_before = count!(&mut conn, journal::table);
 
+    let fill = |conn: &mut store::DbConnection, progress: &mut dyn FnMut(&str)| {
+        volume::fill(
+            conn,
+            &SystemRandom::new(),
+            now,
+            PLAN,
+            &f.org_a,
+            &f.aidant_a,
+            progress,
+        )
+    };
     let mut steps = Vec::new();
-    let report = volume::fill(
-        &mut conn,
-        &SystemRandom::new(),
-        now,
-        PLAN,
-        &f.org_a,
-        &f.aidant_a,
-        &mut |s| steps.push(s.to_owned()),
-    )
-    .unwrap();
+    let report = fill(&mut conn, &mut |s| steps.push(s.to_owned())).unwrap();
     assert_eq!(steps.len(), 4, "{steps:?}");
     assert_eq!(
         (
@@ -100,15 +102,7 @@ async fn volume_has_the_service_shape(backend: Backend) {
     assert_eq!(::journal::stats::monthly(&mut conn, now, 12).unwrap(), bulk);
 
     // A second fill is refused and writes nothing.
-    let refused = volume::fill(
-        &mut conn,
-        &SystemRandom::new(),
-        now,
-        PLAN,
-        &f.org_a,
-        &f.aidant_a,
-        &mut |_| {},
-    );
+    let refused = fill(&mut conn, &mut |_| {});
     assert!(refused.unwrap_err().to_string().contains("déjà un volume"));
     assert_eq!(count!(&mut conn, usagers::table), usagers_before + 330);
     assert_eq!(count!(&mut conn, journal::table), journal_after);

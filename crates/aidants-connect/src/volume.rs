@@ -291,7 +291,8 @@ struct World<'a> {
 
 /// What a mandate is: mandates numbered from `plan.mandates` on are the demo structure's.
 struct MandateFacts {
-    organisation: u64,
+    /// The seeded structure, or `None` for the demo structure.
+    organisation: Option<u64>,
     usager: u64,
     created_at: DateTime<Utc>,
     duration: MandateDuration,
@@ -329,7 +330,7 @@ impl World<'_> {
         let demo = m >= self.plan.mandates;
         if demo {
             return MandateFacts {
-                organisation: u64::MAX,
+                organisation: None,
                 usager: self.plan.usagers + (m - self.plan.mandates),
                 created_at: self.now,
                 duration: MandateDuration::Long,
@@ -347,7 +348,7 @@ impl World<'_> {
             _ => MandateDuration::Long,
         };
         MandateFacts {
-            organisation: self.home(usager),
+            organisation: Some(self.home(usager)),
             usager,
             created_at: self.now - Duration::seconds(i64::try_from(back).unwrap_or(0)),
             duration,
@@ -369,20 +370,20 @@ impl World<'_> {
     }
 
     fn organisation_id_of(&self, facts: &MandateFacts) -> String {
-        if facts.organisation == u64::MAX {
-            self.demo_organisation.to_owned()
-        } else {
-            self.structure_id(facts.organisation)
+        match facts.organisation {
+            Some(o) => self.structure_id(o),
+            None => self.demo_organisation.to_owned(),
         }
     }
 
     fn creator_of(&self, m: u64, facts: &MandateFacts) -> String {
-        if facts.organisation == u64::MAX {
-            return self.demo_aidant.to_owned();
+        match facts.organisation {
+            Some(o) => {
+                let k = self.source.below(8, m, self.aidants_in(o));
+                self.source.id(Kind::Aidant, self.aidant_of(o, k))
+            }
+            None => self.demo_aidant.to_owned(),
         }
-        let k = self.source.below(8, m, self.aidants_in(facts.organisation));
-        self.source
-            .id(Kind::Aidant, self.aidant_of(facts.organisation, k))
     }
 }
 
@@ -644,8 +645,9 @@ fn write_journal(
     let mut by_structure: Vec<Vec<u64>> = (0..plan.structures).map(|_| Vec::new()).collect();
     for m in 0..plan.mandates {
         let facts = world.mandate_facts(m);
-        if let Some(list) = usize::try_from(facts.organisation)
-            .ok()
+        if let Some(list) = facts
+            .organisation
+            .and_then(|o| usize::try_from(o).ok())
             .and_then(|o| by_structure.get_mut(o))
         {
             list.push(m);
