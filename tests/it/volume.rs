@@ -25,6 +25,45 @@ macro_rules! count {
     };
 }
 
+/// The usager list against the naive answer: every usager with an active autorisation in the
+/// structure (and matching the search), by name, cut at the limit.
+fn check_usager_list(
+    conn: &mut store::DbConnection,
+    organisation: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+    search: Option<&str>,
+) {
+    let mut candidates: Vec<mandate::Usager> = usagers::table
+        .filter(
+            usagers::id.eq_any(
+                mandates::table
+                    .filter(mandates::organisation_id.eq(organisation))
+                    .select(mandates::usager_id),
+            ),
+        )
+        .select(mandate::Usager::as_select())
+        .load(conn)
+        .unwrap();
+    candidates.retain(|u| {
+        search.is_none_or(|s| u.search_name.contains(&s.to_lowercase()))
+            && !mandate::active_demarches(conn, organisation, &u.id, now)
+                .unwrap()
+                .is_empty()
+    });
+    candidates.sort_by(|a, b| (&a.search_name, &a.id).cmp(&(&b.search_name, &b.id)));
+    candidates.truncate(limit);
+    let listed =
+        mandate::usagers_with_active_mandates(conn, organisation, now, search, limit as i64)
+            .unwrap();
+    assert!(search.is_some() || !listed.is_empty());
+    assert_eq!(
+        listed.iter().map(|u| &u.id).collect::<Vec<_>>(),
+        candidates.iter().map(|u| &u.id).collect::<Vec<_>>(),
+        "{organisation} limit {limit}"
+    );
+}
+
 async fn volume_has_the_service_shape(backend: Backend) {
     let service = TestService::start(backend);
     let f = service.fixtures.clone();
@@ -107,6 +146,20 @@ async fn volume_has_the_service_shape(backend: Backend) {
     assert_eq!(count!(&mut conn, usagers::table), usagers_before + 330);
     assert_eq!(count!(&mut conn, journal::table), journal_after);
 
+    // The usager list, walked in name order a batch at a time, is the naive answer: every
+    // usager with an active autorisation in the structure, by name, cut at the limit — in the
+    // demo structure (fixtures and 30 new usagers) and in seeded ones (expired and revoked
+    // mandates among the active).
+    for (organisation, limit, search) in [
+        (&f.org_a, 10, None),
+        (&f.org_a, 1000, None),
+        (&structures[0], 5, None),
+        (&structures[1], 1000, None),
+        (&structures[1], 1000, Some("Martin")),
+    ] {
+        check_usager_list(&mut conn, organisation, now, limit, search);
+    }
+
     // The service uses one of the demo structure's new mandates from end to end.
     let (usager_id, demarche): (String, String) = autorisations::table
         .inner_join(mandates::table)
@@ -130,6 +183,32 @@ async fn volume_has_the_service_shape(backend: Backend) {
         .use_mandate(&usager_id, mandate::Demarche::parse(&demarche).unwrap())
         .await;
     assert_eq!(received.family_name, family);
+
+    // The first 20 usagers by name lose their mandates: a page of 5 needs a second, larger
+    // batch past them, and still lists the next active ones in order.
+    let mut conn = service.conn();
+    let first: Vec<String> = store::schema::organisation_usagers::table
+        .filter(store::schema::organisation_usagers::organisation_id.eq(&f.org_a))
+        .order((
+            store::schema::organisation_usagers::search_name,
+            store::schema::organisation_usagers::usager_id,
+        ))
+        .select(store::schema::organisation_usagers::usager_id)
+        .limit(20)
+        .load(&mut conn)
+        .unwrap();
+    diesel::update(
+        mandates::table
+            .filter(mandates::organisation_id.eq(&f.org_a))
+            .filter(mandates::usager_id.eq_any(&first)),
+    )
+    .set(mandates::revoked_at.eq(Some(store::to_db(now))))
+    .execute(&mut conn)
+    .unwrap();
+    let listed = mandate::usagers_with_active_mandates(&mut conn, &f.org_a, now, None, 5).unwrap();
+    assert_eq!(listed.len(), 5);
+    assert!(listed.iter().all(|u| !first.contains(&u.id)));
+    check_usager_list(&mut conn, &f.org_a, now, 5, None);
 }
 
 on_both_backends!(volume_has_the_service_shape);

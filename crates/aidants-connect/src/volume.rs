@@ -620,6 +620,17 @@ fn write_mandates(
         report.autorisations += autorisation_rows.len() as u64;
         start = end;
     }
+    // Each structure's list of usagers, as the first mandate of each writes it.
+    write_transaction(conn, |conn| {
+        diesel::sql_query(
+            "INSERT INTO organisation_usagers (organisation_id, usager_id, search_name) \
+             SELECT DISTINCT m.organisation_id, m.usager_id, u.search_name \
+             FROM mandates m JOIN usagers u ON u.id = m.usager_id WHERE true \
+             ON CONFLICT DO NOTHING",
+        )
+        .execute(conn)
+    })
+    .context("usagers des structures")?;
     Ok(())
 }
 

@@ -44,7 +44,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
-use store::schema::{autorisations, mandates, usagers};
+use store::schema::{autorisations, mandates, organisation_usagers, usagers};
 use store::{from_db, new_id, to_db, write_transaction, DbConnection, StoreError};
 
 /// Errors of the mandate domain.
@@ -228,6 +228,7 @@ pub(crate) fn insert_mandate(
                 mandates::consent_phone.eq(&mandate.consent_phone),
             ))
             .execute(conn)?;
+        list_in_organisation(conn, new.organisation_id, new.usager_id)?;
         let mut created = Vec::with_capacity(new.demarches.len());
         for demarche in new.demarches {
             let previous: Vec<String> =
@@ -636,6 +637,28 @@ pub fn active_demarches(
     Ok(out)
 }
 
+/// Lists the usager among the structure's (once, with their search name), for the usager list.
+fn list_in_organisation(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    usager_id: &str,
+) -> Result<(), MandateError> {
+    let search_name: String = usagers::table
+        .find(usager_id)
+        .select(usagers::search_name)
+        .first(conn)?;
+    let insert = diesel::insert_into(organisation_usagers::table).values((
+        organisation_usagers::organisation_id.eq(organisation_id),
+        organisation_usagers::usager_id.eq(usager_id),
+        organisation_usagers::search_name.eq(search_name),
+    ));
+    match conn {
+        DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
+        DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
+    };
+    Ok(())
+}
+
 /// The usagers an organisation holds an active mandate for at `now`, optionally filtered by a
 /// name search, in name order, at most `limit`.
 pub fn usagers_with_active_mandates(
@@ -645,39 +668,82 @@ pub fn usagers_with_active_mandates(
     search: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Usager>, MandateError> {
-    let mut query = usagers::table
-        .filter(
-            usagers::id.eq_any(
-                autorisations::table
-                    .inner_join(mandates::table)
-                    .filter(mandates::organisation_id.eq(organisation_id))
-                    .filter(autorisations::revoked_at.is_null())
-                    .filter(mandates::revoked_at.is_null())
-                    .filter(mandates::expires_at.gt(to_db(now)))
-                    .filter(
-                        mandates::is_remote
-                            .eq(false)
-                            .or(mandates::consent_received_at.is_not_null()),
-                    )
-                    .select(mandates::usager_id),
-            ),
-        )
-        .select(Usager::as_select())
-        .order((usagers::search_name.asc(), usagers::id.asc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some(term) = search.map(normalise_search).filter(|t| !t.is_empty()) {
-        let escaped = term
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        query = query.filter(
-            usagers::search_name
-                .like(format!("%{escaped}%"))
-                .escape('\\'),
-        );
+    // Walks the structure's usagers in name order (index `organisation_usagers_name`), a batch
+    // at a time, keeping those with an active mandate, until `limit`: the cost follows the page,
+    // not the structure's number of mandates. Batches double when few are active, so a
+    // structure of mostly expired mandates is walked in a few queries.
+    if limit <= 0 {
+        return Ok(Vec::new());
     }
-    Ok(query.load(conn)?)
+    let term = search.map(normalise_search).filter(|t| !t.is_empty());
+    let mut batch_size = limit + 16;
+    let mut found: Vec<Usager> = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let mut query = organisation_usagers::table
+            .inner_join(usagers::table.on(usagers::id.eq(organisation_usagers::usager_id)))
+            .filter(organisation_usagers::organisation_id.eq(organisation_id))
+            .select((organisation_usagers::search_name, Usager::as_select()))
+            .order((
+                organisation_usagers::search_name.asc(),
+                organisation_usagers::usager_id.asc(),
+            ))
+            .limit(batch_size)
+            .into_boxed();
+        if let Some(term) = &term {
+            let escaped = term
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            query = query.filter(
+                organisation_usagers::search_name
+                    .like(format!("%{escaped}%"))
+                    .escape('\\'),
+            );
+        }
+        if let Some((name, id)) = &after {
+            query = query.filter(
+                organisation_usagers::search_name.gt(name.clone()).or(
+                    organisation_usagers::search_name
+                        .eq(name.clone())
+                        .and(organisation_usagers::usager_id.gt(id.clone())),
+                ),
+            );
+        }
+        let batch: Vec<(String, Usager)> = query.load(conn)?;
+        let full = batch.len() as i64 == batch_size;
+        let ids: Vec<&str> = batch.iter().map(|(_, u)| u.id.as_str()).collect();
+        let active: std::collections::HashSet<String> = autorisations::table
+            .inner_join(mandates::table)
+            .filter(mandates::organisation_id.eq(organisation_id))
+            .filter(mandates::usager_id.eq_any(&ids))
+            .filter(autorisations::revoked_at.is_null())
+            .filter(mandates::revoked_at.is_null())
+            .filter(mandates::expires_at.gt(to_db(now)))
+            .filter(
+                mandates::is_remote
+                    .eq(false)
+                    .or(mandates::consent_received_at.is_not_null()),
+            )
+            .select(mandates::usager_id)
+            .distinct()
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        for (name, usager) in batch {
+            after = Some((name, usager.id.clone()));
+            if active.contains(&usager.id) {
+                found.push(usager);
+                if found.len() as i64 >= limit {
+                    return Ok(found);
+                }
+            }
+        }
+        if !full {
+            return Ok(found);
+        }
+        batch_size = batch_size.saturating_mul(2);
+    }
 }
 
 /// Usagers known (each came with a mandate) and mandates in force at `now`, for the public

@@ -226,6 +226,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    organisation_usagers (organisation_id, usager_id) {
+        organisation_id -> Text,
+        usager_id -> Text,
+        search_name -> Text,
+    }
+}
+
+diesel::table! {
     journal_monthly_distinct (month, kind, key) {
         month -> Text,
         kind -> Text,
@@ -275,4 +283,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_monthly_distinct,
     journal_monthly_closed,
     journal,
+    organisation_usagers,
 );
