@@ -3,9 +3,9 @@
 # INSTANCES instances on one fresh database seeded with the demo, the load tool on the same
 # machine: complete flows for SECONDS_RUN seconds, then the token endpoint alone.
 #   INSTANCES=1 CONCURRENCY=64 SECONDS_RUN=20 CODES=3000 scripts/load.sh
-# LOAD_DATABASE=NAME measures on an existing database instead (kept, not seeded: e.g. one filled
-# by `aidants-connect volume`, with the AC_KEYS_DIR it was filled with); AC_BIN names another
-# build of the service. KEEP_LOGS=DIR keeps the instances' logs there.
+# LOAD_DATABASE=NAME measures on an existing database instead (kept; the demo added if missing:
+# e.g. one filled by `aidants-connect volume`, with the AC_KEYS_DIR it was filled with); AC_BIN
+# names another build of the service. KEEP_LOGS=DIR keeps the instances' logs there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pg="${AC_LOAD_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
