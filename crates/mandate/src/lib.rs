@@ -691,13 +691,9 @@ pub fn usagers_with_active_mandates(
             .limit(batch_size)
             .into_boxed();
         if let Some(term) = &term {
-            let escaped = term
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
             query = query.filter(
                 organisation_usagers::search_name
-                    .like(format!("%{escaped}%"))
+                    .like(usager::search_pattern(term))
                     .escape('\\'),
             );
         }

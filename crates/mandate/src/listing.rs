@@ -132,13 +132,9 @@ pub fn usagers_of_organisation(
         .into_boxed();
     let term = normalise_search(search);
     if !term.is_empty() {
-        let escaped = term
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
         query = query.filter(
             usagers::search_name
-                .like(format!("%{escaped}%"))
+                .like(crate::usager::search_pattern(&term))
                 .escape('\\'),
         );
     }

@@ -115,6 +115,16 @@ pub struct NewUsager<'a> {
     pub phone: &'a str,
 }
 
+/// The `LIKE` pattern finding `term` anywhere in a search name, with `\` as the escape
+/// character (`%` and `_` in the term match themselves).
+pub(crate) fn search_pattern(term: &str) -> String {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// Registers an usager, giving them a new stable `sub`.
 pub fn create_usager(
     conn: &mut DbConnection,
