@@ -668,10 +668,11 @@ fn write_journal(
     let mut next_report = plan.journal / 10;
     for o in 0..plan.structures {
         // Entries in proportion to the structure's mandates, the remainder to the first ones.
-        let own_mandates = by_structure
+        let own = by_structure
             .get(usize::try_from(o).unwrap_or(usize::MAX))
-            .map_or(0, |l| l.len() as u64);
-        let share = (plan.journal * own_mandates)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let share = (plan.journal * own.len() as u64)
             .checked_div(plan.mandates)
             .unwrap_or(plan.journal / plan.structures);
         let count = if o + 1 == plan.structures {
@@ -679,10 +680,6 @@ fn write_journal(
         } else {
             share.min(plan.journal - written)
         };
-        let own = by_structure
-            .get(usize::try_from(o).unwrap_or(usize::MAX))
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
         let chain = world.structure_id(o);
         let mut facts: Vec<EntryFacts> = (0..count)
             .map(|k| entry_facts(world, o, written + k, own))
