@@ -199,3 +199,66 @@ async fn logs_hold_no_secret_and_no_personal_data() {
         );
     }
 }
+
+/// Malformed requests — anyone can send them — are counted in `/metrics`, not written to the
+/// log: nobody can fill the log with ERROR lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_are_counted_not_logged() {
+    std::env::remove_var("RUST_LOG");
+    let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = buffer.clone();
+    aidants_connect::logging::install(true, move || Capture(sink.clone())).unwrap();
+    let service = TestService::start(Backend::Sqlite);
+    let address = service.issuer().trim_start_matches("http://").to_owned();
+    let malformed: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\nHost: ac\r\nEn-tete sans deux-points\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 poignee de main TLS\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: ac\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: ac\r\nContent-Length: -1\r\n\r\n",
+    ];
+    let sent = malformed.len();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        for request in malformed {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            stream.write_all(request).unwrap();
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            assert!(
+                String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 400"),
+                "{}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    })
+    .await
+    .unwrap();
+    let metrics = reqwest::get(format!("{}/metrics", service.issuer()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted: usize = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ac_http_protocol_errors_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no protocol error counter:\n{metrics}"));
+    assert!(counted >= sent, "{counted} counted for {sent} sent");
+    drop(service);
+    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    for line in logs.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_ne!(line["level"], "ERROR", "{line}");
+        assert!(
+            !line["target"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("actix_http"),
+            "{line}"
+        );
+    }
+}

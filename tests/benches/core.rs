@@ -50,7 +50,7 @@ fn signing(c: &mut Criterion) {
 
 fn storage(c: &mut Criterion, backend: Backend, name: &str) {
     let db = TestDb::new(backend);
-    let pool = store::pool(&db.url, 2, false).unwrap();
+    let pool = store::pool(&db.url, 2, false, std::time::Duration::from_secs(2)).unwrap();
     let mut conn = pool.get().unwrap();
     store::migrate(&mut conn).unwrap();
     let cipher = authenticator::SeedCipher::new(&[7u8; 32]).unwrap();
@@ -60,12 +60,7 @@ fn storage(c: &mut Criterion, backend: Backend, name: &str) {
         .unwrap()
         .remove(0);
     let seed = hex::decode(SEED_A).unwrap();
-    let backoff = authenticator::Backoff {
-        max_failures: 5,
-        lock_for: Duration::minutes(15),
-        first_delay: Duration::seconds(1),
-        max_delay: Duration::seconds(30),
-    };
+    let backoff = authenticator::SessionPolicy::default().card;
     let rng = SystemRandom::new();
     let mut group = c.benchmark_group(format!("stockage/{name}"));
     group.bench_function("totp_verification", |b| {

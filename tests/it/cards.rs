@@ -101,7 +101,12 @@ async fn csv_import_is_all_or_nothing_and_reports_every_bad_line(backend: Backen
     );
     assert!(!stocked.seed_encrypted.contains(NEW_SEED));
     assert_eq!(
-        hex::encode(service.cipher.open(&stocked.seed_encrypted).unwrap()),
+        hex::encode(
+            service
+                .cipher
+                .open(&stocked.id, &stocked.seed_encrypted)
+                .unwrap()
+        ),
         NEW_SEED
     );
     let report = import(&service, &format!("GADT0000200,{}\n", &SEED_A[..40]));
@@ -359,7 +364,10 @@ async fn digital_card_is_enrolled_by_qr_code_and_confirmed_by_a_first_code(backe
         .into_iter()
         .find(|c| !c.is_physical())
         .unwrap();
-    let seed = service.cipher.open(&digital.seed_encrypted).unwrap();
+    let seed = service
+        .cipher
+        .open(&digital.id, &digital.seed_encrypted)
+        .unwrap();
     assert_eq!(seed.len(), 20);
     assert!(!page.body.contains(&hex::encode(&seed)));
     assert!(digital.serial.starts_with("NUM"));
@@ -766,6 +774,160 @@ async fn codes_one_step_away_are_accepted_two_are_not(backend: Backend) {
     );
 }
 
+/// A référent of B cannot take over an aidant who also works in A: her card serves her in A
+/// too, so every card action is refused, with the reason, and nothing changes.
+async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    assert!(import(&service, &format!("GADT0000400,{NEW_SEED}\n")).applied());
+    // Rita, référent of A, is also made a member of B, as the national team's CLI does.
+    admin::create_aidant(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        service.clock_now(),
+        &admin::AidantInput {
+            email: f.email_referent_a.clone(),
+            first_name: "Rita".into(),
+            last_name: "Referente".into(),
+            profession: String::new(),
+            phone: String::new(),
+            siret: "22222222200022".into(),
+            referent: false,
+        },
+    )
+    .unwrap();
+    let rita = Browser::new();
+    service.sign_in(&rita, &f.email_referent_a, SEED_R).await;
+    let before = authenticator::cards_of_aidant(&mut service.conn(), &f.referent_a).unwrap();
+    let card_actions = || {
+        journal::chain_entries(&mut service.conn(), &f.org_b)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action.starts_with("card_"))
+            .count()
+    };
+
+    // B's référent sees her in B's espace, with the reason her cards are not his to manage.
+    let referent_b = Browser::new();
+    service.sign_in(&referent_b, &f.email_b, SEED_B).await;
+    let page_path = format!("/espace-referent/aidants/{}", f.referent_a);
+    let page = referent_b.get(&format!("{base}{page_path}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("exerce aussi dans une autre structure"));
+    assert!(!page.body.contains("/dissocier"), "no card form is offered");
+    let refused = |page: &ac_tests::Page, step: &str| {
+        assert_eq!(page.status, 422, "{step}: {}", page.body);
+        assert!(
+            page.body.contains("seule l&#39;équipe nationale"),
+            "{step}: {}",
+            page.body
+        );
+    };
+    // Dissociate her card (« erreur »): refused, her session in A lives on.
+    let card_r = card(&service, "GADT0000103");
+    let page = referent_b
+        .post_from(
+            &base,
+            &page_path,
+            &format!("{page_path}/cartes/{}/dissocier", card_r.id),
+            &[("motif", "erreur")],
+        )
+        .await;
+    refused(&page, "dissociation");
+    assert_eq!(
+        rita.get(&format!("{base}/espace-aidant")).await.status,
+        200,
+        "her session in A was not ended"
+    );
+    // Enrol a digital card: refused, no QR code.
+    let page = referent_b
+        .post_from(
+            &base,
+            &page_path,
+            &format!("{page_path}/carte-numerique"),
+            &[],
+        )
+        .await;
+    refused(&page, "enrolment");
+    assert!(!page.body.contains("data:image"));
+    // Associate a card from stock: refused.
+    let page = referent_b
+        .post_from(
+            &base,
+            &page_path,
+            &format!("{page_path}/carte"),
+            &[("serial", "GADT0000400")],
+        )
+        .await;
+    refused(&page, "association");
+    // Validate a card with his own phone's code: refused.
+    let own_code = service.next_code(SEED_B);
+    let page = referent_b
+        .post_from(
+            &base,
+            &page_path,
+            &format!("{page_path}/carte/valider"),
+            &[("otp", &own_code)],
+        )
+        .await;
+    refused(&page, "validation");
+    // Sign in with her e-mail and his code: refused; A's usagers stay out of reach.
+    let intruder = Browser::new();
+    let code = service.next_code(SEED_B);
+    let page = service
+        .try_sign_in(&intruder, &f.email_referent_a, &code)
+        .await;
+    assert_eq!(page.status, 422);
+    let usagers = intruder.get(&format!("{base}/espace-aidant")).await;
+    assert_eq!(usagers.status, 303);
+    // Nothing changed: she holds the same card, validated, with the same seed (the refused
+    // sign-in was counted as a wrong code from an unrecognised browser, as any other).
+    let holding = |cards: Vec<authenticator::OtpCard>| -> Vec<_> {
+        cards
+            .into_iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.aidant_id,
+                    c.validated_at,
+                    c.disabled_reason,
+                    c.seed_encrypted,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        holding(authenticator::cards_of_aidant(&mut service.conn(), &f.referent_a).unwrap()),
+        holding(before)
+    );
+    assert_eq!(
+        card(&service, "GADT0000400").state(service.clock_now()),
+        authenticator::CardState::Free
+    );
+    assert_eq!(card_actions(), 0, "no card action was journaled");
+
+    // Once he is a référent of A too, every structure she works for is his: he may.
+    accounts::set_membership(
+        &mut service.conn(),
+        service.clock_now(),
+        &f.aidant_b,
+        &f.org_a,
+        accounts::Role::Referent,
+    )
+    .unwrap();
+    let page = referent_b
+        .post_from(
+            &base,
+            &page_path,
+            &format!("{page_path}/cartes/{}/dissocier", card_r.id),
+            &[("motif", "erreur")],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(card(&service, "GADT0000103").aidant_id, None);
+}
+
 on_both_backends!(
     csv_import_is_all_or_nothing_and_reports_every_bad_line,
     referent_brings_a_new_aidant_in_with_a_physical_card,
@@ -776,4 +938,5 @@ on_both_backends!(
     failed_sign_ins_from_one_address_lock_it,
     concurrent_sign_ins_with_one_code_open_one_session,
     codes_one_step_away_are_accepted_two_are_not,
+    a_referent_cannot_take_over_an_aidant_who_works_elsewhere,
 );

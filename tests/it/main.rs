@@ -6,12 +6,14 @@
 mod authorize_errors;
 mod cards;
 mod flow;
+mod hostile;
 mod journal_integrity;
 mod load;
 mod mandates;
 mod operations;
 mod refusals;
 mod sessions;
+mod sign_in;
 mod simulator;
 mod storage;
 mod volume;

@@ -16,7 +16,7 @@ async fn session_cookie(service: &TestService, browser: &Browser) -> String {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("ac_session="))
+        .find(|c| c.starts_with(web::session_cookie_name(service.config.secure_cookies)))
         .expect("a session cookie")
 }
 
@@ -139,6 +139,7 @@ async fn secure_cookies_when_configured(backend: Backend) {
     let service = TestService::start_configured(backend, &|c| c.secure_cookies = true);
     let browser = Browser::new();
     let cookie = session_cookie(&service, &browser).await;
+    assert!(cookie.starts_with("__Host-ac_session="), "{cookie}");
     assert!(cookie.contains("Secure"), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
 }

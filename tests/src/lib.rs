@@ -680,8 +680,8 @@ impl TestService {
     /// One round of the service's upkeep at the test clock's time.
     pub fn upkeep(&self) -> aidants_connect::maintenance::Upkeep {
         let keys = provider::KeySet::load_or_generate(&self.config.keys_dir).unwrap();
-        let policy = aidants_connect::session_policy(&self.config);
-        aidants_connect::maintenance::run_once(&mut self.conn(), &keys, &policy, self.clock_now())
+        let rules = aidants_connect::upkeep_rules(&self.config);
+        aidants_connect::maintenance::run_once(&mut self.conn(), &keys, &rules, self.clock_now())
             .unwrap()
     }
 

@@ -500,6 +500,29 @@ pub fn is_referent(
         && member(conn, organisation_id, aidant_id)?.is_some_and(|m| m.role == Role::Referent))
 }
 
+/// The organisations where the aidant holds an active membership but `referent_id` is not an
+/// active référent: a référent may act on what the aidant holds everywhere (their card) only
+/// when this is empty.
+pub fn memberships_outside_authority(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+    referent_id: &str,
+) -> Result<Vec<String>, AccountError> {
+    let managed: Vec<String> = memberships::table
+        .filter(memberships::aidant_id.eq(referent_id))
+        .filter(memberships::active.eq(true))
+        .filter(memberships::role.eq(Role::Referent.as_str()))
+        .select(memberships::organisation_id)
+        .load(conn)?;
+    let held: Vec<String> = memberships::table
+        .filter(memberships::aidant_id.eq(aidant_id))
+        .filter(memberships::active.eq(true))
+        .select(memberships::organisation_id)
+        .order(memberships::organisation_id.asc())
+        .load(conn)?;
+    Ok(held.into_iter().filter(|o| !managed.contains(o)).collect())
+}
+
 /// Activates or deactivates a membership; returns whether it exists.
 pub fn set_membership_active(
     conn: &mut DbConnection,

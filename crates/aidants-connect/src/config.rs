@@ -17,7 +17,8 @@ const DEV_FC_SECRET: &str = "secret-de-developpement-d-aidants-connect-chez-fran
 const DEV_WEBHOOK_TOKEN: &str = "jeton-de-developpement-du-webhook-sms-0123456789";
 
 /// FranceConnect as seen by Aidants Connect the service provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FranceConnectSection {
     /// FranceConnect's issuer.
     pub issuer: String,
@@ -28,7 +29,8 @@ pub struct FranceConnectSection {
 }
 
 /// SMS sending and receiving.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmsSection {
     /// `log` or `http`.
     pub sender: String,
@@ -42,6 +44,7 @@ pub struct SmsSection {
 
 /// Session rules.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SessionConfig {
     /// Idle lifetime.
     pub idle_minutes: i64,
@@ -49,7 +52,8 @@ pub struct SessionConfig {
     pub absolute_hours: i64,
     /// Activity window.
     pub activity_check_minutes: i64,
-    /// Wrong codes in a row before a card locks.
+    /// Wrong codes from unrecognised browsers before a card locks for them; from one
+    /// recognised browser before it is no longer recognised.
     pub max_failures: i32,
     /// Failed sign-ins in a row before a source address locks.
     pub source_max_failures: i32,
@@ -57,12 +61,22 @@ pub struct SessionConfig {
     pub first_delay_seconds: i64,
     /// Longest wait between two attempts.
     pub max_delay_seconds: i64,
-    /// Lock length; failures older than this are forgotten.
+    /// Length of a source address's lock and of a card's first lock.
     pub lock_minutes: i64,
+    /// A card's locks double up to this.
+    pub max_lock_hours: i64,
+    /// A card forgets wrong codes from unrecognised browsers this long after the last one.
+    pub forget_failures_days: i64,
+    /// A browser not used to sign in for this long is no longer recognised.
+    pub device_days: i64,
+    /// Every failed sign-in is answered after at least this long, so that its timing tells
+    /// nothing of why it failed.
+    pub failure_answer_ms: u64,
 }
 
 /// Lifetimes of what the provider issues.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LifetimesConfig {
     /// Interaction.
     pub interaction_minutes: i64,
@@ -74,15 +88,29 @@ pub struct LifetimesConfig {
     pub id_token_seconds: i64,
 }
 
+/// How long what expired is kept before the upkeep deletes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Authorization requests, after their creation.
+    pub oidc_requests_hours: i64,
+    /// Aidant sessions, after their absolute end.
+    pub sessions_days: i64,
+    /// The mandate wizard's drafts (with the usager's FranceConnect identity), after they expire.
+    pub mandate_drafts_hours: i64,
+}
+
 /// The journal's upkeep.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JournalConfig {
     /// Minutes between two rounds of upkeep (daily checkpoint, purge); 0 turns it off.
     pub upkeep_minutes: u64,
 }
 
 /// Operations: logs and metrics.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ObservabilityConfig {
     /// `json` (one object per line) or `text`; empty: json in production, text in development.
     pub log_format: String,
@@ -91,7 +119,8 @@ pub struct ObservabilityConfig {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// development / production.
     pub environment: String,
@@ -105,6 +134,10 @@ pub struct Config {
     pub database_pool_size: u32,
     /// Ping every pooled connection before lending it.
     pub database_test_on_checkout: bool,
+    /// Longest wait for a pooled connection before the request is answered 503.
+    pub database_pool_wait_seconds: u64,
+    /// With SQLite, `/readyz` fails when the database's disk has less free space than this.
+    pub database_min_free_mb: u64,
     /// HTTP worker threads.
     pub workers: usize,
     /// Keys directory.
@@ -127,6 +160,8 @@ pub struct Config {
     pub lifetimes: LifetimesConfig,
     /// Journal upkeep.
     pub journal: JournalConfig,
+    /// What expired, how long it is kept.
+    pub retention: RetentionConfig,
     /// Logs and metrics.
     pub observability: ObservabilityConfig,
     /// Registered clients.
@@ -134,7 +169,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Loads the configuration: defaults, then `file` if given, then the environment.
+    /// Loads the configuration: defaults, then `file` if given, then the environment. A key
+    /// no section knows is refused, naming where it was found and the nearest known key:
+    /// a misspelt setting must not be silently ignored. Environment variables are read for
+    /// the known top-level keys only (`AC_` names of other tools are left alone).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Toml::string(DEFAULT_CONFIG));
         if let Some(path) = file {
@@ -143,14 +181,20 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        let config: Config = figment
-            .merge(
-                Env::prefixed("AC_")
-                    .split("__")
-                    .ignore(&["config", "test_postgres_url"]),
-            )
-            .extract()
-            .context("configuration invalide")?;
+        let top_level = top_level_keys();
+        let extracted = figment
+            .merge(Env::prefixed("AC_").split("__").filter(move |key| {
+                let first = key.as_str().split('.').next().unwrap_or_default();
+                top_level.iter().any(|k| k.eq_ignore_ascii_case(first))
+            }))
+            .extract::<Config>();
+        let config = match extracted {
+            Ok(config) => config,
+            Err(error) => match unknown_key_message(&error, file) {
+                Some(message) => bail!(message),
+                None => return Err(error).context("configuration invalide"),
+            },
+        };
         config.check()?;
         Ok(config)
     }
@@ -199,8 +243,31 @@ impl Config {
             }
             other => bail!("sms.sender doit valoir log ou http, pas {other}"),
         }
+        let r = &self.retention;
+        if r.sessions_days < 0 || r.mandate_drafts_hours < 0 {
+            bail!("retention: durées positives attendues");
+        }
+        let request_life_seconds = self.lifetimes.interaction_minutes * 60
+            + self.lifetimes.code_seconds
+            + self.lifetimes.access_token_seconds;
+        if r.oidc_requests_hours * 3600 < request_life_seconds {
+            bail!(
+                "retention.oidc_requests_hours doit couvrir la vie d'une demande (interaction, code et jeton d'accès : {request_life_seconds} s)"
+            );
+        }
+        if self.database_pool_wait_seconds == 0 {
+            bail!("database_pool_wait_seconds doit valoir au moins 1");
+        }
         if self.session.max_failures < 1 || self.session.source_max_failures < 1 {
             bail!("session.max_failures et session.source_max_failures doivent valoir au moins 1");
+        }
+        let s = &self.session;
+        if s.lock_minutes < 1
+            || s.max_lock_hours * 60 < s.lock_minutes
+            || s.forget_failures_days < 1
+            || s.device_days < 1
+        {
+            bail!("session: lock_minutes ≥ 1, max_lock_hours ≥ lock_minutes, forget_failures_days ≥ 1 et device_days ≥ 1 attendus");
         }
         if self.session.first_delay_seconds < 0
             || self.session.max_delay_seconds < self.session.first_delay_seconds
@@ -254,6 +321,171 @@ impl Config {
     }
 }
 
+/// The top-level keys of the configuration, as the embedded defaults list them.
+fn top_level_keys() -> Vec<String> {
+    DEFAULT_CONFIG
+        .parse::<toml::Table>()
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The message for the first unknown key of `error`: where it is (the file, an environment
+/// variable or the embedded defaults), the key, and the nearest known key if one is close.
+fn unknown_key_message(error: &figment::Error, file: Option<&Path>) -> Option<String> {
+    let (path, field, expected) = error.clone().into_iter().find_map(|e| match e.kind {
+        figment::error::Kind::UnknownField(field, expected) => Some((e.path, field, expected)),
+        _ => None,
+    })?;
+    // figment's path ends with the unknown field, array elements by their index.
+    let mut key: Vec<String> = path;
+    if key.last() != Some(&field) {
+        key.push(field.clone());
+    }
+    let in_file = file.and_then(|f| {
+        let table = std::fs::read_to_string(f)
+            .ok()?
+            .parse::<toml::Table>()
+            .ok()?;
+        let shown = locate(&toml::Value::Table(table), &key)?;
+        Some(format!(
+            "le fichier {} contient la clé inconnue « {shown} »",
+            f.display()
+        ))
+    });
+    let env_name = format!("AC_{}", key.join("__").to_uppercase());
+    let shown_key = key.iter().fold(String::new(), |shown, part| {
+        if part.parse::<usize>().is_ok() {
+            format!("{shown}[{part}]")
+        } else if shown.is_empty() {
+            part.clone()
+        } else {
+            format!("{shown}.{part}")
+        }
+    });
+    let place = in_file.unwrap_or_else(|| {
+        if std::env::var_os(&env_name).is_some() {
+            format!("la variable d'environnement {env_name} désigne une clé inconnue")
+        } else {
+            format!("la configuration contient la clé inconnue « {shown_key} »")
+        }
+    });
+    let nearest = expected
+        .iter()
+        .map(|k| (strsim::levenshtein(k, &field), *k))
+        .min()
+        .filter(|(distance, k)| *distance <= (k.len() / 3).max(2));
+    Some(match nearest {
+        Some((_, k)) => format!("configuration refusée : {place} ; vouliez-vous dire « {k} » ?"),
+        None => format!(
+            "configuration refusée : {place} ; clés possibles à cet endroit : {}",
+            expected.join(", ")
+        ),
+    })
+}
+
+/// Where `key` (array elements by their index) is in a TOML value, as a person reads it
+/// (`clients[1].userinfo_algo`).
+fn locate(value: &toml::Value, key: &[String]) -> Option<String> {
+    let Some((first, rest)) = key.split_first() else {
+        return Some(String::new());
+    };
+    let join = |head: String, tail: String| {
+        if tail.is_empty() || tail.starts_with('[') {
+            format!("{head}{tail}")
+        } else {
+            format!("{head}.{tail}")
+        }
+    };
+    match value {
+        toml::Value::Table(table) => {
+            let inner = table.get(first)?;
+            Some(join(first.clone(), locate(inner, rest)?))
+        }
+        toml::Value::Array(items) => {
+            let index: usize = first.parse().ok()?;
+            let tail = locate(items.get(index)?, rest)?;
+            Some(join(format!("[{index}]"), tail))
+        }
+        _ => None,
+    }
+}
+
+/// How a secret shows in `Debug`.
+const REDACTED: &str = "<masqué>";
+
+/// A database URL with its password, if any, hidden.
+fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("masqué"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for FranceConnectSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FranceConnectSection")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SmsSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsSection")
+            .field("sender", &self.sender)
+            .field("provider_url", &self.provider_url)
+            .field("provider_token", &REDACTED)
+            .field("webhook_token", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ObservabilityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservabilityConfig")
+            .field("log_format", &self.log_format)
+            .field("metrics_token", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("public_url", &self.public_url)
+            .field("bind", &self.bind)
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("database_pool_size", &self.database_pool_size)
+            .field("database_test_on_checkout", &self.database_test_on_checkout)
+            .field(
+                "database_pool_wait_seconds",
+                &self.database_pool_wait_seconds,
+            )
+            .field("database_min_free_mb", &self.database_min_free_mb)
+            .field("workers", &self.workers)
+            .field("keys_dir", &self.keys_dir)
+            .field("seed_key", &REDACTED)
+            .field("attestation_key", &REDACTED)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("behind_proxy", &self.behind_proxy)
+            .field("franceconnect", &self.franceconnect)
+            .field("sms", &self.sms)
+            .field("session", &self.session)
+            .field("lifetimes", &self.lifetimes)
+            .field("journal", &self.journal)
+            .field("retention", &self.retention)
+            .field("observability", &self.observability)
+            .field("clients", &self.clients)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +518,78 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let error = Config::load(Some(&path)).unwrap_err();
         assert!(format!("{error:#}").contains("metrics_token"), "{error:#}");
+    }
+
+    fn load_text(text: &str) -> (anyhow::Result<Config>, PathBuf, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aidants-connect.toml");
+        std::fs::write(&path, text).unwrap();
+        (Config::load(Some(&path)), path, dir)
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_with_its_file_and_the_nearest_known_key() {
+        let (loaded, path, _dir) = load_text("secure_cookie = true\n");
+        let message = format!("{:#}", loaded.unwrap_err());
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("« secure_cookie »"), "{message}");
+        assert!(
+            message.contains("vouliez-vous dire « secure_cookies »"),
+            "{message}"
+        );
+
+        let (loaded, _, _dir) = load_text("[session]\nmax_failure = 3\n");
+        let message = format!("{:#}", loaded.unwrap_err());
+        assert!(message.contains("« session.max_failure »"), "{message}");
+        assert!(message.contains("« max_failures »"), "{message}");
+    }
+
+    #[test]
+    fn a_misspelt_security_setting_of_a_client_is_refused() {
+        let client = |extra: &str| {
+            format!(
+                "[[clients]]\nclient_id = \"a\"\nclient_secret = \"{s}\"\nredirect_uris = [\"https://a.example/cb\"]\n\n\
+                 [[clients]]\nclient_id = \"b\"\nclient_secret = \"{s}\"\nredirect_uris = [\"https://b.example/cb\"]\n{extra}",
+                s = "s".repeat(40)
+            )
+        };
+        let (loaded, _, _dir) = load_text(&client(""));
+        assert_eq!(loaded.unwrap().clients.len(), 2);
+        let (loaded, path, _dir) = load_text(&client("userinfo_algo = \"RS256\"\n"));
+        let message = format!("{:#}", loaded.unwrap_err());
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("« clients[1].userinfo_algo »"),
+            "{message}"
+        );
+        assert!(message.contains("« userinfo_alg »"), "{message}");
+    }
+
+    #[test]
+    fn debug_output_hides_every_secret() {
+        let mut config = Config::load(None).unwrap();
+        config.database_url = "postgres://ac:mot-de-passe-de-la-base@db.example/ac".into();
+        config.seed_key = "CLE-DES-GRAINES".into();
+        config.attestation_key = "CLE-DES-ATTESTATIONS".into();
+        config.franceconnect.client_secret = "SECRET-FRANCECONNECT".into();
+        config.sms.provider_token = "JETON-FOURNISSEUR".into();
+        config.sms.webhook_token = "JETON-WEBHOOK".into();
+        config.observability.metrics_token = "JETON-METRIQUES".into();
+        config.clients[0].client_secret = "SECRET-CLIENT".into();
+        let shown = format!("{config:?}");
+        for secret in [
+            "mot-de-passe-de-la-base",
+            "CLE-DES-GRAINES",
+            "CLE-DES-ATTESTATIONS",
+            "SECRET-FRANCECONNECT",
+            "JETON-FOURNISSEUR",
+            "JETON-WEBHOOK",
+            "JETON-METRIQUES",
+            "SECRET-CLIENT",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("db.example"), "{shown}");
+        assert!(shown.contains("fc-sim"), "{shown}");
     }
 }

@@ -37,6 +37,7 @@ pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
         &config.database_url,
         config.database_pool_size,
         config.database_test_on_checkout,
+        std::time::Duration::from_secs(config.database_pool_wait_seconds),
     )
     .context("base de données")?;
     let mut conn = pool.get().context("connexion à la base de données")?;
@@ -54,6 +55,12 @@ pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
     .context("statistiques du journal")?;
     if let Some(entries) = rebuilt {
         tracing::info!(entries, "journal statistics rebuilt");
+    }
+    let bound =
+        authenticator::bind_legacy_seeds(&mut conn, &SystemRandom::new(), &seed_cipher(config)?)
+            .context("graines des cartes")?;
+    if bound > 0 {
+        tracing::info!(cards = bound, "card seeds bound to their card");
     }
     Ok(pool)
 }
@@ -114,9 +121,12 @@ fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
 /// The session rules of the configuration.
 pub fn session_policy(config: &Config) -> SessionPolicy {
     let s = &config.session;
-    let backoff = |max_failures| Backoff {
+    let lock = Duration::minutes(s.lock_minutes);
+    let delays = |max_failures, max_lock, forget_after| Backoff {
         max_failures,
-        lock_for: Duration::minutes(s.lock_minutes),
+        lock_for: lock,
+        max_lock,
+        forget_after,
         first_delay: Duration::seconds(s.first_delay_seconds),
         max_delay: Duration::seconds(s.max_delay_seconds),
     };
@@ -124,8 +134,26 @@ pub fn session_policy(config: &Config) -> SessionPolicy {
         idle: Duration::minutes(s.idle_minutes),
         absolute: Duration::hours(s.absolute_hours),
         activity_window: Duration::minutes(s.activity_check_minutes),
-        card: backoff(s.max_failures),
-        source: backoff(s.source_max_failures),
+        card: delays(
+            s.max_failures,
+            Duration::hours(s.max_lock_hours),
+            Duration::days(s.forget_failures_days),
+        ),
+        source: delays(s.source_max_failures, lock, lock),
+        device_lifetime: Duration::days(s.device_days),
+    }
+}
+
+/// What the upkeep follows, from the configuration.
+pub fn upkeep_rules(config: &Config) -> maintenance::Rules {
+    let r = &config.retention;
+    maintenance::Rules {
+        policy: session_policy(config),
+        retention: maintenance::Retention {
+            oidc_requests: Duration::hours(r.oidc_requests_hours),
+            sessions: Duration::days(r.sessions_days),
+            mandate_drafts: Duration::hours(r.mandate_drafts_hours),
+        },
     }
 }
 
@@ -141,9 +169,12 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
     };
     Ok(AppState {
         pool,
+        database_url: config.database_url.clone(),
+        min_free_bytes: config.database_min_free_mb.saturating_mul(1024 * 1024),
         provider: Provider::new(&config.public_url, config.clients.clone(), keys, lifetimes),
         cipher: seed_cipher(config)?,
         policy: session_policy(config),
+        failure_answer: std::time::Duration::from_millis(config.session.failure_answer_ms),
         rng: SystemRandom::new(),
         clock,
         secure_cookies: config.secure_cookies,
@@ -192,6 +223,7 @@ pub fn start(
     if config.journal.upkeep_minutes > 0 {
         maintenance::spawn(
             state.clone(),
+            upkeep_rules(config),
             std::time::Duration::from_secs(config.journal.upkeep_minutes * 60),
         );
     }

@@ -222,7 +222,7 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             let upkeep = aidants_connect::maintenance::run_once(
                 &mut conn,
                 &keys,
-                &aidants_connect::session_policy(config),
+                &aidants_connect::upkeep_rules(config),
                 clock.now(),
             )?;
             match upkeep.checkpoint {

@@ -1,11 +1,49 @@
 //! Periodic upkeep of a running service: the day's signed journal checkpoint, the statistics
-//! of the months that are over summed once, and forgetting failed sign-in counts that expired. Every instance runs it; the checkpoint is written once
-//! per day whichever instance comes first.
+//! of the months that are over summed once, and deleting what expired — failed sign-in
+//! counts, authorization requests, sessions, the mandate wizard's drafts, browsers no longer
+//! recognised — past its retention.
+//! Every instance runs it; the checkpoint is written once per day whichever instance comes
+//! first. Nothing personal is journaled or logged about what is deleted: counts only.
 
 use authenticator::SessionPolicy;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use provider::KeySet;
 use store::DbConnection;
+
+/// How long what expired is kept before the upkeep deletes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Authorization requests, after their creation.
+    pub oidc_requests: Duration,
+    /// Aidant sessions, after their absolute end.
+    pub sessions: Duration,
+    /// Mandate drafts, after they expire.
+    pub mandate_drafts: Duration,
+}
+
+/// What the upkeep follows: the session rules (for throttle counts) and the retention.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Sessions, codes and their throttling.
+    pub policy: SessionPolicy,
+    /// Retention of what expired.
+    pub retention: Retention,
+}
+
+/// Rows one round of upkeep deleted, by table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Expired failed sign-in counts of source addresses.
+    pub throttle: usize,
+    /// Authorization requests past their retention.
+    pub oidc_requests: usize,
+    /// Sessions past their retention.
+    pub sessions: usize,
+    /// Mandate drafts past their retention.
+    pub mandate_drafts: usize,
+    /// Browsers no longer recognised.
+    pub devices: usize,
+}
 
 /// What one round of upkeep did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,15 +52,15 @@ pub struct Upkeep {
     pub checkpoint: Option<journal::Checkpoint>,
     /// Months whose statistics were summed.
     pub closed_months: usize,
-    /// Expired source-address counts removed.
-    pub purged: usize,
+    /// What was deleted.
+    pub purged: Purged,
 }
 
 /// One round of upkeep at `now`.
 pub fn run_once(
     conn: &mut DbConnection,
     keys: &KeySet,
-    policy: &SessionPolicy,
+    rules: &Rules,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Upkeep> {
     let checkpoint = journal::checkpoint_if_due(conn, keys, now)?;
@@ -31,11 +69,33 @@ pub fn run_once(
     }
     let closed_months =
         store::write_transaction(conn, |conn| journal::stats::close_months(conn, now))?;
-    let purged = store::write_transaction(conn, |conn| {
-        authenticator::purge_login_throttle(conn, &policy.source, now)
-    })?;
-    if purged > 0 {
-        tracing::info!(purged, "expired failed sign-in counts removed");
+    let retention = &rules.retention;
+    let purged = Purged {
+        throttle: store::write_transaction(conn, |conn| {
+            authenticator::purge_login_throttle(conn, &rules.policy.source, now)
+        })?,
+        oidc_requests: store::write_transaction(conn, |conn| {
+            provider::purge_requests(conn, now - retention.oidc_requests)
+        })?,
+        sessions: store::write_transaction(conn, |conn| {
+            authenticator::purge_sessions(conn, now - retention.sessions)
+        })?,
+        mandate_drafts: store::write_transaction(conn, |conn| {
+            mandate::purge_drafts(conn, now - retention.mandate_drafts)
+        })?,
+        devices: store::write_transaction(conn, |conn| {
+            authenticator::purge_devices(conn, now - rules.policy.device_lifetime)
+        })?,
+    };
+    if purged != Purged::default() {
+        tracing::info!(
+            throttle = purged.throttle,
+            oidc_requests = purged.oidc_requests,
+            sessions = purged.sessions,
+            mandate_drafts = purged.mandate_drafts,
+            devices = purged.devices,
+            "expired rows deleted"
+        );
     }
     Ok(Upkeep {
         checkpoint,
@@ -45,7 +105,7 @@ pub fn run_once(
 }
 
 /// Runs [`run_once`] now and then every `every`, on the current actix system (it stops with it).
-pub fn spawn(state: actix_web::web::Data<web::AppState>, every: std::time::Duration) {
+pub fn spawn(state: actix_web::web::Data<web::AppState>, rules: Rules, every: std::time::Duration) {
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(every);
         loop {
@@ -53,12 +113,7 @@ pub fn spawn(state: actix_web::web::Data<web::AppState>, every: std::time::Durat
             let state = state.clone();
             let done = actix_web::web::block(move || {
                 let mut conn = state.pool.get()?;
-                run_once(
-                    &mut conn,
-                    state.provider.keys(),
-                    &state.policy,
-                    state.clock.now(),
-                )
+                run_once(&mut conn, state.provider.keys(), &rules, state.clock.now())
             })
             .await;
             match done {

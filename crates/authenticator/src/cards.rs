@@ -66,6 +66,13 @@ pub struct OtpCard {
     pub last_failure_at: Option<NaiveDateTime>,
     /// Why the card is out of service (lost, broken…), if it is.
     pub disabled_reason: Option<String>,
+    /// How many times wrong codes from unrecognised browsers locked it since they were last
+    /// forgotten (each lock lasts twice the one before).
+    pub locks: i32,
+    /// Wrong codes from unrecognised browsers its holder has not been told about yet.
+    pub unseen_failures: i32,
+    /// Locks they caused that its holder has not been told about yet.
+    pub unseen_locks: i32,
 }
 
 impl OtpCard {
@@ -99,7 +106,8 @@ pub enum CardState {
     AwaitingValidation,
     /// Validated: its holder signs in with it.
     Active,
-    /// Too many wrong codes: refuses every code for a while.
+    /// Too many wrong codes from unrecognised browsers: refuses their codes for a while (its
+    /// holder still signs in from a recognised browser).
     Locked,
     /// Lost, broken, faulty or withdrawn: refuses every code.
     OutOfService,
@@ -112,7 +120,7 @@ impl CardState {
             CardState::Free => "non associée",
             CardState::AwaitingValidation => "à valider",
             CardState::Active => "active",
-            CardState::Locked => "verrouillée",
+            CardState::Locked => "bloquée sur les postes non reconnus",
             CardState::OutOfService => "hors service",
         }
     }
@@ -141,10 +149,11 @@ pub fn create_card(
     now: DateTime<Utc>,
     new: NewCard<'_>,
 ) -> Result<OtpCard, AuthError> {
+    let id = new_id(rng)?;
     let card = OtpCard {
-        id: new_id(rng)?,
+        seed_encrypted: cipher.seal_hex(rng, &id, new.seed_hex)?,
+        id,
         serial: new.serial.trim().to_uppercase(),
-        seed_encrypted: cipher.seal_hex(rng, new.seed_hex)?,
         kind: new.kind.as_str().to_owned(),
         digits: TOTP_DIGITS as i32,
         period: TOTP_PERIOD as i32,
@@ -156,6 +165,9 @@ pub fn create_card(
         created_at: to_db(now),
         last_failure_at: None,
         disabled_reason: None,
+        locks: 0,
+        unseen_failures: 0,
+        unseen_locks: 0,
     };
     diesel::insert_into(otp_cards::table)
         .values((
@@ -172,6 +184,29 @@ pub fn create_card(
         ))
         .execute(conn)?;
     Ok(card)
+}
+
+/// Seals again, bound to their card, the seeds stored before seeds were bound to their card
+/// (a storage format change, run at start-up; nothing else changes); returns how many.
+pub fn bind_legacy_seeds(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+) -> Result<usize, AuthError> {
+    store::write_transaction(conn, |conn| {
+        let legacy: Vec<(String, String)> = otp_cards::table
+            .filter(otp_cards::seed_encrypted.not_like("v2.%"))
+            .select((otp_cards::id, otp_cards::seed_encrypted))
+            .load(conn)?;
+        for (id, sealed) in &legacy {
+            if let Some(bound) = cipher.rebind(rng, id, sealed)? {
+                diesel::update(otp_cards::table.find(id))
+                    .set(otp_cards::seed_encrypted.eq(bound))
+                    .execute(conn)?;
+            }
+        }
+        Ok(legacy.len())
+    })
 }
 
 /// Why a code was refused.
@@ -195,13 +230,18 @@ pub enum OtpRefusal {
     OutOfService,
 }
 
-/// How failed attempts are slowed down then locked out, for a card or a source address.
+/// How failed attempts are slowed down then locked out, for a card, a recognised browser or a
+/// source address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
     /// Failures in a row that lock.
     pub max_failures: i32,
-    /// How long a lock lasts; failures older than this are forgotten.
+    /// How long the first lock lasts; each further lock lasts twice the one before…
     pub lock_for: Duration,
+    /// …up to this.
+    pub max_lock: Duration,
+    /// Failures are forgotten this long after the last one.
+    pub forget_after: Duration,
     /// Wait after the first failure; it doubles with each further failure.
     pub first_delay: Duration,
     /// The longest wait between two attempts before the lock.
@@ -219,9 +259,17 @@ impl Backoff {
         delay.min(self.max_delay)
     }
 
+    /// How long the lock number `locks` (the first is 1) lasts: it doubles each time, up to
+    /// the longest lock.
+    pub fn lock_length(&self, locks: i32) -> Duration {
+        let doublings = u32::try_from(locks - 1).unwrap_or(0).min(30);
+        let length = self.lock_for * 2i32.saturating_pow(doublings);
+        length.clamp(self.lock_for, self.max_lock.max(self.lock_for))
+    }
+
     /// Whether failures whose last one happened at `last` are forgotten at `now`.
     pub fn forgotten(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-        last.is_none_or(|l| l + self.lock_for <= now)
+        last.is_none_or(|l| l + self.forget_after <= now)
     }
 
     /// The end of the wait imposed at `now` by `failures` failures whose last was at `last`,
@@ -241,6 +289,166 @@ impl Backoff {
     }
 }
 
+/// Why a card refuses, at `now`, to check codes typed from a browser it does not recognise,
+/// if it does: out of service, locked, or a wait after a wrong code.
+pub(crate) fn untrusted_gate(
+    card: &OtpCard,
+    now: DateTime<Utc>,
+    backoff: &Backoff,
+) -> Option<OtpRefusal> {
+    if card.disabled_reason.is_some() {
+        return Some(OtpRefusal::OutOfService);
+    }
+    if let Some(until) = card.locked_until.map(store::from_db).filter(|u| *u > now) {
+        return Some(OtpRefusal::Locked {
+            until,
+            now_locked: false,
+        });
+    }
+    let last_failure = card.last_failure_at.map(store::from_db);
+    backoff
+        .wait_until(card.failures, last_failure, now)
+        .map(OtpRefusal::TooSoon)
+}
+
+/// The step whose code `code` is, within one step of drift, if any (compared in constant time;
+/// nothing is written).
+pub(crate) fn matching_step(
+    cipher: &SeedCipher,
+    card: &OtpCard,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, AuthError> {
+    let seed = cipher.open(&card.id, &card.seed_encrypted)?;
+    let period = u64::try_from(card.period).unwrap_or(TOTP_PERIOD);
+    let digits = u32::try_from(card.digits).unwrap_or(TOTP_DIGITS);
+    let typed = code.trim().as_bytes();
+    let current = step_at(now, period);
+    let mut matched: Option<i64> = None;
+    for step in (current - DRIFT_STEPS)..=(current + DRIFT_STEPS) {
+        let expected = code_at_step(&seed, step, period, digits);
+        let equal: bool = expected.as_bytes().ct_eq(typed).into();
+        if equal && matched.is_none() {
+            matched = Some(step);
+        }
+    }
+    Ok(matched)
+}
+
+/// Records that the code of `step` was used, by a conditional update: of two concurrent
+/// submissions of the same code (on any number of server instances) exactly one claims it.
+/// Returns whether this one did.
+pub(crate) fn claim_step(
+    conn: &mut DbConnection,
+    card: &OtpCard,
+    step: i64,
+) -> Result<bool, AuthError> {
+    let claimed = diesel::update(
+        otp_cards::table.find(&card.id).filter(
+            otp_cards::last_used_step
+                .is_null()
+                .or(otp_cards::last_used_step.lt(step)),
+        ),
+    )
+    .set(otp_cards::last_used_step.eq(step))
+    .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+/// Checks a code typed for a card at `now` from a browser the card does not recognise. A
+/// matching code is accepted once (see [`claim_step`]). An out-of-service or locked card
+/// refuses every code; after a wrong code the next one is not even checked before a delay
+/// that doubles with each failure; `backoff.max_failures` wrong codes lock the card, for
+/// longer each time, until failures are forgotten (`backoff.forget_after` after the last).
+/// An accepted code does not forget earlier failures: whoever guesses codes gets no new
+/// attempts when the holder signs in. Call inside a write transaction.
+pub fn verify_code(
+    conn: &mut DbConnection,
+    cipher: &SeedCipher,
+    card: &OtpCard,
+    code: &str,
+    now: DateTime<Utc>,
+    backoff: &Backoff,
+) -> Result<Result<i64, OtpRefusal>, AuthError> {
+    if let Some(refusal) = untrusted_gate(card, now, backoff) {
+        return Ok(Err(refusal));
+    }
+    let Some(step) = matching_step(cipher, card, code, now)? else {
+        return Ok(Err(record_failure(conn, card, now, backoff)?));
+    };
+    if claim_step(conn, card, step)? {
+        Ok(Ok(step))
+    } else {
+        Ok(Err(OtpRefusal::Replayed))
+    }
+}
+
+/// Counts a wrong code from an unrecognised browser on a card (atomically: concurrent
+/// failures all count), and locks it when the count reaches the limit: the first lock for
+/// `lock_for`, each further one twice as long, up to `max_lock`.
+pub(crate) fn record_failure(
+    conn: &mut DbConnection,
+    card: &OtpCard,
+    now: DateTime<Utc>,
+    backoff: &Backoff,
+) -> Result<OtpRefusal, AuthError> {
+    let forget = backoff.forgotten(card.last_failure_at.map(store::from_db), now);
+    let target = otp_cards::table.find(&card.id);
+    if forget {
+        diesel::update(target)
+            .set((
+                otp_cards::failures.eq(1),
+                otp_cards::locks.eq(0),
+                otp_cards::last_failure_at.eq(to_db(now)),
+                otp_cards::unseen_failures.eq(otp_cards::unseen_failures + 1),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                otp_cards::failures.eq(otp_cards::failures + 1),
+                otp_cards::last_failure_at.eq(to_db(now)),
+                otp_cards::unseen_failures.eq(otp_cards::unseen_failures + 1),
+            ))
+            .execute(conn)?;
+    }
+    let (failures, locks): (i32, i32) = target
+        .select((otp_cards::failures, otp_cards::locks))
+        .first(conn)?;
+    if failures < backoff.max_failures {
+        return Ok(OtpRefusal::WrongCode);
+    }
+    let locks = locks + 1;
+    let until = now + backoff.lock_length(locks);
+    diesel::update(target)
+        .set((
+            otp_cards::locked_until.eq(to_db(until)),
+            otp_cards::locks.eq(locks),
+            otp_cards::unseen_locks.eq(otp_cards::unseen_locks + 1),
+        ))
+        .execute(conn)?;
+    Ok(OtpRefusal::Locked {
+        until,
+        now_locked: true,
+    })
+}
+
+/// Forgets the wrong codes from unrecognised browsers and lifts the lock they caused (a
+/// référent vouches for the card, and has talked with its holder).
+pub(crate) fn forget_failures(conn: &mut DbConnection, card_id: &str) -> Result<(), AuthError> {
+    diesel::update(otp_cards::table.find(card_id))
+        .set((
+            otp_cards::failures.eq(0),
+            otp_cards::locks.eq(0),
+            otp_cards::locked_until.eq(None::<NaiveDateTime>),
+            otp_cards::last_failure_at.eq(None::<NaiveDateTime>),
+            otp_cards::unseen_failures.eq(0),
+            otp_cards::unseen_locks.eq(0),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The code a card shows at `step`.
 pub(crate) fn code_at_step(seed: &[u8], step: i64, period: u64, digits: u32) -> String {
     let time = u64::try_from(step).unwrap_or(0).saturating_mul(period);
@@ -256,111 +464,6 @@ pub fn card_code_at(seed: &[u8], now: DateTime<Utc>) -> String {
 /// The step a card is on at `now`.
 pub(crate) fn step_at(now: DateTime<Utc>, period: u64) -> i64 {
     now.timestamp().div_euclid(period.max(1) as i64)
-}
-
-/// Checks a code typed for a card at `now`. A matching code is accepted once: the step it
-/// belongs to is recorded by a conditional update, so of two concurrent submissions of the
-/// same code (on any number of server instances) exactly one succeeds. An out-of-service or
-/// locked card refuses every code; after a wrong code the next one is not even checked before
-/// a delay that doubles with each failure; `backoff.max_failures` in a row lock the card for
-/// `backoff.lock_for`. Call inside a write transaction.
-pub fn verify_code(
-    conn: &mut DbConnection,
-    cipher: &SeedCipher,
-    card: &OtpCard,
-    code: &str,
-    now: DateTime<Utc>,
-    backoff: &Backoff,
-) -> Result<Result<i64, OtpRefusal>, AuthError> {
-    if card.disabled_reason.is_some() {
-        return Ok(Err(OtpRefusal::OutOfService));
-    }
-    if let Some(until) = card.locked_until.map(store::from_db) {
-        if until > now {
-            return Ok(Err(OtpRefusal::Locked {
-                until,
-                now_locked: false,
-            }));
-        }
-    }
-    let last_failure = card.last_failure_at.map(store::from_db);
-    if let Some(until) = backoff.wait_until(card.failures, last_failure, now) {
-        return Ok(Err(OtpRefusal::TooSoon(until)));
-    }
-    let seed = cipher.open(&card.seed_encrypted)?;
-    let period = u64::try_from(card.period).unwrap_or(TOTP_PERIOD);
-    let digits = u32::try_from(card.digits).unwrap_or(TOTP_DIGITS);
-    let typed = code.trim().as_bytes();
-    let current = step_at(now, period);
-    let mut matched: Option<i64> = None;
-    for step in (current - DRIFT_STEPS)..=(current + DRIFT_STEPS) {
-        let expected = code_at_step(&seed, step, period, digits);
-        let equal: bool = expected.as_bytes().ct_eq(typed).into();
-        if equal && matched.is_none() {
-            matched = Some(step);
-        }
-    }
-    let Some(step) = matched else {
-        return record_failure(conn, card, now, backoff);
-    };
-    let claimed = diesel::update(
-        otp_cards::table.find(&card.id).filter(
-            otp_cards::last_used_step
-                .is_null()
-                .or(otp_cards::last_used_step.lt(step)),
-        ),
-    )
-    .set((
-        otp_cards::last_used_step.eq(step),
-        otp_cards::failures.eq(0),
-        otp_cards::locked_until.eq(None::<NaiveDateTime>),
-        otp_cards::last_failure_at.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)?;
-    if claimed == 1 {
-        Ok(Ok(step))
-    } else {
-        Ok(Err(OtpRefusal::Replayed))
-    }
-}
-
-/// Counts a wrong code on a card (atomically: concurrent failures all count) and locks it
-/// when the count reaches the limit.
-fn record_failure(
-    conn: &mut DbConnection,
-    card: &OtpCard,
-    now: DateTime<Utc>,
-    backoff: &Backoff,
-) -> Result<Result<i64, OtpRefusal>, AuthError> {
-    let forget = backoff.forgotten(card.last_failure_at.map(store::from_db), now);
-    let target = otp_cards::table.find(&card.id);
-    if forget {
-        diesel::update(target)
-            .set((
-                otp_cards::failures.eq(1),
-                otp_cards::last_failure_at.eq(to_db(now)),
-            ))
-            .execute(conn)?;
-    } else {
-        diesel::update(target)
-            .set((
-                otp_cards::failures.eq(otp_cards::failures + 1),
-                otp_cards::last_failure_at.eq(to_db(now)),
-            ))
-            .execute(conn)?;
-    }
-    let failures: i32 = target.select(otp_cards::failures).first(conn)?;
-    if failures < backoff.max_failures {
-        return Ok(Err(OtpRefusal::WrongCode));
-    }
-    let until = now + backoff.lock_for;
-    diesel::update(target)
-        .set(otp_cards::locked_until.eq(to_db(until)))
-        .execute(conn)?;
-    Ok(Err(OtpRefusal::Locked {
-        until,
-        now_locked: true,
-    }))
 }
 
 #[cfg(test)]
@@ -391,6 +494,8 @@ mod tests {
         let backoff = Backoff {
             max_failures: 5,
             lock_for: Duration::minutes(15),
+            max_lock: Duration::minutes(15),
+            forget_after: Duration::minutes(15),
             first_delay: Duration::seconds(1),
             max_delay: Duration::seconds(10),
         };
@@ -404,6 +509,26 @@ mod tests {
         assert!(!backoff.forgotten(Some(at(100)), at(100 + 899)));
         assert!(backoff.forgotten(Some(at(100)), at(100 + 900)));
         assert_eq!(backoff.wait_until(3, Some(at(100)), at(100 + 900)), None);
+    }
+
+    #[test]
+    fn each_lock_lasts_twice_the_one_before_up_to_the_longest() {
+        let backoff = Backoff {
+            max_failures: 5,
+            lock_for: Duration::minutes(15),
+            max_lock: Duration::days(7),
+            forget_after: Duration::days(30),
+            first_delay: Duration::seconds(1),
+            max_delay: Duration::seconds(30),
+        };
+        let minutes: Vec<i64> = (1..=12)
+            .map(|n| backoff.lock_length(n).num_minutes())
+            .collect();
+        assert_eq!(
+            minutes,
+            [15, 30, 60, 120, 240, 480, 960, 1920, 3840, 7680, 10080, 10080]
+        );
+        assert_eq!(backoff.lock_length(1000), Duration::days(7));
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl ImportReport {
 
 enum Plan {
     Add { serial: String, seed: String },
-    Update { card: OtpCard, seed: String },
+    Update { card: Box<OtpCard>, seed: String },
 }
 
 fn is_header(record: &csv::StringRecord) -> bool {
@@ -175,7 +175,10 @@ pub fn import_cards(
                 }),
                 Some(card) => {
                     report.updated.push(serial);
-                    plans.push(Plan::Update { card, seed });
+                    plans.push(Plan::Update {
+                        card: Box::new(card),
+                        seed,
+                    });
                 }
             }
         }
@@ -202,7 +205,7 @@ pub fn import_cards(
                 Plan::Update { card, seed } => {
                     diesel::update(otp_cards::table.find(&card.id))
                         .set((
-                            otp_cards::seed_encrypted.eq(cipher.seal_hex(rng, seed)?),
+                            otp_cards::seed_encrypted.eq(cipher.seal_hex(rng, &card.id, seed)?),
                             otp_cards::last_used_step.eq(None::<i64>),
                             otp_cards::failures.eq(0),
                             otp_cards::locked_until.eq(None::<NaiveDateTime>),

@@ -1,7 +1,9 @@
-//! The authenticator: OTP cards (seeds encrypted at rest), TOTP verification with a ±1 step
-//! drift, single use of every code recorded atomically in the database, failure counting and
-//! temporary lockout per card and per source address, the card lifecycle (CSV import,
-//! association, validation, dissociation, digital enrolment, deactivation by a référent),
+//! The authenticator: OTP cards (seeds encrypted at rest, bound to their card), TOTP
+//! verification with a ±1 step drift, single use of every code recorded atomically in the
+//! database, one answer for every failed sign-in, failure counting per recognised browser, per
+//! card for unrecognised browsers (locks that double) and per source address (keyed tags), the
+//! card lifecycle (CSV import, association, validation, dissociation, digital enrolment,
+//! unlocking, deactivation by a référent — of an aidant whose every structure they manage),
 //! aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and the activity check.
 //!
 //! Its one output that other crates rely on is [`VerifiedAidant`]: a proof, which only this
@@ -9,6 +11,7 @@
 //! organisation they may work for. It knows nothing of mandates or OpenID Connect.
 
 mod cards;
+mod devices;
 mod import;
 mod management;
 mod seed;
@@ -16,20 +19,21 @@ mod sessions;
 mod throttle;
 
 pub use cards::{
-    card_code_at, create_card, verify_code, Backoff, CardKind, CardState, NewCard, OtpCard,
-    OtpRefusal, TOTP_DIGITS, TOTP_PERIOD,
+    bind_legacy_seeds, card_code_at, create_card, verify_code, Backoff, CardKind, CardState,
+    NewCard, OtpCard, OtpRefusal, TOTP_DIGITS, TOTP_PERIOD,
 };
+pub use devices::{purge_devices, DeviceToken};
 pub use import::{import_cards, list_cards, ImportReport, RejectedRow};
 pub use management::{
     associate_card, begin_digital_card, card_by_serial, cards_of_aidant, deactivate_member,
-    dissociate_card, reactivate_member, validate_card, CardRefusal, Dissociation, Enrolment,
-    ReferentAction,
+    dissociate_card, may_manage_cards, reactivate_member, unlock_card, validate_card, CardRefusal,
+    Dissociation, Enrolment, ReferentAction,
 };
 pub use seed::{SeedCipher, SeedError};
 pub use sessions::{
-    end_session, end_sessions, login, recheck, session_by_token, switch_organisation,
-    verify_activity, AidantSession, Credentials, LoginRefusal, SessionPolicy, SessionToken,
-    VerifiedAidant,
+    end_session, end_sessions, login, purge_sessions, recheck, session_by_token,
+    switch_organisation, verify_activity, AidantSession, CardAlert, Credentials, Failure,
+    LoginRefusal, SessionPolicy, SessionToken, SignedIn, VerifiedAidant,
 };
 pub use throttle::purge_login_throttle;
 

@@ -3,8 +3,14 @@
 //! deactivate and reactivate an aidant. Each action checks that the aidant belongs to the
 //! organisation, runs in one transaction, is journaled on the organisation's chain, and ends
 //! the sessions it makes illegitimate.
+//!
+//! A card is the aidant's credential in every organisation they work for, so a référent acts
+//! on an aidant's cards only when they are a référent of every organisation where the aidant
+//! holds an active membership; otherwise only the national team may.
 
-use crate::cards::{create_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal};
+use crate::cards::{
+    create_card, forget_failures, verify_code, CardKind, NewCard, OtpCard, OtpRefusal,
+};
 use crate::sessions::{end_sessions, SessionPolicy};
 use crate::{AuthError, SeedCipher};
 use chrono::{DateTime, Utc};
@@ -35,6 +41,9 @@ pub enum CardRefusal {
     ReasonMissing,
     /// A référent cannot deactivate themselves.
     SelfDeactivation,
+    /// The aidant also works for an organisation the référent does not manage: their card
+    /// is left to the national team.
+    SharedAidant,
 }
 
 /// Why a card is taken away from its aidant.
@@ -106,6 +115,36 @@ impl ReferentAction<'_> {
         Ok(accounts::member(conn, self.organisation_id, self.aidant_id)?.is_some())
     }
 
+    /// Whether the référent may act on the aidant's cards: the aidant is a member of the
+    /// organisation and works nowhere the référent is not a référent.
+    fn card_authority(
+        &self,
+        conn: &mut DbConnection,
+    ) -> Result<Result<(), CardRefusal>, AuthError> {
+        if !self.is_member(conn)? {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        if !may_manage_cards(conn, self.referent_id, self.aidant_id)? {
+            return Ok(Err(CardRefusal::SharedAidant));
+        }
+        Ok(Ok(()))
+    }
+
+    /// The aidant's card `card_id`, when the référent may act on it.
+    fn card(
+        &self,
+        conn: &mut DbConnection,
+        card_id: &str,
+    ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
+        if let Err(refusal) = self.card_authority(conn)? {
+            return Ok(Err(refusal));
+        }
+        Ok(cards_of_aidant(conn, self.aidant_id)?
+            .into_iter()
+            .find(|c| c.id == card_id)
+            .ok_or(CardRefusal::NotMember))
+    }
+
     fn journal(
         &self,
         conn: &mut DbConnection,
@@ -130,6 +169,16 @@ impl ReferentAction<'_> {
         )?;
         Ok(())
     }
+}
+
+/// Whether `referent_id` is a référent of every organisation where the aidant holds an
+/// active membership, so that what they do to the aidant's cards stays within their remit.
+pub fn may_manage_cards(
+    conn: &mut DbConnection,
+    referent_id: &str,
+    aidant_id: &str,
+) -> Result<bool, AuthError> {
+    Ok(accounts::memberships_outside_authority(conn, aidant_id, referent_id)?.is_empty())
 }
 
 /// Every card an aidant holds or held back in service, newest first.
@@ -162,8 +211,8 @@ pub fn associate_card(
     serial: &str,
 ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
     write_transaction(conn, |conn| {
-        if !who.is_member(conn)? {
-            return Ok(Err(CardRefusal::NotMember));
+        if let Err(refusal) = who.card_authority(conn)? {
+            return Ok(Err(refusal));
         }
         let Some(card) = card_by_serial(conn, serial)?.filter(OtpCard::is_physical) else {
             return Ok(Err(CardRefusal::UnknownSerial));
@@ -220,8 +269,8 @@ pub fn validate_card(
     code: &str,
 ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
     write_transaction(conn, |conn| {
-        if !who.is_member(conn)? {
-            return Ok(Err(CardRefusal::NotMember));
+        if let Err(refusal) = who.card_authority(conn)? {
+            return Ok(Err(refusal));
         }
         let Some(card) = cards_of_aidant(conn, who.aidant_id)?
             .into_iter()
@@ -252,6 +301,8 @@ pub fn validate_card(
         diesel::update(otp_cards::table.find(&card.id))
             .set(otp_cards::validated_at.eq(Some(to_db(now))))
             .execute(conn)?;
+        // The référent holds the card: the codes typed to validate it count for nothing now.
+        forget_failures(conn, &card.id)?;
         who.journal(
             conn,
             rng,
@@ -280,14 +331,9 @@ pub fn dissociate_card(
         return Ok(Err(CardRefusal::ReasonMissing));
     }
     write_transaction(conn, |conn| {
-        if !who.is_member(conn)? {
-            return Ok(Err(CardRefusal::NotMember));
-        }
-        let Some(card) = cards_of_aidant(conn, who.aidant_id)?
-            .into_iter()
-            .find(|c| c.id == card_id)
-        else {
-            return Ok(Err(CardRefusal::NotMember));
+        let card = match who.card(conn, card_id)? {
+            Ok(card) => card,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let out_of_service = reason.puts_out_of_service() || !card.is_physical();
         let disabled = out_of_service.then(|| reason.as_str().to_owned());
@@ -315,6 +361,33 @@ pub fn dissociate_card(
             }),
         )?;
         end_sessions(conn, who.aidant_id, None, now)?;
+        Ok(Ok(()))
+    })
+}
+
+/// Lifts the lock that wrong codes from unrecognised browsers put on the aidant's card and
+/// forgets those codes (the référent has checked with the aidant), journaled as
+/// `unlock_otp_card`.
+pub fn unlock_card(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+    card_id: &str,
+) -> Result<Result<(), CardRefusal>, AuthError> {
+    write_transaction(conn, |conn| {
+        let card = match who.card(conn, card_id)? {
+            Ok(card) => card,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        forget_failures(conn, &card.id)?;
+        who.journal(
+            conn,
+            rng,
+            now,
+            Action::UnlockOtpCard,
+            serde_json::json!({ "card": card.serial, "failures": card.failures }),
+        )?;
         Ok(Ok(()))
     })
 }
@@ -364,8 +437,8 @@ pub fn begin_digital_card(
     rng.fill(&mut seed).map_err(|_| store::StoreError::Random)?;
     let seed_hex = hex::encode(&seed);
     write_transaction(conn, |conn| {
-        if !who.is_member(conn)? {
-            return Ok(Err(CardRefusal::NotMember));
+        if let Err(refusal) = who.card_authority(conn)? {
+            return Ok(Err(refusal));
         }
         diesel::delete(
             otp_cards::table
@@ -466,6 +539,9 @@ mod tests {
             created_at: chrono::NaiveDateTime::default(),
             last_failure_at: None,
             disabled_reason: None,
+            locks: 0,
+            unseen_failures: 0,
+            unseen_locks: 0,
         };
         let enrolment = Enrolment {
             card,

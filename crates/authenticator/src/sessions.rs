@@ -1,7 +1,15 @@
 //! Aidant sessions, sign-in with e-mail + OTP code, the activity check, and the
 //! [`VerifiedAidant`] proof.
+//!
+//! Every failed sign-in gets the same answer, [`LoginRefusal::BadCredentials`], whether the
+//! e-mail is unknown, the code wrong or used, or a wait or a lock is not over: nothing tells
+//! an anonymous sender which e-mails are aidants' or which cards are locked. Its holder learns
+//! what happened to their card at their next successful sign-in ([`CardAlert`]).
 
-use crate::cards::{code_at_step, verify_code, Backoff, OtpCard, OtpRefusal};
+use crate::cards::{
+    claim_step, matching_step, record_failure, untrusted_gate, Backoff, OtpCard, OtpRefusal,
+};
+use crate::devices::{self, DeviceToken};
 use crate::throttle::{self, SourceWait};
 use crate::{AuthError, SeedCipher};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,10 +30,13 @@ pub struct SessionPolicy {
     pub absolute: Duration,
     /// A sensitive action needs an OTP code typed less than this long ago.
     pub activity_window: Duration,
-    /// Wrong codes on one card: delay, then lock.
+    /// Wrong codes on one card from unrecognised browsers: delay, then locks that double;
+    /// from one recognised browser: delay, then it is no longer recognised.
     pub card: Backoff,
     /// Failed sign-ins from one source address: delay, then lock.
     pub source: Backoff,
+    /// A browser not used to sign in for this long is no longer recognised.
+    pub device_lifetime: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -37,15 +48,20 @@ impl Default for SessionPolicy {
             card: Backoff {
                 max_failures: 5,
                 lock_for: Duration::minutes(15),
+                max_lock: Duration::days(7),
+                forget_after: Duration::days(30),
                 first_delay: Duration::seconds(1),
                 max_delay: Duration::seconds(30),
             },
             source: Backoff {
                 max_failures: 20,
                 lock_for: Duration::minutes(15),
+                max_lock: Duration::minutes(15),
+                forget_after: Duration::minutes(15),
                 first_delay: Duration::seconds(1),
                 max_delay: Duration::seconds(30),
             },
+            device_lifetime: Duration::days(90),
         }
     }
 }
@@ -133,28 +149,51 @@ impl VerifiedAidant {
 /// Why a sign-in or a fresh code was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginRefusal {
-    /// Unknown or inactive e-mail, no validated card, or wrong code (one answer for all).
-    BadCredentials,
-    /// The code was already used.
-    Replayed,
-    /// Too many failures: card locked until then.
-    Locked(DateTime<Utc>),
-    /// A wrong code was typed a moment ago: wait until then.
-    TooSoon(DateTime<Utc>),
-    /// Too many failed sign-ins from this address: suspended until then.
+    /// Unknown or inactive e-mail, no usable card, a wrong or used code, a wait or a lock not
+    /// over: one answer for all. What it was is for metrics and for the aidant already
+    /// signed in (the activity check), never for an anonymous sender.
+    BadCredentials(Failure),
+    /// Too many failed sign-ins from this address (whatever the e-mails): suspended until
+    /// then.
     SourceLocked(DateTime<Utc>),
-    /// The aidant belongs to no habilitated organisation.
+    /// The right code, but the aidant belongs to no habilitated organisation.
     NoOrganisation,
 }
 
+/// What lies behind [`LoginRefusal::BadCredentials`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No active aidant has this e-mail, or they have no usable card.
+    UnknownAccount,
+    /// The code matches none of the aidant's cards.
+    WrongCode,
+    /// The code was already used.
+    Replayed,
+    /// A wrong code was typed a moment ago (from this browser, this address or an
+    /// unrecognised browser): no code is checked before then.
+    TooSoon(DateTime<Utc>),
+    /// The card is locked for unrecognised browsers until then.
+    Locked(DateTime<Utc>),
+}
+
 impl LoginRefusal {
-    /// Whether this refusal counts as a failed attempt from its source address.
+    /// Whether this refusal counts as a failed attempt from its source address (everything
+    /// but the address's own wait).
     fn counts_for_source(self) -> bool {
-        !matches!(
-            self,
-            LoginRefusal::TooSoon(_) | LoginRefusal::SourceLocked(_)
-        )
+        !matches!(self, LoginRefusal::SourceLocked(_))
     }
+}
+
+/// What the holder of a card is told at their next successful sign-in after wrong codes from
+/// unrecognised browsers locked it: how many were typed since they were last told, and until
+/// when the lock lasts. (A few wrong codes that locked nothing, their own typos most often,
+/// are not worth an alert.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardAlert {
+    /// Wrong codes from unrecognised browsers since the holder was last told.
+    pub failures: i32,
+    /// Until when the card refuses unrecognised browsers, if it does.
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 fn new_token(rng: &dyn SecureRandom) -> Result<SessionToken, AuthError> {
@@ -173,8 +212,17 @@ fn validated_cards(conn: &mut DbConnection, aidant_id: &str) -> Result<Vec<OtpCa
         .load(conn)?)
 }
 
-/// Checks `code` against the aidant's validated cards; a card this attempt locks is
-/// journaled (`lock_otp_card`).
+/// The code was accepted.
+struct Accepted {
+    /// Whether it was typed from a browser recognised for this aidant.
+    recognised: bool,
+}
+
+/// Checks `code` against the aidant's validated cards, typed from a browser showing
+/// `device_tokens`. From a browser recognised for this aidant, failures count against that
+/// browser; from any other, against the cards (a lock this attempt causes is journaled,
+/// `lock_otp_card`).
+#[allow(clippy::too_many_arguments)]
 fn check_code(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
@@ -182,24 +230,101 @@ fn check_code(
     policy: &SessionPolicy,
     aidant_id: &str,
     code: &str,
+    device_tokens: &[String],
     now: DateTime<Utc>,
-) -> Result<Result<(), LoginRefusal>, AuthError> {
-    let mut refusal = LoginRefusal::BadCredentials;
-    for card in validated_cards(conn, aidant_id)? {
-        match verify_code(conn, cipher, &card, code, now, &policy.card)? {
-            Ok(_) => return Ok(Ok(())),
-            Err(OtpRefusal::Replayed) => refusal = LoginRefusal::Replayed,
-            Err(OtpRefusal::TooSoon(until)) => refusal = LoginRefusal::TooSoon(until),
-            Err(OtpRefusal::Locked { until, now_locked }) => {
-                if now_locked {
-                    journal_card_lock(conn, rng, now, aidant_id, &card.serial, until)?;
-                }
-                refusal = LoginRefusal::Locked(until);
+) -> Result<Result<Accepted, Failure>, AuthError> {
+    let cards = validated_cards(conn, aidant_id)?;
+    if cards.is_empty() {
+        return Ok(Err(Failure::UnknownAccount));
+    }
+    let device = devices::recognised(conn, aidant_id, device_tokens, policy.device_lifetime, now)?;
+    let usable: Vec<&OtpCard> = match &device {
+        Some(device) => {
+            if let Some(until) = devices::wait_until(device, &policy.card, now) {
+                return Ok(Err(Failure::TooSoon(until)));
             }
-            Err(OtpRefusal::WrongCode | OtpRefusal::OutOfService) => {}
+            cards.iter().collect()
+        }
+        None => {
+            let mut usable = Vec::new();
+            let mut refusal = Failure::WrongCode;
+            for card in &cards {
+                match untrusted_gate(card, now, &policy.card) {
+                    None => usable.push(card),
+                    Some(OtpRefusal::Locked { until, .. }) => refusal = Failure::Locked(until),
+                    Some(OtpRefusal::TooSoon(until)) => {
+                        if !matches!(refusal, Failure::Locked(_)) {
+                            refusal = Failure::TooSoon(until);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            if usable.is_empty() {
+                return Ok(Err(refusal));
+            }
+            usable
+        }
+    };
+    for card in &usable {
+        let Some(step) = matching_step(cipher, card, code, now)? else {
+            continue;
+        };
+        if !claim_step(conn, card, step)? {
+            return Ok(Err(Failure::Replayed));
+        }
+        if let Some(known) = &device {
+            devices::used(conn, known, now)?;
+        }
+        return Ok(Ok(Accepted {
+            recognised: device.is_some(),
+        }));
+    }
+    if let Some(device) = &device {
+        devices::failed(conn, device, &policy.card, now)?;
+        return Ok(Err(Failure::WrongCode));
+    }
+    let mut failure = Failure::WrongCode;
+    for card in usable {
+        if let OtpRefusal::Locked { until, now_locked } =
+            record_failure(conn, card, now, &policy.card)?
+        {
+            if now_locked {
+                journal_card_lock(conn, rng, now, aidant_id, &card.serial, until)?;
+            }
+            failure = Failure::Locked(until);
         }
     }
-    Ok(Err(refusal))
+    Ok(Err(failure))
+}
+
+/// What the holder of the aidant's cards has not been told yet, cleared once taken.
+fn take_alert(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<CardAlert>, AuthError> {
+    let cards = validated_cards(conn, aidant_id)?;
+    if cards.iter().all(|c| c.unseen_locks == 0) {
+        return Ok(None);
+    }
+    let failures = cards.iter().map(|c| c.unseen_failures).max().unwrap_or(0);
+    let locked_until = cards
+        .iter()
+        .filter_map(|c| c.locked_until.map(from_db))
+        .filter(|u| *u > now)
+        .max();
+    let ids: Vec<&str> = cards.iter().map(|c| c.id.as_str()).collect();
+    diesel::update(otp_cards::table.filter(otp_cards::id.eq_any(ids)))
+        .set((
+            otp_cards::unseen_failures.eq(0),
+            otp_cards::unseen_locks.eq(0),
+        ))
+        .execute(conn)?;
+    Ok(Some(CardAlert {
+        failures,
+        locked_until,
+    }))
 }
 
 /// Journals that a card locked itself (`lock_otp_card`, national chain).
@@ -234,23 +359,27 @@ pub(crate) fn journal_card_lock(
 fn throttled<T>(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
     policy: &SessionPolicy,
     now: DateTime<Utc>,
     source: &str,
     attempt: impl FnOnce(&mut DbConnection) -> Result<Result<T, LoginRefusal>, AuthError>,
 ) -> Result<Result<T, LoginRefusal>, AuthError> {
-    match throttle::wait(conn, &policy.source, now, source)? {
+    let tag = cipher.address_tag(source);
+    match throttle::wait(conn, &policy.source, now, &tag)? {
         Some(SourceWait::Locked(until)) => return Ok(Err(LoginRefusal::SourceLocked(until))),
-        Some(SourceWait::TooSoon(until)) => return Ok(Err(LoginRefusal::TooSoon(until))),
+        Some(SourceWait::TooSoon(until)) => {
+            return Ok(Err(LoginRefusal::BadCredentials(Failure::TooSoon(until))))
+        }
         None => {}
     }
     match attempt(conn)? {
         Ok(value) => {
-            throttle::succeeded(conn, source)?;
+            throttle::succeeded(conn, &tag)?;
             Ok(Ok(value))
         }
         Err(refusal) if refusal.counts_for_source() => {
-            match throttle::failed(conn, rng, &policy.source, now, source)? {
+            match throttle::failed(conn, rng, &policy.source, now, &tag)? {
                 Some(until) => Ok(Err(LoginRefusal::SourceLocked(until))),
                 None => Ok(Err(refusal)),
             }
@@ -294,6 +423,21 @@ pub struct Credentials<'a> {
     pub code: &'a str,
     /// The address the attempt comes from (failures are counted per address).
     pub source: &'a str,
+    /// The tokens the browser keeps of the aidants who signed in from it.
+    pub devices: &'a [String],
+}
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The new session's token, for the browser.
+    pub token: SessionToken,
+    /// The session.
+    pub session: AidantSession,
+    /// A token the browser keeps from now on when it was not recognised.
+    pub device: Option<DeviceToken>,
+    /// What happened to the card since its holder was last told.
+    pub alert: Option<CardAlert>,
 }
 
 /// Signs an aidant in with e-mail and OTP code: opens a session in their first habilitated
@@ -305,15 +449,10 @@ pub fn login(
     policy: &SessionPolicy,
     now: DateTime<Utc>,
     credentials: Credentials<'_>,
-) -> Result<Result<(SessionToken, AidantSession), LoginRefusal>, AuthError> {
-    let Credentials {
-        email,
-        code,
-        source,
-    } = credentials;
+) -> Result<Result<SignedIn, LoginRefusal>, AuthError> {
     write_transaction(conn, |conn| {
-        throttled(conn, rng, policy, now, source, |conn| {
-            open_session(conn, rng, cipher, policy, now, email, code)
+        throttled(conn, rng, cipher, policy, now, credentials.source, |conn| {
+            open_session(conn, rng, cipher, policy, now, credentials)
         })
     })
 }
@@ -324,61 +463,75 @@ fn open_session(
     cipher: &SeedCipher,
     policy: &SessionPolicy,
     now: DateTime<Utc>,
-    email: &str,
-    code: &str,
-) -> Result<Result<(SessionToken, AidantSession), LoginRefusal>, AuthError> {
-    {
-        let aidant = match accounts::find_aidant_by_email(conn, email)? {
-            Some(a) if a.active => a,
-            _ => {
-                // Same work as a real check, so that timing does not tell which e-mails exist.
-                let _ = code_at_step(&[0u8; 20], 0, 30, 6);
-                return Ok(Err(LoginRefusal::BadCredentials));
-            }
-        };
-        if let Err(refusal) = check_code(conn, rng, cipher, policy, &aidant.id, code, now)? {
-            return Ok(Err(refusal));
-        }
-        let Some((organisation, _role)) = accounts::working_organisations(conn, &aidant.id)?
-            .into_iter()
-            .next()
-        else {
-            return Ok(Err(LoginRefusal::NoOrganisation));
-        };
-        let token = new_token(rng)?;
-        let session = AidantSession {
-            id: new_id(rng)?,
-            token_hash: hash_secret(token.expose()),
-            aidant_id: aidant.id.clone(),
-            organisation_id: organisation.id.clone(),
-            created_at: to_db(now),
-            last_seen_at: to_db(now),
-            last_otp_at: to_db(now),
-            expires_at: to_db(now + policy.absolute),
-            ended_at: None,
-        };
-        diesel::insert_into(aidant_sessions::table)
-            .values((
-                aidant_sessions::id.eq(&session.id),
-                aidant_sessions::token_hash.eq(&session.token_hash),
-                aidant_sessions::aidant_id.eq(&session.aidant_id),
-                aidant_sessions::organisation_id.eq(&session.organisation_id),
-                aidant_sessions::created_at.eq(session.created_at),
-                aidant_sessions::last_seen_at.eq(session.last_seen_at),
-                aidant_sessions::last_otp_at.eq(session.last_otp_at),
-                aidant_sessions::expires_at.eq(session.expires_at),
-            ))
-            .execute(conn)?;
-        journal_aidant_action(
-            conn,
-            rng,
-            now,
-            Action::ConnectAidant,
-            &aidant.id,
-            &organisation.id,
-        )?;
-        Ok(Ok((token, session)))
-    }
+    credentials: Credentials<'_>,
+) -> Result<Result<SignedIn, LoginRefusal>, AuthError> {
+    let Some(aidant) =
+        accounts::find_aidant_by_email(conn, credentials.email)?.filter(|a| a.active)
+    else {
+        return Ok(Err(LoginRefusal::BadCredentials(Failure::UnknownAccount)));
+    };
+    let accepted = match check_code(
+        conn,
+        rng,
+        cipher,
+        policy,
+        &aidant.id,
+        credentials.code,
+        credentials.devices,
+        now,
+    )? {
+        Ok(accepted) => accepted,
+        Err(failure) => return Ok(Err(LoginRefusal::BadCredentials(failure))),
+    };
+    let Some((organisation, _role)) = accounts::working_organisations(conn, &aidant.id)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Err(LoginRefusal::NoOrganisation));
+    };
+    let token = new_token(rng)?;
+    let session = AidantSession {
+        id: new_id(rng)?,
+        token_hash: hash_secret(token.expose()),
+        aidant_id: aidant.id.clone(),
+        organisation_id: organisation.id.clone(),
+        created_at: to_db(now),
+        last_seen_at: to_db(now),
+        last_otp_at: to_db(now),
+        expires_at: to_db(now + policy.absolute),
+        ended_at: None,
+    };
+    diesel::insert_into(aidant_sessions::table)
+        .values((
+            aidant_sessions::id.eq(&session.id),
+            aidant_sessions::token_hash.eq(&session.token_hash),
+            aidant_sessions::aidant_id.eq(&session.aidant_id),
+            aidant_sessions::organisation_id.eq(&session.organisation_id),
+            aidant_sessions::created_at.eq(session.created_at),
+            aidant_sessions::last_seen_at.eq(session.last_seen_at),
+            aidant_sessions::last_otp_at.eq(session.last_otp_at),
+            aidant_sessions::expires_at.eq(session.expires_at),
+        ))
+        .execute(conn)?;
+    journal_aidant_action(
+        conn,
+        rng,
+        now,
+        Action::ConnectAidant,
+        &aidant.id,
+        &organisation.id,
+    )?;
+    let device = if accepted.recognised {
+        None
+    } else {
+        Some(devices::remember(conn, rng, &aidant.id, now)?)
+    };
+    Ok(Ok(SignedIn {
+        token,
+        session,
+        device,
+        alert: take_alert(conn, &aidant.id, now)?,
+    }))
 }
 
 /// How stale `last_seen_at` may get before a request writes it again: a session in use is
@@ -447,8 +600,9 @@ pub fn verify_activity(
     })
 }
 
-/// Records a fresh code typed in a live session from `source` (the activity check),
-/// journaled as `activity_check_aidant`. Returns the updated session.
+/// Records a fresh code typed in a live session from `source`, in a browser showing
+/// `devices` (the activity check), journaled as `activity_check_aidant`. Returns the updated
+/// session.
 #[allow(clippy::too_many_arguments)]
 pub fn recheck(
     conn: &mut DbConnection,
@@ -459,13 +613,21 @@ pub fn recheck(
     session: &AidantSession,
     code: &str,
     source: &str,
+    devices: &[String],
 ) -> Result<Result<AidantSession, LoginRefusal>, AuthError> {
     write_transaction(conn, |conn| {
-        throttled(conn, rng, policy, now, source, |conn| {
-            if let Err(refusal) =
-                check_code(conn, rng, cipher, policy, &session.aidant_id, code, now)?
-            {
-                return Ok(Err(refusal));
+        throttled(conn, rng, cipher, policy, now, source, |conn| {
+            if let Err(failure) = check_code(
+                conn,
+                rng,
+                cipher,
+                policy,
+                &session.aidant_id,
+                code,
+                devices,
+                now,
+            )? {
+                return Ok(Err(LoginRefusal::BadCredentials(failure)));
             }
             diesel::update(aidant_sessions::table.find(&session.id))
                 .set(aidant_sessions::last_otp_at.eq(to_db(now)))
@@ -524,6 +686,17 @@ pub fn switch_organisation(
     let mut moved = session.clone();
     moved.organisation_id = organisation_id.to_owned();
     Ok(Some(moved))
+}
+
+/// Deletes the sessions whose absolute end came before `before` (ended or expired since);
+/// returns how many.
+pub fn purge_sessions(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, AuthError> {
+    Ok(
+        diesel::delete(
+            aidant_sessions::table.filter(aidant_sessions::expires_at.lt(to_db(before))),
+        )
+        .execute(conn)?,
+    )
 }
 
 /// Ends a session (logout).

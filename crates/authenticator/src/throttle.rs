@@ -1,6 +1,7 @@
-//! Failed sign-ins counted per source address: the same progressive delay then temporary
-//! lock as a card, so that guessing codes for many e-mails from one place is slowed down too.
-//! Addresses are stored hashed.
+//! Failed sign-ins counted per source address: a progressive delay then a temporary lock, so
+//! that guessing codes for many e-mails (known to be aidants' or not) from one place is slowed
+//! down too. Addresses are stored as a keyed tag (HMAC, [`crate::SeedCipher::address_tag`]):
+//! without the server's key, the table does not tell which addresses tried.
 
 use crate::cards::Backoff;
 use crate::AuthError;
@@ -9,7 +10,7 @@ use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::login_throttle;
-use store::{from_db, hash_secret, to_db, DbConnection};
+use store::{from_db, to_db, DbConnection};
 
 /// Why attempts from a source address are not checked now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +19,6 @@ pub(crate) enum SourceWait {
     TooSoon(DateTime<Utc>),
     /// Too many failures: locked until then.
     Locked(DateTime<Utc>),
-}
-
-/// The stored key of a source address.
-fn key(source: &str) -> String {
-    hash_secret(&format!("source:{source}"))
 }
 
 type Row = (i32, NaiveDateTime, Option<NaiveDateTime>);
@@ -39,14 +35,14 @@ fn row(conn: &mut DbConnection, key: &str) -> Result<Option<Row>, AuthError> {
         .optional()?)
 }
 
-/// Whether attempts from `source` must wait at `now`.
+/// Whether attempts from the address tagged `tag` must wait at `now`.
 pub(crate) fn wait(
     conn: &mut DbConnection,
     backoff: &Backoff,
     now: DateTime<Utc>,
-    source: &str,
+    tag: &str,
 ) -> Result<Option<SourceWait>, AuthError> {
-    let Some((failures, last, locked_until)) = row(conn, &key(source))? else {
+    let Some((failures, last, locked_until)) = row(conn, tag)? else {
         return Ok(None);
     };
     if let Some(until) = locked_until.map(from_db).filter(|u| *u > now) {
@@ -57,16 +53,16 @@ pub(crate) fn wait(
         .map(SourceWait::TooSoon))
 }
 
-/// Counts a failed attempt from `source`; returns the end of the lock when this failure
+/// Counts a failed attempt from the address tagged `tag`; returns the end of the lock when this failure
 /// locks the address (journaled as `throttle_source` on the national chain).
 pub(crate) fn failed(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
     backoff: &Backoff,
     now: DateTime<Utc>,
-    source: &str,
+    tag: &str,
 ) -> Result<Option<DateTime<Utc>>, AuthError> {
-    let key = key(source);
+    let key = tag.to_owned();
     let failures = match row(conn, &key)? {
         None => {
             let insert = diesel::insert_into(login_throttle::table).values((
@@ -137,9 +133,9 @@ fn increment(conn: &mut DbConnection, key: &str, now: DateTime<Utc>) -> Result<i
         .first(conn)?)
 }
 
-/// A successful sign-in from `source` clears its count.
-pub(crate) fn succeeded(conn: &mut DbConnection, source: &str) -> Result<(), AuthError> {
-    diesel::delete(login_throttle::table.find(key(source))).execute(conn)?;
+/// A successful sign-in from the address tagged `tag` clears its count.
+pub(crate) fn succeeded(conn: &mut DbConnection, tag: &str) -> Result<(), AuthError> {
+    diesel::delete(login_throttle::table.find(tag)).execute(conn)?;
     Ok(())
 }
 

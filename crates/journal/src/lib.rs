@@ -68,6 +68,8 @@ pub enum Action {
     CardDissociation,
     /// A card locked itself after too many wrong codes.
     LockOtpCard,
+    /// A référent lifted a card's lock and forgot the wrong codes that caused it.
+    UnlockOtpCard,
     /// Sign-ins from one source address were suspended after too many failures.
     ThrottleSource,
     /// The national team created an organisation.
@@ -105,6 +107,7 @@ impl Action {
             Action::CardValidation => "card_validation",
             Action::CardDissociation => "card_dissociation",
             Action::LockOtpCard => "lock_otp_card",
+            Action::UnlockOtpCard => "unlock_otp_card",
             Action::ThrottleSource => "throttle_source",
             Action::CreateOrganisation => "create_organisation",
             Action::AddAidant => "add_aidant",

@@ -117,6 +117,16 @@ pub struct NewDraft<'a> {
     pub lifetime: Duration,
 }
 
+/// Deletes the drafts that expired before `before`, with the identité pivot FranceConnect gave
+/// for them (a confirmed draft's usager and mandate live on in their own tables); returns how
+/// many.
+pub fn purge_drafts(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, MandateError> {
+    Ok(
+        diesel::delete(mandate_drafts::table.filter(mandate_drafts::expires_at.lt(to_db(before))))
+            .execute(conn)?,
+    )
+}
+
 /// Records the wizard's choices before the usager is sent to FranceConnect. A renewal is
 /// journaled (`init_renew_mandat`) and must name a mandate of the organisation.
 pub fn create_draft(

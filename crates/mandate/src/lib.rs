@@ -26,8 +26,8 @@ pub use consent::{
 };
 pub use demarche::Demarche;
 pub use draft::{
-    confirm_draft, create_draft, draft, draft_by_state, record_identification, Confirmed,
-    DraftError, MandateDraft, NewDraft,
+    confirm_draft, create_draft, draft, draft_by_state, purge_drafts, record_identification,
+    Confirmed, DraftError, MandateDraft, NewDraft,
 };
 pub use duration::MandateDuration;
 pub use listing::{

@@ -255,6 +255,30 @@ pub fn prompt_none_refusal(
         })
 }
 
+/// Deletes the authorization requests created before `before` (their interaction, code and
+/// tokens expired long ago); returns how many. Anyone can create one with a `GET /authorize`,
+/// so they must not pile up.
+pub fn purge_requests(
+    conn: &mut DbConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, ProviderError> {
+    Ok(
+        diesel::delete(oidc_requests::table.filter(oidc_requests::created_at.lt(to_db(before))))
+            .execute(conn)?,
+    )
+}
+
+/// The error sent back to the client when the request cannot be stored now (the database is
+/// unavailable): `temporarily_unavailable`, RFC 6749 §4.1.2.1.
+pub fn unavailable_refusal(request: &AuthorizationRequest) -> ErrorRedirect {
+    ErrorRedirect {
+        redirect_uri: request.redirect_uri.clone(),
+        error: "temporarily_unavailable",
+        description: "Aidants Connect est momentanément indisponible, réessayez plus tard".into(),
+        state: Some(request.state.clone()),
+    }
+}
+
 /// Stores a validated request; returns the interaction id the browser carries.
 pub fn store_request(
     conn: &mut DbConnection,

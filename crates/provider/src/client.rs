@@ -17,8 +17,9 @@ pub enum SigningAlg {
     Hs256,
 }
 
-/// A registered client.
-#[derive(Debug, Clone, Deserialize)]
+/// A registered client (its `Debug` leaves the secret out).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Client {
     /// client_id.
     pub client_id: String,
@@ -35,6 +36,19 @@ pub struct Client {
     /// Sign userinfo responses as a JWT with this algorithm (ES256 or RS256); plain JSON if unset.
     #[serde(default)]
     pub userinfo_alg: Option<SigningAlg>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<masqué>")
+            .field("redirect_uris", &self.redirect_uris)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field("id_token_alg", &self.id_token_alg)
+            .field("userinfo_alg", &self.userinfo_alg)
+            .finish()
+    }
 }
 
 fn default_alg() -> SigningAlg {
@@ -55,11 +69,23 @@ impl Client {
     }
 }
 
-/// The client credentials a token request carried.
-#[derive(Debug, Clone, Default)]
+/// The client credentials a token request carried (its `Debug` leaves the secret out).
+#[derive(Clone, Default)]
 pub struct ClientAuth {
     /// From `Authorization: Basic` (client_secret_basic), already decoded.
     pub basic: Option<(String, String)>,
     /// Whether an `Authorization` header was present but unreadable.
     pub malformed_header: bool,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field(
+                "basic",
+                &self.basic.as_ref().map(|(id, _)| (id, "<masqué>")),
+            )
+            .field("malformed_header", &self.malformed_header)
+            .finish()
+    }
 }

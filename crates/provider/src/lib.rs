@@ -15,9 +15,9 @@ mod token;
 mod userinfo;
 
 pub use authorize::{
-    cancel, complete, pending_request, prompt_none_refusal, select_usager, store_request,
-    validate_authorization, AuthorizationRequest, AuthorizeError, CompleteRefusal, ErrorRedirect,
-    PendingRequest,
+    cancel, complete, pending_request, prompt_none_refusal, purge_requests, select_usager,
+    store_request, unavailable_refusal, validate_authorization, AuthorizationRequest,
+    AuthorizeError, CompleteRefusal, ErrorRedirect, PendingRequest,
 };
 pub use client::{Client, ClientAuth, SigningAlg};
 pub use end_session::{end_session, EndSessionError, EndSessionOutcome};

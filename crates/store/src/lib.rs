@@ -104,13 +104,32 @@ pub fn establish(url: &str) -> Result<DbConnection, StoreError> {
             let mut conn = SqliteConnection::establish(&address)
                 .map_err(|e| StoreError::Connection(e.to_string()))?;
             conn.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
             )
             .map_err(|e| StoreError::Connection(e.to_string()))?;
+            // WAL is a property of the file: set once. Setting it again from connections
+            // opened at the same moment makes them fail with "database is locked".
+            if sqlite_journal_mode(&mut conn)? != "wal" {
+                conn.batch_execute("PRAGMA journal_mode = WAL;")
+                    .map_err(|e| StoreError::Connection(e.to_string()))?;
+            }
             Ok(DbConnection::Sqlite(conn))
         }
     }
+}
+
+/// The journal mode of a SQLite database (`wal`, `delete`…).
+fn sqlite_journal_mode(conn: &mut SqliteConnection) -> Result<String, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mode: Mode =
+        diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA journal_mode"), conn)
+            .map_err(|e| StoreError::Connection(e.to_string()))?;
+    Ok(mode.journal_mode.to_lowercase())
 }
 
 /// The r2d2 manager: opens connections of the backend the URL names (never guessing).
@@ -144,17 +163,81 @@ pub type PooledDb = PooledConnection<DbManager>;
 /// Builds a pool of at most `max_size` connections to `url` (checked by opening one).
 /// With `test_on_checkout` every borrowed connection is pinged first (one more round trip per
 /// request); without it a connection the database dropped fails one request, is then seen
-/// broken and replaced.
-pub fn pool(url: &str, max_size: u32, test_on_checkout: bool) -> Result<DbPool, StoreError> {
-    Backend::from_url(url)?;
+/// broken and replaced. A request waits at most `wait` for a connection: when the database is
+/// down it is told so quickly (see [`is_unavailable`]) instead of hanging.
+pub fn pool(
+    url: &str,
+    max_size: u32,
+    test_on_checkout: bool,
+    wait: Duration,
+) -> Result<DbPool, StoreError> {
+    if Backend::from_url(url)?.0 == Backend::Sqlite {
+        // One connection first, alone: it puts the file in WAL mode before the pool opens
+        // its connections side by side.
+        establish(url)?;
+    }
     Pool::builder()
         .max_size(max_size.max(1))
         .test_on_check_out(test_on_checkout)
-        .connection_timeout(Duration::from_secs(10))
+        .connection_timeout(wait)
         .build(DbManager {
             url: url.to_owned(),
         })
         .map_err(StoreError::Pool)
+}
+
+/// Whether `error`, or an error it was caused by, says the database cannot serve now (no
+/// connection in time, connection lost, server shutting down, disk full, locked too long)
+/// rather than that a query is wrong: the request may be tried again later (HTTP 503).
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<diesel::r2d2::PoolError>().is_some() {
+            return true;
+        }
+        if let Some(StoreError::Pool(_) | StoreError::Connection(_)) =
+            e.downcast_ref::<StoreError>()
+        {
+            return true;
+        }
+        if let Some(query) = e.downcast_ref::<diesel::result::Error>() {
+            if query_unavailable(query) {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Whether a query failed because the database cannot serve now.
+fn query_unavailable(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_lowercase();
+            [
+                "database or disk is full",
+                "disk i/o error",
+                "database is locked",
+                "no space left on device",
+                "could not extend file",
+                "terminating connection",
+                "the database system is",
+                "server closed the connection",
+                "no connection to the server",
+                "connection to server",
+            ]
+            .iter()
+            .any(|m| message.contains(m))
+        }
+        Error::RollbackErrorOnCommit { commit_error, .. } => query_unavailable(commit_error),
+        _ => false,
+    }
 }
 
 /// Applies every pending migration of the connection's backend; returns how many ran.
@@ -183,15 +266,11 @@ where
         DbConnection::Pg(_) => DbConnection::begin_transaction(conn)?,
     }
     match f(conn) {
-        Ok(value) => match DbConnection::commit_transaction(conn) {
-            Ok(()) => Ok(value),
-            Err(e) => {
-                if let Err(rollback) = DbConnection::rollback_transaction(conn) {
-                    tracing::warn!(error = %rollback, "rollback after a failed commit failed");
-                }
-                Err(e.into())
-            }
-        },
+        // A top-level COMMIT that fails is rolled back by diesel itself (it reports
+        // `RollbackErrorOnCommit` if that fails too): nothing is left to undo here.
+        Ok(value) => DbConnection::commit_transaction(conn)
+            .map(|()| value)
+            .map_err(E::from),
         Err(e) => {
             if let Err(rollback) = DbConnection::rollback_transaction(conn) {
                 tracing::warn!(error = %rollback, "rollback failed");
@@ -226,6 +305,34 @@ macro_rules! bulk_insert {
             }
         }
     };
+}
+
+/// Commits a write to the readiness probe's row: whether the database accepts writes now
+/// (a database that answers reads may still refuse them: disk full, read-only replica).
+pub fn probe_write(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), StoreError> {
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    write_transaction(conn, |conn| {
+        diesel::update(schema::readiness_probe::table.find(1))
+            .set(schema::readiness_probe::checked_at.eq(to_db(now)))
+            .execute(conn)
+            .map(|_| ())
+            .map_err(StoreError::Query)
+    })
+}
+
+/// Free space, in bytes, on the filesystem that holds a SQLite database (`None` for
+/// PostgreSQL, whose server watches its own disk, or when it cannot be read).
+pub fn sqlite_free_bytes(url: &str) -> Option<u64> {
+    let (Backend::Sqlite, path) = Backend::from_url(url).ok()? else {
+        return None;
+    };
+    let path = std::path::Path::new(&path);
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Whether the database answers (`SELECT 1`).
@@ -304,6 +411,96 @@ mod tests {
             hash_secret("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    /// Captures what `f` logs.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_failed_commit_is_rolled_back_once_without_a_misleading_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut conn = establish(&url).unwrap();
+        conn.batch_execute(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY); \
+             CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        let log = logged(|| {
+            // The deferred foreign key is only checked at COMMIT, which fails.
+            let outcome: Result<(), diesel::result::Error> = write_transaction(&mut conn, |c| {
+                c.batch_execute("INSERT INTO child VALUES (42)")
+            });
+            let error = outcome.unwrap_err().to_string();
+            assert!(error.contains("FOREIGN KEY"), "{error}");
+        });
+        assert!(!log.contains("rollback"), "{log}");
+        // Nothing was written, and the connection is out of the transaction, usable again.
+        let ok: Result<(), diesel::result::Error> = write_transaction(&mut conn, |c| {
+            c.batch_execute("INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1)")
+        });
+        ok.unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let count: Count = diesel::RunQueryDsl::get_result(
+            diesel::sql_query("SELECT COUNT(*) AS n FROM child"),
+            &mut conn,
+        )
+        .unwrap();
+        assert_eq!(count.n, 1);
+    }
+
+    #[test]
+    fn outages_are_told_apart_from_wrong_queries() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut conn = establish(&url).unwrap();
+        let wrong = conn
+            .batch_execute("SELECT * FROM no_such_table")
+            .unwrap_err();
+        assert!(!is_unavailable(&StoreError::Query(wrong)));
+        conn.batch_execute("CREATE TABLE t (x BLOB); PRAGMA max_page_count = 2;")
+            .unwrap();
+        let full = conn
+            .batch_execute("INSERT INTO t VALUES (zeroblob(100000))")
+            .unwrap_err();
+        assert!(full.to_string().contains("full"), "{full}");
+        assert!(is_unavailable(&StoreError::Query(full)));
+        let closed =
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, Box::new(String::new()));
+        assert!(is_unavailable(&StoreError::Query(closed)));
+        let timeout = pool(
+            "sqlite:///nonexistent-dir/x.db",
+            1,
+            false,
+            Duration::from_millis(50),
+        );
+        assert!(timeout.is_err_and(|e| is_unavailable(&e)));
     }
 
     #[test]

@@ -54,6 +54,27 @@ diesel::table! {
         created_at -> Timestamp,
         last_failure_at -> Nullable<Timestamp>,
         disabled_reason -> Nullable<Text>,
+        locks -> Integer,
+        unseen_failures -> Integer,
+        unseen_locks -> Integer,
+    }
+}
+
+diesel::table! {
+    trusted_devices (token_hash) {
+        token_hash -> Text,
+        aidant_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        failures -> Integer,
+        last_failure_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    readiness_probe (id) {
+        id -> Integer,
+        checked_at -> Timestamp,
     }
 }
 
@@ -284,4 +305,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_monthly_closed,
     journal,
     organisation_usagers,
+    trusted_devices,
+    readiness_probe,
 );

@@ -1,12 +1,13 @@
 //! The aidant's own session outside the identity-provider flow: sign-in page, fresh code for
 //! the activity check, and the guards every espace aidant page goes through.
 
+use crate::cookies::Jar;
 use crate::csrf::{self, CsrfToken};
-use crate::interaction::{refusal_message, see_other, session_cookie_value};
+use crate::interaction::{recheck_refusal, see_other, session_cookie_value, sign_in_refusal};
 use crate::pages::{csrf_refused, render};
-use crate::{with_db, AppState, WebError, SESSION_COOKIE};
+use crate::{with_db, AppState, WebError};
 use accounts::{Aidant, Organisation};
-use actix_web::cookie::{Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -19,13 +20,90 @@ use store::DbConnection;
 pub(crate) const HOME: &str = "/espace-aidant";
 
 /// The session cookie for a new session token.
-pub(crate) fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token.to_owned())
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .finish()
+pub(crate) fn session_cookie(state: &AppState, token: &str) -> Cookie<'static> {
+    Jar::Session.build(state.secure_cookies, token.to_owned(), None)
+}
+
+/// How many aidants' tokens a browser keeps (a shared computer of a France Services).
+const DEVICE_TOKENS_KEPT: usize = 5;
+
+/// The tokens of the aidants who signed in from this browser.
+pub(crate) fn device_tokens(req: &HttpRequest, state: &AppState) -> Vec<String> {
+    Jar::Device
+        .read(req, state)
+        .map(|value| {
+            value
+                .split('.')
+                .filter(|t| t.len() == 43)
+                .take(DEVICE_TOKENS_KEPT)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "card_alert.html")]
+struct CardAlertPage {
+    failures: i32,
+    locked_until: Option<String>,
+    next: String,
+}
+
+/// The answer to a successful sign-in: the session cookie and the browser's tokens (a new one
+/// first when it was not recognised); then `next`, or first the page that tells the aidant
+/// what happened to their card.
+pub(crate) fn signed_in_response(
+    req: &HttpRequest,
+    state: &AppState,
+    signed: &authenticator::SignedIn,
+    next: &str,
+) -> Result<HttpResponse, WebError> {
+    let mut response = match signed.alert {
+        None => see_other(next),
+        Some(alert) => render(
+            StatusCode::OK,
+            &CardAlertPage {
+                failures: alert.failures,
+                locked_until: alert.locked_until.map(|u| {
+                    store::paris_local_time(u)
+                        .format("%d/%m/%Y à %H:%M")
+                        .to_string()
+                }),
+                next: next.to_owned(),
+            },
+            None,
+            state.secure_cookies,
+        )?,
+    };
+    response
+        .add_cookie(&session_cookie(state, signed.token.expose()))
+        .map_err(|_| WebError::Blocking)?;
+    // The browser's tokens, the new one first, kept for another device lifetime.
+    let mut kept: Vec<String> = signed
+        .device
+        .iter()
+        .map(|d| d.expose().to_owned())
+        .collect();
+    kept.extend(device_tokens(req, state));
+    kept.truncate(DEVICE_TOKENS_KEPT);
+    if !kept.is_empty() {
+        let cookie = Jar::Device.build(
+            state.secure_cookies,
+            kept.join("."),
+            Some(state.policy.device_lifetime),
+        );
+        response
+            .add_cookie(&cookie)
+            .map_err(|_| WebError::Blocking)?;
+    }
+    Ok(response)
+}
+
+/// Holds a failed sign-in's answer until `failure_answer` after `started`: every failure then
+/// takes the same time, whatever its cause.
+pub(crate) async fn after_failure_time(state: &AppState, started: std::time::Instant) {
+    actix_web::rt::time::sleep_until((started + state.failure_answer).into()).await;
 }
 
 /// `next` if it is a path of this site, else the espace aidant (no open redirect).
@@ -129,7 +207,7 @@ where
         + 'static,
 {
     let now = state.clock.now();
-    let token = session_cookie_value(req);
+    let token = session_cookie_value(req, state);
     with_db(state, move |conn, state| {
         match signed_in(conn, state, now, token.as_deref())? {
             Some(signed) => f(conn, state, now, signed),
@@ -169,7 +247,7 @@ pub(crate) async fn login_page(
     state: web::Data<AppState>,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let csrf = CsrfToken::for_request(&req, &state);
+    let csrf = CsrfToken::for_request(&req, &state)?;
     let page = LoginPage {
         csrf: csrf.value.clone(),
         suite: local_path(&query.suite),
@@ -197,9 +275,10 @@ pub(crate) async fn login(
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
+    let started = std::time::Instant::now();
     let LoginForm {
         email, otp, suite, ..
     } = form.into_inner();
@@ -207,6 +286,7 @@ pub(crate) async fn login(
     let now = state.clock.now();
     let typed = email.clone();
     let source = crate::source_address(&req, &state);
+    let devices = device_tokens(&req, &state);
     let outcome = with_db(&state, move |conn, state| {
         Ok(authenticator::login(
             conn,
@@ -218,25 +298,21 @@ pub(crate) async fn login(
                 email: &email,
                 code: &otp,
                 source: &source,
+                devices: &devices,
             },
         )?)
     })
     .await?;
     match outcome {
-        Ok((token, _)) => {
-            let mut response = see_other(&next);
-            response
-                .add_cookie(&session_cookie(token.expose(), state.secure_cookies))
-                .map_err(|_| WebError::Blocking)?;
-            Ok(response)
-        }
+        Ok(signed) => signed_in_response(&req, &state, &signed, &next),
         Err(refusal) => {
-            let csrf = CsrfToken::for_request(&req, &state);
+            after_failure_time(&state, started).await;
+            let csrf = CsrfToken::for_request(&req, &state)?;
             let page = LoginPage {
                 csrf: csrf.value.clone(),
                 suite: next,
                 email: typed,
-                error: Some(refusal_message(&state.metrics, refusal)),
+                error: Some(sign_in_refusal(&state.metrics, refusal)),
             };
             render(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -272,7 +348,7 @@ async fn recheck_form(
     let Guarded::Done(aidant_name) = name else {
         return Ok(to_login(&next));
     };
-    let csrf = CsrfToken::for_request(req, state);
+    let csrf = CsrfToken::for_request(req, state)?;
     let page = RecheckPage {
         csrf: csrf.value.clone(),
         suite: next,
@@ -298,12 +374,13 @@ pub(crate) async fn recheck(
     state: web::Data<AppState>,
     form: web::Form<RecheckForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let RecheckForm { otp, suite, .. } = form.into_inner();
     let next = local_path(&suite);
     let source = crate::source_address(&req, &state);
+    let devices = device_tokens(&req, &state);
     let outcome = guarded(&req, &state, move |conn, state, now, signed| {
         Ok(Guarded::Done(authenticator::recheck(
             conn,
@@ -314,6 +391,7 @@ pub(crate) async fn recheck(
             &signed.session,
             &otp,
             &source,
+            &devices,
         )?))
     })
     .await?;
@@ -325,7 +403,7 @@ pub(crate) async fn recheck(
                 &state,
                 next,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some(refusal_message(&state.metrics, refusal)),
+                Some(recheck_refusal(&state.metrics, refusal)),
             )
             .await
         }

@@ -114,7 +114,7 @@ pub(crate) async fn usagers(
     let ListQuery { etat, q, page } = query.into_inner();
     let filter = UsagerFilter::parse(&etat);
     let q: String = q.chars().take(100).collect();
-    let csrf = CsrfToken::for_request(&req, &state);
+    let csrf = CsrfToken::for_request(&req, &state)?;
     let csrf_value = csrf.value.clone();
     let outcome = guarded(&req, &state, move |conn, _, now, signed| {
         let working = accounts::working_organisations(conn, &signed.aidant.id)?;
@@ -248,7 +248,7 @@ pub(crate) async fn usager(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let usager_id = path.into_inner();
-    let csrf = CsrfToken::for_request(&req, &state);
+    let csrf = CsrfToken::for_request(&req, &state)?;
     let csrf_value = csrf.value.clone();
     let outcome = guarded(&req, &state, move |conn, _, now, signed| {
         let details = mandate::mandates_of_usager(conn, &signed.organisation.id, &usager_id, now)?;
@@ -339,7 +339,7 @@ pub(crate) async fn revoke_autorisation(
     path: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let autorisation_id = path.into_inner();
@@ -400,7 +400,7 @@ pub(crate) async fn revoke_mandate_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let mandate_id = path.into_inner();
-    let csrf = CsrfToken::for_request(&req, &state);
+    let csrf = CsrfToken::for_request(&req, &state)?;
     let csrf_value = csrf.value.clone();
     let outcome = guarded(&req, &state, move |conn, _, _, signed| {
         let Some(m) = mandate::mandate_of_organisation(conn, &signed.organisation.id, &mandate_id)?
@@ -449,7 +449,7 @@ pub(crate) async fn revoke_mandate(
     path: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let mandate_id = path.into_inner();
@@ -488,7 +488,7 @@ pub(crate) async fn resend_consent(
     path: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let mandate_id = path.into_inner();
@@ -509,7 +509,7 @@ pub(crate) async fn resend_consent(
     .await?;
     match outcome {
         Guarded::Done(Some((m, organisation_name, aidant_id))) => {
-            let csrf = CsrfToken::for_request(&req, &state).value;
+            let csrf = CsrfToken::for_request(&req, &state)?.value;
             crate::wizard::request_consent(&state, &m, &organisation_name, &aidant_id, csrf).await
         }
         Guarded::Done(None) => Ok(not_found()),
@@ -532,7 +532,7 @@ pub(crate) async fn switch_organisation(
     state: web::Data<AppState>,
     form: web::Form<SwitchForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let target = form.into_inner().structure;

@@ -3,11 +3,11 @@
 
 use crate::csrf::{self, CsrfToken};
 use crate::pages::{csrf_refused, error_page, html_response};
-use crate::{with_db, AppState, WebError, SESSION_COOKIE};
+use crate::{with_db, AppState, WebError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use authenticator::{AidantSession, LoginRefusal, VerifiedAidant};
+use authenticator::{AidantSession, Failure, LoginRefusal, VerifiedAidant};
 use chrono::{DateTime, Utc};
 use mandate::Demarche;
 use provider::{CompleteRefusal, PendingRequest};
@@ -109,8 +109,8 @@ fn next_step(
     }
 }
 
-pub(crate) fn session_cookie_value(req: &HttpRequest) -> Option<String> {
-    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
+pub(crate) fn session_cookie_value(req: &HttpRequest, state: &AppState) -> Option<String> {
+    crate::cookies::Jar::Session.read(req, state)
 }
 
 fn load_session(
@@ -144,36 +144,66 @@ pub(crate) fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// The French message of a refused sign-in or code, counted in the metrics.
-pub(crate) fn refusal_message(metrics: &crate::Metrics, refusal: LoginRefusal) -> String {
+/// Counts a refused sign-in or code in the metrics, by its cause.
+fn count_refusal(metrics: &crate::Metrics, refusal: LoginRefusal) {
     metrics.otp_failure(match refusal {
-        LoginRefusal::BadCredentials => "identifiants_incorrects",
-        LoginRefusal::Replayed => "code_deja_utilise",
-        LoginRefusal::Locked(_) => "carte_bloquee",
-        LoginRefusal::TooSoon(_) => "trop_tot",
+        LoginRefusal::BadCredentials(Failure::UnknownAccount | Failure::WrongCode) => {
+            "identifiants_incorrects"
+        }
+        LoginRefusal::BadCredentials(Failure::Replayed) => "code_deja_utilise",
+        LoginRefusal::BadCredentials(Failure::Locked(_)) => "carte_bloquee",
+        LoginRefusal::BadCredentials(Failure::TooSoon(_)) => "trop_tot",
         LoginRefusal::SourceLocked(_) => "poste_suspendu",
         LoginRefusal::NoOrganisation => "sans_structure",
     });
+}
+
+/// The one answer to every failed sign-in, whatever its cause.
+const BAD_CREDENTIALS: &str = "Adresse électronique ou code incorrect. Vérifiez votre adresse, puis saisissez le code que votre carte affiche maintenant (chaque code ne sert qu'une fois ; après une erreur, patientez quelques secondes).";
+
+fn source_locked(until: DateTime<Utc>) -> String {
+    format!(
+        "Trop de tentatives de connexion échouées depuis ce poste : les connexions sont suspendues jusqu'à {} (heure de Paris). Si vous n'êtes pas à l'origine de ces essais, prévenez votre référent.",
+        store::paris_local_time(until).format("%H:%M")
+    )
+}
+
+const NO_ORGANISATION: &str =
+    "Votre compte n'est rattaché à aucune structure habilitée. Contactez votre référent.";
+
+/// The French message of a refused sign-in, counted in the metrics. An unknown e-mail, a
+/// wrong or used code, a wait or a lock get the same words: nothing tells an anonymous sender
+/// which e-mails are aidants' or which cards are locked.
+pub(crate) fn sign_in_refusal(metrics: &crate::Metrics, refusal: LoginRefusal) -> String {
+    count_refusal(metrics, refusal);
     match refusal {
-        LoginRefusal::BadCredentials => {
-            "Adresse électronique ou code incorrect. Vérifiez le code affiché par votre carte et réessayez.".into()
+        LoginRefusal::BadCredentials(_) => BAD_CREDENTIALS.into(),
+        LoginRefusal::SourceLocked(until) => source_locked(until),
+        LoginRefusal::NoOrganisation => NO_ORGANISATION.into(),
+    }
+}
+
+/// The French message of a fresh code refused to an aidant already signed in, counted in the
+/// metrics: they are told why.
+pub(crate) fn recheck_refusal(metrics: &crate::Metrics, refusal: LoginRefusal) -> String {
+    count_refusal(metrics, refusal);
+    match refusal {
+        LoginRefusal::BadCredentials(Failure::UnknownAccount | Failure::WrongCode) => {
+            "Code incorrect. Saisissez le code que votre carte affiche maintenant.".into()
         }
-        LoginRefusal::Replayed => "Ce code a déjà été utilisé. Attendez que votre carte affiche un nouveau code.".into(),
-        LoginRefusal::Locked(until) => format!(
-            "Trop de codes erronés : votre carte est bloquée jusqu'à {} (heure de Paris).",
-            store::paris_local_time(until).format("%H:%M")
+        LoginRefusal::BadCredentials(Failure::Replayed) => {
+            "Ce code a déjà été utilisé. Attendez que votre carte affiche un nouveau code.".into()
+        }
+        LoginRefusal::BadCredentials(Failure::Locked(until)) => format!(
+            "Trop de codes erronés depuis un poste non reconnu : votre carte y est bloquée jusqu'au {} (heure de Paris). Prévenez votre référent, qui peut la débloquer.",
+            store::paris_local_time(until).format("%d/%m/%Y à %H:%M")
         ),
-        LoginRefusal::TooSoon(until) => format!(
+        LoginRefusal::BadCredentials(Failure::TooSoon(until)) => format!(
             "Code incorrect. Patientez jusqu'à {} (heure de Paris) avant de saisir un nouveau code.",
             store::paris_local_time(until).format("%H:%M:%S")
         ),
-        LoginRefusal::SourceLocked(until) => format!(
-            "Trop de tentatives de connexion échouées depuis ce poste : les connexions sont suspendues jusqu'à {} (heure de Paris). Si vous n'êtes pas à l'origine de ces essais, prévenez votre référent.",
-            store::paris_local_time(until).format("%H:%M")
-        ),
-        LoginRefusal::NoOrganisation => {
-            "Votre compte n'est rattaché à aucune structure habilitée. Contactez votre référent.".into()
-        }
+        LoginRefusal::SourceLocked(until) => source_locked(until),
+        LoginRefusal::NoOrganisation => NO_ORGANISATION.into(),
     }
 }
 
@@ -201,8 +231,8 @@ async fn render_step(
     input: PageInput,
 ) -> Result<HttpResponse, WebError> {
     let now = state.clock.now();
-    let token = session_cookie_value(req);
-    let csrf = CsrfToken::for_request(req, state);
+    let token = session_cookie_value(req, state);
+    let csrf = CsrfToken::for_request(req, state)?;
     let csrf_value = csrf.value.clone();
     let q = input.q.clone();
     let page = with_db(state, move |conn, state| {
@@ -338,15 +368,17 @@ pub(crate) async fn login(
     path: web::Path<String>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
+    let started = std::time::Instant::now();
     let id = path.into_inner();
     let now = state.clock.now();
     let LoginForm { email, otp, .. } = form.into_inner();
     let typed_email = email.clone();
     let rid = id.clone();
     let source = crate::source_address(&req, &state);
+    let devices = crate::account::device_tokens(&req, &state);
     let outcome = with_db(&state, move |conn, state| {
         if provider::pending_request(conn, &rid, now)?.is_none() {
             return Ok(None);
@@ -361,23 +393,20 @@ pub(crate) async fn login(
                 email: &email,
                 code: &otp,
                 source: &source,
+                devices: &devices,
             },
         )?))
     })
     .await?;
     match outcome {
         None => Ok(gone()),
-        Some(Ok((token, _session))) => {
-            let cookie = crate::account::session_cookie(token.expose(), state.secure_cookies);
-            let mut response = see_other(&format!("/fi/{id}"));
-            response
-                .add_cookie(&cookie)
-                .map_err(|_| WebError::Blocking)?;
-            Ok(response)
+        Some(Ok(signed)) => {
+            crate::account::signed_in_response(&req, &state, &signed, &format!("/fi/{id}"))
         }
         Some(Err(refusal)) => {
+            crate::account::after_failure_time(&state, started).await;
             let input = PageInput {
-                error: Some(refusal_message(&state.metrics, refusal)),
+                error: Some(sign_in_refusal(&state.metrics, refusal)),
                 email: Some(typed_email),
                 q: String::new(),
             };
@@ -401,14 +430,15 @@ pub(crate) async fn recheck(
     path: web::Path<String>,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let id = path.into_inner();
     let now = state.clock.now();
-    let token = session_cookie_value(&req);
+    let token = session_cookie_value(&req, &state);
     let otp = form.into_inner().otp;
     let source = crate::source_address(&req, &state);
+    let devices = crate::account::device_tokens(&req, &state);
     let outcome = with_db(&state, move |conn, state| {
         let Some(session) = load_session(conn, state, now, token.as_deref())? else {
             return Ok(None);
@@ -422,13 +452,14 @@ pub(crate) async fn recheck(
             &session,
             &otp,
             &source,
+            &devices,
         )?))
     })
     .await?;
     match outcome {
         Some(Err(refusal)) => {
             let input = PageInput {
-                error: Some(refusal_message(&state.metrics, refusal)),
+                error: Some(recheck_refusal(&state.metrics, refusal)),
                 ..PageInput::default()
             };
             render_step(&req, &state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await
@@ -490,11 +521,11 @@ where
         + Send
         + 'static,
 {
-    if !csrf::is_valid(&req, csrf_token) {
+    if !csrf::is_valid(&req, &state, csrf_token) {
         return Ok(csrf_refused());
     }
     let now = state.clock.now();
-    let token = session_cookie_value(&req);
+    let token = session_cookie_value(&req, &state);
     let rid = id.clone();
     let choice = with_db(&state, move |conn, state| {
         let Some(request) = provider::pending_request(conn, &rid, now)? else {
@@ -640,7 +671,7 @@ pub(crate) async fn cancel(
     path: web::Path<String>,
     form: web::Form<CancelForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let id = path.into_inner();

@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod attestation;
+mod cookies;
 mod csrf;
 mod espace;
 mod export;
@@ -30,7 +31,7 @@ use ring::rand::SystemRandom;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-pub use observe::{Metrics, REQUEST_ID};
+pub use observe::{count_protocol_error, Metrics, REQUEST_ID};
 use store::{DbConnection, DbPool};
 
 /// Where the current time comes from.
@@ -50,21 +51,27 @@ impl Clock for SystemClock {
     }
 }
 
-/// Name of the aidant session cookie.
-pub const SESSION_COOKIE: &str = "ac_session";
-/// Name of the CSRF cookie.
-pub const CSRF_COOKIE: &str = "ac_csrf";
+/// The name of the aidant session cookie: `__Host-ac_session` when cookies are `Secure`.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    cookies::Jar::Session.name(secure)
+}
 
 /// Everything a request handler needs.
 pub struct AppState {
     /// Database pool.
     pub pool: DbPool,
+    /// The database's URL (for the disk check of `/readyz` with SQLite).
+    pub database_url: String,
+    /// With SQLite, `/readyz` fails below this much free disk space.
+    pub min_free_bytes: u64,
     /// The identity provider.
     pub provider: Provider,
     /// Card seed cipher.
     pub cipher: SeedCipher,
     /// Session and code rules.
     pub policy: SessionPolicy,
+    /// Every failed sign-in is answered after at least this long (one timing for every cause).
+    pub failure_answer: std::time::Duration,
     /// Randomness.
     pub rng: SystemRandom,
     /// Time.
@@ -117,14 +124,47 @@ pub enum WebError {
     /// The QR code could not be drawn.
     #[error("QR code: {0}")]
     Qr(String),
+    /// The random generator failed: nothing that needs a secret can be made.
+    #[error("générateur aléatoire indisponible")]
+    Random,
+}
+
+/// Seconds a client is told to wait (`Retry-After`) when the database cannot serve.
+pub(crate) const RETRY_AFTER_SECONDS: &str = "30";
+
+impl WebError {
+    /// Whether the database cannot serve now (the request may be tried again): 503.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            WebError::Store(e) => store::is_unavailable(e),
+            other => store::is_unavailable(other),
+        }
+    }
 }
 
 impl actix_web::ResponseError for WebError {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+        if self.is_unavailable() {
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if self.is_unavailable() {
+            tracing::warn!(error = %self, "database unavailable");
+            let mut page = pages::error_page(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "Service momentanément indisponible",
+                "Aidants Connect ne peut pas répondre pour le moment. Rien de ce que vous avez fait n'a été perdu : réessayez dans quelques minutes.",
+            );
+            page.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+            return page;
+        }
         tracing::error!(error = %self, "internal error");
         pages::error_page(
             actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,9 +253,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/jwks", web::get().to(oidc::jwks))
         .route("/authorize", web::get().to(oidc::authorize_get))
         .route("/authorize", web::post().to(oidc::authorize_post))
-        .route("/token", web::post().to(oidc::token))
-        .route("/userinfo", web::get().to(oidc::userinfo))
-        .route("/userinfo", web::post().to(oidc::userinfo))
+        .service(
+            web::resource("/token")
+                .route(web::post().to(oidc::token))
+                .default_service(web::to(oidc::oauth_method_not_allowed)),
+        )
+        .service(
+            web::resource("/userinfo")
+                .route(web::get().to(oidc::userinfo))
+                .route(web::post().to(oidc::userinfo))
+                .default_service(web::to(oidc::oauth_method_not_allowed)),
+        )
         .route("/logout", web::get().to(oidc::end_session_get))
         .route("/logout", web::post().to(oidc::end_session_post))
         .route("/fi/{id}", web::get().to(interaction::show))
@@ -290,6 +338,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(referent::dissociate),
         )
         .route(
+            "/espace-referent/aidants/{id}/cartes/{card}/debloquer",
+            web::post().to(referent::unlock),
+        )
+        .route(
             "/espace-referent/aidants/{id}/carte-numerique",
             web::post().to(referent::enrol_digital),
         )
@@ -320,6 +372,9 @@ pub fn serve(
             .app_data(data.clone())
             .app_data(web::FormConfig::default().limit(16 * 1024))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
+            .wrap(actix_web::middleware::from_fn(
+                observe::refuse_transfer_encoding,
+            ))
             .wrap(security_headers(hsts))
             .wrap(actix_web::middleware::from_fn(observe::middleware))
             .default_service(web::to(pages::not_found))

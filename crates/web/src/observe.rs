@@ -3,21 +3,32 @@
 //! identifiers), and no secret.
 
 use crate::{AppState, WebError};
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use ring::rand::SecureRandom;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tracing::Instrument;
 
 /// The header carrying the request id, echoed on every response.
 pub const REQUEST_ID: &str = "x-request-id";
+
+/// Requests the HTTP layer (actix-http) refused before routing — malformed, oversized — in
+/// this process. They are counted, not logged: anyone can send them, and a log line each
+/// would let anyone fill the log.
+static PROTOCOL_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a request the HTTP layer refused before routing (`ac_http_protocol_errors_total`).
+pub fn count_protocol_error() {
+    PROTOCOL_ERRORS.fetch_add(1, Ordering::Relaxed);
+}
 
 /// The service's metrics, exposed at `/metrics`.
 pub struct Metrics {
@@ -27,6 +38,7 @@ pub struct Metrics {
     flows: IntCounterVec,
     refusals: IntCounterVec,
     otp_failures: IntCounterVec,
+    protocol_errors: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,7 +90,12 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(flows.clone()))?;
         registry.register(Box::new(refusals.clone()))?;
+        let protocol_errors = IntCounter::new(
+            "ac_http_protocol_errors_total",
+            "Requests refused by the HTTP layer before routing (malformed, oversized); not logged",
+        )?;
         registry.register(Box::new(otp_failures.clone()))?;
+        registry.register(Box::new(protocol_errors.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -86,6 +103,7 @@ impl Metrics {
             flows,
             refusals,
             otp_failures,
+            protocol_errors,
         })
     }
 
@@ -115,6 +133,11 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        let seen = PROTOCOL_ERRORS.load(Ordering::Relaxed);
+        let shown = self.protocol_errors.get();
+        if seen > shown {
+            self.protocol_errors.inc_by(seen - shown);
+        }
         let mut out = Vec::new();
         if TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -203,6 +226,47 @@ pub(crate) async fn middleware(
     })
 }
 
+/// Refuses every request whose body is framed by `Transfer-Encoding` (411, connection
+/// closed), before any handler reads it. actix-http accepts a chunked body ending with a bare
+/// LF (`0\r\n\n`) and swallows what follows as trailers, where a front proxy may see a second
+/// request: request smuggling. Browsers, FranceConnect and the SMS provider send
+/// `Content-Length`; nothing the service serves needs chunked uploads. Closing the connection
+/// leaves nothing of the refused request behind to be read as another one.
+pub(crate) async fn refuse_transfer_encoding(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if !req.headers().contains_key(header::TRANSFER_ENCODING) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.metrics.refused("transfer_encoding");
+    }
+    let mut response = if matches!(req.path(), "/token" | "/userinfo") {
+        HttpResponse::LengthRequired()
+            .content_type("application/json")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(
+                serde_json::json!({
+                    "error": "invalid_request",
+                    "error_description": "corps avec Content-Length attendu (Transfer-Encoding refusé)",
+                })
+                .to_string(),
+            )
+    } else {
+        HttpResponse::LengthRequired()
+            .content_type("text/plain; charset=utf-8")
+            .body("Requête refusée : le corps doit être envoyé avec un en-tête Content-Length.")
+    };
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    Ok(req.into_response(response).map_into_right_body())
+}
+
 /// GET /healthz: the process answers.
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
@@ -211,30 +275,57 @@ pub(crate) async fn healthz() -> HttpResponse {
         .body("ok")
 }
 
-/// GET /readyz: the database answers and the signing keys are loaded; 503 otherwise.
+/// What `/readyz` found of the database.
+struct DatabaseReadiness {
+    /// It answers a query.
+    reads: bool,
+    /// It commits a write.
+    writes: bool,
+}
+
+/// GET /readyz: the database answers and commits a write, its disk (SQLite) has room, and the
+/// signing keys are loaded; 503 otherwise.
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     // A short wait for a connection: a load balancer asks often and must hear back quickly.
     let pool = state.pool.clone();
-    let database = web::block(move || -> Result<(), String> {
-        let mut conn = pool
-            .get_timeout(std::time::Duration::from_secs(2))
-            .map_err(|e| e.to_string())?;
-        store::ping(&mut conn).map_err(|e| e.to_string())
+    let now = state.clock.now();
+    let database = web::block(move || {
+        let mut conn = match pool.get_timeout(std::time::Duration::from_secs(2)) {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: database unreachable");
+                return DatabaseReadiness {
+                    reads: false,
+                    writes: false,
+                };
+            }
+        };
+        let reads = store::ping(&mut conn)
+            .map_err(|e| tracing::warn!(error = %e, "readiness: database unreachable"))
+            .is_ok();
+        let writes = reads
+            && store::probe_write(&mut conn, now)
+                .map_err(|e| tracing::warn!(error = %e, "readiness: database refuses writes"))
+                .is_ok();
+        DatabaseReadiness { reads, writes }
     })
     .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+    .unwrap_or(DatabaseReadiness {
+        reads: false,
+        writes: false,
+    });
+    let disk = store::sqlite_free_bytes(&state.database_url).map(|free| {
+        let enough = free >= state.min_free_bytes;
+        if !enough {
+            tracing::warn!(free, "readiness: little disk space left for the database");
+        }
+        enough
+    });
     let keys = state.provider.keys().jwks()["keys"]
         .as_array()
         .is_some_and(|k| k.len() >= 2);
-    let database_ok = match &database {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
-            false
-        }
-    };
-    let ready = database_ok && keys;
+    let database_ok = database.reads;
+    let ready = database.reads && database.writes && disk.unwrap_or(true) && keys;
     let verdict = |ok: bool| if ok { "ok" } else { "indisponible" };
     let status = if ready {
         StatusCode::OK
@@ -246,6 +337,12 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .json(serde_json::json!({
             "statut": verdict(ready),
             "base_de_donnees": verdict(database_ok),
+            "ecriture": verdict(database.writes),
+            "espace_disque": match disk {
+                None => "sans objet",
+                Some(true) => "ok",
+                Some(false) => "insuffisant",
+            },
             "cles_de_signature": verdict(keys),
         }))
 }

@@ -2,7 +2,7 @@
 //! end-session. Errors follow RFC 6749, RFC 6750 and OpenID Connect Core exactly.
 
 use crate::pages::{error_page, render, LoggedOutPage};
-use crate::{with_db, AppState, WebError, SESSION_COOKIE};
+use crate::{with_db, AppState, WebError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
@@ -85,8 +85,9 @@ async fn authorize(
         }
     };
     let now = state.clock.now();
-    let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-    let location = with_db(state, move |conn, state| {
+    let token = crate::cookies::Jar::Session.read(req, state);
+    let pending = request.clone();
+    let stored = with_db(state, move |conn, state| {
         if request.prompt.iter().any(|p| p == "none") {
             let has_session = match token {
                 Some(t) => authenticator::session_by_token(conn, &state.policy, now, &t)?.is_some(),
@@ -100,7 +101,17 @@ async fn authorize(
             provider::store_request(conn, &state.rng, now, state.provider.lifetimes(), &request)?;
         Ok(format!("/fi/{id}"))
     })
-    .await?;
+    .await;
+    // The client and its redirect URI are known: an outage goes back to it as RFC 6749 says.
+    let location = match stored {
+        Ok(location) => location,
+        Err(e) if e.is_unavailable() => {
+            tracing::warn!(error = %e, "database unavailable");
+            state.metrics.refused("authorize_temporarily_unavailable");
+            provider::unavailable_refusal(&pending).location()
+        }
+        Err(e) => return Err(e),
+    };
     Ok(HttpResponse::build(redirect)
         .insert_header((header::LOCATION, location))
         .finish())
@@ -148,11 +159,77 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpRespon
     )
 }
 
-/// POST /token
+/// The JSON answer of `/token` and `/userinfo` to a failure that is not the client's: 503
+/// `temporarily_unavailable` with `Retry-After` when the database cannot serve, else 500
+/// `server_error`. These endpoints never answer with a page.
+fn oauth_failure(error: &WebError) -> HttpResponse {
+    if error.is_unavailable() {
+        tracing::warn!(error = %error, "database unavailable");
+        let mut response = oauth_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "service momentanément indisponible, réessayez plus tard",
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from_static(crate::RETRY_AFTER_SECONDS),
+        );
+        response
+    } else {
+        tracing::error!(error = %error, "internal error");
+        oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "erreur interne",
+        )
+    }
+}
+
+/// Any other method on `/token` or `/userinfo`: a JSON 405.
+pub(crate) async fn oauth_method_not_allowed() -> HttpResponse {
+    oauth_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "méthode non prise en charge",
+    )
+}
+
+/// POST /token. The body is read here, not by an extractor, so that an oversized or broken
+/// body is answered in JSON too.
 pub(crate) async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match payload.to_bytes_limited(TOKEN_BODY_LIMIT).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "corps illisible",
+            )
+        }
+        Err(_) => {
+            return oauth_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "corps trop volumineux",
+            )
+        }
+    };
+    token_response(&req, &state, &body)
+        .await
+        .unwrap_or_else(|e| oauth_failure(&e))
+}
+
+/// The largest token request body read.
+const TOKEN_BODY_LIMIT: usize = 16 * 1024;
+
+async fn token_response(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    body: &[u8],
 ) -> Result<HttpResponse, WebError> {
     let is_form = req
         .headers()
@@ -166,7 +243,7 @@ pub(crate) async fn token(
             "corps application/x-www-form-urlencoded attendu",
         ));
     }
-    let Ok(text) = std::str::from_utf8(&body) else {
+    let Ok(text) = std::str::from_utf8(body) else {
         return Ok(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -183,9 +260,9 @@ pub(crate) async fn token(
             ));
         }
     };
-    let auth = basic_credentials(&req);
+    let auth = basic_credentials(req);
     let now = state.clock.now();
-    let outcome = with_db(&state, move |conn, state| {
+    let outcome = with_db(state, move |conn, state| {
         Ok(provider::token(
             conn,
             &state.rng,
@@ -217,9 +294,15 @@ pub(crate) async fn token(
 }
 
 /// GET or POST /userinfo with `Authorization: Bearer`.
-pub(crate) async fn userinfo(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+pub(crate) async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    userinfo_response(&req, &state)
+        .await
+        .unwrap_or_else(|e| oauth_failure(&e))
+}
+
+async fn userinfo_response(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let bearer = req
         .headers()
@@ -231,7 +314,7 @@ pub(crate) async fn userinfo(
         })
         .map(|t| t.trim().to_owned());
     let now = state.clock.now();
-    let outcome = with_db(&state, move |conn, state| {
+    let outcome = with_db(state, move |conn, state| {
         Ok(provider::userinfo(
             conn,
             now,

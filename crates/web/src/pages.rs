@@ -1,8 +1,8 @@
 //! Page rendering and the pages outside the identity-provider flow.
 
+use crate::cookies::Jar;
 use crate::csrf::{self, CsrfToken};
-use crate::{with_db, AppState, WebError, SESSION_COOKIE};
-use actix_web::cookie::Cookie;
+use crate::{with_db, AppState, WebError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -96,7 +96,7 @@ pub(crate) async fn home(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
-    let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let token = Jar::Session.read(&req, &state);
     let now = state.clock.now();
     let aidant = with_db(&state, move |conn, state| {
         let Some(token) = token else { return Ok(None) };
@@ -111,7 +111,7 @@ pub(crate) async fn home(
             .map(|(a, o)| (a.full_name(), o.name)))
     })
     .await?;
-    let csrf = CsrfToken::for_request(&req, &state);
+    let csrf = CsrfToken::for_request(&req, &state)?;
     render(
         StatusCode::OK,
         &HomePage {
@@ -135,10 +135,10 @@ pub(crate) async fn logout_aidant(
     state: web::Data<AppState>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    if let Some(token) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()) {
+    if let Some(token) = Jar::Session.read(&req, &state) {
         let now = state.clock.now();
         with_db(&state, move |conn, state| {
             if let Some(session) =
@@ -150,10 +150,8 @@ pub(crate) async fn logout_aidant(
         })
         .await?;
     }
-    let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
-    gone.make_removal();
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/"))
-        .cookie(gone)
+        .cookie(Jar::Session.removal(&state))
         .finish())
 }

@@ -22,6 +22,9 @@ use store::DbConnection;
 /// Where the espace référent starts.
 const HOME: &str = "/espace-referent";
 
+/// Why the cards of an aidant who also works elsewhere are left to the national team.
+const SHARED_AIDANT: &str = "Cet aidant exerce aussi dans une autre structure dont vous n'êtes pas référent : sa carte lui sert partout, seule l'équipe nationale d'Aidants Connect peut l'associer, la dissocier ou lui créer une carte numérique. Écrivez-lui en indiquant l'adresse électronique de l'aidant.";
+
 /// What a référent page's body decides.
 enum Reply {
     /// An HTML page.
@@ -77,7 +80,7 @@ where
         + Send
         + 'static,
 {
-    let csrf = CsrfToken::for_request(req, state);
+    let csrf = CsrfToken::for_request(req, state)?;
     let csrf_value = csrf.value.clone();
     let outcome = guarded(req, state, move |conn, state, now, signed| {
         if !accounts::is_referent(conn, &signed.aidant.id, &signed.organisation.id)? {
@@ -123,7 +126,7 @@ where
         + Send
         + 'static,
 {
-    if !csrf::is_valid(req, csrf_token) {
+    if !csrf::is_valid(req, state, csrf_token) {
         return Ok(csrf_refused());
     }
     as_referent(req, state, aidant_path(aidant_id, None), true, f).await
@@ -214,6 +217,7 @@ struct CardRow {
     id: String,
     name: String,
     state: &'static str,
+    locked: bool,
 }
 
 #[derive(Template)]
@@ -228,6 +232,8 @@ struct AidantPage {
     status: &'static str,
     deactivated: bool,
     is_self: bool,
+    /// The aidant works elsewhere too: their cards are not managed here.
+    shared: Option<&'static str>,
     cards: Vec<CardRow>,
     pending: bool,
     has_physical: bool,
@@ -250,6 +256,7 @@ fn done_message(done: &str) -> Option<&'static str> {
         "associee" => "Carte associée. Validez-la maintenant avec un code qu'elle affiche.",
         "validee" => "Carte validée : l'aidant peut se connecter avec.",
         "dissociee" => "Carte dissociée. Les sessions de l'aidant ont été fermées.",
+        "debloquee" => "Carte débloquée : elle accepte de nouveau les codes saisis depuis un poste non reconnu.",
         "desactive" => "Aidant désactivé dans votre structure. Ses sessions ont été fermées.",
         "reactive" => "Aidant réactivé dans votre structure.",
         "referent" => "Cet aidant est désormais référent de la structure.",
@@ -270,6 +277,7 @@ fn aidant_page(
         return Ok(None);
     };
     let cards = authenticator::cards_of_aidant(conn, aidant_id)?;
+    let shared = !authenticator::may_manage_cards(conn, &signed.aidant.id, aidant_id)?;
     let page = AidantPage {
         csrf,
         id: member.aidant.id.clone(),
@@ -280,6 +288,7 @@ fn aidant_page(
         status: status(&member),
         deactivated: !member.active,
         is_self: member.aidant.id == signed.aidant.id,
+        shared: shared.then_some(SHARED_AIDANT),
         pending: cards
             .iter()
             .any(|c| c.state(now) == CardState::AwaitingValidation),
@@ -290,6 +299,7 @@ fn aidant_page(
                 id: c.id.clone(),
                 name: card_name(c),
                 state: c.state(now).label(),
+                locked: c.state(now) == CardState::Locked,
             })
             .collect(),
         serial: input.serial,
@@ -355,6 +365,7 @@ fn card_refusal_message(refusal: CardRefusal) -> String {
         CardRefusal::SelfDeactivation => {
             "Vous ne pouvez pas vous désactiver vous-même : demandez-le à un autre référent.".into()
         }
+        CardRefusal::SharedAidant => SHARED_AIDANT.into(),
         CardRefusal::Code(OtpRefusal::WrongCode) => {
             "Code incorrect. Saisissez le code à 6 chiffres que la carte affiche maintenant.".into()
         }
@@ -411,6 +422,48 @@ fn after_action(
             None => Reply::NotFound,
         },
     )
+}
+
+/// Runs a référent's action on an aidant (as [`referent_post`]), whose outcome is a
+/// confirmation to show on the aidant's page or a refusal to explain there.
+async fn action_on_aidant<F>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    csrf_token: &str,
+    aidant_id: String,
+    f: F,
+) -> Result<HttpResponse, WebError>
+where
+    F: FnOnce(
+            &mut DbConnection,
+            &AppState,
+            DateTime<Utc>,
+            ReferentAction<'_>,
+        ) -> Result<Result<&'static str, CardRefusal>, WebError>
+        + Send
+        + 'static,
+{
+    let back = aidant_id.clone();
+    referent_post(
+        req,
+        state,
+        csrf_token,
+        &back,
+        move |conn, state, now, signed, csrf| {
+            let outcome = f(conn, state, now, who(&signed, &aidant_id))?;
+            after_action(
+                conn,
+                state,
+                now,
+                &signed,
+                csrf,
+                &aidant_id,
+                outcome,
+                String::new(),
+            )
+        },
+    )
+    .await
 }
 
 /// A message with its first letter in capitals.
@@ -486,32 +539,22 @@ pub(crate) async fn validate(
     let CardForm {
         csrf_token, otp, ..
     } = form.into_inner();
-    referent_post(
+    action_on_aidant(
         &req,
         &state,
         &csrf_token,
-        &aidant_id.clone(),
-        move |conn, state, now, signed, csrf| {
-            let outcome = authenticator::validate_card(
+        aidant_id,
+        move |conn, state, now, who| {
+            Ok(authenticator::validate_card(
                 conn,
                 &state.rng,
                 &state.cipher,
                 &state.policy,
                 now,
-                who(&signed, &aidant_id),
+                who,
                 &otp,
             )?
-            .map(|_| "validee");
-            after_action(
-                conn,
-                state,
-                now,
-                &signed,
-                csrf,
-                &aidant_id,
-                outcome,
-                String::new(),
-            )
+            .map(|_| "validee"))
         },
     )
     .await
@@ -531,33 +574,42 @@ pub(crate) async fn dissociate(
         precision,
         ..
     } = form.into_inner();
-    referent_post(
+    action_on_aidant(
         &req,
         &state,
         &csrf_token,
-        &aidant_id.clone(),
-        move |conn, state, now, signed, csrf| {
-            let outcome = match Dissociation::parse(&motif, &precision) {
+        aidant_id,
+        move |conn, state, now, who| {
+            Ok(match Dissociation::parse(&motif, &precision) {
                 None => Err(CardRefusal::ReasonMissing),
-                Some(reason) => authenticator::dissociate_card(
-                    conn,
-                    &state.rng,
-                    now,
-                    who(&signed, &aidant_id),
-                    &card_id,
-                    &reason,
-                )?
-                .map(|()| "dissociee"),
-            };
-            after_action(
-                conn,
-                state,
-                now,
-                &signed,
-                csrf,
-                &aidant_id,
-                outcome,
-                String::new(),
+                Some(reason) => {
+                    authenticator::dissociate_card(conn, &state.rng, now, who, &card_id, &reason)?
+                        .map(|()| "dissociee")
+                }
+            })
+        },
+    )
+    .await
+}
+
+/// POST /espace-referent/aidants/{id}/cartes/{card}/debloquer: lift the lock that wrong codes
+/// from unrecognised browsers put on the card.
+pub(crate) async fn unlock(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, WebError> {
+    let (aidant_id, card_id) = path.into_inner();
+    action_on_aidant(
+        &req,
+        &state,
+        &form.csrf_token,
+        aidant_id,
+        move |conn, state, now, who| {
+            Ok(
+                authenticator::unlock_card(conn, &state.rng, now, who, &card_id)?
+                    .map(|()| "debloquee"),
             )
         },
     )
@@ -599,7 +651,18 @@ pub(crate) async fn enrol_digital(
                 who(&signed, &aidant_id),
             )? {
                 Ok(e) => e,
-                Err(_) => return Ok(Reply::NotFound),
+                Err(refusal) => {
+                    return after_action(
+                        conn,
+                        state,
+                        now,
+                        &signed,
+                        csrf,
+                        &aidant_id,
+                        Err(refusal),
+                        String::new(),
+                    )
+                }
             };
             let page = DigitalPage {
                 csrf,
@@ -650,14 +713,13 @@ pub(crate) async fn member_action(
     let Some(action) = MemberAction::parse(&segment) else {
         return Ok(crate::pages::not_found().await);
     };
-    referent_post(
+    action_on_aidant(
         &req,
         &state,
         &form.csrf_token,
-        &aidant_id.clone(),
-        move |conn, state, now, signed, csrf| {
-            let who = who(&signed, &aidant_id);
-            let outcome = match action {
+        aidant_id,
+        move |conn, state, now, who| {
+            Ok(match action {
                 MemberAction::Deactivate => {
                     authenticator::deactivate_member(conn, &state.rng, now, who)?
                         .map(|()| "desactive")
@@ -672,9 +734,9 @@ pub(crate) async fn member_action(
                             conn,
                             &state.rng,
                             now,
-                            &signed.organisation.id,
-                            &aidant_id,
-                            &signed.aidant.id,
+                            who.organisation_id,
+                            who.aidant_id,
+                            who.referent_id,
                         )
                     })?;
                     if designated {
@@ -683,17 +745,7 @@ pub(crate) async fn member_action(
                         Err(CardRefusal::NotMember)
                     }
                 }
-            };
-            after_action(
-                conn,
-                state,
-                now,
-                &signed,
-                csrf,
-                &aidant_id,
-                outcome,
-                String::new(),
-            )
+            })
         },
     )
     .await
@@ -747,7 +799,7 @@ pub(crate) async fn add_aidant(
     state: web::Data<AppState>,
     form: web::Form<NewAidantForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let form = form.into_inner();

@@ -169,7 +169,7 @@ pub(crate) async fn new_page(
     query: web::Query<NewQuery>,
 ) -> Result<HttpResponse, WebError> {
     let renew = query.into_inner().renouveler.filter(|r| !r.is_empty());
-    let csrf = CsrfToken::for_request(&req, &state);
+    let csrf = CsrfToken::for_request(&req, &state)?;
     let csrf_value = csrf.value.clone();
     let renew_id = renew.clone();
     let outcome = guarded(&req, &state, move |conn, _, _, signed| {
@@ -219,7 +219,7 @@ pub(crate) async fn start(
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let (csrf_token, choices) = Choices::parse(&body);
-    if !csrf::is_valid(&req, &csrf_token) {
+    if !csrf::is_valid(&req, &state, &csrf_token) {
         return Ok(csrf_refused());
     }
     let phone = choices
@@ -258,7 +258,7 @@ pub(crate) async fn start(
         Guarded::Login => return Ok(to_login(&back)),
     };
     if errors.iter().any(Option::is_some) {
-        let csrf = CsrfToken::for_request(&req, &state);
+        let csrf = CsrfToken::for_request(&req, &state)?;
         let page = choices.page(csrf.value.clone(), renew, errors);
         return render(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -530,7 +530,7 @@ async fn show_recap(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let csrf = CsrfToken::for_request(req, state);
+    let csrf = CsrfToken::for_request(req, state)?;
     let csrf_value = csrf.value.clone();
     let here = format!("/mandats/nouveau/{id}");
     let outcome = guarded(req, state, move |conn, _, now, signed| {
@@ -581,7 +581,7 @@ pub(crate) async fn confirm(
     path: web::Path<String>,
     form: web::Form<ConfirmForm>,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &form.csrf_token) {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
     let id = path.into_inner();
@@ -625,7 +625,7 @@ pub(crate) async fn confirm(
             state.metrics.flow_completed("mandat");
             let attestation = format!("/attestations/{}", confirmed.attestation.id);
             if confirmed.mandate.is_remote {
-                let csrf = CsrfToken::for_request(&req, &state).value;
+                let csrf = CsrfToken::for_request(&req, &state)?.value;
                 let sent = request_consent(
                     &state,
                     &confirmed.mandate,

@@ -1,0 +1,146 @@
+//! Recognised browsers ("appareils reconnus"): after a successful sign-in the browser keeps a
+//! random token (in a cookie; only its hash is stored). Codes typed from a browser that shows
+//! a token of this aidant are counted against that browser alone — too many wrong ones and it
+//! is no longer recognised — while codes typed anywhere else are counted against the card.
+//! A stranger's wrong codes can therefore lock the card for unrecognised browsers only: its
+//! holder keeps signing in from the browsers they use.
+
+use crate::cards::Backoff;
+use crate::AuthError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use ring::rand::SecureRandom;
+use store::schema::trusted_devices;
+use store::{from_db, hash_secret, to_db, DbConnection, StoreError};
+
+/// The secret a recognised browser keeps. Only its hash is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceToken(String);
+
+impl DeviceToken {
+    /// The token, to put in a cookie.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceToken(..)")
+    }
+}
+
+/// A browser this aidant signed in from, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = trusted_devices)]
+pub(crate) struct Device {
+    pub token_hash: String,
+    pub aidant_id: String,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: NaiveDateTime,
+    pub failures: i32,
+    pub last_failure_at: Option<NaiveDateTime>,
+}
+
+/// The first of `tokens` that names a browser recognised for this aidant at `now` (used
+/// within `lifetime`).
+pub(crate) fn recognised(
+    conn: &mut DbConnection,
+    aidant_id: &str,
+    tokens: &[String],
+    lifetime: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<Device>, AuthError> {
+    if tokens.is_empty() {
+        return Ok(None);
+    }
+    let hashes: Vec<String> = tokens.iter().map(|t| hash_secret(t)).collect();
+    Ok(trusted_devices::table
+        .filter(trusted_devices::token_hash.eq_any(&hashes))
+        .filter(trusted_devices::aidant_id.eq(aidant_id))
+        .filter(trusted_devices::last_used_at.gt(to_db(now - lifetime)))
+        .select(Device::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Recognises the browser from now on: a new token for it.
+pub(crate) fn remember(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    aidant_id: &str,
+    now: DateTime<Utc>,
+) -> Result<DeviceToken, AuthError> {
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes).map_err(|_| StoreError::Random)?;
+    let token = DeviceToken(URL_SAFE_NO_PAD.encode(bytes));
+    diesel::insert_into(trusted_devices::table)
+        .values((
+            trusted_devices::token_hash.eq(hash_secret(token.expose())),
+            trusted_devices::aidant_id.eq(aidant_id),
+            trusted_devices::created_at.eq(to_db(now)),
+            trusted_devices::last_used_at.eq(to_db(now)),
+            trusted_devices::failures.eq(0),
+        ))
+        .execute(conn)?;
+    Ok(token)
+}
+
+/// The end of the wait before the browser's next code is checked, if it has not passed.
+pub(crate) fn wait_until(
+    device: &Device,
+    backoff: &Backoff,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    backoff.wait_until(device.failures, device.last_failure_at.map(from_db), now)
+}
+
+/// A code typed from the browser was accepted: its failures are forgotten.
+pub(crate) fn used(
+    conn: &mut DbConnection,
+    device: &Device,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    diesel::update(trusted_devices::table.find(&device.token_hash))
+        .set((
+            trusted_devices::last_used_at.eq(to_db(now)),
+            trusted_devices::failures.eq(0),
+            trusted_devices::last_failure_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Counts a wrong code typed from the browser; at `backoff.max_failures` it is no longer
+/// recognised (its next codes count against the card). Returns whether it still is.
+pub(crate) fn failed(
+    conn: &mut DbConnection,
+    device: &Device,
+    backoff: &Backoff,
+    now: DateTime<Utc>,
+) -> Result<bool, AuthError> {
+    let target = trusted_devices::table.find(&device.token_hash);
+    diesel::update(target)
+        .set((
+            trusted_devices::failures.eq(trusted_devices::failures + 1),
+            trusted_devices::last_failure_at.eq(to_db(now)),
+        ))
+        .execute(conn)?;
+    let failures: i32 = target.select(trusted_devices::failures).first(conn)?;
+    if failures < backoff.max_failures {
+        return Ok(true);
+    }
+    diesel::delete(target).execute(conn)?;
+    Ok(false)
+}
+
+/// Deletes the browsers last used before `before` (they are no longer recognised); returns
+/// how many.
+pub fn purge_devices(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, AuthError> {
+    Ok(diesel::delete(
+        trusted_devices::table.filter(trusted_devices::last_used_at.lt(to_db(before))),
+    )
+    .execute(conn)?)
+}

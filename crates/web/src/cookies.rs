@@ -1,0 +1,74 @@
+//! The cookies the service sets: their names (with the `__Host-` prefix when they are
+//! `Secure`, so that no other site or sub-domain can plant one) and their flags (`HttpOnly`,
+//! path `/`, never a `Domain`).
+
+use crate::AppState;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+
+/// The service's cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Jar {
+    /// The aidant's session token.
+    Session,
+    /// The CSRF token repeated in every form.
+    Csrf,
+    /// The browsers an aidant signed in from ("appareil reconnu").
+    Device,
+}
+
+impl Jar {
+    /// The cookie's name: `__Host-…` when cookies are `Secure`.
+    pub(crate) fn name(self, secure: bool) -> &'static str {
+        match (self, secure) {
+            (Jar::Session, true) => "__Host-ac_session",
+            (Jar::Session, false) => "ac_session",
+            (Jar::Csrf, true) => "__Host-ac_csrf",
+            (Jar::Csrf, false) => "ac_csrf",
+            (Jar::Device, true) => "__Host-ac_appareil",
+            (Jar::Device, false) => "ac_appareil",
+        }
+    }
+
+    fn same_site(self) -> SameSite {
+        match self {
+            // Followed from FranceConnect's redirect to the interaction: a top-level navigation.
+            Jar::Session | Jar::Device => SameSite::Lax,
+            Jar::Csrf => SameSite::Strict,
+        }
+    }
+
+    /// The value the request carries under this cookie's name.
+    pub(crate) fn read(self, req: &HttpRequest, state: &AppState) -> Option<String> {
+        req.cookie(self.name(state.secure_cookies))
+            .map(|c| c.value().to_owned())
+    }
+
+    /// The cookie holding `value`, for the browser's session (or `max_age` when given).
+    pub(crate) fn build(
+        self,
+        secure: bool,
+        value: String,
+        max_age: Option<chrono::Duration>,
+    ) -> Cookie<'static> {
+        let mut cookie = Cookie::build(self.name(secure), value)
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(self.same_site())
+            .finish();
+        if let Some(age) = max_age.and_then(|a| {
+            actix_web::cookie::time::Duration::try_from(a.to_std().unwrap_or_default()).ok()
+        }) {
+            cookie.set_max_age(age);
+        }
+        cookie
+    }
+
+    /// The cookie that removes this one from the browser.
+    pub(crate) fn removal(self, state: &AppState) -> Cookie<'static> {
+        let mut gone = self.build(state.secure_cookies, String::new(), None);
+        gone.make_removal();
+        gone
+    }
+}
