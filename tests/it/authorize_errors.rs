@@ -66,6 +66,24 @@ async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) 
     bad_max_age.push(("max_age", "-5"));
     let mut prompt_none = GOOD.to_vec();
     prompt_none.push(("prompt", "none"));
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut params = GOOD.to_vec();
+        params.extend_from_slice(extra);
+        params
+    };
+    // A nonce is required of the clients registered so (FranceConnect), not of the others
+    // (OpenID Connect Core makes it optional in the code flow).
+    let franceconnect_without_nonce: Params = without("nonce")
+        .into_iter()
+        .map(|(n, v)| {
+            if n == "client_id" {
+                (n, "fc-franceconnect")
+            } else {
+                (n, v)
+            }
+        })
+        .collect();
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     let cases: Vec<(Params, &str, bool)> = vec![
         (without("response_type"), "invalid_request", true),
         (
@@ -76,12 +94,56 @@ async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) 
         (replacing("scope", "profile"), "invalid_scope", true),
         (without("scope"), "invalid_scope", true),
         (without("state"), "invalid_request", false),
-        (without("nonce"), "invalid_request", true),
         (repeated, "invalid_request", true),
         (with_request, "request_not_supported", true),
         (prompt_none_login, "invalid_request", true),
         (bad_max_age, "invalid_request", true),
         (prompt_none, "login_required", true),
+        (franceconnect_without_nonce, "invalid_request", true),
+        (
+            with(&[("code_challenge", challenge)]),
+            "invalid_request",
+            true,
+        ),
+        (
+            with(&[
+                ("code_challenge", challenge),
+                ("code_challenge_method", "plain"),
+            ]),
+            "invalid_request",
+            true,
+        ),
+        (
+            with(&[
+                ("code_challenge", "court"),
+                ("code_challenge_method", "S256"),
+            ]),
+            "invalid_request",
+            true,
+        ),
+        (
+            with(&[("code_challenge_method", "S256")]),
+            "invalid_request",
+            true,
+        ),
+        (with(&[("claims", "{pas du json")]), "invalid_request", true),
+        (with(&[("claims", "[1, 2]")]), "invalid_request", true),
+        (
+            with(&[(
+                "claims",
+                r#"{"id_token":{"rep_scope":{"essential":true,"values":["Famille-Scolarité","Astronautique"]}}}"#,
+            )]),
+            "invalid_request",
+            true,
+        ),
+        (
+            with(&[(
+                "claims",
+                r#"{"id_token":{"rep_scope":{"essential":true,"values":"famille"}}}"#,
+            )]),
+            "invalid_request",
+            true,
+        ),
     ];
     for (params, error, has_state) in cases {
         let page = browser.get(&authorize_url(service.issuer(), &params)).await;
@@ -95,12 +157,19 @@ async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) 
             "{params:?}"
         );
         assert!(query.contains_key("error_description"));
+        assert!(!location.contains("code="), "{location}");
         assert_eq!(
             query.get("state").map(String::as_str),
             has_state.then_some("etat-1"),
             "{params:?}"
         );
     }
+    // Without a nonce, the other clients' requests go on to the aidant.
+    let page = browser
+        .get(&authorize_url(service.issuer(), &without("nonce")))
+        .await;
+    assert_eq!(page.status, 302);
+    assert!(page.location.unwrap().starts_with("/fi/"));
 }
 
 async fn post_authorization_requests_work(backend: Backend) {
@@ -137,6 +206,24 @@ async fn discovery_and_jwks_describe_the_provider(backend: Backend) {
         discovery["id_token_signing_alg_values_supported"],
         serde_json::json!(["ES256", "RS256", "HS256"])
     );
+    assert_eq!(
+        discovery["userinfo_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "RS256", "HS256"])
+    );
+    assert_eq!(discovery["claims_parameter_supported"], true);
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert!(discovery["claims_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("rep_scope")));
+    // FranceConnect's record names every endpoint with a trailing slash: they answer alike.
+    for path in ["/.well-known/openid-configuration/", "/jwks/"] {
+        let response = reqwest::get(format!("{base}{path}")).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
     let jwks: serde_json::Value = reqwest::get(format!("{base}/jwks"))
         .await
         .unwrap()

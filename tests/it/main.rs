@@ -6,6 +6,7 @@
 mod authorize_errors;
 mod cards;
 mod flow;
+mod franceconnect;
 mod hostile;
 mod journal_integrity;
 mod load;

@@ -365,8 +365,14 @@ async fn token_endpoint_errors(backend: Backend) {
         "invalid_request"
     );
 
-    // client_secret_post works, once: the failed attempts above did not consume the code.
-    let (status, body, headers) = token_request(&service, &both, None).await;
+    // A client registered with client_secret_basic may not send its secret in the body.
+    let (status, body, _) = token_request(&service, &both, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // Its registered method works, once: the failed attempts above did not consume the code.
+    let (status, body, headers) = token_request(&service, &good, Some(("fc-es256", SECRET))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(headers["cache-control"], "no-store");

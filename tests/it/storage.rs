@@ -157,7 +157,8 @@ async fn a_new_mandate_replaces_the_autorisation_for_the_same_demarche(backend: 
     .unwrap();
     assert_ne!(before.autorisation_id(), after.autorisation_id());
     assert_eq!(after.expires_at(), now + Duration::days(365));
-    let active = mandate::active_demarches(&mut conn, &f.org_a, &f.usager_argent.id, now).unwrap();
+    let active =
+        mandate::active_demarches(&mut conn, &f.org_a, &f.usager_argent.id, None, now).unwrap();
     assert_eq!(active.len(), 1);
 }
 

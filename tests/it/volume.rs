@@ -47,14 +47,14 @@ fn check_usager_list(
         .unwrap();
     candidates.retain(|u| {
         search.is_none_or(|s| u.search_name.contains(&s.to_lowercase()))
-            && !mandate::active_demarches(conn, organisation, &u.id, now)
+            && !mandate::active_demarches(conn, organisation, &u.id, None, now)
                 .unwrap()
                 .is_empty()
     });
     candidates.sort_by(|a, b| (&a.search_name, &a.id).cmp(&(&b.search_name, &b.id)));
     candidates.truncate(limit);
     let listed =
-        mandate::usagers_with_active_mandates(conn, organisation, now, search, limit as i64)
+        mandate::usagers_with_active_mandates(conn, organisation, None, now, search, limit as i64)
             .unwrap();
     assert!(search.is_some() || !listed.is_empty());
     assert_eq!(
@@ -205,7 +205,8 @@ async fn volume_has_the_service_shape(backend: Backend) {
     .set(mandates::revoked_at.eq(Some(store::to_db(now))))
     .execute(&mut conn)
     .unwrap();
-    let listed = mandate::usagers_with_active_mandates(&mut conn, &f.org_a, now, None, 5).unwrap();
+    let listed =
+        mandate::usagers_with_active_mandates(&mut conn, &f.org_a, None, now, None, 5).unwrap();
     assert_eq!(listed.len(), 5);
     assert!(listed.iter().all(|u| !first.contains(&u.id)));
     check_usager_list(&mut conn, &f.org_a, now, 5, None);

@@ -127,6 +127,9 @@ fn test_clients() -> Vec<provider::Client> {
             post_logout_redirect_uris: vec![RP_LOGOUT.to_owned()],
             id_token_alg: alg,
             userinfo_alg: userinfo,
+            token_endpoint_auth_method: provider::TokenAuthMethod::ClientSecretBasic,
+            require_nonce: false,
+            prompt_login: provider::PromptLogin::Reauthenticate,
         }
     };
     vec![
@@ -137,6 +140,18 @@ fn test_clients() -> Vec<provider::Client> {
             Some(provider::SigningAlg::Rs256),
         ),
         client("fc-hs256", provider::SigningAlg::Hs256, None),
+        // As FranceConnect's record of Aidants Connect: HS256 ID token and userinfo, the
+        // secret in the body, a nonce always, prompt=login met by the activity window.
+        provider::Client {
+            token_endpoint_auth_method: provider::TokenAuthMethod::ClientSecretPost,
+            require_nonce: true,
+            prompt_login: provider::PromptLogin::ActivityWindow,
+            ..client(
+                "fc-franceconnect",
+                provider::SigningAlg::Hs256,
+                Some(provider::SigningAlg::Hs256),
+            )
+        },
     ]
 }
 
@@ -380,6 +395,9 @@ impl TestService {
             post_logout_redirect_uris: vec![format!("{sim_base}/")],
             id_token_alg: provider::SigningAlg::Es256,
             userinfo_alg: None,
+            token_endpoint_auth_method: provider::TokenAuthMethod::ClientSecretBasic,
+            require_nonce: true,
+            prompt_login: provider::PromptLogin::Reauthenticate,
         };
         let inbox = SmsInbox::start();
         let fc_issuer = format!("{sim_base}{}", fc_sim::idp::API);

@@ -48,6 +48,9 @@ pub enum AccountError {
     /// The aidant is already a member of the organisation.
     #[error("cet aidant fait déjà partie de la structure")]
     AlreadyMember,
+    /// No such organisation.
+    #[error("structure inconnue")]
+    UnknownOrganisation,
 }
 
 impl From<diesel::result::Error> for AccountError {
@@ -139,6 +142,8 @@ pub struct Organisation {
     pub habilitation: String,
     /// Creation time.
     pub created_at: NaiveDateTime,
+    /// The démarches it may do, as a JSON array of catalogue ids; `None`: all.
+    pub allowed_demarches: Option<String>,
 }
 
 impl Organisation {
@@ -244,6 +249,7 @@ pub fn create_organisation(
         kind: new.kind.to_owned(),
         habilitation: new.habilitation.as_str().to_owned(),
         created_at: to_db(now),
+        allowed_demarches: None,
     };
     diesel::insert_into(organisations::table)
         .values((
@@ -687,6 +693,40 @@ pub fn register_organisation(
         },
     )?;
     Ok(organisation)
+}
+
+/// The national team sets the démarches an organisation may do (catalogue ids; `None`: all),
+/// journaled as `set_allowed_demarches` on the national chain. The ids are the caller's to
+/// check against the catalogue. Call inside a write transaction.
+pub fn set_allowed_demarches(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    organisation_id: &str,
+    ids: Option<&[&str]>,
+) -> Result<(), AccountError> {
+    let stored = ids.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
+    let changed = diesel::update(organisations::table.find(organisation_id))
+        .set(organisations::allowed_demarches.eq(&stored))
+        .execute(conn)?;
+    if changed != 1 {
+        return Err(AccountError::UnknownOrganisation);
+    }
+    journal::append(
+        conn,
+        rng,
+        now,
+        journal::NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action: journal::Action::SetAllowedDemarches,
+            aidant_id: None,
+            usager_id: None,
+            organisation_id: Some(organisation_id),
+            subject: organisation_id,
+            details: serde_json::json!({ "demarches": ids }),
+        },
+    )?;
+    Ok(())
 }
 
 /// Habilitated organisations and active aidants (active account with an active membership),

@@ -159,6 +159,53 @@ pub fn create_organisation(
     })?)
 }
 
+/// `organisation demarches --siret S (--set ids | --all)`: the démarches the organisation may
+/// do (mandates, uses, `rep_scope`); `None` allows them all. Returns the organisation's name and
+/// the démarches now allowed.
+pub fn set_allowed_demarches(
+    conn: &mut DbConnection,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    siret: &str,
+    ids: Option<&str>,
+) -> Result<(String, Vec<mandate::Demarche>), AdminError> {
+    let demarches = match ids {
+        None => None,
+        Some(list) => {
+            let mut demarches: Vec<mandate::Demarche> = Vec::new();
+            for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let demarche = mandate::Demarche::parse(id).map_err(|_| {
+                    AdminError::Refused(format!(
+                        "démarche inconnue : {id} (attendu : {})",
+                        mandate::Demarche::ALL.map(mandate::Demarche::id).join(", ")
+                    ))
+                })?;
+                if !demarches.contains(&demarche) {
+                    demarches.push(demarche);
+                }
+            }
+            if demarches.is_empty() {
+                return Err(AdminError::Refused(
+                    "au moins une démarche attendue (ou --all)".into(),
+                ));
+            }
+            Some(demarches)
+        }
+    };
+    Ok(write_transaction(conn, |conn| {
+        let organisation = accounts::organisation_by_siret(conn, siret)?
+            .ok_or_else(|| accounts::AccountError::UnknownSiret(siret.trim().to_owned()))?;
+        let ids: Option<Vec<&str>> = demarches
+            .as_ref()
+            .map(|d| d.iter().map(|d| d.id()).collect());
+        accounts::set_allowed_demarches(conn, rng, now, &organisation.id, ids.as_deref())?;
+        Ok::<_, accounts::AccountError>((
+            organisation.name,
+            demarches.unwrap_or_else(|| mandate::Demarche::ALL.to_vec()),
+        ))
+    })?)
+}
+
 /// What `aidant create` takes.
 #[derive(Debug, Clone)]
 pub struct AidantInput {

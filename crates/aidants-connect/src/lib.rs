@@ -171,7 +171,8 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         pool,
         database_url: config.database_url.clone(),
         min_free_bytes: config.database_min_free_mb.saturating_mul(1024 * 1024),
-        provider: Provider::new(&config.public_url, config.clients.clone(), keys, lifetimes),
+        provider: Provider::new(&config.public_url, config.clients.clone(), keys, lifetimes)
+            .with_rep_scope_aliases(config.rep_scope_aliases()),
         cipher: seed_cipher(config)?,
         policy: session_policy(config),
         failure_answer: std::time::Duration::from_millis(config.session.failure_answer_ms),

@@ -129,6 +129,19 @@ enum OrganisationCommand {
         #[arg(long = "type")]
         kind: String,
     },
+    /// Set the démarches an organisation may do (mandates, uses, FranceConnect's rep_scope).
+    Demarches {
+        /// SIRET of the organisation.
+        #[arg(long)]
+        siret: String,
+        /// Comma-separated démarche ids (papiers, famille, social, travail, logement,
+        /// transports, argent, justice, etranger, loisirs).
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        set: Option<String>,
+        /// Allow every démarche (the default of a new organisation).
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +281,26 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             println!(
                 "Structure créée et habilitée : {} (SIRET {}).",
                 o.name, o.siret
+            );
+            Ok(())
+        }
+        Command::Organisation(OrganisationCommand::Demarches { siret, set, all: _ }) => {
+            let pool = aidants_connect::open_database(config)?;
+            let mut conn = pool.get()?;
+            let (name, demarches) = admin::set_allowed_demarches(
+                &mut conn,
+                &SystemRandom::new(),
+                clock.now(),
+                &siret,
+                set.as_deref(),
+            )?;
+            println!(
+                "Démarches autorisées pour {name} : {}.",
+                demarches
+                    .iter()
+                    .map(|d| d.title())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             Ok(())
         }

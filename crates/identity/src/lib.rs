@@ -131,7 +131,8 @@ impl IdentitePivot {
         )
     }
 
-    /// The claims that `scopes` release, as a JSON object (without `sub`).
+    /// The claims that `scopes` release, as a JSON object (without `sub`). A claim without a
+    /// value (no usage name, born abroad so no birth commune) is left out, never sent as `""`.
     pub fn claims_for_scopes<'a>(
         &self,
         scopes: impl IntoIterator<Item = &'a str>,
@@ -139,7 +140,10 @@ impl IdentitePivot {
         let mut claims = serde_json::Map::new();
         for scope in scopes {
             for claim in claims_of_scope(scope) {
-                claims.insert((*claim).to_owned(), self.claim(claim).into());
+                let value = self.claim(claim);
+                if !value.is_empty() {
+                    claims.insert((*claim).to_owned(), value.into());
+                }
             }
         }
         claims

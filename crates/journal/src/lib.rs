@@ -84,6 +84,8 @@ pub enum Action {
     ReactivateAidant,
     /// An aidant was made (co-)référent of an organisation.
     DesignateReferent,
+    /// The national team set the démarches an organisation may do.
+    SetAllowedDemarches,
 }
 
 impl Action {
@@ -115,6 +117,7 @@ impl Action {
             Action::DeactivateAidant => "deactivate_aidant",
             Action::ReactivateAidant => "reactivate_aidant",
             Action::DesignateReferent => "designate_referent",
+            Action::SetAllowedDemarches => "set_allowed_demarches",
         }
     }
 }

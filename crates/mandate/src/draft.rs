@@ -139,6 +139,7 @@ pub fn create_draft(
         return Err(MandateError::NoDemarche);
     }
     write_transaction(conn, |conn| {
+        crate::check_allowed(conn, new.organisation_id, new.demarches)?;
         if let Some(renewed) = new.renews {
             let usager_id: String = mandates::table
                 .find(renewed)

@@ -44,7 +44,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
-use store::schema::{autorisations, mandates, organisation_usagers, usagers};
+use store::schema::{autorisations, mandates, organisation_usagers, organisations, usagers};
 use store::{from_db, new_id, to_db, write_transaction, DbConnection, StoreError};
 
 /// Errors of the mandate domain.
@@ -84,6 +84,12 @@ pub enum MandateError {
     /// A stored value could not be read back.
     #[error("donnée enregistrée illisible: {0}")]
     Corrupt(String),
+    /// A structure's allowed démarches could not be read back.
+    #[error("liste des démarches autorisées de la structure illisible")]
+    AllowedDemarches,
+    /// The structure is not allowed this démarche.
+    #[error("la structure n'est pas habilitée pour la démarche {0}")]
+    DemarcheNotAllowed(&'static str),
 }
 
 impl From<diesel::result::Error> for MandateError {
@@ -196,6 +202,7 @@ pub(crate) fn insert_mandate(
     if new.demarches.is_empty() {
         return Err(MandateError::NoDemarche);
     }
+    check_allowed(conn, new.organisation_id, new.demarches)?;
     {
         let mandate = Mandate {
             id: new_id(rng)?,
@@ -581,21 +588,30 @@ pub fn check_coverage_with_usager(
     demarche: Demarche,
     now: DateTime<Utc>,
 ) -> Result<Option<(Coverage, Usager)>, MandateError> {
-    let found: Option<(String, String, NaiveDateTime, Usager)> =
+    let found: Option<(String, String, NaiveDateTime, Option<String>, Usager)> =
         active_autorisations_query(organisation_id, usager_id, now)
             .inner_join(usagers::table.on(usagers::id.eq(mandates::usager_id)))
+            .inner_join(organisations::table.on(organisations::id.eq(mandates::organisation_id)))
             .filter(autorisations::demarche.eq(demarche.id()))
             .order(mandates::expires_at.desc())
             .select((
                 autorisations::id,
                 mandates::id,
                 mandates::expires_at,
+                organisations::allowed_demarches,
                 Usager::as_select(),
             ))
             .first(conn)
             .optional()?;
-    Ok(
-        found.map(|(autorisation_id, mandate_id, expires_at, usager)| {
+    // A démarche the structure may no longer do is covered by none of its mandates.
+    let Some((autorisation_id, mandate_id, expires_at, allowed, usager)) = found else {
+        return Ok(None);
+    };
+    if !parse_allowed(allowed.as_deref())?.contains(&demarche) {
+        return Ok(None);
+    }
+    Ok(Some((autorisation_id, mandate_id, expires_at, usager)).map(
+        |(autorisation_id, mandate_id, expires_at, usager)| {
             (
                 Coverage {
                     organisation_id: organisation_id.to_owned(),
@@ -608,20 +624,60 @@ pub fn check_coverage_with_usager(
                 },
                 usager,
             )
-        }),
-    )
+        },
+    ))
 }
 
-/// The démarches an organisation may do for an usager at `now`, with the end of the mandate
-/// covering each (in catalogue order).
+/// Refuses démarches the structure is not allowed.
+pub(crate) fn check_allowed(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    demarches: &[Demarche],
+) -> Result<(), MandateError> {
+    let allowed = allowed_demarches(conn, organisation_id)?;
+    match demarches.iter().find(|d| !allowed.contains(d)) {
+        Some(refused) => Err(MandateError::DemarcheNotAllowed(refused.title())),
+        None => Ok(()),
+    }
+}
+
+/// The démarches a structure's stored `allowed_demarches` names (all when unset).
+pub fn parse_allowed(stored: Option<&str>) -> Result<Vec<Demarche>, MandateError> {
+    let Some(stored) = stored else {
+        return Ok(Demarche::ALL.to_vec());
+    };
+    let ids: Vec<String> =
+        serde_json::from_str(stored).map_err(|_| MandateError::AllowedDemarches)?;
+    ids.iter().map(|id| Demarche::parse(id)).collect()
+}
+
+/// The démarches a structure may do: those the national team allowed it (all by default).
+pub fn allowed_demarches(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> Result<Vec<Demarche>, MandateError> {
+    let stored: Option<Option<String>> = organisations::table
+        .find(organisation_id)
+        .select(organisations::allowed_demarches)
+        .first(conn)
+        .optional()?;
+    parse_allowed(stored.flatten().as_deref())
+}
+
+/// The démarches a structure may do now for an usager, among `within` when given (what the
+/// administrative site accepts), with the end of the mandate covering each (in catalogue
+/// order). A démarche the structure is not allowed is never offered.
 pub fn active_demarches(
     conn: &mut DbConnection,
     organisation_id: &str,
     usager_id: &str,
+    within: Option<&[Demarche]>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Demarche, DateTime<Utc>)>, MandateError> {
+    let offered = offered_ids(conn, organisation_id, within)?;
     let rows: Vec<(String, NaiveDateTime)> =
         active_autorisations_query(organisation_id, usager_id, now)
+            .filter(autorisations::demarche.eq_any(&offered))
             .select((autorisations::demarche, mandates::expires_at))
             .load(conn)?;
     let mut out: Vec<(Demarche, DateTime<Utc>)> = Vec::new();
@@ -635,6 +691,19 @@ pub fn active_demarches(
     }
     out.sort_by_key(|(d, _)| d.position());
     Ok(out)
+}
+
+/// The ids of the démarches a structure may do, among `within` when given.
+fn offered_ids(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    within: Option<&[Demarche]>,
+) -> Result<Vec<&'static str>, MandateError> {
+    Ok(allowed_demarches(conn, organisation_id)?
+        .into_iter()
+        .filter(|d| within.is_none_or(|w| w.contains(d)))
+        .map(Demarche::id)
+        .collect())
 }
 
 /// Lists the usager among the structure's (once, with their search name), for the usager list.
@@ -664,6 +733,7 @@ fn list_in_organisation(
 pub fn usagers_with_active_mandates(
     conn: &mut DbConnection,
     organisation_id: &str,
+    within: Option<&[Demarche]>,
     now: DateTime<Utc>,
     search: Option<&str>,
     limit: i64,
@@ -673,6 +743,10 @@ pub fn usagers_with_active_mandates(
     // not the structure's number of mandates. Batches double when few are active, so a
     // structure of mostly expired mandates is walked in a few queries.
     if limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let offered = offered_ids(conn, organisation_id, within)?;
+    if offered.is_empty() {
         return Ok(Vec::new());
     }
     let term = search.map(normalise_search).filter(|t| !t.is_empty());
@@ -713,6 +787,7 @@ pub fn usagers_with_active_mandates(
             .inner_join(mandates::table)
             .filter(mandates::organisation_id.eq(organisation_id))
             .filter(mandates::usager_id.eq_any(&ids))
+            .filter(autorisations::demarche.eq_any(&offered))
             .filter(autorisations::revoked_at.is_null())
             .filter(mandates::revoked_at.is_null())
             .filter(mandates::expires_at.gt(to_db(now)))

@@ -1,11 +1,11 @@
 //! The authorization endpoint: request validation, the stored request that the aidant's
 //! interaction walks through, and its completion into a single-use code.
 
-use crate::{new_secret, param, Lifetimes, Provider, ProviderError, ACR_EIDAS1};
+use crate::{new_secret, param, Lifetimes, PromptLogin, Provider, ProviderError, ACR_EIDAS1};
 use authenticator::VerifiedAidant;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use mandate::Coverage;
+use mandate::{Coverage, Demarche};
 use ring::rand::SecureRandom;
 use store::schema::oidc_requests;
 use store::{from_db, hash_secret, to_db, DbConnection};
@@ -32,6 +32,11 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     /// `login_hint` (an aidant e-mail), if any.
     pub login_hint: Option<String>,
+    /// The PKCE S256 challenge, if any.
+    pub code_challenge: Option<String>,
+    /// The values of `claims.id_token.rep_scope`, as sent (FranceConnect's perimeter labels
+    /// or our catalogue ids), when the request asked for it.
+    pub rep_scope: Option<Vec<String>>,
 }
 
 /// An OIDC error to send back to the client's redirect URI.
@@ -181,8 +186,12 @@ pub fn validate_authorization(
     let Some(state_value) = state.clone() else {
         return Err(refuse("invalid_request", "state manquant"));
     };
-    let Some(nonce) = param(&params, "nonce") else {
-        return Err(refuse("invalid_request", "nonce manquant"));
+    let nonce = match param(&params, "nonce") {
+        Some(nonce) => nonce,
+        None if client.require_nonce => {
+            return Err(refuse("invalid_request", "nonce manquant"));
+        }
+        None => "",
     };
     if state_value.len() > MAX_OPAQUE_LEN || nonce.len() > MAX_OPAQUE_LEN {
         return Err(refuse("invalid_request", "state ou nonce trop long"));
@@ -217,6 +226,38 @@ pub fn validate_authorization(
             }
         },
     };
+    let code_challenge = match (
+        param(&params, "code_challenge"),
+        param(&params, "code_challenge_method"),
+    ) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge_method sans code_challenge",
+            ))
+        }
+        (Some(challenge), Some("S256")) if is_pkce_value(challenge) => Some(challenge.to_owned()),
+        (Some(_), Some("S256")) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge invalide (43 à 128 caractères non réservés)",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(refuse(
+                "invalid_request",
+                "seule la méthode PKCE S256 est prise en charge",
+            ))
+        }
+    };
+    let rep_scope = match param(&params, "claims") {
+        None => None,
+        Some(claims) => match requested_rep_scope(provider, claims) {
+            Ok(values) => values,
+            Err(description) => return Err(refuse("invalid_request", description)),
+        },
+    };
     Ok(AuthorizationRequest {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -226,7 +267,69 @@ pub fn validate_authorization(
         prompt,
         max_age,
         login_hint: param(&params, "login_hint").map(str::to_owned),
+        code_challenge,
+        rep_scope,
     })
+}
+
+/// Whether `value` is a PKCE code challenge or verifier: 43 to 128 characters among
+/// `[A-Za-z0-9-._~]` (RFC 7636 §4.1).
+pub(crate) fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The values of `claims.id_token.rep_scope` (OpenID Connect Core §5.5): `None` when the
+/// claims do not ask for it. Every value must name a démarche of the catalogue (by its id or
+/// a configured alias, such as FranceConnect's perimeter labels).
+fn requested_rep_scope(
+    provider: &Provider,
+    claims: &str,
+) -> Result<Option<Vec<String>>, &'static str> {
+    let parsed: serde_json::Value =
+        serde_json::from_str(claims).map_err(|_| "le paramètre claims n'est pas du JSON")?;
+    let Some(object) = parsed.as_object() else {
+        return Err("le paramètre claims doit être un objet JSON");
+    };
+    let Some(id_token) = object.get("id_token") else {
+        return Ok(None);
+    };
+    let Some(rep_scope) = id_token.as_object().and_then(|o| o.get("rep_scope")) else {
+        return Ok(None);
+    };
+    let request = match rep_scope {
+        serde_json::Value::Null => return Ok(Some(Vec::new())),
+        serde_json::Value::Object(request) => request,
+        _ => return Err("claims.id_token.rep_scope doit être un objet ou null"),
+    };
+    if request.get("essential").is_some_and(|e| !e.is_boolean()) {
+        return Err("claims.id_token.rep_scope.essential doit être un booléen");
+    }
+    let mut values: Vec<String> = Vec::new();
+    match request.get("values") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Array(items)) => {
+            for item in items {
+                let Some(text) = item.as_str() else {
+                    return Err("claims.id_token.rep_scope.values doit être une liste de textes");
+                };
+                values.push(text.to_owned());
+            }
+        }
+        Some(_) => return Err("claims.id_token.rep_scope.values doit être une liste"),
+    }
+    match request.get("value") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(text)) => values.push(text.clone()),
+        Some(_) => return Err("claims.id_token.rep_scope.value doit être un texte"),
+    }
+    if values.iter().any(|v| provider.demarche_of(v).is_none()) {
+        return Err("claims.id_token.rep_scope nomme une démarche inconnue");
+    }
+    values.dedup();
+    Ok(Some(values))
 }
 
 /// With `prompt=none`, the refusal to send back: we always need the aidant to choose an usager
@@ -301,6 +404,11 @@ pub fn store_request(
                 .eq((!request.prompt.is_empty()).then(|| request.prompt.join(" "))),
             oidc_requests::max_age.eq(request.max_age),
             oidc_requests::login_hint.eq(&request.login_hint),
+            oidc_requests::code_challenge.eq(&request.code_challenge),
+            oidc_requests::rep_scope.eq(request
+                .rep_scope
+                .as_ref()
+                .map(|values| serde_json::Value::from(values.clone()).to_string())),
             oidc_requests::created_at.eq(to_db(now)),
             oidc_requests::expires_at.eq(to_db(now + lifetimes.interaction)),
         ))
@@ -360,6 +468,10 @@ pub struct PendingRequest {
     pub access_token_expires_at: Option<NaiveDateTime>,
     /// When what it issued was revoked.
     pub revoked_at: Option<NaiveDateTime>,
+    /// The PKCE S256 challenge, if the request carried one.
+    pub code_challenge: Option<String>,
+    /// The démarches the request asked for (`claims.id_token.rep_scope`), a JSON array.
+    pub rep_scope: Option<String>,
 }
 
 impl PendingRequest {
@@ -369,16 +481,51 @@ impl PendingRequest {
     }
 
     /// Whether an aidant who last typed a code at `otp_at` must authenticate again before this
-    /// request can complete (`prompt=login` since the request, or `max_age` exceeded).
-    pub fn needs_reauthentication(&self, otp_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    /// request can complete: `prompt=login` with a code older than the request (unless the
+    /// client's `prompt_login` is the activity window, which the session's own check already
+    /// enforces), or a code older than `max_age` when the request arrived — checked against
+    /// the request, so that it is not asked again at each step.
+    pub fn needs_reauthentication(&self, provider: &Provider, otp_at: DateTime<Utc>) -> bool {
+        let prompt_login = provider
+            .client(&self.client_id)
+            .map(|c| c.prompt_login)
+            .unwrap_or_default();
+        let received = from_db(self.created_at);
         let login_prompted = self
             .prompt
             .as_deref()
             .is_some_and(|p| p.split(' ').any(|v| v == "login"));
+        let fresh_required =
+            login_prompted && prompt_login == PromptLogin::Reauthenticate && otp_at < received;
         let too_old = self
             .max_age
-            .is_some_and(|max| now - otp_at > Duration::seconds(max));
-        (login_prompted && otp_at < from_db(self.created_at)) || too_old
+            .is_some_and(|max| otp_at < received && received - otp_at > Duration::seconds(max));
+        fresh_required || too_old
+    }
+
+    /// The values of `claims.id_token.rep_scope` the request sent, if it asked for it.
+    pub fn rep_scope_values(&self) -> Option<Vec<String>> {
+        let values: serde_json::Value = serde_json::from_str(self.rep_scope.as_deref()?).ok()?;
+        Some(
+            values
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    /// The démarches the request is limited to, when it names some (`rep_scope` with values);
+    /// `None`: any démarche.
+    pub fn requested_demarches(&self, provider: &Provider) -> Option<Vec<Demarche>> {
+        let values = self.rep_scope_values().filter(|v| !v.is_empty())?;
+        let mut demarches: Vec<Demarche> = Vec::new();
+        for demarche in values.iter().filter_map(|v| provider.demarche_of(v)) {
+            if !demarches.contains(&demarche) {
+                demarches.push(demarche);
+            }
+        }
+        Some(demarches)
     }
 
     /// An error redirect for this request.
@@ -410,16 +557,26 @@ pub fn pending_request(
 }
 
 /// Records the usager the aidant chose, binding the request to that aidant. Refused (false)
-/// when the organisation holds no active mandate for that usager, or when another aidant
-/// already took the request.
+/// when the organisation holds no active mandate for that usager covering a démarche the
+/// request accepts, or when another aidant already took the request.
 pub fn select_usager(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
+    provider: &Provider,
     request: &PendingRequest,
     verified: &VerifiedAidant,
     usager_id: &str,
 ) -> Result<bool, ProviderError> {
-    if mandate::active_demarches(conn, verified.organisation_id(), usager_id, now)?.is_empty() {
+    let within = request.requested_demarches(provider);
+    if mandate::active_demarches(
+        conn,
+        verified.organisation_id(),
+        usager_id,
+        within.as_deref(),
+        now,
+    )?
+    .is_empty()
+    {
         return Ok(false);
     }
     let updated = diesel::update(
@@ -451,6 +608,8 @@ pub enum CompleteRefusal {
     ReauthenticationRequired,
     /// The request was completed, cancelled or expired meanwhile.
     NoLongerPending,
+    /// The démarche is not among those the request was limited to (`rep_scope`).
+    OutsideRepScope,
 }
 
 /// Completes a request with the two proofs: issues a single-use code and returns the
@@ -459,7 +618,7 @@ pub fn complete(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
-    lifetimes: &Lifetimes,
+    provider: &Provider,
     request: &PendingRequest,
     verified: &VerifiedAidant,
     coverage: &Coverage,
@@ -472,9 +631,16 @@ pub fn complete(
     if !consistent {
         return Ok(Err(CompleteRefusal::Mismatch));
     }
-    if request.needs_reauthentication(verified.otp_at(), now) {
+    if request.needs_reauthentication(provider, verified.otp_at()) {
         return Ok(Err(CompleteRefusal::ReauthenticationRequired));
     }
+    if request
+        .requested_demarches(provider)
+        .is_some_and(|allowed| !allowed.contains(&coverage.demarche()))
+    {
+        return Ok(Err(CompleteRefusal::OutsideRepScope));
+    }
+    let lifetimes = provider.lifetimes();
     let code = new_secret(rng)?;
     let updated = diesel::update(
         oidc_requests::table

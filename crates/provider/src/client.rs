@@ -17,6 +17,40 @@ pub enum SigningAlg {
     Hs256,
 }
 
+/// How a client authenticates at the token endpoint (RFC 6749 §2.3.1): exactly one, the one
+/// registered, is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuthMethod {
+    /// `Authorization: Basic` (the OpenID Connect default).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the body (FranceConnect's record for us).
+    ClientSecretPost,
+}
+
+impl TokenAuthMethod {
+    /// The registered name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenAuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// What `prompt=login` asks of an aidant already signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptLogin {
+    /// A fresh code, typed after the request (OpenID Connect Core's reading).
+    #[default]
+    Reauthenticate,
+    /// A code typed within the activity window: FranceConnect sends `prompt=login` on every
+    /// connection, and an aidant doing ten démarches in a row must not type ten codes.
+    ActivityWindow,
+}
+
 /// A registered client (its `Debug` leaves the secret out).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,9 +67,19 @@ pub struct Client {
     /// ID token signing algorithm.
     #[serde(default = "default_alg")]
     pub id_token_alg: SigningAlg,
-    /// Sign userinfo responses as a JWT with this algorithm (ES256 or RS256); plain JSON if unset.
+    /// Sign userinfo responses as a JWT with this algorithm (`application/jwt`); plain JSON
+    /// if unset.
     #[serde(default)]
     pub userinfo_alg: Option<SigningAlg>,
+    /// How it authenticates at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: TokenAuthMethod,
+    /// Whether its authorization requests must carry a `nonce` (optional in the code flow).
+    #[serde(default)]
+    pub require_nonce: bool,
+    /// What its `prompt=login` asks.
+    #[serde(default)]
+    pub prompt_login: PromptLogin,
 }
 
 impl std::fmt::Debug for Client {
@@ -47,6 +91,12 @@ impl std::fmt::Debug for Client {
             .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
             .field("id_token_alg", &self.id_token_alg)
             .field("userinfo_alg", &self.userinfo_alg)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .field("require_nonce", &self.require_nonce)
+            .field("prompt_login", &self.prompt_login)
             .finish()
     }
 }

@@ -19,18 +19,22 @@ pub use authorize::{
     store_request, unavailable_refusal, validate_authorization, AuthorizationRequest,
     AuthorizeError, CompleteRefusal, ErrorRedirect, PendingRequest,
 };
-pub use client::{Client, ClientAuth, SigningAlg};
+pub use client::{Client, ClientAuth, PromptLogin, SigningAlg, TokenAuthMethod};
 pub use end_session::{end_session, EndSessionError, EndSessionOutcome};
 pub use keys::{generate_es256_pem, generate_rs256_pem, KeySet, SigningKey};
 pub use token::{sign as sign_jwt, token, TokenError, TokenResponse};
 pub use userinfo::{userinfo, UserinfoError, UserinfoResponse};
 
 use chrono::Duration;
+use mandate::Demarche;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// The `acr` we assert: FranceConnect's eIDAS low level.
 pub const ACR_EIDAS1: &str = "eidas1";
+/// The ID token claim naming the démarche(s) the aidant acts for ("representative scope"):
+/// FranceConnect checks it against the perimeters of the administrative site.
+pub const REP_SCOPE: &str = "rep_scope";
 
 /// Errors that are the service's fault, never the client's.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +97,7 @@ pub struct Provider {
     clients: HashMap<String, Client>,
     keys: KeySet,
     lifetimes: Lifetimes,
+    rep_scope_aliases: Vec<(String, Demarche)>,
 }
 
 impl Provider {
@@ -106,7 +111,46 @@ impl Provider {
                 .collect(),
             keys,
             lifetimes,
+            rep_scope_aliases: Vec::new(),
         }
+    }
+
+    /// The same provider, also reading `rep_scope` values by these names (FranceConnect's
+    /// perimeter labels, such as `Famille-Scolarité`), besides the catalogue's ids.
+    pub fn with_rep_scope_aliases(mut self, aliases: Vec<(String, Demarche)>) -> Provider {
+        self.rep_scope_aliases = aliases;
+        self
+    }
+
+    /// The démarche a `rep_scope` value names: a catalogue id, or an alias.
+    pub fn demarche_of(&self, value: &str) -> Option<Demarche> {
+        Demarche::parse(value).ok().or_else(|| {
+            self.rep_scope_aliases
+                .iter()
+                .find(|(alias, _)| alias == value)
+                .map(|(_, d)| *d)
+        })
+    }
+
+    /// How the ID token's `rep_scope` names `demarche` for a request that sent `requested`:
+    /// with the requested values that name it, in the requester's vocabulary; otherwise by
+    /// its first alias (FranceConnect's label), or else its id.
+    pub fn rep_scope_names(&self, demarche: Demarche, requested: &[String]) -> Vec<String> {
+        let asked: Vec<String> = requested
+            .iter()
+            .filter(|v| self.demarche_of(v) == Some(demarche))
+            .cloned()
+            .collect();
+        if !asked.is_empty() {
+            return asked;
+        }
+        let name = self
+            .rep_scope_aliases
+            .iter()
+            .find(|(_, d)| *d == demarche)
+            .map(|(alias, _)| alias.clone())
+            .unwrap_or_else(|| demarche.id().to_owned());
+        vec![name]
     }
 
     /// The issuer URL.
@@ -144,6 +188,16 @@ impl Provider {
         {
             id_token_algs.push("HS256");
         }
+        let mut userinfo_algs = vec!["ES256", "RS256"];
+        if self
+            .clients
+            .values()
+            .any(|c| c.userinfo_alg == Some(SigningAlg::Hs256))
+        {
+            userinfo_algs.push("HS256");
+        }
+        let mut claims: Vec<&str> = identity::SUPPORTED_CLAIMS.to_vec();
+        claims.push(REP_SCOPE);
         let issuer = &self.issuer;
         json!({
             "issuer": issuer,
@@ -157,13 +211,14 @@ impl Provider {
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": id_token_algs,
-            "userinfo_signing_alg_values_supported": ["ES256", "RS256"],
+            "userinfo_signing_alg_values_supported": userinfo_algs,
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "scopes_supported": identity::SUPPORTED_SCOPES,
-            "claims_supported": identity::SUPPORTED_CLAIMS,
+            "claims_supported": claims,
             "acr_values_supported": [ACR_EIDAS1],
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
-            "claims_parameter_supported": false,
+            "code_challenge_methods_supported": ["S256"],
+            "claims_parameter_supported": true,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "ui_locales_supported": ["fr"],

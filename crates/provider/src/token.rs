@@ -1,6 +1,9 @@
 //! The token endpoint: client authentication, the single-use code, the ID token.
 
-use crate::{new_secret, param, ClientAuth, PendingRequest, Provider, ProviderError, SigningAlg};
+use crate::{
+    new_secret, param, ClientAuth, PendingRequest, Provider, ProviderError, SigningAlg,
+    TokenAuthMethod,
+};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
@@ -10,6 +13,7 @@ use ring::rand::SecureRandom;
 use serde::Serialize;
 use store::schema::oidc_requests;
 use store::{from_db, hash_secret, to_db, write_transaction, DbConnection};
+use subtle::ConstantTimeEq;
 
 /// A refused token request (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +62,11 @@ struct IdTokenClaims<'a> {
     exp: i64,
     iat: i64,
     auth_time: i64,
+    #[serde(skip_serializing_if = "str::is_empty")]
     nonce: &'a str,
     acr: &'a str,
+    /// The démarche the aidant acts for, as FranceConnect's perimeters name it.
+    rep_scope: Vec<String>,
 }
 
 /// Signs `claims` as the client asked (its algorithm; HS256 with its secret).
@@ -133,6 +140,20 @@ pub fn token(
     else {
         return Ok(Err(invalid_client(basic)));
     };
+    let used = if basic {
+        TokenAuthMethod::ClientSecretBasic
+    } else {
+        TokenAuthMethod::ClientSecretPost
+    };
+    if used != client.token_endpoint_auth_method {
+        return Ok(Err(TokenError {
+            description: format!(
+                "ce client s'authentifie par {}",
+                client.token_endpoint_auth_method.as_str()
+            ),
+            ..invalid_client(basic)
+        }));
+    }
     match param(form, "grant_type") {
         None => {
             return Ok(Err(TokenError::new(
@@ -185,6 +206,18 @@ pub fn token(
         }
         if request.redirect_uri != redirect_uri {
             return invalid_grant("redirect_uri différent de celui de la demande");
+        }
+        if let Some(challenge) = &request.code_challenge {
+            let verified = param(form, "code_verifier")
+                .filter(|v| crate::authorize::is_pkce_value(v))
+                .is_some_and(|v| pkce_s256(v).as_bytes().ct_eq(challenge.as_bytes()).into());
+            // The code stays usable: a wrong verifier from whoever intercepted it must not
+            // spoil the client's own exchange.
+            if !verified {
+                return invalid_grant(
+                    "code_verifier absent ou ne correspondant pas au code_challenge",
+                );
+            }
         }
         let (
             Some(aidant_id),
@@ -244,6 +277,8 @@ pub fn token(
             auth_time: from_db(auth_time).timestamp(),
             nonce: &request.nonce,
             acr: &request.acr,
+            rep_scope: provider
+                .rep_scope_names(demarche, &request.rep_scope_values().unwrap_or_default()),
         };
         let id_token = sign(
             provider,
@@ -276,9 +311,27 @@ pub fn token(
             token_type: "Bearer",
             expires_in: lifetimes.access_token.num_seconds(),
             id_token,
-            scope: request.scope.clone(),
+            scope: granted_scope(&request),
         }))
     })
+}
+
+/// The scopes granted: those requested that the provider knows (RFC 6749 §3.3).
+fn granted_scope(request: &PendingRequest) -> String {
+    request
+        .scopes()
+        .filter(|s| identity::SUPPORTED_SCOPES.contains(s))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The S256 transformation of a PKCE code verifier (RFC 7636 §4.2).
+fn pkce_s256(verifier: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
 }
 
 /// Revokes what a request issued (its access token stops working, its code too).

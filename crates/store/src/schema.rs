@@ -12,6 +12,7 @@ diesel::table! {
         kind -> Text,
         habilitation -> Text,
         created_at -> Timestamp,
+        allowed_demarches -> Nullable<Text>,
     }
 }
 
@@ -208,6 +209,8 @@ diesel::table! {
         access_token_hash -> Nullable<Text>,
         access_token_expires_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        code_challenge -> Nullable<Text>,
+        rep_scope -> Nullable<Text>,
     }
 }
 

@@ -50,7 +50,18 @@ struct UsagersPage {
     organisation_name: String,
     q: String,
     usagers: Vec<UsagerRow>,
+    /// The démarches the administrative site accepts, when it says.
+    perimeter: Option<String>,
     error: Option<String>,
+}
+
+/// The démarches a site accepts, as a person reads them (« Famille, Travail »).
+fn perimeter_text(demarches: &[Demarche]) -> String {
+    demarches
+        .iter()
+        .map(|d| d.title())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct DemarcheRow {
@@ -96,7 +107,7 @@ fn next_step(
         return Step::OtherAidant;
     }
     let fresh = authenticator::verify_activity(&session, &state.policy, now).is_some()
-        && !request.needs_reauthentication(session.last_otp_at(), now);
+        && !request.needs_reauthentication(&state.provider, session.last_otp_at());
     if !fresh {
         return Step::Recheck(session);
     }
@@ -262,9 +273,11 @@ async fn render_step(
             }
             .render(),
             Step::ChooseUsager(session) => {
+                let within = request.requested_demarches(&state.provider);
                 let usagers = mandate::usagers_with_active_mandates(
                     conn,
                     session.organisation_id(),
+                    within.as_deref(),
                     now,
                     Some(q.as_str()),
                     USAGER_LIST_LIMIT,
@@ -289,24 +302,31 @@ async fn render_step(
                         .unwrap_or_default(),
                     q,
                     usagers,
+                    perimeter: within.as_deref().map(perimeter_text),
                     error: input.error,
                 }
                 .render()
             }
             Step::ChooseDemarche(session, usager_id) => {
                 let usager = mandate::usager(conn, &usager_id)?;
-                let demarches =
-                    mandate::active_demarches(conn, session.organisation_id(), &usager_id, now)?
-                        .into_iter()
-                        .map(|(d, expires)| DemarcheRow {
-                            id: d.id(),
-                            title: d.title(),
-                            description: d.description(),
-                            expires: store::paris_local_time(expires)
-                                .format("%d/%m/%Y à %H:%M")
-                                .to_string(),
-                        })
-                        .collect();
+                let within = request.requested_demarches(&state.provider);
+                let demarches = mandate::active_demarches(
+                    conn,
+                    session.organisation_id(),
+                    &usager_id,
+                    within.as_deref(),
+                    now,
+                )?
+                .into_iter()
+                .map(|(d, expires)| DemarcheRow {
+                    id: d.id(),
+                    title: d.title(),
+                    description: d.description(),
+                    expires: store::paris_local_time(expires)
+                        .format("%d/%m/%Y à %H:%M")
+                        .to_string(),
+                })
+                .collect();
                 DemarchesPage {
                     id,
                     csrf: csrf_value,
@@ -479,7 +499,7 @@ fn verified_session(
     let Some(session) = load_session(conn, state, now, token)? else {
         return Ok(None);
     };
-    if request.needs_reauthentication(session.last_otp_at(), now) {
+    if request.needs_reauthentication(&state.provider, session.last_otp_at()) {
         return Ok(None);
     }
     Ok(authenticator::verify_activity(&session, &state.policy, now))
@@ -553,8 +573,8 @@ pub(crate) async fn choose_usager(
         state,
         path.into_inner(),
         &csrf_token,
-        move |conn, _, now, request, verified| {
-            if provider::select_usager(conn, now, request, verified, &usager)? {
+        move |conn, state, now, request, verified| {
+            if provider::select_usager(conn, now, &state.provider, request, verified, &usager)? {
                 Ok(Choice::Done(format!("/fi/{}", request.id)))
             } else {
                 Ok(Choice::Refused(
@@ -639,7 +659,7 @@ pub(crate) async fn choose_demarche(
                 conn,
                 &state.rng,
                 now,
-                state.provider.lifetimes(),
+                &state.provider,
                 request,
                 verified,
                 &coverage,
@@ -652,6 +672,11 @@ pub(crate) async fn choose_demarche(
                     Ok(Choice::AskAgain)
                 }
                 Err(CompleteRefusal::NoLongerPending) => Ok(Choice::Gone),
+                Err(CompleteRefusal::OutsideRepScope) => Ok(Choice::Refused(
+                    "demarche_hors_perimetre",
+                    "Ce site n'accepte pas cette démarche : choisissez-en une dans la liste."
+                        .into(),
+                )),
             }
         },
     )

@@ -246,26 +246,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/statistiques", web::get().to(stats::page))
         .route("/accessibilite", web::get().to(pages::accessibility))
         .route("/static/{path:.+}", web::get().to(assets::serve))
-        .route(
-            "/.well-known/openid-configuration",
-            web::get().to(oidc::discovery),
-        )
-        .route("/jwks", web::get().to(oidc::jwks))
-        .route("/authorize", web::get().to(oidc::authorize_get))
-        .route("/authorize", web::post().to(oidc::authorize_post))
-        .service(
-            web::resource("/token")
-                .route(web::post().to(oidc::token))
-                .default_service(web::to(oidc::oauth_method_not_allowed)),
-        )
-        .service(
-            web::resource("/userinfo")
-                .route(web::get().to(oidc::userinfo))
-                .route(web::post().to(oidc::userinfo))
-                .default_service(web::to(oidc::oauth_method_not_allowed)),
-        )
-        .route("/logout", web::get().to(oidc::end_session_get))
-        .route("/logout", web::post().to(oidc::end_session_post))
+        .configure(oidc_routes)
         .route("/fi/{id}", web::get().to(interaction::show))
         .route("/fi/{id}/connexion", web::post().to(interaction::login))
         .route("/fi/{id}/code", web::post().to(interaction::recheck))
@@ -358,6 +339,43 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/attestations/verifier", web::get().to(attestation::verify))
         .route("/attestations/{id}", web::get().to(attestation::show))
         .route("/sms/reponse", web::post().to(sms_webhook::receive));
+}
+
+/// The OpenID Connect endpoints, each at `/x` and at `/x/`: FranceConnect's record of Aidants
+/// Connect is static and names them with a trailing slash, as the original service served them.
+fn oidc_routes(cfg: &mut web::ServiceConfig) {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/openid-configuration/",
+    ] {
+        cfg.route(path, web::get().to(oidc::discovery));
+    }
+    for path in ["/jwks", "/jwks/"] {
+        cfg.route(path, web::get().to(oidc::jwks));
+    }
+    for path in ["/authorize", "/authorize/"] {
+        cfg.route(path, web::get().to(oidc::authorize_get))
+            .route(path, web::post().to(oidc::authorize_post));
+    }
+    for path in ["/token", "/token/"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::post().to(oidc::token))
+                .default_service(web::to(oidc::oauth_method_not_allowed)),
+        );
+    }
+    for path in ["/userinfo", "/userinfo/"] {
+        cfg.service(
+            web::resource(path)
+                .route(web::get().to(oidc::userinfo))
+                .route(web::post().to(oidc::userinfo))
+                .default_service(web::to(oidc::oauth_method_not_allowed)),
+        );
+    }
+    for path in ["/logout", "/logout/"] {
+        cfg.route(path, web::get().to(oidc::end_session_get))
+            .route(path, web::post().to(oidc::end_session_post));
+    }
 }
 
 /// Starts the HTTP server on `listener` with `workers` threads; returns it running.

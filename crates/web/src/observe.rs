@@ -245,7 +245,10 @@ pub(crate) async fn refuse_transfer_encoding(
     if let Some(state) = req.app_data::<web::Data<AppState>>() {
         state.metrics.refused("transfer_encoding");
     }
-    let mut response = if matches!(req.path(), "/token" | "/userinfo") {
+    let mut response = if matches!(
+        req.path(),
+        "/token" | "/token/" | "/userinfo" | "/userinfo/"
+    ) {
         HttpResponse::LengthRequired()
             .content_type("application/json")
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -55,9 +55,25 @@ struct Choices {
     remote: bool,
     phone: String,
     renew: Option<String>,
+    /// « Toutes les démarches » was ticked.
+    all: bool,
 }
 
 impl Choices {
+    /// Keeps the démarches the structure may do: all of them for « toutes les démarches »;
+    /// returns those chosen outside it otherwise.
+    fn within(&mut self, allowed: &[Demarche]) -> Vec<Demarche> {
+        if self.all {
+            self.demarches.retain(|d| allowed.contains(d));
+            return Vec::new();
+        }
+        self.demarches
+            .iter()
+            .filter(|d| !allowed.contains(d))
+            .copied()
+            .collect()
+    }
+
     fn parse(body: &[u8]) -> (String, Choices) {
         let mut csrf_token = String::new();
         let mut choices = Choices::default();
@@ -81,6 +97,7 @@ impl Choices {
             }
         }
         if all {
+            choices.all = true;
             choices.demarches = Demarche::ALL.to_vec();
         }
         choices
@@ -93,13 +110,14 @@ impl Choices {
         &self,
         csrf: String,
         renew: Option<(String, String)>,
+        allowed: &[Demarche],
         errors: [Option<String>; 3],
     ) -> NewMandatePage {
         let [error_demarches, error_duration, error_phone] = errors;
         NewMandatePage {
             csrf,
             renew,
-            demarches: Demarche::ALL
+            demarches: allowed
                 .iter()
                 .map(|d| DemarcheChoice {
                     id: d.id(),
@@ -176,6 +194,7 @@ pub(crate) async fn new_page(
         let Some(renew) = renewed(conn, &signed, renew_id.as_deref())? else {
             return Ok(Guarded::Done(None));
         };
+        let allowed = mandate::allowed_demarches(conn, &signed.organisation.id)?;
         let mut choices = Choices {
             duration: Some(MandateDuration::Long),
             ..Choices::default()
@@ -185,11 +204,13 @@ pub(crate) async fn new_page(
                 .into_iter()
                 .filter(|a| a.revoked_at.is_none())
                 .filter_map(|a| Demarche::parse(&a.demarche).ok())
+                .filter(|d| allowed.contains(d))
                 .collect();
         }
         Ok(Guarded::Done(Some(choices.page(
             csrf_value,
             renew,
+            &allowed,
             [None, None, None],
         ))))
     })
@@ -218,27 +239,13 @@ pub(crate) async fn start(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let (csrf_token, choices) = Choices::parse(&body);
+    let (csrf_token, mut choices) = Choices::parse(&body);
     if !csrf::is_valid(&req, &state, &csrf_token) {
         return Ok(csrf_refused());
     }
     let phone = choices
         .remote
         .then(|| mandate::normalise_mobile(&choices.phone));
-    let errors = [
-        choices
-            .demarches
-            .is_empty()
-            .then(|| "Choisissez au moins une démarche.".to_owned()),
-        choices
-            .duration
-            .is_none()
-            .then(|| "Choisissez la durée du mandat.".to_owned()),
-        matches!(phone, Some(None)).then(|| {
-            "Saisissez le numéro de téléphone portable de l'usager, par exemple 06 12 34 56 78."
-                .to_owned()
-        }),
-    ];
     let back = wizard_path(choices.renew.as_deref());
     let renew_id = choices.renew.clone();
     let check = guarded(&req, &state, move |conn, state, now, signed| {
@@ -248,18 +255,41 @@ pub(crate) async fn start(
         if signed.verified(state, now).is_none() {
             return Ok(Guarded::Recheck);
         }
-        Ok(Guarded::Done(Some((renew, signed))))
+        let allowed = mandate::allowed_demarches(conn, &signed.organisation.id)?;
+        Ok(Guarded::Done(Some((renew, signed, allowed))))
     })
     .await?;
-    let (renew, signed) = match check {
+    let (renew, signed, allowed) = match check {
         Guarded::Done(Some(found)) => found,
         Guarded::Done(None) => return Ok(unknown_mandate()),
         Guarded::Recheck => return Ok(to_recheck(&back)),
         Guarded::Login => return Ok(to_login(&back)),
     };
+    let outside = choices.within(&allowed);
+    let errors = [
+        if !outside.is_empty() {
+            Some(format!(
+                "Votre structure n'est pas habilitée pour : {}. Choisissez parmi les démarches proposées.",
+                outside.iter().map(|d| d.title()).collect::<Vec<_>>().join(", ")
+            ))
+        } else {
+            choices
+                .demarches
+                .is_empty()
+                .then(|| "Choisissez au moins une démarche.".to_owned())
+        },
+        choices
+            .duration
+            .is_none()
+            .then(|| "Choisissez la durée du mandat.".to_owned()),
+        matches!(phone, Some(None)).then(|| {
+            "Saisissez le numéro de téléphone portable de l'usager, par exemple 06 12 34 56 78."
+                .to_owned()
+        }),
+    ];
     if errors.iter().any(Option::is_some) {
         let csrf = CsrfToken::for_request(&req, &state)?;
-        let page = choices.page(csrf.value.clone(), renew, errors);
+        let page = choices.page(csrf.value.clone(), renew, &allowed, errors);
         return render(
             StatusCode::UNPROCESSABLE_ENTITY,
             &page,
