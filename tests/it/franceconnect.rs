@@ -265,6 +265,88 @@ async fn a_flow_driven_as_franceconnect_drives_it(backend: Backend) {
     );
 }
 
+/// An usager who gave no e-mail, born abroad on a presumed date (day and month unknown), of
+/// unspecified gender: FranceConnect still receives an identity it accepts.
+async fn every_identity_sent_is_acceptable_to_franceconnect(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let rng = ring::rand::SystemRandom::new();
+    let now = service.clock_now();
+    let pivot = identity::IdentitePivot {
+        given_name: "Amina".into(),
+        family_name: "KONÉ".into(),
+        preferred_username: String::new(),
+        birthdate: identity::Birthdate::parse("1985-00-00").unwrap(),
+        gender: identity::Gender::Unspecified,
+        birthplace: String::new(),
+        birthcountry: "99330".into(),
+        email: String::new(),
+    }
+    .validated()
+    .unwrap();
+    let usager = {
+        let mut conn = service.conn();
+        let usager = store::write_transaction(&mut conn, |conn| {
+            mandate::create_usager(
+                conn,
+                &rng,
+                now,
+                mandate::NewUsager {
+                    identite: &pivot,
+                    franceconnect_sub: None,
+                    phone: "",
+                },
+            )
+        })
+        .unwrap();
+        mandate::create_mandate(
+            &mut conn,
+            &rng,
+            now,
+            mandate::NewMandate {
+                organisation_id: &f.org_a,
+                usager_id: &usager.id,
+                created_by: &f.aidant_a,
+                duration: mandate::MandateDuration::Long,
+                demarches: &[mandate::Demarche::Social],
+                is_remote: false,
+                consent_phone: None,
+                renews: None,
+            },
+        )
+        .unwrap();
+        usager
+    };
+    let browser = Browser::new();
+    let interaction = open(&service, &browser, 1, &[]).await;
+    sign_in(&service, &browser, &interaction).await;
+    let usagers = browser
+        .get(&format!("{}{interaction}", service.issuer()))
+        .await;
+    assert!(
+        usagers.body.contains("<td>1985</td>"),
+        "the presumed date as read: {}",
+        usagers.body
+    );
+    let location = choose(&service, &browser, &interaction, &usager.id, "social").await;
+    let (status, tokens) = exchange(&service, &query_of(&location)["code"], &[]).await;
+    assert_eq!(status, 200, "{tokens}");
+    let response = reqwest::Client::new()
+        .get(format!("{}/userinfo/", service.issuer()))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .header("accept", "application/jwt")
+        .send()
+        .await
+        .unwrap();
+    let userinfo = hs256_claims(&response.text().await.unwrap(), None);
+    assert_eq!(userinfo["email"], service.config.usager_email_placeholder);
+    assert_eq!(userinfo["gender"], "unspecified");
+    assert_eq!(userinfo["birthdate"], "1985-00-00");
+    assert_eq!(userinfo["birthcountry"], "99330");
+    assert!(userinfo.get("birthplace").is_none(), "{userinfo}");
+    assert_eq!(userinfo["family_name"], "KONÉ");
+}
+
 /// FranceConnect sends `prompt=login` on every connection: within the activity window, the
 /// aidant is not asked for a code again; after it, they are.
 async fn prompt_login_is_met_by_the_activity_window(backend: Backend) {
@@ -472,6 +554,7 @@ async fn pkce_binds_the_code_to_its_verifier(backend: Backend) {
 on_both_backends!(
     a_flow_driven_as_franceconnect_drives_it,
     prompt_login_is_met_by_the_activity_window,
+    every_identity_sent_is_acceptable_to_franceconnect,
     perimeters_outside_the_structure_are_refused,
     pkce_binds_the_code_to_its_verifier,
 );

@@ -164,6 +164,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Logs and metrics.
     pub observability: ObservabilityConfig,
+    /// The e-mail sent to FranceConnect for an usager who gave none (it requires one).
+    pub usager_email_placeholder: String,
     /// Names FranceConnect gives démarches in `rep_scope` (its perimeter labels), each to a
     /// catalogue id.
     pub rep_scope_aliases: std::collections::BTreeMap<String, String>,
@@ -241,6 +243,9 @@ impl Config {
             }
         }
         url::Url::parse(&self.franceconnect.issuer).context("franceconnect.issuer invalide")?;
+        if !identity::is_valid_email(&self.usager_email_placeholder) {
+            bail!("usager_email_placeholder doit être une adresse électronique valide");
+        }
         for (alias, id) in &self.rep_scope_aliases {
             if mandate::Demarche::parse(id).is_err() {
                 bail!("rep_scope_aliases: « {alias} » désigne une démarche inconnue ({id})");
@@ -492,6 +497,7 @@ impl std::fmt::Debug for Config {
             .field("retention", &self.retention)
             .field("observability", &self.observability)
             .field("rep_scope_aliases", &self.rep_scope_aliases)
+            .field("usager_email_placeholder", &self.usager_email_placeholder)
             .field("clients", &self.clients)
             .finish()
     }

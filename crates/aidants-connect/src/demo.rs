@@ -31,16 +31,20 @@ pub struct DemoSummary {
     pub aidant_id: String,
 }
 
-/// The fictional usagers of the demo.
-pub fn demo_usagers() -> Vec<(IdentitePivot, &'static [Demarche], MandateDuration)> {
-    let date = |s: &str| IdentitePivot::parse_birthdate(s).unwrap_or_default();
-    vec![
+/// A demo usager, the démarches of their mandate and its duration.
+type DemoUsager = (IdentitePivot, &'static [Demarche], MandateDuration);
+
+/// The fictional usagers of the demo: one without an e-mail (FranceConnect is sent a
+/// placeholder), one born abroad with a presumed birth date (the day and month unknown).
+pub fn demo_usagers() -> Result<Vec<DemoUsager>, identity::IdentityError> {
+    let date = IdentitePivot::parse_birthdate;
+    Ok(vec![
         (
             IdentitePivot {
                 given_name: "Angela Claire Louise".into(),
                 family_name: "DUBOIS".into(),
                 preferred_username: String::new(),
-                birthdate: date("1962-08-24"),
+                birthdate: date("1962-08-24")?,
                 gender: Gender::Female,
                 birthplace: "75107".into(),
                 birthcountry: identity::FRANCE_COG.into(),
@@ -54,7 +58,7 @@ pub fn demo_usagers() -> Vec<(IdentitePivot, &'static [Demarche], MandateDuratio
                 given_name: "Jean-Pierre".into(),
                 family_name: "MARTIN".into(),
                 preferred_username: "MARTIN-LEROY".into(),
-                birthdate: date("1948-02-11"),
+                birthdate: date("1948-02-11")?,
                 gender: Gender::Male,
                 birthplace: "69123".into(),
                 birthcountry: identity::FRANCE_COG.into(),
@@ -68,7 +72,7 @@ pub fn demo_usagers() -> Vec<(IdentitePivot, &'static [Demarche], MandateDuratio
                 given_name: "Fatou".into(),
                 family_name: "DIALLO".into(),
                 preferred_username: String::new(),
-                birthdate: date("1985-11-30"),
+                birthdate: date("1985-00-00")?,
                 gender: Gender::Female,
                 birthplace: String::new(),
                 birthcountry: "99341".into(),
@@ -77,7 +81,7 @@ pub fn demo_usagers() -> Vec<(IdentitePivot, &'static [Demarche], MandateDuratio
             &[Demarche::Etranger, Demarche::Social],
             MandateDuration::Semester,
         ),
-    ]
+    ])
 }
 
 /// Seeds the demo data unless the demo aidant already exists.
@@ -156,7 +160,7 @@ pub fn seed_demo(
         )?;
         Ok((organisation, aidant))
     })?;
-    for (identite, demarches, duration) in demo_usagers() {
+    for (identite, demarches, duration) in demo_usagers().map_err(mandate::MandateError::from)? {
         let usager = write_transaction(conn, |conn| {
             mandate::create_usager(
                 conn,

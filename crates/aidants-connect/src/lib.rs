@@ -172,7 +172,8 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         database_url: config.database_url.clone(),
         min_free_bytes: config.database_min_free_mb.saturating_mul(1024 * 1024),
         provider: Provider::new(&config.public_url, config.clients.clone(), keys, lifetimes)
-            .with_rep_scope_aliases(config.rep_scope_aliases()),
+            .with_rep_scope_aliases(config.rep_scope_aliases())
+            .with_email_placeholder(&config.usager_email_placeholder),
         cipher: seed_cipher(config)?,
         policy: session_policy(config),
         failure_answer: std::time::Duration::from_millis(config.session.failure_answer_ms),

@@ -246,7 +246,7 @@ pub fn draft(
 fn same_person(usager: &Usager, pivot: &IdentitePivot) -> bool {
     usager.given_name == pivot.given_name
         && usager.family_name == pivot.family_name
-        && usager.birthdate == pivot.birthdate.format("%Y-%m-%d").to_string()
+        && usager.birthdate == pivot.birthdate.to_string()
         && usager.birthplace == pivot.birthplace
         && usager.birthcountry == pivot.birthcountry
 }

@@ -146,7 +146,7 @@ pub fn create_usager(
         given_name: identite.given_name,
         family_name: identite.family_name,
         preferred_username: identite.preferred_username,
-        birthdate: identite.birthdate.format("%Y-%m-%d").to_string(),
+        birthdate: identite.birthdate.to_string(),
         gender: identite.gender.as_str().to_owned(),
         birthplace: identite.birthplace,
         birthcountry: identite.birthcountry,

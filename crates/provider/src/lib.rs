@@ -98,7 +98,12 @@ pub struct Provider {
     keys: KeySet,
     lifetimes: Lifetimes,
     rep_scope_aliases: Vec<(String, Demarche)>,
+    email_placeholder: String,
 }
+
+/// The e-mail sent for an usager who gave none, when the provider is not told another one:
+/// FranceConnect requires a valid `email`.
+pub const DEFAULT_EMAIL_PLACEHOLDER: &str = "sans-adresse-electronique@aidantsconnect.beta.gouv.fr";
 
 impl Provider {
     /// A provider for `issuer` (its base URL, without trailing slash).
@@ -112,7 +117,25 @@ impl Provider {
             keys,
             lifetimes,
             rep_scope_aliases: Vec::new(),
+            email_placeholder: DEFAULT_EMAIL_PLACEHOLDER.to_owned(),
         }
+    }
+
+    /// The same provider, sending `placeholder` as the e-mail of usagers who gave none.
+    pub fn with_email_placeholder(mut self, placeholder: &str) -> Provider {
+        placeholder.clone_into(&mut self.email_placeholder);
+        self
+    }
+
+    /// The identity of an usager as it leaves for the client: with the e-mail placeholder when
+    /// they gave none, checked as FranceConnect checks what it receives.
+    pub fn outgoing_identity(
+        &self,
+        usager: &mandate::Usager,
+    ) -> Result<Result<identity::IdentitePivot, identity::IdentityError>, ProviderError> {
+        Ok(usager
+            .identite()?
+            .for_franceconnect(&self.email_placeholder))
     }
 
     /// The same provider, also reading `rep_scope` values by these names (FranceConnect's

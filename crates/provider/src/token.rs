@@ -248,6 +248,13 @@ pub fn token(
             revoke(conn, now, &request.id)?;
             return invalid_grant("l'aidant n'est plus habilité");
         }
+        if let Err(refused) = provider.outgoing_identity(&usager)? {
+            tracing::warn!(error = %refused, "stored identity would be refused by FranceConnect");
+            revoke(conn, now, &request.id)?;
+            return invalid_grant(
+                "l'identité enregistrée de l'usager n'est pas conforme aux règles de FranceConnect",
+            );
+        }
         // The code is consumed and the access token recorded by one conditional statement:
         // of two concurrent exchanges of a code, only one finds it unconsumed.
         let access_token = new_secret(rng)?;

@@ -95,7 +95,11 @@ pub fn userinfo(
     else {
         return Ok(Err(invalid("le mandat ne couvre plus cette démarche")));
     };
-    let mut claims = usager.identite()?.claims_for_scopes(request.scopes());
+    let identity = match provider.outgoing_identity(&usager)? {
+        Ok(identity) => identity,
+        Err(_) => return Ok(Err(invalid("identité de l'usager non conforme"))),
+    };
+    let mut claims = identity.claims_for_scopes(request.scopes());
     claims.insert("sub".into(), usager.sub.clone().into());
     let Some(client) = provider.client(&request.client_id) else {
         return Ok(Err(invalid("client inconnu")));

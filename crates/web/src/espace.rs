@@ -29,10 +29,10 @@ pub(crate) fn date_time(at: DateTime<Utc>) -> String {
         .to_string()
 }
 
-/// A `YYYY-MM-DD` birth date as shown.
+/// A stored birth date (`YYYY-MM-DD`, possibly presumed) as shown.
 pub(crate) fn birthdate(value: &str) -> String {
-    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map(|d| d.format("%d/%m/%Y").to_string())
+    identity::Birthdate::parse(value)
+        .map(identity::Birthdate::display_fr)
         .unwrap_or_else(|_| value.to_owned())
 }
 

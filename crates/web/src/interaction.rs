@@ -285,9 +285,7 @@ async fn render_step(
                 .into_iter()
                 .map(|u| UsagerRow {
                     name: u.display_name(),
-                    birthdate: chrono::NaiveDate::parse_from_str(&u.birthdate, "%Y-%m-%d")
-                        .map(|d| d.format("%d/%m/%Y").to_string())
-                        .unwrap_or(u.birthdate),
+                    birthdate: crate::espace::birthdate(&u.birthdate),
                     id: u.id,
                 })
                 .collect();

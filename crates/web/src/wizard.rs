@@ -527,7 +527,7 @@ fn recap_outcome(
         given_name: pivot.given_name.clone(),
         family_name: pivot.family_name.clone(),
         preferred_username: pivot.preferred_username.clone(),
-        birthdate: pivot.birthdate.format("%d/%m/%Y").to_string(),
+        birthdate: pivot.birthdate.display_fr(),
         birthplace: birthplace_text(&pivot.birthplace, &pivot.birthcountry),
         demarches: draft
             .demarches()?
