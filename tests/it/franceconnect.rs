@@ -551,7 +551,94 @@ async fn pkce_binds_the_code_to_its_verifier(backend: Backend) {
     assert_eq!(body["scope"], "openid profile");
 }
 
+/// Aidants Connect as FranceConnect's service provider: FranceConnect rotates its signing key
+/// and the next identification fetches its keys again, without a restart; tokens naming
+/// unknown keys do not make us fetch them more than once a minute.
+async fn franceconnect_keys_rotate_without_restart(backend: Backend) {
+    let (service, _) = TestService::start_with_simulator(backend);
+    let control = service.sim.clone().unwrap();
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    let fields = [("demarche", "argent"), ("duree", "SHORT")];
+    service.create_mandate(&aidant, &fields, 0).await;
+    let fetched = control.jwks_fetches();
+    let kid = control.rotate_key().unwrap();
+    assert_eq!(kid, "fc-sim-es256-2");
+    service.create_mandate(&aidant, &fields, 1).await;
+    assert_eq!(
+        control.jwks_fetches(),
+        fetched + 1,
+        "fetched once, on the new kid"
+    );
+    // Tokens signed with keys nobody publishes, twice in a row: refused, and the keys are
+    // not fetched again within the minute.
+    control.set_fault(Some(fc_sim::idp::Fault::UnknownKey));
+    for _ in 0..2 {
+        let started = service.start_mandate(&aidant, &fields).await;
+        let back = service
+            .identify_at_fc(&aidant, &started.location.unwrap(), 2)
+            .await;
+        let (_, refused) = service.follow(&aidant, &back.location.unwrap()).await;
+        assert_eq!(refused.status, 502, "{}", refused.body);
+    }
+    assert_eq!(control.jwks_fetches(), fetched + 1);
+}
+
+/// FranceConnect refuses scopes outside our habilitation; it may answer `unspecified` and a
+/// presumed birth date, which we keep.
+async fn franceconnect_identities_as_franceconnect_answers_them(backend: Backend) {
+    let (service, _) = TestService::start_with_simulator_configured(backend, "127.0.0.1", &|c| {
+        c.franceconnect.scopes.push("preferred_username".into());
+    });
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    let fields = [("demarche", "social"), ("duree", "SHORT")];
+    let started = service.start_mandate(&aidant, &fields).await;
+    let fc = aidant.get(&started.location.unwrap()).await;
+    assert_eq!(fc.status, 302, "FranceConnect sends us back: {}", fc.body);
+    let (_, refused) = service.follow(&aidant, &fc.location.unwrap()).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("invalid_scope"), "{}", refused.body);
+    assert!(
+        refused.body.contains("Aucun mandat n&#39;a été créé"),
+        "{}",
+        refused.body
+    );
+
+    let (service, _) = TestService::start_with_simulator(backend);
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    let recap = service.identify_usager(&aidant, &fields, 4).await;
+    let page = aidant.get(&recap).await;
+    assert!(
+        page.body.contains("NGUYEN") && page.body.contains("1990"),
+        "{}",
+        page.body
+    );
+    assert_eq!(service.confirm_recap(&aidant, &recap).await.status, 303);
+    let stored = {
+        use diesel::prelude::*;
+        store::schema::usagers::table
+            .filter(store::schema::usagers::family_name.eq("NGUYEN"))
+            .select((
+                store::schema::usagers::gender,
+                store::schema::usagers::birthdate,
+            ))
+            .first::<(String, String)>(&mut service.conn())
+            .unwrap()
+    };
+    assert_eq!(stored, ("unspecified".to_owned(), "1990-00-00".to_owned()));
+}
+
 on_both_backends!(
+    franceconnect_keys_rotate_without_restart,
+    franceconnect_identities_as_franceconnect_answers_them,
     a_flow_driven_as_franceconnect_drives_it,
     prompt_login_is_met_by_the_activity_window,
     every_identity_sent_is_acceptable_to_franceconnect,

@@ -383,6 +383,15 @@ impl TestService {
     /// 127.0.0.1): with `localhost`, a browser sees FranceConnect and the administrative site
     /// as another site than Aidants Connect, as in production.
     pub fn start_with_simulator_on(backend: Backend, sim_host: &str) -> (TestService, String) {
+        Self::start_with_simulator_configured(backend, sim_host, &|_| {})
+    }
+
+    /// As `start_with_simulator_on`, the service's configuration then changed by `tweak`.
+    pub fn start_with_simulator_configured(
+        backend: Backend,
+        sim_host: &str,
+        tweak: &dyn Fn(&mut Config),
+    ) -> (TestService, String) {
         let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let sim_base = format!(
             "http://{sim_host}:{}",
@@ -410,6 +419,7 @@ impl TestService {
             config.sms.provider_url = inbox_url.clone();
             config.sms.provider_token = SMS_PROVIDER_TOKEN.into();
             config.sms.webhook_token = SMS_WEBHOOK_TOKEN.into();
+            tweak(config);
         });
         let issuer = service.issuer().to_owned();
         let config = fc_sim::SimConfig {
@@ -422,6 +432,10 @@ impl TestService {
                 client_secret: SECRET.into(),
                 redirect_uris: vec![format!("{issuer}/fc/callback")],
                 post_logout_redirect_uris: vec![format!("{issuer}/fc/deconnexion")],
+                scopes: fc_sim::idp::HABILITATED_SCOPES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             }],
         };
         let clock = service.clock.clone();

@@ -26,6 +26,11 @@ pub struct FranceConnectSection {
     pub client_id: String,
     /// Our client_secret there.
     pub client_secret: String,
+    /// Scopes asked besides `openid` (within Aidants Connect's habilitation).
+    pub scopes: Vec<String>,
+    /// Minutes FranceConnect's keys are kept before being fetched again (sooner when a token
+    /// names a key we do not know).
+    pub keys_minutes: u64,
 }
 
 /// SMS sending and receiving.
@@ -445,6 +450,8 @@ impl std::fmt::Debug for FranceConnectSection {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("client_secret", &REDACTED)
+            .field("scopes", &self.scopes)
+            .field("keys_minutes", &self.keys_minutes)
             .finish()
     }
 }

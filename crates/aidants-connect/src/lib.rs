@@ -200,6 +200,10 @@ pub fn franceconnect_client(config: &Config) -> anyhow::Result<franceconnect::Fr
             client_secret: config.franceconnect.client_secret.clone(),
             redirect_uri: format!("{base}/fc/callback"),
             post_logout_redirect_uri: format!("{base}/fc/deconnexion"),
+            scopes: config.franceconnect.scopes.clone(),
+            keys_lifetime: std::time::Duration::from_secs(
+                config.franceconnect.keys_minutes.saturating_mul(60),
+            ),
         },
     )?)
 }

@@ -42,7 +42,21 @@ pub struct SpClient {
     pub redirect_uris: Vec<String>,
     /// Registered post-logout URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    /// The scopes its habilitation allows (besides `openid`): asking another is refused, as
+    /// FranceConnect refuses it.
+    pub scopes: Vec<String>,
 }
+
+/// The scopes a service provider is habilitated for by default: Aidants Connect's.
+pub const HABILITATED_SCOPES: &[&str] = &[
+    "given_name",
+    "family_name",
+    "birthdate",
+    "gender",
+    "birthplace",
+    "birthcountry",
+    "email",
+];
 
 /// A fictional person FranceConnect can identify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +130,20 @@ pub const IDENTITIES: &[FictionalIdentity] = &[
         gender: "male",
         birthplace: "59350",
         birthcountry: "99100",
-        email: "",
-        note: "né à Lille, sans courriel",
+        email: "lucien.petit@exemple.fr",
+        note: "né à Lille",
+    },
+    FictionalIdentity {
+        key: "sacha-nguyen",
+        given_name: "Sacha",
+        family_name: "NGUYEN",
+        preferred_username: "",
+        birthdate: "1990-00-00",
+        gender: "unspecified",
+        birthplace: "",
+        birthcountry: "99243",
+        email: "sacha.nguyen@exemple.fr",
+        note: "né au Viêt Nam, date de naissance présumée, genre non précisé",
     },
 ];
 
@@ -165,6 +191,12 @@ struct Memory {
     sessions: HashMap<String, usize>,
     logouts: Vec<String>,
     fault: Option<Fault>,
+    /// The key FranceConnect signs with now (the only one its JWKS publishes).
+    key: Option<Arc<Key>>,
+    /// How many times the key was rotated.
+    rotations: u32,
+    /// How many times the JWKS was served.
+    jwks_served: u32,
 }
 
 struct Key {
@@ -213,7 +245,6 @@ pub(crate) struct Idp {
     clients: Vec<SpClient>,
     now: TimeSource,
     rng: SystemRandom,
-    key: Key,
     rogue_key: Key,
     memory: Arc<Mutex<Memory>>,
 }
@@ -246,6 +277,21 @@ impl SimControl {
     pub fn logouts(&self) -> Vec<String> {
         lock(&self.memory).logouts.clone()
     }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> u32 {
+        lock(&self.memory).jwks_served
+    }
+
+    /// Rotates FranceConnect's signing key: a new key with a new `kid` signs from now on, and
+    /// the JWKS publishes it alone. Returns the new `kid`.
+    pub fn rotate_key(&self) -> std::io::Result<String> {
+        let mut memory = lock(&self.memory);
+        memory.rotations += 1;
+        let kid = format!("fc-sim-es256-{}", memory.rotations + 1);
+        memory.key = Some(Arc::new(Key::generate(&kid)?));
+        Ok(kid)
+    }
 }
 
 impl Idp {
@@ -254,14 +300,16 @@ impl Idp {
         clients: Vec<SpClient>,
         now: TimeSource,
     ) -> std::io::Result<(Idp, SimControl)> {
-        let memory = Arc::new(Mutex::new(Memory::default()));
+        let memory = Arc::new(Mutex::new(Memory {
+            key: Some(Arc::new(Key::generate("fc-sim-es256-1")?)),
+            ..Memory::default()
+        }));
         Ok((
             Idp {
                 public_url: public_url.trim_end_matches('/').to_owned(),
                 clients,
                 now,
                 rng: SystemRandom::new(),
-                key: Key::generate("fc-sim-es256")?,
                 rogue_key: Key::generate("cle-inconnue")?,
                 memory: memory.clone(),
             },
@@ -289,6 +337,11 @@ impl Idp {
 
     fn memory(&self) -> MutexGuard<'_, Memory> {
         lock(&self.memory)
+    }
+
+    /// The key FranceConnect signs with now.
+    fn key(&self) -> Option<Arc<Key>> {
+        self.memory().key.clone()
     }
 
     /// FranceConnect's pairwise `sub` of an identity for a client.
@@ -429,7 +482,7 @@ async fn discovery(idp: web::Data<Idp>) -> HttpResponse {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "userinfo_signing_alg_values_supported": ["ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
         "scopes_supported": ["openid", "profile", "birth", "email", "given_name", "family_name",
             "preferred_username", "birthdate", "gender", "birthplace", "birthcountry"],
         "claims_supported": ["sub", "given_name", "family_name", "preferred_username", "birthdate",
@@ -439,7 +492,9 @@ async fn discovery(idp: web::Data<Idp>) -> HttpResponse {
 }
 
 async fn jwks(idp: web::Data<Idp>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "keys": [idp.key.jwk] }))
+    idp.memory().jwks_served += 1;
+    let keys: Vec<Value> = idp.key().iter().map(|k| k.jwk.clone()).collect();
+    HttpResponse::Ok().json(json!({ "keys": keys }))
 }
 
 #[derive(Deserialize)]
@@ -490,6 +545,15 @@ async fn authorize(idp: web::Data<Idp>, query: web::Query<AuthorizeQuery>) -> Ht
     let scopes: Vec<String> = q.scope.split_whitespace().map(str::to_owned).collect();
     if !scopes.iter().any(|s| s == "openid") {
         return back("invalid_scope", "le scope openid est obligatoire");
+    }
+    if let Some(refused) = scopes
+        .iter()
+        .find(|s| *s != "openid" && !client.scopes.contains(s))
+    {
+        return back(
+            "invalid_scope",
+            &format!("le fournisseur de service n'est pas habilité pour le scope {refused}"),
+        );
     }
     if q.state.len() < 32 || q.nonce.len() < 32 {
         return back(
@@ -636,12 +700,15 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 
 async fn token(idp: web::Data<Idp>, req: HttpRequest, form: web::Form<TokenForm>) -> HttpResponse {
     let form = form.into_inner();
-    let credentials = match (basic_credentials(&req), form.client_id, form.client_secret) {
-        (Some(basic), _, None) => Some(basic),
-        (None, Some(id), Some(secret)) => Some((id, secret)),
-        _ => None,
-    };
-    let Some((client_id, secret)) = credentials else {
+    // FranceConnect v2 takes the client's secret in the body only (client_secret_post).
+    if basic_credentials(&req).is_some() {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "seule la méthode client_secret_post est acceptée",
+        );
+    }
+    let (Some(client_id), Some(secret)) = (form.client_id, form.client_secret) else {
         return json_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
@@ -713,10 +780,10 @@ async fn token(idp: web::Data<Idp>, req: HttpRequest, form: web::Form<TokenForm>
         "acr": "eidas1",
         "amr": ["pwd"],
     });
-    let key = if fault == Some(Fault::UnknownKey) {
-        &idp.rogue_key
-    } else {
-        &idp.key
+    let current = idp.key();
+    let key = match (fault, current.as_deref()) {
+        (Some(Fault::UnknownKey), _) | (_, None) => &idp.rogue_key,
+        (_, Some(key)) => key,
     };
     let id_token = match key.sign(&claims) {
         Ok(t) => t,
@@ -776,12 +843,12 @@ async fn userinfo(idp: web::Data<Idp>, req: HttpRequest) -> HttpResponse {
         map.insert("aud".into(), client_id.into());
         map.insert("iat".into(), now.timestamp().into());
     }
-    match idp.key.sign(&claims) {
-        Ok(jwt) => HttpResponse::Ok()
+    match idp.key().map(|key| key.sign(&claims)) {
+        Some(Ok(jwt)) => HttpResponse::Ok()
             .content_type("application/jwt")
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(jwt),
-        Err(_) => HttpResponse::InternalServerError().finish(),
+        _ => HttpResponse::InternalServerError().finish(),
     }
 }
 
@@ -805,7 +872,10 @@ async fn end_session(
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.set_issuer(&[idp.issuer()]);
-    let Ok(hint) = jsonwebtoken::decode::<Value>(&q.id_token_hint, &idp.key.decoding, &validation)
+    let key = idp.key();
+    let Some(Ok(hint)) = key
+        .as_deref()
+        .map(|k| jsonwebtoken::decode::<Value>(&q.id_token_hint, &k.decoding, &validation))
     else {
         return error_page("invalid_request", "id_token_hint absent ou invalide.");
     };

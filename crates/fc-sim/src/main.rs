@@ -76,6 +76,10 @@ fn main() -> anyhow::Result<()> {
             client_secret: cli.sp_client_secret,
             redirect_uris: vec![cli.sp_redirect_uri],
             post_logout_redirect_uris: vec![cli.sp_post_logout_uri],
+            scopes: fc_sim::idp::HABILITATED_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }],
     };
     #[allow(clippy::disallowed_methods)]

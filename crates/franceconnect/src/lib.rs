@@ -6,6 +6,11 @@
 //!
 //! Built on `openidconnect` + `reqwest`. It never touches the database; every failure is a
 //! typed [`FranceConnectError`] the web layer turns into a French page.
+//!
+//! As FranceConnect v2 asks of its service providers: the client secret goes in the token
+//! request's body (`client_secret_post`), and FranceConnect's keys are fetched again
+//! regularly and whenever a token names a key we do not know (at most once a minute), so that
+//! FranceConnect can rotate them without us restarting.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,27 +20,32 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm};
 use openidconnect::{
-    AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    ProviderMetadataWithLogout, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    AuthType, AuthenticationContextClass, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse, ProviderMetadataWithLogout, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use ring::rand::SecureRandom;
 use serde::Deserialize;
 use serde_json::Value;
-use std::time::Duration;
-use tokio::sync::OnceCell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, RwLock};
 
-/// Scopes asked of FranceConnect besides `openid`: the whole identité pivot and the e-mail.
-pub const PIVOT_SCOPES: &[&str] = &[
+/// The scopes asked of FranceConnect by default (besides `openid`): the identité pivot and the
+/// e-mail, within Aidants Connect's habilitation (no `preferred_username`).
+pub const DEFAULT_SCOPES: &[&str] = &[
     "given_name",
     "family_name",
-    "preferred_username",
     "birthdate",
     "gender",
     "birthplace",
     "birthcountry",
     "email",
 ];
+
+/// The shortest time between two fetches of FranceConnect's keys forced by an unknown key.
+const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The eIDAS levels FranceConnect may answer; we ask `eidas1`, the others are stronger.
 const ACCEPTED_ACR: &[&str] = &["eidas1", "eidas2", "eidas3"];
@@ -86,6 +96,11 @@ pub struct FranceConnectConfig {
     pub redirect_uri: String,
     /// Our registered post-logout URI.
     pub post_logout_redirect_uri: String,
+    /// Scopes asked besides `openid`.
+    pub scopes: Vec<String>,
+    /// How long FranceConnect's discovery document and keys are kept before being fetched
+    /// again.
+    pub keys_lifetime: Duration,
 }
 
 /// An authorization request about to be sent: keep `state` and `nonce` to check the answer.
@@ -126,12 +141,21 @@ fn random_token(rng: &dyn SecureRandom) -> Result<String, FranceConnectError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// FranceConnect's discovery document and keys, with when they were fetched.
+struct Fetched {
+    metadata: Arc<ProviderMetadataWithLogout>,
+    at: Instant,
+}
+
 /// The FranceConnect service-provider client. Discovery happens on first use and is retried
-/// after a failure, so an outage at start-up does not stop the service.
+/// after a failure, so an outage at start-up does not stop the service; it is fetched again
+/// after `keys_lifetime`, or sooner when a token is signed with a key it does not list.
 pub struct FranceConnect {
     config: FranceConnectConfig,
     http: openidconnect::reqwest::Client,
-    metadata: OnceCell<ProviderMetadataWithLogout>,
+    fetched: RwLock<Option<Fetched>>,
+    /// When an unknown key last made us fetch the keys again.
+    forced: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for FranceConnect {
@@ -158,7 +182,8 @@ impl FranceConnect {
         Ok(FranceConnect {
             config,
             http,
-            metadata: OnceCell::new(),
+            fetched: RwLock::new(None),
+            forced: Mutex::new(None),
         })
     }
 
@@ -167,20 +192,50 @@ impl FranceConnect {
         &self.config
     }
 
-    async fn metadata(&self) -> Result<&ProviderMetadataWithLogout, FranceConnectError> {
-        self.metadata
-            .get_or_try_init(|| async {
-                let issuer = IssuerUrl::new(self.config.issuer.clone())
-                    .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?;
-                ProviderMetadataWithLogout::discover_async(issuer, &self.http)
-                    .await
-                    .map_err(|e| FranceConnectError::Unavailable(e.to_string()))
-            })
-            .await
+    /// FranceConnect's discovery document and keys: those kept, while fresh.
+    async fn metadata(&self) -> Result<Arc<ProviderMetadataWithLogout>, FranceConnectError> {
+        if let Some(fetched) = self.fetched.read().await.as_ref() {
+            if fetched.at.elapsed() < self.config.keys_lifetime {
+                return Ok(fetched.metadata.clone());
+            }
+        }
+        self.fetch().await
+    }
+
+    /// Fetches FranceConnect's discovery document and keys, and keeps them.
+    async fn fetch(&self) -> Result<Arc<ProviderMetadataWithLogout>, FranceConnectError> {
+        let issuer = IssuerUrl::new(self.config.issuer.clone())
+            .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?;
+        let metadata = Arc::new(
+            ProviderMetadataWithLogout::discover_async(issuer, &self.http)
+                .await
+                .map_err(|e| FranceConnectError::Unavailable(e.to_string()))?,
+        );
+        *self.fetched.write().await = Some(Fetched {
+            metadata: metadata.clone(),
+            at: Instant::now(),
+        });
+        Ok(metadata)
+    }
+
+    /// A token named a key we do not know: FranceConnect may have rotated its keys. Fetches
+    /// them again, unless an unknown key already did less than a minute ago (so that forged
+    /// tokens cannot make us hammer FranceConnect); returns whether it did.
+    async fn refresh_for_unknown_key(&self) -> Result<bool, FranceConnectError> {
+        {
+            let mut forced = self.forced.lock().await;
+            if forced.is_some_and(|at| at.elapsed() < FORCED_REFRESH_INTERVAL) {
+                return Ok(false);
+            }
+            *forced = Some(Instant::now());
+        }
+        tracing::info!("unknown FranceConnect signing key: fetching its keys again");
+        self.fetch().await?;
+        Ok(true)
     }
 
     async fn client(&self) -> Result<FcClient, FranceConnectError> {
-        let metadata = self.metadata().await?.clone();
+        let metadata = (*self.metadata().await?).clone();
         let redirect = RedirectUrl::new(self.config.redirect_uri.clone())
             .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?;
         Ok(CoreClient::from_provider_metadata(
@@ -188,6 +243,7 @@ impl FranceConnect {
             ClientId::new(self.config.client_id.clone()),
             Some(ClientSecret::new(self.config.client_secret.clone())),
         )
+        .set_auth_type(AuthType::RequestBody)
         .set_redirect_uri(redirect))
     }
 
@@ -208,8 +264,8 @@ impl FranceConnect {
                 move || Nonce::new(nonce_for_url),
             )
             .add_auth_context_value(AuthenticationContextClass::new("eidas1".into()));
-        for scope in PIVOT_SCOPES {
-            request = request.add_scope(Scope::new((*scope).to_owned()));
+        for scope in &self.config.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
         }
         let (url, _, _) = request.url();
         Ok(AuthorizationRequest {
@@ -242,26 +298,33 @@ impl FranceConnect {
         let id_token = token_response
             .id_token()
             .ok_or_else(|| FranceConnectError::IdToken("absent de la réponse".into()))?;
-        let verifier = client
-            .id_token_verifier()
-            .set_allowed_algs(vec![
-                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            ])
-            .set_time_fn(move || now);
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(nonce.to_owned()))
-            .map_err(|e| FranceConnectError::IdToken(e.to_string()))?;
-        let acr = claims
-            .auth_context_ref()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let verify = |client: &FcClient| -> Result<(String, String), ClaimsVerificationError> {
+            let verifier = client
+                .id_token_verifier()
+                .set_allowed_algs(vec![
+                    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                ])
+                .set_time_fn(move || now);
+            let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_owned()))?;
+            let acr = claims
+                .auth_context_ref()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            Ok((acr, claims.subject().to_string()))
+        };
+        let verified = match verify(&client) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) if self.refresh_for_unknown_key().await? => verify(&self.client().await?),
+            other => other,
+        };
+        let (acr, subject) = verified.map_err(|e| FranceConnectError::IdToken(e.to_string()))?;
         if !ACCEPTED_ACR.contains(&acr.as_str()) {
             return Err(FranceConnectError::IdToken(format!(
                 "niveau eIDAS « {acr} » insuffisant"
             )));
         }
-        let subject = claims.subject().to_string();
         let claims_json = self
             .userinfo(token_response.access_token().secret(), &subject)
             .await?;
@@ -318,16 +381,19 @@ impl FranceConnect {
                     header.alg
                 )));
             }
-            let keys: JwkSet = serde_json::to_value(metadata.jwks())
-                .and_then(serde_json::from_value)
-                .map_err(|e| FranceConnectError::Userinfo(e.to_string()))?;
-            let jwk = match &header.kid {
-                Some(kid) => keys.find(kid),
-                None => keys.keys.first(),
-            }
-            .ok_or_else(|| FranceConnectError::Userinfo("clé de signature inconnue".into()))?;
-            let key = DecodingKey::from_jwk(jwk)
-                .map_err(|e| FranceConnectError::Userinfo(e.to_string()))?;
+            let key = match signing_key(&metadata, header.kid.as_deref())? {
+                Some(key) => key,
+                None if self.refresh_for_unknown_key().await? => {
+                    signing_key(&*self.metadata().await?, header.kid.as_deref())?.ok_or_else(
+                        || FranceConnectError::Userinfo("clé de signature inconnue".into()),
+                    )?
+                }
+                None => {
+                    return Err(FranceConnectError::Userinfo(
+                        "clé de signature inconnue".into(),
+                    ))
+                }
+            };
             let mut validation = Validation::new(header.alg);
             validation.set_issuer(&[metadata.issuer().as_str()]);
             validation.set_audience(&[&self.config.client_id]);
@@ -370,6 +436,24 @@ impl FranceConnect {
             .append_pair("state", state);
         Ok(Some(url.to_string()))
     }
+}
+
+/// The key of FranceConnect's JWKS named `kid` (the only one when no `kid`), if it lists it.
+fn signing_key(
+    metadata: &ProviderMetadataWithLogout,
+    kid: Option<&str>,
+) -> Result<Option<DecodingKey>, FranceConnectError> {
+    let keys: JwkSet = serde_json::to_value(metadata.jwks())
+        .and_then(serde_json::from_value)
+        .map_err(|e| FranceConnectError::Userinfo(e.to_string()))?;
+    let jwk = match kid {
+        Some(kid) => keys.find(kid),
+        None => keys.keys.first(),
+    };
+    jwk.map(|jwk| {
+        DecodingKey::from_jwk(jwk).map_err(|e| FranceConnectError::Userinfo(e.to_string()))
+    })
+    .transpose()
 }
 
 /// FranceConnect's userinfo claims as an identité pivot, validated. Returns also FranceConnect's
