@@ -78,5 +78,103 @@ async fn simulator_shows_a_cancelled_identification(backend: Backend) {
 
 on_both_backends!(
     demo_through_the_simulator,
-    simulator_shows_a_cancelled_identification
+    simulator_shows_a_cancelled_identification,
+    a_site_with_perimeters_through_the_simulator,
 );
+
+/// fc-sim's site allowed « Famille-Scolarité » and « Travail-Formation », calling Aidants
+/// Connect as FranceConnect's core does: only those démarches are offered, the identity is
+/// checked and shown with its rep_scope, a second connection within the activity window asks
+/// no code, and the site's logout goes through Aidants Connect's end-session.
+async fn a_site_with_perimeters_through_the_simulator(backend: Backend) {
+    let (service, sim) = TestService::start_with_simulator(backend);
+    let browser = Browser::new();
+    let base = service.issuer().to_owned();
+    let home = browser.get(&format!("{sim}/")).await;
+    assert!(
+        home.body.contains("Famille-Scolarité, Travail-Formation"),
+        "{}",
+        home.body
+    );
+    let to_ac = browser
+        .get(&format!("{sim}/connexion?site=famille-travail"))
+        .await;
+    let authorize = to_ac.location.unwrap();
+    for expected in [
+        "/authorize/?",
+        "prompt=login",
+        "client_id=fc-sim",
+        "rep_scope",
+    ] {
+        assert!(authorize.contains(expected), "{expected}: {authorize}");
+    }
+    let interaction = browser.authorize(&authorize).await;
+    let code = service.code(SEED_A);
+    let email = service.fixtures.email_a.clone();
+    browser
+        .submit(
+            &base,
+            &interaction,
+            "connexion",
+            &[("email", &email), ("otp", &code)],
+        )
+        .await;
+    let usager = service.fixtures.usager_all.id.clone();
+    browser
+        .submit(&base, &interaction, "usager", &[("usager", &usager)])
+        .await;
+    let demarches = browser.get(&format!("{base}{interaction}")).await;
+    assert!(demarches.body.contains("value=\"travail\""));
+    assert!(
+        !demarches.body.contains("value=\"logement\""),
+        "{}",
+        demarches.body
+    );
+    let back = browser
+        .submit(&base, &interaction, "demarche", &[("demarche", "travail")])
+        .await;
+    let shown = browser.get(&back.location.unwrap()).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown
+            .body
+            .contains(r#"<td id="rep_scope">Travail-Formation</td>"#),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains(r#"<td id="email">"#));
+
+    // Another site a few minutes later: FranceConnect's prompt=login asks no code again.
+    service.clock.advance(chrono::Duration::minutes(5));
+    let to_ac = browser.get(&format!("{sim}/connexion")).await;
+    let interaction = browser.authorize(&to_ac.location.unwrap()).await;
+    let page = browser.get(&format!("{base}{interaction}")).await;
+    assert!(
+        page.body.contains("Pour quel usager agissez-vous"),
+        "{}",
+        page.body
+    );
+    browser
+        .submit(&base, &interaction, "usager", &[("usager", &usager)])
+        .await;
+    let back = browser
+        .submit(&base, &interaction, "demarche", &[("demarche", "logement")])
+        .await;
+    let shown = browser.get(&back.location.unwrap()).await;
+    assert!(
+        shown.body.contains(r#"<td id="rep_scope">Logement</td>"#),
+        "{}",
+        shown.body
+    );
+
+    // The site's logout: FranceConnect's end-session at Aidants Connect, then back.
+    let logout = browser.get(&format!("{sim}/deconnexion")).await;
+    let end_session = logout.location.unwrap();
+    assert!(
+        end_session.starts_with(&format!("{base}/logout/?")),
+        "{end_session}"
+    );
+    let done = browser.get(&end_session).await;
+    assert_eq!(done.status, 302, "{}", done.body);
+    assert!(done.location.unwrap().starts_with(&format!("{sim}/")));
+}

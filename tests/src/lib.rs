@@ -402,11 +402,12 @@ impl TestService {
             client_secret: SECRET.into(),
             redirect_uris: vec![format!("{sim_base}/callback")],
             post_logout_redirect_uris: vec![format!("{sim_base}/")],
-            id_token_alg: provider::SigningAlg::Es256,
-            userinfo_alg: None,
-            token_endpoint_auth_method: provider::TokenAuthMethod::ClientSecretBasic,
+            // As FranceConnect's record of Aidants Connect, which fc-sim's core follows.
+            id_token_alg: provider::SigningAlg::Hs256,
+            userinfo_alg: Some(provider::SigningAlg::Hs256),
+            token_endpoint_auth_method: provider::TokenAuthMethod::ClientSecretPost,
             require_nonce: true,
-            prompt_login: provider::PromptLogin::Reauthenticate,
+            prompt_login: provider::PromptLogin::ActivityWindow,
         };
         let inbox = SmsInbox::start();
         let fc_issuer = format!("{sim_base}{}", fc_sim::idp::API);
