@@ -407,6 +407,52 @@ async fn prompt_login_is_met_by_the_activity_window(backend: Backend) {
     );
 }
 
+/// `max_age` is checked once, against the request: a code older than it when the request
+/// arrives is asked again, but the aidant is not asked again at each step however long they
+/// take to choose.
+async fn max_age_is_checked_once_against_the_request(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    let browser = Browser::new();
+    service.sign_in(&browser, &f.email_a, SEED_A).await;
+    service.clock.advance(Duration::seconds(400));
+    let url = authorize_url(
+        &base,
+        &hex64(1),
+        &hex64(2),
+        &[("max_age", "300"), ("prompt", "consent")],
+    );
+    let interaction = browser.authorize(&url).await;
+    let page = browser.get(&format!("{base}{interaction}")).await;
+    assert!(
+        !page.body.contains("Pour quel usager agissez-vous"),
+        "a code is asked: {}",
+        page.body
+    );
+    let code = service.next_code(SEED_A);
+    let page = browser
+        .submit(&base, &interaction, "code", &[("otp", &code)])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let page = browser
+        .submit(
+            &base,
+            &interaction,
+            "usager",
+            &[("usager", &f.usager_all.id)],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    // Six minutes choosing: more than max_age since the code, no code asked again.
+    service.clock.advance(Duration::minutes(6));
+    let page = browser
+        .submit(&base, &interaction, "demarche", &[("demarche", "social")])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(page.location.unwrap().starts_with(RP_REDIRECT));
+}
+
 /// The perimeters of the site and the démarches of the structure: when nothing the
 /// structure's mandates cover is accepted, the aidant is told and goes back (access_denied);
 /// a démarche the structure may no longer do covers nothing, even at the token endpoint.
@@ -641,6 +687,7 @@ on_both_backends!(
     franceconnect_identities_as_franceconnect_answers_them,
     a_flow_driven_as_franceconnect_drives_it,
     prompt_login_is_met_by_the_activity_window,
+    max_age_is_checked_once_against_the_request,
     every_identity_sent_is_acceptable_to_franceconnect,
     perimeters_outside_the_structure_are_refused,
     pkce_binds_the_code_to_its_verifier,
