@@ -113,6 +113,36 @@ async fn exchange(service: &TestService, code: &str, extra: &[(&str, &str)]) -> 
     (status, response.json().await.unwrap())
 }
 
+/// FranceConnect's userinfo request, at `/userinfo/`, asked as a JWT and required back as one:
+/// its claims.
+async fn userinfo_jwt(service: &TestService, tokens: &Value) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{}/userinfo/", service.issuer()))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .header("accept", "application/jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/jwt");
+    hs256_claims(&response.text().await.unwrap(), None)
+}
+
+/// Chooses the usager; returns the page of the démarches then offered.
+async fn offered_demarches(
+    service: &TestService,
+    browser: &Browser,
+    interaction: &str,
+    usager_id: &str,
+) -> ac_tests::Page {
+    let base = service.issuer();
+    let page = browser
+        .submit(base, interaction, "usager", &[("usager", usager_id)])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    browser.get(&format!("{base}{interaction}")).await
+}
+
 /// The claims of an HS256 JWT signed with the client secret, checked as FranceConnect does.
 fn hs256_claims(jwt: &str, nonce: Option<&str>) -> Value {
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
@@ -160,16 +190,7 @@ async fn a_flow_driven_as_franceconnect_drives_it(backend: Backend) {
     // Bernard's mandate covers « argent » only: he is not offered.
     assert!(usagers.body.contains("DUBOIS"));
     assert!(!usagers.body.contains("MARTIN"), "{}", usagers.body);
-    let page = browser
-        .submit(
-            &base,
-            &interaction,
-            "usager",
-            &[("usager", &f.usager_all.id)],
-        )
-        .await;
-    assert_eq!(page.status, 303);
-    let demarches = browser.get(&format!("{base}{interaction}")).await;
+    let demarches = offered_demarches(&service, &browser, &interaction, &f.usager_all.id).await;
     for (id, offered) in [
         ("famille", true),
         ("travail", true),
@@ -208,16 +229,7 @@ async fn a_flow_driven_as_franceconnect_drives_it(backend: Backend) {
     assert_eq!(id_token["sub"], f.usager_all.sub);
 
     // Userinfo asked as a JWT, at /userinfo/, answered as one.
-    let response = reqwest::Client::new()
-        .get(format!("{base}/userinfo/"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .header("accept", "application/jwt")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/jwt");
-    let userinfo = hs256_claims(&response.text().await.unwrap(), None);
+    let userinfo = userinfo_jwt(&service, &tokens).await;
     assert_eq!(userinfo["sub"], f.usager_all.sub);
     assert_eq!(userinfo["given_name"], "Angela");
     assert_eq!(userinfo["birthcountry"], "99100");
@@ -331,14 +343,7 @@ async fn every_identity_sent_is_acceptable_to_franceconnect(backend: Backend) {
     let location = choose(&service, &browser, &interaction, &usager.id, "social").await;
     let (status, tokens) = exchange(&service, &query_of(&location)["code"], &[]).await;
     assert_eq!(status, 200, "{tokens}");
-    let response = reqwest::Client::new()
-        .get(format!("{}/userinfo/", service.issuer()))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .header("accept", "application/jwt")
-        .send()
-        .await
-        .unwrap();
-    let userinfo = hs256_claims(&response.text().await.unwrap(), None);
+    let userinfo = userinfo_jwt(&service, &tokens).await;
     assert_eq!(userinfo["email"], service.config.usager_email_placeholder);
     assert_eq!(userinfo["gender"], "unspecified");
     assert_eq!(userinfo["birthdate"], "1985-00-00");
@@ -492,16 +497,7 @@ async fn perimeters_outside_the_structure_are_refused(backend: Backend) {
 
     // Without perimeters, only the démarches the structure may do are offered.
     let interaction = open(&service, &browser, 10, &[]).await;
-    let page = browser
-        .submit(
-            &base,
-            &interaction,
-            "usager",
-            &[("usager", &f.usager_all.id)],
-        )
-        .await;
-    assert_eq!(page.status, 303);
-    let demarches = browser.get(&format!("{base}{interaction}")).await;
+    let demarches = offered_demarches(&service, &browser, &interaction, &f.usager_all.id).await;
     assert!(demarches.body.contains("value=\"social\""));
     assert!(
         !demarches.body.contains("value=\"famille\""),
