@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 export AC_TEST_POSTGRES_URL="${AC_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
+  cargo test --doc -p store
 else
   cargo test --workspace --no-fail-fast "$@"
 fi

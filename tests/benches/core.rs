@@ -68,9 +68,11 @@ fn storage(c: &mut Criterion, backend: Backend, name: &str) {
             // A new 30-second step each time: every code is accepted once.
             now += Duration::seconds(30);
             let code = authenticator::card_code_at(&seed, now);
-            authenticator::verify_code(&mut conn, &cipher, &card, &code, now, &backoff)
-                .unwrap()
-                .unwrap()
+            store::write_transaction(&mut conn, |tx| {
+                authenticator::verify_code(tx, &cipher, &card, &code, now, &backoff)
+            })
+            .unwrap()
+            .unwrap()
         })
     });
     group.bench_function("coverage_check", |b| {
@@ -88,9 +90,9 @@ fn storage(c: &mut Criterion, backend: Backend, name: &str) {
     });
     group.bench_function("journal_append", |b| {
         b.iter(|| {
-            store::write_transaction(&mut conn, |conn| {
+            store::write_transaction(&mut conn, |tx| {
                 journal::append(
-                    conn,
+                    tx,
                     &rng,
                     start_time(),
                     journal::NewEntry {

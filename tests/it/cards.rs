@@ -487,13 +487,15 @@ async fn aidants_of_several_organisations_switch_between_them(backend: Backend) 
     let base = service.issuer().to_owned();
     {
         let mut conn = service.conn();
-        accounts::set_membership(
-            &mut conn,
-            service.clock_now(),
-            &f.aidant_a,
-            &f.org_b,
-            accounts::Role::Aidant,
-        )
+        store::write_transaction(&mut conn, |tx| {
+            accounts::set_membership(
+                tx,
+                service.clock_now(),
+                &f.aidant_a,
+                &f.org_b,
+                accounts::Role::Aidant,
+            )
+        })
         .unwrap();
     }
     let aidant = Browser::new();
@@ -738,12 +740,12 @@ async fn codes_one_step_away_are_accepted_two_are_not(backend: Backend) {
     let policy = authenticator::SessionPolicy::default();
     let now = service.clock_now() + Duration::minutes(10);
     let mut conn = service.conn();
-    let check = |conn: &mut store::DbConnection, code: &str, at| {
+    let check = |conn: &mut store::PooledDb, code: &str, at| {
         let card = authenticator::card_by_serial(conn, "GADT0000101")
             .unwrap()
             .unwrap();
-        store::write_transaction(conn, |conn| {
-            authenticator::verify_code(conn, &service.cipher, &card, code, at, &policy.card)
+        store::write_transaction(conn, |tx| {
+            authenticator::verify_code(tx, &service.cipher, &card, code, at, &policy.card)
         })
         .unwrap()
     };
@@ -908,13 +910,15 @@ async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Back
     assert_eq!(card_actions(), 0, "no card action was journaled");
 
     // Once he is a référent of A too, every structure she works for is his: he may.
-    accounts::set_membership(
-        &mut service.conn(),
-        service.clock_now(),
-        &f.aidant_b,
-        &f.org_a,
-        accounts::Role::Referent,
-    )
+    store::write_transaction(&mut service.conn(), |tx| {
+        accounts::set_membership(
+            tx,
+            service.clock_now(),
+            &f.aidant_b,
+            &f.org_a,
+            accounts::Role::Referent,
+        )
+    })
     .unwrap();
     let page = referent_b
         .post_from(

@@ -311,21 +311,23 @@ async fn every_identity_sent_is_acceptable_to_franceconnect(backend: Backend) {
             )
         })
         .unwrap();
-        mandate::create_mandate(
-            &mut conn,
-            &rng,
-            now,
-            mandate::NewMandate {
-                organisation_id: &f.org_a,
-                usager_id: &usager.id,
-                created_by: &f.aidant_a,
-                duration: mandate::MandateDuration::Long,
-                demarches: &[mandate::Demarche::Social],
-                is_remote: false,
-                consent_phone: None,
-                renews: None,
-            },
-        )
+        store::write_transaction(&mut conn, |tx| {
+            mandate::create_mandate(
+                tx,
+                &rng,
+                now,
+                mandate::NewMandate {
+                    organisation_id: &f.org_a,
+                    usager_id: &usager.id,
+                    created_by: &f.aidant_a,
+                    duration: mandate::MandateDuration::Long,
+                    demarches: &[mandate::Demarche::Social],
+                    is_remote: false,
+                    consent_phone: None,
+                    renews: None,
+                },
+            )
+        })
         .unwrap();
         usager
     };

@@ -789,32 +789,36 @@ async fn espace_aidant_lists_and_guards(backend: Backend) {
                 birthcountry: identity::FRANCE_COG.into(),
                 email: String::new(),
             };
-            let u = mandate::create_usager(
-                &mut conn,
-                &rng,
-                now,
-                mandate::NewUsager {
-                    identite: &pivot,
-                    franceconnect_sub: None,
-                    phone: "",
-                },
-            )
+            let u = store::write_transaction(&mut conn, |tx| {
+                mandate::create_usager(
+                    tx,
+                    &rng,
+                    now,
+                    mandate::NewUsager {
+                        identite: &pivot,
+                        franceconnect_sub: None,
+                        phone: "",
+                    },
+                )
+            })
             .unwrap();
-            mandate::create_mandate(
-                &mut conn,
-                &rng,
-                now,
-                mandate::NewMandate {
-                    organisation_id: &f.org_a,
-                    usager_id: &u.id,
-                    created_by: &f.aidant_a,
-                    duration: mandate::MandateDuration::Long,
-                    demarches: &[Demarche::Loisirs],
-                    is_remote: false,
-                    consent_phone: None,
-                    renews: None,
-                },
-            )
+            store::write_transaction(&mut conn, |tx| {
+                mandate::create_mandate(
+                    tx,
+                    &rng,
+                    now,
+                    mandate::NewMandate {
+                        organisation_id: &f.org_a,
+                        usager_id: &u.id,
+                        created_by: &f.aidant_a,
+                        duration: mandate::MandateDuration::Long,
+                        demarches: &[Demarche::Loisirs],
+                        is_remote: false,
+                        consent_phone: None,
+                        renews: None,
+                    },
+                )
+            })
             .unwrap();
         }
     }

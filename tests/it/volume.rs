@@ -73,7 +73,7 @@ async fn volume_has_the_service_shape(backend: Backend) {
     let mandates_before = count!(&mut conn, mandates::table);
     let journal_before = count!(&mut conn, journal::table);
 
-    let fill = |conn: &mut store::DbConnection, progress: &mut dyn FnMut(&str)| {
+    let fill = |conn: &mut store::PooledDb, progress: &mut dyn FnMut(&str)| {
         volume::fill(
             conn,
             &SystemRandom::new(),

@@ -560,15 +560,13 @@ impl TestService {
         let coverage = mandate::check_coverage(&mut conn, &f.org_a, usager_id, demarche, now)
             .unwrap()
             .unwrap();
-        mandate::revoke_autorisation(
+        revoke_behind_the_back(
             &mut conn,
-            &SystemRandom::new(),
             now,
             &f.org_a,
             coverage.autorisation_id(),
             &f.aidant_a,
-        )
-        .unwrap();
+        );
     }
 
     /// The simulator's base URL (with the simulator only).
@@ -744,19 +742,61 @@ impl TestService {
     }
 }
 
+/// Revokes an autorisation as the database would show it after `by` revoked it in
+/// `organisation_id` (the autorisation marked, `cancel_autorisation` journaled), without the
+/// aidant's proof the service asks for: for fixtures and for changes made while a test runs.
+pub fn revoke_behind_the_back(
+    conn: &mut store::PooledDb,
+    now: DateTime<Utc>,
+    organisation_id: &str,
+    autorisation_id: &str,
+    by: &str,
+) {
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    use store::schema::autorisations;
+    store::write_transaction(conn, |tx| -> Result<(), Box<dyn std::error::Error>> {
+        let demarche: String = autorisations::table
+            .find(autorisation_id)
+            .select(autorisations::demarche)
+            .first(tx.conn())?;
+        diesel::update(autorisations::table.find(autorisation_id))
+            .set((
+                autorisations::revoked_at.eq(Some(store::to_db(now))),
+                autorisations::revoked_by.eq(Some(by)),
+            ))
+            .execute(tx.conn())?;
+        journal::append(
+            tx,
+            &SystemRandom::new(),
+            now,
+            journal::NewEntry {
+                chain: organisation_id,
+                action: journal::Action::CancelAutorisation,
+                aidant_id: Some(by),
+                usager_id: None,
+                organisation_id: Some(organisation_id),
+                subject: &demarche,
+                details: serde_json::json!({ "autorisation": autorisation_id }),
+            },
+        )?;
+        Ok(())
+    })
+    .unwrap();
+}
+
 /// Seeds the fixtures every end-to-end test starts with (also used by the benchmarks).
 pub fn seed_fixtures(
-    conn: &mut store::DbConnection,
+    conn: &mut store::PooledDb,
     cipher: &authenticator::SeedCipher,
     now: DateTime<Utc>,
 ) -> Fixtures {
     use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
     use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
     let rng = SystemRandom::new();
-    let org = |conn: &mut store::DbConnection, name: &str, siret: &str| {
-        store::write_transaction(conn, |conn| {
+    let org = |conn: &mut store::PooledDb, name: &str, siret: &str| {
+        store::write_transaction(conn, |tx| {
             accounts::create_organisation(
-                conn,
+                tx,
                 &rng,
                 now,
                 NewOrganisation {
@@ -774,42 +814,43 @@ pub fn seed_fixtures(
     };
     let org_a = org(conn, "CCAS de Test A", "11111111100011");
     let org_b = org(conn, "Mairie de Test B", "22222222200022");
-    let aidant = |conn: &mut store::DbConnection,
+    let aidant = |conn: &mut store::PooledDb,
                   email: &str,
                   organisation: &str,
                   seed: &str,
                   serial: &str,
                   role: Role| {
-        let a = accounts::create_aidant(
-            conn,
-            &rng,
-            now,
-            NewAidant {
-                email,
-                first_name: "Alex",
-                last_name: "Test",
-                profession: "Travailleur social",
-                phone: "",
-                active: true,
-            },
-        )
-        .unwrap();
-        accounts::set_membership(conn, now, &a.id, organisation, role).unwrap();
-        authenticator::create_card(
-            conn,
-            &rng,
-            cipher,
-            now,
-            authenticator::NewCard {
-                serial,
-                seed_hex: seed,
-                kind: authenticator::CardKind::Physical,
-                aidant_id: Some(&a.id),
-                validated: true,
-            },
-        )
-        .unwrap();
-        a
+        store::write_transaction(conn, |tx| -> Result<_, Box<dyn std::error::Error>> {
+            let a = accounts::create_aidant(
+                tx,
+                &rng,
+                now,
+                NewAidant {
+                    email,
+                    first_name: "Alex",
+                    last_name: "Test",
+                    profession: "Travailleur social",
+                    phone: "",
+                    active: true,
+                },
+            )?;
+            accounts::set_membership(tx, now, &a.id, organisation, role)?;
+            authenticator::create_card(
+                tx,
+                &rng,
+                cipher,
+                now,
+                authenticator::NewCard {
+                    serial,
+                    seed_hex: seed,
+                    kind: authenticator::CardKind::Physical,
+                    aidant_id: Some(&a.id),
+                    validated: true,
+                },
+            )?;
+            Ok(a)
+        })
+        .unwrap()
     };
     let aidant_a = aidant(
         conn,
@@ -835,10 +876,10 @@ pub fn seed_fixtures(
         "GADT0000103",
         Role::Referent,
     );
-    let usager = |conn: &mut store::DbConnection, p: identity::IdentitePivot| {
-        store::write_transaction(conn, |conn| {
+    let usager = |conn: &mut store::PooledDb, p: identity::IdentitePivot| {
+        store::write_transaction(conn, |tx| {
             mandate::create_usager(
-                conn,
+                tx,
                 &rng,
                 now,
                 NewUsager {
@@ -850,28 +891,30 @@ pub fn seed_fixtures(
         })
         .unwrap()
     };
-    let mandate = |conn: &mut store::DbConnection,
+    let mandate = |conn: &mut store::PooledDb,
                    org: &str,
                    by: &str,
                    u: &mandate::Usager,
                    d: &[Demarche],
                    dur,
                    at| {
-        mandate::create_mandate(
-            conn,
-            &rng,
-            at,
-            NewMandate {
-                organisation_id: org,
-                usager_id: &u.id,
-                created_by: by,
-                duration: dur,
-                demarches: d,
-                is_remote: false,
-                consent_phone: None,
-                renews: None,
-            },
-        )
+        store::write_transaction(conn, |tx| {
+            mandate::create_mandate(
+                tx,
+                &rng,
+                at,
+                NewMandate {
+                    organisation_id: org,
+                    usager_id: &u.id,
+                    created_by: by,
+                    duration: dur,
+                    demarches: d,
+                    is_remote: false,
+                    consent_phone: None,
+                    renews: None,
+                },
+            )
+        })
         .unwrap()
     };
     let usager_all = usager(conn, pivot("Angela", "DUBOIS", "1962-08-24"));
@@ -914,15 +957,7 @@ pub fn seed_fixtures(
         MandateDuration::Long,
         now,
     );
-    mandate::revoke_autorisation(
-        conn,
-        &rng,
-        now,
-        &org_a.id,
-        &autorisations[0].id,
-        &aidant_a.id,
-    )
-    .unwrap();
+    revoke_behind_the_back(conn, now, &org_a.id, &autorisations[0].id, &aidant_a.id);
     let usager_of_b = usager(conn, pivot("Emma", "RICHARD", "1990-09-10"));
     mandate(
         conn,

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use store::schema::{aidants, memberships, organisations};
-use store::{new_id, to_db, DbConnection, StoreError};
+use store::{new_id, to_db, DbConnection, StoreError, WriteTx};
 
 /// Errors of account management.
 #[derive(Debug, thiserror::Error)]
@@ -223,9 +223,9 @@ pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// Creates an organisation and opens its journal chain (call inside a write transaction).
+/// Creates an organisation and opens its journal chain (inside the caller's transaction).
 pub fn create_organisation(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     new: NewOrganisation<'_>,
@@ -236,7 +236,7 @@ pub fn create_organisation(
     if new.name.trim().is_empty() {
         return Err(AccountError::Name);
     }
-    if organisation_by_siret(conn, new.siret)?.is_some() {
+    if organisation_by_siret(tx.conn(), new.siret)?.is_some() {
         return Err(AccountError::SiretTaken(new.siret.to_owned()));
     }
     let organisation = Organisation {
@@ -263,14 +263,14 @@ pub fn create_organisation(
             organisations::habilitation.eq(&organisation.habilitation),
             organisations::created_at.eq(organisation.created_at),
         ))
-        .execute(conn)?;
-    journal::open_chain(conn, &organisation.id)?;
+        .execute(tx.conn())?;
+    journal::open_chain(tx, &organisation.id)?;
     Ok(organisation)
 }
 
 /// Creates an aidant (without membership).
 pub fn create_aidant(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     new: NewAidant<'_>,
@@ -285,7 +285,7 @@ pub fn create_aidant(
     if new.first_name.trim().is_empty() || new.last_name.trim().is_empty() {
         return Err(AccountError::Name);
     }
-    if find_aidant_by_email(conn, &email)?.is_some() {
+    if find_aidant_by_email(tx.conn(), &email)?.is_some() {
         return Err(AccountError::EmailTaken);
     }
     let aidant = Aidant {
@@ -309,13 +309,13 @@ pub fn create_aidant(
             aidants::active.eq(aidant.active),
             aidants::created_at.eq(aidant.created_at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(aidant)
 }
 
 /// Makes an aidant a member of an organisation with a role (or changes the role).
 pub fn set_membership(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     now: DateTime<Utc>,
     aidant_id: &str,
     organisation_id: &str,
@@ -323,7 +323,7 @@ pub fn set_membership(
 ) -> Result<(), AccountError> {
     let changed = diesel::update(memberships::table.find((aidant_id, organisation_id)))
         .set(memberships::role.eq(role.as_str()))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     if changed == 0 {
         diesel::insert_into(memberships::table)
             .values((
@@ -333,7 +333,7 @@ pub fn set_membership(
                 memberships::created_at.eq(to_db(now)),
                 memberships::active.eq(true),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     Ok(())
 }
@@ -372,14 +372,10 @@ pub fn organisation(
 }
 
 /// Activates or deactivates an aidant.
-pub fn set_active(
-    conn: &mut DbConnection,
-    aidant_id: &str,
-    active: bool,
-) -> Result<(), AccountError> {
+pub fn set_active(tx: &mut WriteTx<'_>, aidant_id: &str, active: bool) -> Result<(), AccountError> {
     diesel::update(aidants::table.find(aidant_id))
         .set(aidants::active.eq(active))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 
@@ -531,19 +527,19 @@ pub fn memberships_outside_authority(
 
 /// Activates or deactivates a membership; returns whether it exists.
 pub fn set_membership_active(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     aidant_id: &str,
     organisation_id: &str,
     active: bool,
 ) -> Result<bool, AccountError> {
     let changed = diesel::update(memberships::table.find((aidant_id, organisation_id)))
         .set(memberships::active.eq(active))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(changed == 1)
 }
 
 fn journal_member_action(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     action: journal::Action,
@@ -552,7 +548,7 @@ fn journal_member_action(
     aidant: &Aidant,
 ) -> Result<(), AccountError> {
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         journal::NewEntry {
@@ -571,9 +567,8 @@ fn journal_member_action(
 /// Adds an aidant to an organisation, journaled as `add_aidant` on its chain: an aidant new to
 /// the service is created pending activation (the national team activates them after their
 /// training); one who already works elsewhere keeps their account and gains this membership.
-/// Call inside a write transaction.
 pub fn add_member(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     organisation_id: &str,
@@ -581,18 +576,18 @@ pub fn add_member(
     role: Role,
     by: Option<&str>,
 ) -> Result<Aidant, AccountError> {
-    let aidant = match find_aidant_by_email(conn, new.email)? {
+    let aidant = match find_aidant_by_email(tx.conn(), new.email)? {
         Some(existing) => {
-            if member(conn, organisation_id, &existing.id)?.is_some() {
+            if member(tx.conn(), organisation_id, &existing.id)?.is_some() {
                 return Err(AccountError::AlreadyMember);
             }
             existing
         }
-        None => create_aidant(conn, rng, now, new)?,
+        None => create_aidant(tx, rng, now, new)?,
     };
-    set_membership(conn, now, &aidant.id, organisation_id, role)?;
+    set_membership(tx, now, &aidant.id, organisation_id, role)?;
     journal_member_action(
-        conn,
+        tx,
         rng,
         now,
         journal::Action::AddAidant,
@@ -602,7 +597,7 @@ pub fn add_member(
     )?;
     if role == Role::Referent {
         journal_member_action(
-            conn,
+            tx,
             rng,
             now,
             journal::Action::DesignateReferent,
@@ -615,22 +610,22 @@ pub fn add_member(
 }
 
 /// Makes a member of the organisation a (co-)référent, journaled as `designate_referent`.
-/// Returns `false` when the aidant is not a member. Call inside a write transaction.
+/// Returns `false` when the aidant is not a member.
 pub fn designate_referent(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     organisation_id: &str,
     aidant_id: &str,
     by: &str,
 ) -> Result<bool, AccountError> {
-    let Some(member) = member(conn, organisation_id, aidant_id)? else {
+    let Some(member) = member(tx.conn(), organisation_id, aidant_id)? else {
         return Ok(false);
     };
     if member.role != Role::Referent {
-        set_membership(conn, now, aidant_id, organisation_id, Role::Referent)?;
+        set_membership(tx, now, aidant_id, organisation_id, Role::Referent)?;
         journal_member_action(
-            conn,
+            tx,
             rng,
             now,
             journal::Action::DesignateReferent,
@@ -643,21 +638,21 @@ pub fn designate_referent(
 }
 
 /// The national team activates an aidant after their training (`activate_aidant` on the
-/// national chain). Call inside a write transaction.
+/// national chain).
 pub fn activate_aidant(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     email: &str,
 ) -> Result<Aidant, AccountError> {
-    let Some(mut aidant) = find_aidant_by_email(conn, email)? else {
+    let Some(mut aidant) = find_aidant_by_email(tx.conn(), email)? else {
         return Err(AccountError::UnknownEmail(normalise_email(email)));
     };
     if !aidant.active {
-        set_active(conn, &aidant.id, true)?;
+        set_active(tx, &aidant.id, true)?;
         aidant.active = true;
         journal_member_action(
-            conn,
+            tx,
             rng,
             now,
             journal::Action::ActivateAidant,
@@ -670,16 +665,15 @@ pub fn activate_aidant(
 }
 
 /// The national team creates an organisation (`create_organisation` on the national chain).
-/// Call inside a write transaction.
 pub fn register_organisation(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     new: NewOrganisation<'_>,
 ) -> Result<Organisation, AccountError> {
-    let organisation = create_organisation(conn, rng, now, new)?;
+    let organisation = create_organisation(tx, rng, now, new)?;
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         journal::NewEntry {
@@ -697,9 +691,9 @@ pub fn register_organisation(
 
 /// The national team sets the démarches an organisation may do (catalogue ids; `None`: all),
 /// journaled as `set_allowed_demarches` on the national chain. The ids are the caller's to
-/// check against the catalogue. Call inside a write transaction.
+/// check against the catalogue.
 pub fn set_allowed_demarches(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     organisation_id: &str,
@@ -708,12 +702,12 @@ pub fn set_allowed_demarches(
     let stored = ids.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
     let changed = diesel::update(organisations::table.find(organisation_id))
         .set(organisations::allowed_demarches.eq(&stored))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     if changed != 1 {
         return Err(AccountError::UnknownOrganisation);
     }
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         journal::NewEntry {

@@ -6,7 +6,7 @@ use authenticator::{CardState, ImportReport, SeedCipher};
 use chrono::{DateTime, Utc};
 use ring::rand::SecureRandom;
 use std::fmt::Write as _;
-use store::{write_transaction, DbConnection};
+use store::{write_transaction, PooledDb};
 
 /// Why a command failed: a message for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +68,7 @@ pub fn import_report_text(report: &ImportReport) -> String {
 
 /// `cards import FILE`.
 pub fn import_cards(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     now: DateTime<Utc>,
@@ -85,7 +85,7 @@ pub fn import_cards(
 }
 
 /// `cards list`: one line per card.
-pub fn list_cards(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<String, AdminError> {
+pub fn list_cards(conn: &mut PooledDb, now: DateTime<Utc>) -> Result<String, AdminError> {
     let cards = authenticator::list_cards(conn)?;
     let mut out = String::new();
     let _ = writeln!(out, "{:<16} {:<9} {:<14} aidant", "numéro", "type", "état");
@@ -131,7 +131,7 @@ pub struct OrganisationInput {
 
 /// `organisation create`: a habilitated organisation.
 pub fn create_organisation(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     input: &OrganisationInput,
@@ -141,9 +141,9 @@ pub fn create_organisation(
             "code postal invalide : 5 chiffres attendus".into(),
         ));
     }
-    Ok(write_transaction(conn, |conn| {
+    Ok(write_transaction(conn, |tx| {
         accounts::register_organisation(
-            conn,
+            tx,
             rng,
             now,
             accounts::NewOrganisation {
@@ -163,7 +163,7 @@ pub fn create_organisation(
 /// do (mandates, uses, `rep_scope`); `None` allows them all. Returns the organisation's name and
 /// the démarches now allowed.
 pub fn set_allowed_demarches(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     siret: &str,
@@ -192,13 +192,13 @@ pub fn set_allowed_demarches(
             Some(demarches)
         }
     };
-    Ok(write_transaction(conn, |conn| {
-        let organisation = accounts::organisation_by_siret(conn, siret)?
+    Ok(write_transaction(conn, |tx| {
+        let organisation = accounts::organisation_by_siret(tx.conn(), siret)?
             .ok_or_else(|| accounts::AccountError::UnknownSiret(siret.trim().to_owned()))?;
         let ids: Option<Vec<&str>> = demarches
             .as_ref()
             .map(|d| d.iter().map(|d| d.id()).collect());
-        accounts::set_allowed_demarches(conn, rng, now, &organisation.id, ids.as_deref())?;
+        accounts::set_allowed_demarches(tx, rng, now, &organisation.id, ids.as_deref())?;
         Ok::<_, accounts::AccountError>((
             organisation.name,
             demarches.unwrap_or_else(|| mandate::Demarche::ALL.to_vec()),
@@ -227,13 +227,13 @@ pub struct AidantInput {
 
 /// `aidant create`: an aidant (or référent) of an organisation, pending activation.
 pub fn create_aidant(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     input: &AidantInput,
 ) -> Result<accounts::Aidant, AdminError> {
-    Ok(write_transaction(conn, |conn| {
-        let organisation = accounts::organisation_by_siret(conn, &input.siret)?
+    Ok(write_transaction(conn, |tx| {
+        let organisation = accounts::organisation_by_siret(tx.conn(), &input.siret)?
             .ok_or_else(|| accounts::AccountError::UnknownSiret(input.siret.trim().to_owned()))?;
         let role = if input.referent {
             accounts::Role::Referent
@@ -241,7 +241,7 @@ pub fn create_aidant(
             accounts::Role::Aidant
         };
         accounts::add_member(
-            conn,
+            tx,
             rng,
             now,
             &organisation.id,
@@ -261,18 +261,18 @@ pub fn create_aidant(
 
 /// `aidant activate EMAIL`.
 pub fn activate_aidant(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     email: &str,
 ) -> Result<accounts::Aidant, AdminError> {
-    Ok(write_transaction(conn, |conn| {
-        accounts::activate_aidant(conn, rng, now, email)
+    Ok(write_transaction(conn, |tx| {
+        accounts::activate_aidant(tx, rng, now, email)
     })?)
 }
 
 /// How the operator reads a chain: its organisation's name and SIRET.
-fn chain_name(conn: &mut DbConnection, chain: &str) -> Result<String, AdminError> {
+fn chain_name(conn: &mut PooledDb, chain: &str) -> Result<String, AdminError> {
     Ok(if chain == journal::NATIONAL_CHAIN {
         "équipe nationale".to_owned()
     } else {
@@ -285,7 +285,7 @@ fn chain_name(conn: &mut DbConnection, chain: &str) -> Result<String, AdminError
 /// `journal verify`: walks every chain, then checks every signed checkpoint against the
 /// chains; the report, and whether everything holds.
 pub fn verify_journal(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     signer: &dyn journal::CheckpointSigner,
 ) -> Result<(String, bool), AdminError> {
     let reports = journal::verify_all(conn).map_err(anyhow::Error::from)?;

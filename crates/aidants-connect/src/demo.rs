@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use identity::{Gender, IdentitePivot};
 use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
 use ring::rand::SecureRandom;
-use store::{write_transaction, DbConnection};
+use store::{write_transaction, PooledDb};
 
 /// The demo aidant's e-mail address.
 pub const DEMO_EMAIL: &str = "camille.durand@france-services-demo.fr";
@@ -86,7 +86,7 @@ pub fn demo_usagers() -> Result<Vec<DemoUsager>, identity::IdentityError> {
 
 /// Seeds the demo data unless the demo aidant already exists.
 pub fn seed_demo(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     now: DateTime<Utc>,
@@ -103,9 +103,9 @@ pub fn seed_demo(
             aidant_id: aidant.id,
         });
     }
-    let (organisation, aidant) = write_transaction(conn, |conn| -> anyhow::Result<_> {
+    let (organisation, aidant) = write_transaction(conn, |tx| -> anyhow::Result<_> {
         let organisation = accounts::create_organisation(
-            conn,
+            tx,
             rng,
             now,
             NewOrganisation {
@@ -119,7 +119,7 @@ pub fn seed_demo(
             },
         )?;
         let aidant = accounts::create_aidant(
-            conn,
+            tx,
             rng,
             now,
             NewAidant {
@@ -131,9 +131,9 @@ pub fn seed_demo(
                 active: true,
             },
         )?;
-        accounts::set_membership(conn, now, &aidant.id, &organisation.id, Role::Referent)?;
+        accounts::set_membership(tx, now, &aidant.id, &organisation.id, Role::Referent)?;
         authenticator::create_card(
-            conn,
+            tx,
             rng,
             cipher,
             now,
@@ -146,7 +146,7 @@ pub fn seed_demo(
             },
         )?;
         authenticator::create_card(
-            conn,
+            tx,
             rng,
             cipher,
             now,
@@ -161,9 +161,9 @@ pub fn seed_demo(
         Ok((organisation, aidant))
     })?;
     for (identite, demarches, duration) in demo_usagers().map_err(mandate::MandateError::from)? {
-        let usager = write_transaction(conn, |conn| {
-            mandate::create_usager(
-                conn,
+        write_transaction(conn, |tx| {
+            let usager = mandate::create_usager(
+                tx,
                 rng,
                 now,
                 NewUsager {
@@ -171,23 +171,23 @@ pub fn seed_demo(
                     franceconnect_sub: None,
                     phone: "",
                 },
+            )?;
+            mandate::create_mandate(
+                tx,
+                rng,
+                now,
+                NewMandate {
+                    organisation_id: &organisation.id,
+                    usager_id: &usager.id,
+                    created_by: &aidant.id,
+                    duration,
+                    demarches,
+                    is_remote: false,
+                    consent_phone: None,
+                    renews: None,
+                },
             )
         })?;
-        mandate::create_mandate(
-            conn,
-            rng,
-            now,
-            NewMandate {
-                organisation_id: &organisation.id,
-                usager_id: &usager.id,
-                created_by: &aidant.id,
-                duration,
-                demarches,
-                is_remote: false,
-                consent_phone: None,
-                renews: None,
-            },
-        )?;
     }
     Ok(DemoSummary {
         created: true,

@@ -45,9 +45,9 @@ pub fn open_database(config: &Config) -> anyhow::Result<store::DbPool> {
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
     }
-    let rebuilt = store::write_transaction(&mut conn, |conn| {
-        if journal::stats::is_missing(conn)? {
-            journal::stats::rebuild(conn).map(Some)
+    let rebuilt = store::write_transaction(&mut conn, |tx| {
+        if journal::stats::is_missing(tx.conn())? {
+            journal::stats::rebuild(tx).map(Some)
         } else {
             Ok(None)
         }

@@ -8,7 +8,7 @@
 use authenticator::SessionPolicy;
 use chrono::{DateTime, Duration, Utc};
 use provider::KeySet;
-use store::DbConnection;
+use store::PooledDb;
 
 /// How long what expired is kept before the upkeep deletes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub struct Upkeep {
 
 /// One round of upkeep at `now`.
 pub fn run_once(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     keys: &KeySet,
     rules: &Rules,
     now: DateTime<Utc>,
@@ -67,24 +67,23 @@ pub fn run_once(
     if let Some(c) = &checkpoint {
         tracing::info!(day = %c.day, heads = c.heads, token = %c.token, "journal checkpoint written");
     }
-    let closed_months =
-        store::write_transaction(conn, |conn| journal::stats::close_months(conn, now))?;
+    let closed_months = store::write_transaction(conn, |tx| journal::stats::close_months(tx, now))?;
     let retention = &rules.retention;
     let purged = Purged {
-        throttle: store::write_transaction(conn, |conn| {
-            authenticator::purge_login_throttle(conn, &rules.policy.source, now)
+        throttle: store::write_transaction(conn, |tx| {
+            authenticator::purge_login_throttle(tx.conn(), &rules.policy.source, now)
         })?,
-        oidc_requests: store::write_transaction(conn, |conn| {
-            provider::purge_requests(conn, now - retention.oidc_requests)
+        oidc_requests: store::write_transaction(conn, |tx| {
+            provider::purge_requests(tx.conn(), now - retention.oidc_requests)
         })?,
-        sessions: store::write_transaction(conn, |conn| {
-            authenticator::purge_sessions(conn, now - retention.sessions)
+        sessions: store::write_transaction(conn, |tx| {
+            authenticator::purge_sessions(tx.conn(), now - retention.sessions)
         })?,
-        mandate_drafts: store::write_transaction(conn, |conn| {
-            mandate::purge_drafts(conn, now - retention.mandate_drafts)
+        mandate_drafts: store::write_transaction(conn, |tx| {
+            mandate::purge_drafts(tx.conn(), now - retention.mandate_drafts)
         })?,
-        devices: store::write_transaction(conn, |conn| {
-            authenticator::purge_devices(conn, now - rules.policy.device_lifetime)
+        devices: store::write_transaction(conn, |tx| {
+            authenticator::purge_devices(tx.conn(), now - rules.policy.device_lifetime)
         })?,
     };
     if purged != Purged::default() {

@@ -17,7 +17,7 @@ use ring::rand::SecureRandom;
 use store::schema::{
     aidants, autorisations, journal_heads, mandates, memberships, organisations, usagers,
 };
-use store::{to_db, write_transaction, DbConnection};
+use store::{to_db, write_transaction, PooledDb};
 
 /// How much to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,7 +391,7 @@ impl World<'_> {
 /// `demo_aidant` creates its mandates). Refused when the database already holds one.
 /// `progress` is told each step as it ends.
 pub fn fill(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     plan: VolumePlan,
@@ -438,7 +438,7 @@ pub fn fill(
 }
 
 fn write_structures(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     world: &World<'_>,
     report: &mut VolumeReport,
 ) -> anyhow::Result<()> {
@@ -488,10 +488,10 @@ fn write_structures(
             }
         })
         .collect();
-    write_transaction(conn, |conn| -> anyhow::Result<()> {
-        store::bulk_insert!(conn, organisations::table, &structures);
-        store::bulk_insert!(conn, aidants::table, &aidants);
-        store::bulk_insert!(conn, memberships::table, &memberships);
+    write_transaction(conn, |tx| -> anyhow::Result<()> {
+        store::bulk_insert!(tx.conn(), organisations::table, &structures);
+        store::bulk_insert!(tx.conn(), aidants::table, &aidants);
+        store::bulk_insert!(tx.conn(), memberships::table, &memberships);
         let heads: Vec<HeadRow> = structures
             .iter()
             .map(|o| HeadRow {
@@ -501,7 +501,7 @@ fn write_structures(
                 checkpointed_seq: 0,
             })
             .collect();
-        store::bulk_insert!(conn, journal_heads::table, &heads);
+        store::bulk_insert!(tx.conn(), journal_heads::table, &heads);
         Ok(())
     })
     .context("structures et aidants")?;
@@ -511,7 +511,7 @@ fn write_structures(
 }
 
 fn write_usagers(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     world: &World<'_>,
     report: &mut VolumeReport,
 ) -> anyhow::Result<()> {
@@ -520,8 +520,8 @@ fn write_usagers(
     while start < total {
         let end = (start + BATCH).min(total);
         let rows: Vec<UsagerRow> = (start..end).map(|u| usager_row(world, u)).collect();
-        write_transaction(conn, |conn| -> anyhow::Result<()> {
-            store::bulk_insert!(conn, usagers::table, &rows);
+        write_transaction(conn, |tx| -> anyhow::Result<()> {
+            store::bulk_insert!(tx.conn(), usagers::table, &rows);
             Ok(())
         })
         .context("usagers")?;
@@ -566,7 +566,7 @@ fn usager_row(world: &World<'_>, u: u64) -> UsagerRow {
 }
 
 fn write_mandates(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     world: &World<'_>,
     report: &mut VolumeReport,
 ) -> anyhow::Result<()> {
@@ -610,9 +610,9 @@ fn write_mandates(
                 id,
             });
         }
-        write_transaction(conn, |conn| -> anyhow::Result<()> {
-            store::bulk_insert!(conn, mandates::table, &mandate_rows);
-            store::bulk_insert!(conn, autorisations::table, &autorisation_rows);
+        write_transaction(conn, |tx| -> anyhow::Result<()> {
+            store::bulk_insert!(tx.conn(), mandates::table, &mandate_rows);
+            store::bulk_insert!(tx.conn(), autorisations::table, &autorisation_rows);
             Ok(())
         })
         .context("mandats")?;
@@ -621,14 +621,14 @@ fn write_mandates(
         start = end;
     }
     // Each structure's list of usagers, as the first mandate of each writes it.
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |tx| {
         diesel::sql_query(
             "INSERT INTO organisation_usagers (organisation_id, usager_id, search_name) \
              SELECT DISTINCT m.organisation_id, m.usager_id, u.search_name \
              FROM mandates m JOIN usagers u ON u.id = m.usager_id WHERE true \
              ON CONFLICT DO NOTHING",
         )
-        .execute(conn)
+        .execute(tx.conn())
     })
     .context("usagers des structures")?;
     Ok(())
@@ -645,7 +645,7 @@ struct EntryFacts {
 }
 
 fn write_journal(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     world: &World<'_>,
     report: &mut VolumeReport,
@@ -730,7 +730,7 @@ fn write_journal(
 }
 
 fn append_chain(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     chain: &str,
     facts: &[EntryFacts],
@@ -752,10 +752,8 @@ fn append_chain(
             )
         })
         .collect();
-    write_transaction(conn, |conn| {
-        journal::append_many(conn, rng, chain, &entries)
-    })
-    .context("journal")?;
+    write_transaction(conn, |tx| journal::append_many(tx, rng, chain, &entries))
+        .context("journal")?;
     Ok(())
 }
 

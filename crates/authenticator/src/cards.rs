@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use store::schema::otp_cards;
-use store::{new_id, to_db, DbConnection};
+use store::{new_id, to_db, PooledDb, WriteTx};
 use subtle::ConstantTimeEq;
 
 /// Digits of a code.
@@ -143,7 +143,7 @@ pub struct NewCard<'a> {
 
 /// Registers a card, sealing its seed.
 pub fn create_card(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     now: DateTime<Utc>,
@@ -182,27 +182,27 @@ pub fn create_card(
             otp_cards::failures.eq(0),
             otp_cards::created_at.eq(card.created_at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(card)
 }
 
 /// Seals again, bound to their card, the seeds stored before seeds were bound to their card
 /// (a storage format change, run at start-up; nothing else changes); returns how many.
 pub fn bind_legacy_seeds(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
 ) -> Result<usize, AuthError> {
-    store::write_transaction(conn, |conn| {
+    store::write_transaction(conn, |tx| {
         let legacy: Vec<(String, String)> = otp_cards::table
             .filter(otp_cards::seed_encrypted.not_like("v2.%"))
             .select((otp_cards::id, otp_cards::seed_encrypted))
-            .load(conn)?;
+            .load(tx.conn())?;
         for (id, sealed) in &legacy {
             if let Some(bound) = cipher.rebind(rng, id, sealed)? {
                 diesel::update(otp_cards::table.find(id))
                     .set(otp_cards::seed_encrypted.eq(bound))
-                    .execute(conn)?;
+                    .execute(tx.conn())?;
             }
         }
         Ok(legacy.len())
@@ -339,7 +339,7 @@ pub(crate) fn matching_step(
 /// submissions of the same code (on any number of server instances) exactly one claims it.
 /// Returns whether this one did.
 pub(crate) fn claim_step(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     card: &OtpCard,
     step: i64,
 ) -> Result<bool, AuthError> {
@@ -351,7 +351,7 @@ pub(crate) fn claim_step(
         ),
     )
     .set(otp_cards::last_used_step.eq(step))
-    .execute(conn)?;
+    .execute(tx.conn())?;
     Ok(claimed == 1)
 }
 
@@ -361,9 +361,9 @@ pub(crate) fn claim_step(
 /// that doubles with each failure; `backoff.max_failures` wrong codes lock the card, for
 /// longer each time, until failures are forgotten (`backoff.forget_after` after the last).
 /// An accepted code does not forget earlier failures: whoever guesses codes gets no new
-/// attempts when the holder signs in. Call inside a write transaction.
+/// attempts when the holder signs in.
 pub fn verify_code(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     cipher: &SeedCipher,
     card: &OtpCard,
     code: &str,
@@ -374,9 +374,9 @@ pub fn verify_code(
         return Ok(Err(refusal));
     }
     let Some(step) = matching_step(cipher, card, code, now)? else {
-        return Ok(Err(record_failure(conn, card, now, backoff)?));
+        return Ok(Err(record_failure(tx, card, now, backoff)?));
     };
-    if claim_step(conn, card, step)? {
+    if claim_step(tx, card, step)? {
         Ok(Ok(step))
     } else {
         Ok(Err(OtpRefusal::Replayed))
@@ -387,7 +387,7 @@ pub fn verify_code(
 /// failures all count), and locks it when the count reaches the limit: the first lock for
 /// `lock_for`, each further one twice as long, up to `max_lock`.
 pub(crate) fn record_failure(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     card: &OtpCard,
     now: DateTime<Utc>,
     backoff: &Backoff,
@@ -402,7 +402,7 @@ pub(crate) fn record_failure(
                 otp_cards::last_failure_at.eq(to_db(now)),
                 otp_cards::unseen_failures.eq(otp_cards::unseen_failures + 1),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     } else {
         diesel::update(target)
             .set((
@@ -410,11 +410,11 @@ pub(crate) fn record_failure(
                 otp_cards::last_failure_at.eq(to_db(now)),
                 otp_cards::unseen_failures.eq(otp_cards::unseen_failures + 1),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
     }
     let (failures, locks): (i32, i32) = target
         .select((otp_cards::failures, otp_cards::locks))
-        .first(conn)?;
+        .first(tx.conn())?;
     if failures < backoff.max_failures {
         return Ok(OtpRefusal::WrongCode);
     }
@@ -426,7 +426,7 @@ pub(crate) fn record_failure(
             otp_cards::locks.eq(locks),
             otp_cards::unseen_locks.eq(otp_cards::unseen_locks + 1),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(OtpRefusal::Locked {
         until,
         now_locked: true,
@@ -435,7 +435,7 @@ pub(crate) fn record_failure(
 
 /// Forgets the wrong codes from unrecognised browsers and lifts the lock they caused (a
 /// référent vouches for the card, and has talked with its holder).
-pub(crate) fn forget_failures(conn: &mut DbConnection, card_id: &str) -> Result<(), AuthError> {
+pub(crate) fn forget_failures(tx: &mut WriteTx<'_>, card_id: &str) -> Result<(), AuthError> {
     diesel::update(otp_cards::table.find(card_id))
         .set((
             otp_cards::failures.eq(0),
@@ -445,7 +445,7 @@ pub(crate) fn forget_failures(conn: &mut DbConnection, card_id: &str) -> Result<
             otp_cards::unseen_failures.eq(0),
             otp_cards::unseen_locks.eq(0),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 

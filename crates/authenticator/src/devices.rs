@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use store::schema::trusted_devices;
-use store::{from_db, hash_secret, to_db, DbConnection, StoreError};
+use store::{from_db, hash_secret, to_db, DbConnection, StoreError, WriteTx};
 
 /// The secret a recognised browser keeps. Only its hash is stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub(crate) fn recognised(
 
 /// Recognises the browser from now on: a new token for it.
 pub(crate) fn remember(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     aidant_id: &str,
     now: DateTime<Utc>,
@@ -84,7 +84,7 @@ pub(crate) fn remember(
             trusted_devices::last_used_at.eq(to_db(now)),
             trusted_devices::failures.eq(0),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(token)
 }
 
@@ -99,7 +99,7 @@ pub(crate) fn wait_until(
 
 /// A code typed from the browser was accepted: its failures are forgotten.
 pub(crate) fn used(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     device: &Device,
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
@@ -109,14 +109,14 @@ pub(crate) fn used(
             trusted_devices::failures.eq(0),
             trusted_devices::last_failure_at.eq(None::<NaiveDateTime>),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(())
 }
 
 /// Counts a wrong code typed from the browser; at `backoff.max_failures` it is no longer
 /// recognised (its next codes count against the card). Returns whether it still is.
 pub(crate) fn failed(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     device: &Device,
     backoff: &Backoff,
     now: DateTime<Utc>,
@@ -127,12 +127,12 @@ pub(crate) fn failed(
             trusted_devices::failures.eq(trusted_devices::failures + 1),
             trusted_devices::last_failure_at.eq(to_db(now)),
         ))
-        .execute(conn)?;
-    let failures: i32 = target.select(trusted_devices::failures).first(conn)?;
+        .execute(tx.conn())?;
+    let failures: i32 = target.select(trusted_devices::failures).first(tx.conn())?;
     if failures < backoff.max_failures {
         return Ok(true);
     }
-    diesel::delete(target).execute(conn)?;
+    diesel::delete(target).execute(tx.conn())?;
     Ok(false)
 }
 

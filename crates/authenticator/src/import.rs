@@ -11,7 +11,7 @@ use ring::digest;
 use ring::rand::SecureRandom;
 use std::collections::HashMap;
 use store::schema::otp_cards;
-use store::{write_transaction, DbConnection};
+use store::{write_transaction, DbConnection, PooledDb};
 
 /// Longest serial number accepted.
 const MAX_SERIAL: usize = 32;
@@ -109,7 +109,7 @@ fn check_row(record: &csv::StringRecord) -> Result<(String, String), String> {
 /// an aidant rejects the whole file: the report then lists every rejected line and nothing is
 /// written. A successful import is journaled as `import_totp_cards` on the national chain.
 pub fn import_cards(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     now: DateTime<Utc>,
@@ -123,7 +123,7 @@ pub fn import_cards(
     let mut report = ImportReport::default();
     let mut plans = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |tx| {
         for (index, record) in reader.records().enumerate() {
             let fallback_line = index as u64 + 1;
             let record = match record {
@@ -161,7 +161,7 @@ pub fn import_cards(
                 });
                 continue;
             }
-            match card_by_serial(conn, &serial)? {
+            match card_by_serial(tx.conn(), &serial)? {
                 None => {
                     report.added.push(serial.clone());
                     plans.push(Plan::Add { serial, seed });
@@ -189,7 +189,7 @@ pub fn import_cards(
             match plan {
                 Plan::Add { serial, seed } => {
                     create_card(
-                        conn,
+                        tx,
                         rng,
                         cipher,
                         now,
@@ -212,12 +212,12 @@ pub fn import_cards(
                             otp_cards::last_failure_at.eq(None::<NaiveDateTime>),
                             otp_cards::disabled_reason.eq(None::<String>),
                         ))
-                        .execute(conn)?;
+                        .execute(tx.conn())?;
                 }
             }
         }
         journal::append(
-            conn,
+            tx,
             rng,
             now,
             NewEntry {

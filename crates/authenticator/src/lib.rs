@@ -6,10 +6,13 @@
 //! unlocking, deactivation by a référent — of an aidant whose every structure they manage),
 //! aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and the activity check.
 //!
-//! Its one output that other crates rely on is [`VerifiedAidant`]: a proof, which only this
-//! crate can construct, that an aidant passed the OTP check within the activity window for an
-//! organisation they may work for. It knows nothing of mandates or OpenID Connect.
+//! Its outputs that other crates rely on are proofs, which only this crate can construct (module
+//! `authority`): [`VerifiedAidant`], that an aidant passed the OTP check within the activity
+//! window for an organisation they may work for (what every mandate write takes), and the
+//! référent's [`ReferentSession`] and [`VerifiedReferent`]. It knows nothing of mandates or
+//! OpenID Connect.
 
+mod authority;
 mod cards;
 mod devices;
 mod import;
@@ -18,6 +21,7 @@ mod seed;
 mod sessions;
 mod throttle;
 
+pub use authority::{referent_session, verify_referent, ReferentSession, VerifiedReferent};
 pub use cards::{
     bind_legacy_seeds, card_code_at, create_card, verify_code, Backoff, CardKind, CardState,
     NewCard, OtpCard, OtpRefusal, TOTP_DIGITS, TOTP_PERIOD,
@@ -25,9 +29,9 @@ pub use cards::{
 pub use devices::{purge_devices, DeviceToken};
 pub use import::{import_cards, list_cards, ImportReport, RejectedRow};
 pub use management::{
-    associate_card, begin_digital_card, card_by_serial, cards_of_aidant, deactivate_member,
-    dissociate_card, may_manage_cards, reactivate_member, unlock_card, validate_card, CardRefusal,
-    Dissociation, Enrolment, ReferentAction,
+    add_aidant, associate_card, begin_digital_card, card_by_serial, cards_of_aidant,
+    deactivate_member, designate_referent, dissociate_card, may_manage_cards, reactivate_member,
+    unlock_card, validate_card, CardRefusal, Dissociation, Enrolment, ReferentAction,
 };
 pub use seed::{SeedCipher, SeedError};
 pub use sessions::{

@@ -12,13 +12,13 @@ use crate::cards::{
     create_card, forget_failures, verify_code, CardKind, NewCard, OtpCard, OtpRefusal,
 };
 use crate::sessions::{end_sessions, SessionPolicy};
-use crate::{AuthError, SeedCipher};
+use crate::{AuthError, SeedCipher, VerifiedReferent};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::otp_cards;
-use store::{to_db, write_transaction, DbConnection};
+use store::{to_db, write_transaction, DbConnection, PooledDb, WriteTx};
 
 /// Why a référent's action on a card or an aidant was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,15 +99,29 @@ impl Dissociation {
     }
 }
 
-/// Who acts, for whom, where.
+/// Who acts, for whom, where: a verified référent of the structure, on one of its aidants.
+/// Built only from a [`VerifiedReferent`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReferentAction<'a> {
-    /// The organisation.
-    pub organisation_id: &'a str,
-    /// The référent acting.
-    pub referent_id: &'a str,
+    organisation_id: &'a str,
+    referent_id: &'a str,
+    aidant_id: &'a str,
+}
+
+impl<'a> ReferentAction<'a> {
+    /// The référent's action on `aidant_id` (whose membership each action checks).
+    pub fn on(referent: &'a VerifiedReferent, aidant_id: &'a str) -> Self {
+        ReferentAction {
+            organisation_id: referent.organisation_id(),
+            referent_id: referent.referent_id(),
+            aidant_id,
+        }
+    }
+
     /// The aidant acted upon.
-    pub aidant_id: &'a str,
+    pub fn aidant_id(&self) -> &'a str {
+        self.aidant_id
+    }
 }
 
 impl ReferentAction<'_> {
@@ -147,14 +161,14 @@ impl ReferentAction<'_> {
 
     fn journal(
         &self,
-        conn: &mut DbConnection,
+        tx: &mut WriteTx<'_>,
         rng: &dyn SecureRandom,
         now: DateTime<Utc>,
         action: Action,
         details: serde_json::Value,
     ) -> Result<(), AuthError> {
         journal::append(
-            conn,
+            tx,
             rng,
             now,
             NewEntry {
@@ -204,17 +218,17 @@ pub fn card_by_serial(conn: &mut DbConnection, serial: &str) -> Result<Option<Ot
 
 /// Associates the physical card `serial` with the aidant; it must then be validated.
 pub fn associate_card(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     who: ReferentAction<'_>,
     serial: &str,
 ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
-    write_transaction(conn, |conn| {
-        if let Err(refusal) = who.card_authority(conn)? {
+    write_transaction(conn, |tx| {
+        if let Err(refusal) = who.card_authority(tx.conn())? {
             return Ok(Err(refusal));
         }
-        let Some(card) = card_by_serial(conn, serial)?.filter(OtpCard::is_physical) else {
+        let Some(card) = card_by_serial(tx.conn(), serial)?.filter(OtpCard::is_physical) else {
             return Ok(Err(CardRefusal::UnknownSerial));
         };
         if card.disabled_reason.is_some() {
@@ -223,7 +237,7 @@ pub fn associate_card(
         if card.aidant_id.is_some() {
             return Ok(Err(CardRefusal::CardTaken));
         }
-        if cards_of_aidant(conn, who.aidant_id)?
+        if cards_of_aidant(tx.conn(), who.aidant_id)?
             .iter()
             .any(|c| c.is_physical() && c.disabled_reason.is_none())
         {
@@ -238,12 +252,12 @@ pub fn associate_card(
             otp_cards::aidant_id.eq(who.aidant_id),
             otp_cards::validated_at.eq(None::<chrono::NaiveDateTime>),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
         if taken != 1 {
             return Ok(Err(CardRefusal::CardTaken));
         }
         who.journal(
-            conn,
+            tx,
             rng,
             now,
             Action::CardAssociation,
@@ -260,7 +274,7 @@ pub fn associate_card(
 /// Validates the aidant's card awaiting validation with a code it shows now (the code is
 /// then used: it cannot sign in).
 pub fn validate_card(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
@@ -268,17 +282,17 @@ pub fn validate_card(
     who: ReferentAction<'_>,
     code: &str,
 ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
-    write_transaction(conn, |conn| {
-        if let Err(refusal) = who.card_authority(conn)? {
+    write_transaction(conn, |tx| {
+        if let Err(refusal) = who.card_authority(tx.conn())? {
             return Ok(Err(refusal));
         }
-        let Some(card) = cards_of_aidant(conn, who.aidant_id)?
+        let Some(card) = cards_of_aidant(tx.conn(), who.aidant_id)?
             .into_iter()
             .find(|c| c.validated_at.is_none() && c.disabled_reason.is_none())
         else {
             return Ok(Err(CardRefusal::NoPendingCard));
         };
-        match verify_code(conn, cipher, &card, code, now, &policy.card)? {
+        match verify_code(tx, cipher, &card, code, now, &policy.card)? {
             Ok(_) => {}
             Err(refusal) => {
                 if let OtpRefusal::Locked {
@@ -287,7 +301,7 @@ pub fn validate_card(
                 } = refusal
                 {
                     crate::sessions::journal_card_lock(
-                        conn,
+                        tx,
                         rng,
                         now,
                         who.aidant_id,
@@ -300,11 +314,11 @@ pub fn validate_card(
         }
         diesel::update(otp_cards::table.find(&card.id))
             .set(otp_cards::validated_at.eq(Some(to_db(now))))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         // The référent holds the card: the codes typed to validate it count for nothing now.
-        forget_failures(conn, &card.id)?;
+        forget_failures(tx, &card.id)?;
         who.journal(
-            conn,
+            tx,
             rng,
             now,
             Action::CardValidation,
@@ -320,7 +334,7 @@ pub fn validate_card(
 /// Takes a card away from the aidant for `reason`: a lost, broken or faulty physical card and
 /// any digital card go out of service, others back to stock. The aidant's sessions end.
 pub fn dissociate_card(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     who: ReferentAction<'_>,
@@ -330,8 +344,8 @@ pub fn dissociate_card(
     if matches!(reason, Dissociation::Autre(text) if text.is_empty()) {
         return Ok(Err(CardRefusal::ReasonMissing));
     }
-    write_transaction(conn, |conn| {
-        let card = match who.card(conn, card_id)? {
+    write_transaction(conn, |tx| {
+        let card = match who.card(tx.conn(), card_id)? {
             Ok(card) => card,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -343,13 +357,13 @@ pub fn dissociate_card(
                 otp_cards::validated_at.eq(None::<chrono::NaiveDateTime>),
                 otp_cards::disabled_reason.eq(disabled),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         let detail = match reason {
             Dissociation::Autre(text) => text.as_str(),
             _ => "",
         };
         who.journal(
-            conn,
+            tx,
             rng,
             now,
             Action::CardDissociation,
@@ -360,7 +374,7 @@ pub fn dissociate_card(
                 "out_of_service": out_of_service,
             }),
         )?;
-        end_sessions(conn, who.aidant_id, None, now)?;
+        end_sessions(tx, who.aidant_id, None, now)?;
         Ok(Ok(()))
     })
 }
@@ -369,20 +383,20 @@ pub fn dissociate_card(
 /// forgets those codes (the référent has checked with the aidant), journaled as
 /// `unlock_otp_card`.
 pub fn unlock_card(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     who: ReferentAction<'_>,
     card_id: &str,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
-    write_transaction(conn, |conn| {
-        let card = match who.card(conn, card_id)? {
+    write_transaction(conn, |tx| {
+        let card = match who.card(tx.conn(), card_id)? {
             Ok(card) => card,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        forget_failures(conn, &card.id)?;
+        forget_failures(tx, &card.id)?;
         who.journal(
-            conn,
+            tx,
             rng,
             now,
             Action::UnlockOtpCard,
@@ -427,7 +441,7 @@ impl Enrolment {
 /// Starts enrolling a digital card ("carte numérique") for the aidant: a new random seed,
 /// sealed at rest, shown once. An earlier enrolment never validated is dropped.
 pub fn begin_digital_card(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     now: DateTime<Utc>,
@@ -436,8 +450,8 @@ pub fn begin_digital_card(
     let mut seed = vec![0u8; 20];
     rng.fill(&mut seed).map_err(|_| store::StoreError::Random)?;
     let seed_hex = hex::encode(&seed);
-    write_transaction(conn, |conn| {
-        if let Err(refusal) = who.card_authority(conn)? {
+    write_transaction(conn, |tx| {
+        if let Err(refusal) = who.card_authority(tx.conn())? {
             return Ok(Err(refusal));
         }
         diesel::delete(
@@ -447,11 +461,11 @@ pub fn begin_digital_card(
                 .filter(otp_cards::validated_at.is_null())
                 .filter(otp_cards::last_used_step.is_null()),
         )
-        .execute(conn)?;
+        .execute(tx.conn())?;
         let id = store::new_id(rng)?;
         let serial = format!("NUM{}", id[..12].to_uppercase());
         let card = create_card(
-            conn,
+            tx,
             rng,
             cipher,
             now,
@@ -472,7 +486,7 @@ pub fn begin_digital_card(
 
 /// Deactivates the aidant in the organisation and ends their sessions there.
 pub fn deactivate_member(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     who: ReferentAction<'_>,
@@ -480,13 +494,13 @@ pub fn deactivate_member(
     if who.aidant_id == who.referent_id {
         return Ok(Err(CardRefusal::SelfDeactivation));
     }
-    write_transaction(conn, |conn| {
-        if !accounts::set_membership_active(conn, who.aidant_id, who.organisation_id, false)? {
+    write_transaction(conn, |tx| {
+        if !accounts::set_membership_active(tx, who.aidant_id, who.organisation_id, false)? {
             return Ok(Err(CardRefusal::NotMember));
         }
-        end_sessions(conn, who.aidant_id, Some(who.organisation_id), now)?;
+        end_sessions(tx, who.aidant_id, Some(who.organisation_id), now)?;
         who.journal(
-            conn,
+            tx,
             rng,
             now,
             Action::DeactivateAidant,
@@ -498,23 +512,72 @@ pub fn deactivate_member(
 
 /// Reactivates the aidant in the organisation.
 pub fn reactivate_member(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     who: ReferentAction<'_>,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
-    write_transaction(conn, |conn| {
-        if !accounts::set_membership_active(conn, who.aidant_id, who.organisation_id, true)? {
+    write_transaction(conn, |tx| {
+        if !accounts::set_membership_active(tx, who.aidant_id, who.organisation_id, true)? {
             return Ok(Err(CardRefusal::NotMember));
         }
         who.journal(
-            conn,
+            tx,
             rng,
             now,
             Action::ReactivateAidant,
             serde_json::Value::Null,
         )?;
         Ok(Ok(()))
+    })
+}
+
+/// Makes a member of the structure a (co-)référent (`designate_referent`).
+pub fn designate_referent(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    who: ReferentAction<'_>,
+) -> Result<Result<(), CardRefusal>, AuthError> {
+    write_transaction(conn, |tx| {
+        let designated = accounts::designate_referent(
+            tx,
+            rng,
+            now,
+            who.organisation_id,
+            who.aidant_id,
+            who.referent_id,
+        )?;
+        Ok(if designated {
+            Ok(())
+        } else {
+            Err(CardRefusal::NotMember)
+        })
+    })
+}
+
+/// Adds an aidant to the référent's structure, pending the national team's activation (as
+/// `accounts::add_member`, journaled `add_aidant` by the référent).
+pub fn add_aidant(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: DateTime<Utc>,
+    referent: &VerifiedReferent,
+    new: accounts::NewAidant<'_>,
+) -> Result<accounts::Aidant, accounts::AccountError> {
+    write_transaction(conn, |tx| {
+        accounts::add_member(
+            tx,
+            rng,
+            now,
+            referent.organisation_id(),
+            accounts::NewAidant {
+                active: false,
+                ..new
+            },
+            accounts::Role::Aidant,
+            Some(referent.referent_id()),
+        )
     })
 }
 

@@ -19,7 +19,10 @@ use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{aidant_sessions, otp_cards};
-use store::{from_db, hash_secret, new_id, to_db, write_transaction, DbConnection, StoreError};
+use store::{
+    from_db, hash_secret, new_id, to_db, write_transaction, DbConnection, PooledDb, StoreError,
+    WriteTx,
+};
 
 /// Lifetimes and limits of sessions and codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +227,7 @@ struct Accepted {
 /// `lock_otp_card`).
 #[allow(clippy::too_many_arguments)]
 fn check_code(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
@@ -233,11 +236,17 @@ fn check_code(
     device_tokens: &[String],
     now: DateTime<Utc>,
 ) -> Result<Result<Accepted, Failure>, AuthError> {
-    let cards = validated_cards(conn, aidant_id)?;
+    let cards = validated_cards(tx.conn(), aidant_id)?;
     if cards.is_empty() {
         return Ok(Err(Failure::UnknownAccount));
     }
-    let device = devices::recognised(conn, aidant_id, device_tokens, policy.device_lifetime, now)?;
+    let device = devices::recognised(
+        tx.conn(),
+        aidant_id,
+        device_tokens,
+        policy.device_lifetime,
+        now,
+    )?;
     let usable: Vec<&OtpCard> = match &device {
         Some(device) => {
             if let Some(until) = devices::wait_until(device, &policy.card, now) {
@@ -270,27 +279,27 @@ fn check_code(
         let Some(step) = matching_step(cipher, card, code, now)? else {
             continue;
         };
-        if !claim_step(conn, card, step)? {
+        if !claim_step(tx, card, step)? {
             return Ok(Err(Failure::Replayed));
         }
         if let Some(known) = &device {
-            devices::used(conn, known, now)?;
+            devices::used(tx, known, now)?;
         }
         return Ok(Ok(Accepted {
             recognised: device.is_some(),
         }));
     }
     if let Some(device) = &device {
-        devices::failed(conn, device, &policy.card, now)?;
+        devices::failed(tx, device, &policy.card, now)?;
         return Ok(Err(Failure::WrongCode));
     }
     let mut failure = Failure::WrongCode;
     for card in usable {
         if let OtpRefusal::Locked { until, now_locked } =
-            record_failure(conn, card, now, &policy.card)?
+            record_failure(tx, card, now, &policy.card)?
         {
             if now_locked {
-                journal_card_lock(conn, rng, now, aidant_id, &card.serial, until)?;
+                journal_card_lock(tx, rng, now, aidant_id, &card.serial, until)?;
             }
             failure = Failure::Locked(until);
         }
@@ -300,11 +309,11 @@ fn check_code(
 
 /// What the holder of the aidant's cards has not been told yet, cleared once taken.
 fn take_alert(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     aidant_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<CardAlert>, AuthError> {
-    let cards = validated_cards(conn, aidant_id)?;
+    let cards = validated_cards(tx.conn(), aidant_id)?;
     if cards.iter().all(|c| c.unseen_locks == 0) {
         return Ok(None);
     }
@@ -320,7 +329,7 @@ fn take_alert(
             otp_cards::unseen_failures.eq(0),
             otp_cards::unseen_locks.eq(0),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(Some(CardAlert {
         failures,
         locked_until,
@@ -329,7 +338,7 @@ fn take_alert(
 
 /// Journals that a card locked itself (`lock_otp_card`, national chain).
 pub(crate) fn journal_card_lock(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     aidant_id: &str,
@@ -337,7 +346,7 @@ pub(crate) fn journal_card_lock(
     until: DateTime<Utc>,
 ) -> Result<(), AuthError> {
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         NewEntry {
@@ -357,29 +366,29 @@ pub(crate) fn journal_card_lock(
 /// looking at the code while the address must wait, counted against the address when it
 /// fails, clearing the address's count when it succeeds.
 fn throttled<T>(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
     now: DateTime<Utc>,
     source: &str,
-    attempt: impl FnOnce(&mut DbConnection) -> Result<Result<T, LoginRefusal>, AuthError>,
+    attempt: impl FnOnce(&mut WriteTx<'_>) -> Result<Result<T, LoginRefusal>, AuthError>,
 ) -> Result<Result<T, LoginRefusal>, AuthError> {
     let tag = cipher.address_tag(source);
-    match throttle::wait(conn, &policy.source, now, &tag)? {
+    match throttle::wait(tx.conn(), &policy.source, now, &tag)? {
         Some(SourceWait::Locked(until)) => return Ok(Err(LoginRefusal::SourceLocked(until))),
         Some(SourceWait::TooSoon(until)) => {
             return Ok(Err(LoginRefusal::BadCredentials(Failure::TooSoon(until))))
         }
         None => {}
     }
-    match attempt(conn)? {
+    match attempt(tx)? {
         Ok(value) => {
-            throttle::succeeded(conn, &tag)?;
+            throttle::succeeded(tx, &tag)?;
             Ok(Ok(value))
         }
         Err(refusal) if refusal.counts_for_source() => {
-            match throttle::failed(conn, rng, &policy.source, now, &tag)? {
+            match throttle::failed(tx, rng, &policy.source, now, &tag)? {
                 Some(until) => Ok(Err(LoginRefusal::SourceLocked(until))),
                 None => Ok(Err(refusal)),
             }
@@ -390,7 +399,7 @@ fn throttled<T>(
 
 /// Journals an aidant's own authentication (`connect_aidant`, `activity_check_aidant`).
 fn journal_aidant_action(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     action: Action,
@@ -398,7 +407,7 @@ fn journal_aidant_action(
     organisation_id: &str,
 ) -> Result<(), AuthError> {
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         NewEntry {
@@ -443,22 +452,22 @@ pub struct SignedIn {
 /// Signs an aidant in with e-mail and OTP code: opens a session in their first habilitated
 /// organisation and journals `connect_aidant`. Refusals are committed too (failure counts).
 pub fn login(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
     now: DateTime<Utc>,
     credentials: Credentials<'_>,
 ) -> Result<Result<SignedIn, LoginRefusal>, AuthError> {
-    write_transaction(conn, |conn| {
-        throttled(conn, rng, cipher, policy, now, credentials.source, |conn| {
-            open_session(conn, rng, cipher, policy, now, credentials)
+    write_transaction(conn, |tx| {
+        throttled(tx, rng, cipher, policy, now, credentials.source, |tx| {
+            open_session(tx, rng, cipher, policy, now, credentials)
         })
     })
 }
 
 fn open_session(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
@@ -466,12 +475,12 @@ fn open_session(
     credentials: Credentials<'_>,
 ) -> Result<Result<SignedIn, LoginRefusal>, AuthError> {
     let Some(aidant) =
-        accounts::find_aidant_by_email(conn, credentials.email)?.filter(|a| a.active)
+        accounts::find_aidant_by_email(tx.conn(), credentials.email)?.filter(|a| a.active)
     else {
         return Ok(Err(LoginRefusal::BadCredentials(Failure::UnknownAccount)));
     };
     let accepted = match check_code(
-        conn,
+        tx,
         rng,
         cipher,
         policy,
@@ -483,7 +492,7 @@ fn open_session(
         Ok(accepted) => accepted,
         Err(failure) => return Ok(Err(LoginRefusal::BadCredentials(failure))),
     };
-    let Some((organisation, _role)) = accounts::working_organisations(conn, &aidant.id)?
+    let Some((organisation, _role)) = accounts::working_organisations(tx.conn(), &aidant.id)?
         .into_iter()
         .next()
     else {
@@ -512,9 +521,9 @@ fn open_session(
             aidant_sessions::last_otp_at.eq(session.last_otp_at),
             aidant_sessions::expires_at.eq(session.expires_at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     journal_aidant_action(
-        conn,
+        tx,
         rng,
         now,
         Action::ConnectAidant,
@@ -524,13 +533,13 @@ fn open_session(
     let device = if accepted.recognised {
         None
     } else {
-        Some(devices::remember(conn, rng, &aidant.id, now)?)
+        Some(devices::remember(tx, rng, &aidant.id, now)?)
     };
     Ok(Ok(SignedIn {
         token,
         session,
         device,
-        alert: take_alert(conn, &aidant.id, now)?,
+        alert: take_alert(tx, &aidant.id, now)?,
     }))
 }
 
@@ -605,7 +614,7 @@ pub fn verify_activity(
 /// session.
 #[allow(clippy::too_many_arguments)]
 pub fn recheck(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
@@ -615,10 +624,10 @@ pub fn recheck(
     source: &str,
     devices: &[String],
 ) -> Result<Result<AidantSession, LoginRefusal>, AuthError> {
-    write_transaction(conn, |conn| {
-        throttled(conn, rng, cipher, policy, now, source, |conn| {
+    write_transaction(conn, |tx| {
+        throttled(tx, rng, cipher, policy, now, source, |tx| {
             if let Err(failure) = check_code(
-                conn,
+                tx,
                 rng,
                 cipher,
                 policy,
@@ -631,9 +640,9 @@ pub fn recheck(
             }
             diesel::update(aidant_sessions::table.find(&session.id))
                 .set(aidant_sessions::last_otp_at.eq(to_db(now)))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             journal_aidant_action(
-                conn,
+                tx,
                 rng,
                 now,
                 Action::ActivityCheckAidant,
@@ -650,7 +659,7 @@ pub fn recheck(
 /// Ends every live session of an aidant, or only those in one organisation; returns how
 /// many ended. Deactivating an aidant or taking their card away signs them out at once.
 pub fn end_sessions(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     aidant_id: &str,
     organisation_id: Option<&str>,
     now: DateTime<Utc>,
@@ -662,11 +671,11 @@ pub fn end_sessions(
         Some(organisation) => {
             diesel::update(live.filter(aidant_sessions::organisation_id.eq(organisation)))
                 .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
-                .execute(conn)?
+                .execute(tx.conn())?
         }
         None => diesel::update(live)
             .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
-            .execute(conn)?,
+            .execute(tx.conn())?,
     };
     Ok(ended)
 }

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::login_throttle;
-use store::{from_db, to_db, DbConnection};
+use store::{from_db, to_db, DbConnection, WriteTx};
 
 /// Why attempts from a source address are not checked now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +56,14 @@ pub(crate) fn wait(
 /// Counts a failed attempt from the address tagged `tag`; returns the end of the lock when this failure
 /// locks the address (journaled as `throttle_source` on the national chain).
 pub(crate) fn failed(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     backoff: &Backoff,
     now: DateTime<Utc>,
     tag: &str,
 ) -> Result<Option<DateTime<Utc>>, AuthError> {
     let key = tag.to_owned();
-    let failures = match row(conn, &key)? {
+    let failures = match row(tx.conn(), &key)? {
         None => {
             let insert = diesel::insert_into(login_throttle::table).values((
                 login_throttle::source.eq(&key),
@@ -71,14 +71,14 @@ pub(crate) fn failed(
                 login_throttle::last_failure_at.eq(to_db(now)),
             ));
             // Two first failures at once from one address: the second one counts below.
-            let inserted = match conn {
+            let inserted = match tx.conn() {
                 DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
                 DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
             };
             if inserted == 1 {
                 1
             } else {
-                increment(conn, &key, now)?
+                increment(tx, &key, now)?
             }
         }
         Some((_, last, _)) if backoff.forgotten(Some(from_db(last)), now) => {
@@ -88,10 +88,10 @@ pub(crate) fn failed(
                     login_throttle::last_failure_at.eq(to_db(now)),
                     login_throttle::locked_until.eq(None::<NaiveDateTime>),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             1
         }
-        Some(_) => increment(conn, &key, now)?,
+        Some(_) => increment(tx, &key, now)?,
     };
     if failures < backoff.max_failures {
         return Ok(None);
@@ -102,9 +102,9 @@ pub(crate) fn failed(
             login_throttle::locked_until.eq(to_db(until)),
             login_throttle::failures.eq(0),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         NewEntry {
@@ -120,22 +120,22 @@ pub(crate) fn failed(
     Ok(Some(until))
 }
 
-fn increment(conn: &mut DbConnection, key: &str, now: DateTime<Utc>) -> Result<i32, AuthError> {
+fn increment(tx: &mut WriteTx<'_>, key: &str, now: DateTime<Utc>) -> Result<i32, AuthError> {
     diesel::update(login_throttle::table.find(key))
         .set((
             login_throttle::failures.eq(login_throttle::failures + 1),
             login_throttle::last_failure_at.eq(to_db(now)),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(login_throttle::table
         .find(key)
         .select(login_throttle::failures)
-        .first(conn)?)
+        .first(tx.conn())?)
 }
 
 /// A successful sign-in from the address tagged `tag` clears its count.
-pub(crate) fn succeeded(conn: &mut DbConnection, tag: &str) -> Result<(), AuthError> {
-    diesel::delete(login_throttle::table.find(tag)).execute(conn)?;
+pub(crate) fn succeeded(tx: &mut WriteTx<'_>, tag: &str) -> Result<(), AuthError> {
+    diesel::delete(login_throttle::table.find(tag)).execute(tx.conn())?;
     Ok(())
 }
 

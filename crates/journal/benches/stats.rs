@@ -13,7 +13,6 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use std::time::Instant;
-use store::DbConnection;
 
 fn entries() -> u64 {
     std::env::var("AC_BENCH_ENTRIES")
@@ -96,7 +95,7 @@ fn naive_sql(postgres: bool) -> String {
     )
 }
 
-fn bench_backend(c: &mut Criterion, name: &str, conn: &mut DbConnection, postgres: bool) {
+fn bench_backend(c: &mut Criterion, name: &str, conn: &mut store::PooledDb, postgres: bool) {
     let n = entries();
     let started = Instant::now();
     conn.batch_execute(&seed_sql(postgres, n)).unwrap();
@@ -107,7 +106,8 @@ fn bench_backend(c: &mut Criterion, name: &str, conn: &mut DbConnection, postgre
     let now = Utc.with_ymd_and_hms(2026, 11, 15, 12, 0, 0).unwrap();
     let live = journal::stats::monthly(conn, now, 12).unwrap();
     let started = Instant::now();
-    let closed = journal::stats::close_months(conn, now).unwrap();
+    let closed =
+        store::write_transaction(conn, |tx| journal::stats::close_months(tx, now)).unwrap();
     eprintln!(
         "{name}: {closed} months summed by the upkeep in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
@@ -131,10 +131,18 @@ fn bench_backend(c: &mut Criterion, name: &str, conn: &mut DbConnection, postgre
     group.finish();
 }
 
+/// One connection from a pool of one (write transactions are opened on pooled connections).
+fn connect(url: &str) -> store::PooledDb {
+    store::pool(url, 1, false, std::time::Duration::from_secs(30))
+        .unwrap()
+        .get()
+        .unwrap()
+}
+
 fn statistics(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let mut conn = store::establish(&url).unwrap();
+    let mut conn = connect(&url);
     store::migrate(&mut conn).unwrap();
     bench_backend(c, "sqlite", &mut conn, false);
 
@@ -150,7 +158,7 @@ fn statistics(c: &mut Criterion) {
         let mut url = url::Url::parse(&admin).unwrap();
         url.set_path(name);
         {
-            let mut conn = store::establish(url.as_str()).unwrap();
+            let mut conn = connect(url.as_str());
             store::migrate(&mut conn).unwrap();
             bench_backend(c, "postgres", &mut conn, true);
         }

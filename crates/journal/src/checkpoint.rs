@@ -43,12 +43,12 @@ fn token_hash(token: &str) -> String {
 /// Writes the checkpoint of the day of `now` unless it exists. Runs in its own write
 /// transaction; when another instance wrote it first, returns `None` as well.
 pub fn checkpoint_if_due(
-    conn: &mut DbConnection,
+    conn: &mut store::PooledDb,
     signer: &dyn CheckpointSigner,
     now: DateTime<Utc>,
 ) -> Result<Option<Checkpoint>, JournalError> {
     let day = day_of(now);
-    let written = store::write_transaction(conn, |conn| write(conn, signer, now, &day));
+    let written = store::write_transaction(conn, |tx| write(tx.conn(), signer, now, &day));
     match written {
         Err(JournalError::Store(store::StoreError::Query(
             diesel::result::Error::DatabaseError(

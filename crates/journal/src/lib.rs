@@ -22,7 +22,7 @@ use ring::digest;
 use ring::rand::SecureRandom;
 use serde::Serialize;
 use store::schema::{journal, journal_heads};
-use store::{from_db, new_id, to_db, DbConnection, StoreError};
+use store::{from_db, new_id, to_db, DbConnection, StoreError, WriteTx};
 
 /// The chain of the national team's actions (imports, habilitations).
 pub const NATIONAL_CHAIN: &str = "national";
@@ -132,9 +132,6 @@ pub enum JournalError {
     /// The chain has not been opened (its organisation does not exist).
     #[error("chaîne de journal inconnue: {0}")]
     UnknownChain(String),
-    /// `append` was called outside a transaction: the entry and its head would not move together.
-    #[error("une écriture au journal doit se faire dans une transaction")]
-    NotInTransaction,
     /// A checkpoint could not be signed.
     #[error("signature du point de contrôle: {0}")]
     Signature(String),
@@ -224,7 +221,8 @@ impl JournalEntry {
 }
 
 /// Opens the chain of a new organisation. Idempotent.
-pub fn open_chain(conn: &mut DbConnection, chain: &str) -> Result<(), JournalError> {
+pub fn open_chain(tx: &mut WriteTx<'_>, chain: &str) -> Result<(), JournalError> {
+    let conn = tx.conn();
     let exists = journal_heads::table
         .find(chain)
         .count()
@@ -242,16 +240,16 @@ pub fn open_chain(conn: &mut DbConnection, chain: &str) -> Result<(), JournalErr
     Ok(())
 }
 
-/// Appends an entry at the end of its chain. Must run inside `store::write_transaction`: the
-/// head row is locked by the first statement, so appends to one chain are serialised on both
-/// backends while other chains proceed.
+/// Appends an entry at the end of its chain, inside the caller's transaction (so the entry
+/// and what it records move together): the head row is locked by the first statement, so
+/// appends to one chain are serialised on both backends while other chains proceed.
 pub fn append(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     entry: NewEntry<'_>,
 ) -> Result<JournalEntry, JournalError> {
-    require_transaction(conn)?;
+    let conn = tx.conn();
     let (seq, prev_hash): (i64, String) = diesel::update(journal_heads::table.find(entry.chain))
         .set(journal_heads::seq.eq(journal_heads::seq + 1))
         .returning((journal_heads::seq, journal_heads::head_hash))
@@ -277,14 +275,14 @@ pub fn append(
 /// Appends `entries` at the end of `chain`, in the order given (`at` never going back):
 /// the same rows, hashes, head and monthly aggregates as one [`append`] per entry, written in
 /// a few bulk statements (COPY on PostgreSQL). For loading volume, not for the service's own
-/// actions. Must run inside `store::write_transaction`; answers the chain's new length.
+/// actions. Answers the chain's new length.
 pub fn append_many(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     chain: &str,
     entries: &[(DateTime<Utc>, NewEntry<'_>)],
 ) -> Result<i64, JournalError> {
-    require_transaction(conn)?;
+    let conn = tx.conn();
     let (mut seq, mut prev_hash): (i64, String) = journal_heads::table
         .find(chain)
         .select((journal_heads::seq, journal_heads::head_hash))
@@ -310,19 +308,6 @@ pub fn append_many(
         .execute(conn)?;
     stats::record_many(conn, chain, &rows)?;
     Ok(seq)
-}
-
-/// Refuses to write outside a transaction: an entry and its chain's head move together.
-fn require_transaction(conn: &mut DbConnection) -> Result<(), JournalError> {
-    use diesel::connection::{Connection, TransactionManager};
-    let depth =
-        <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
-            .transaction_depth()
-            .map_err(StoreError::Query)?;
-    match depth {
-        Some(_) => Ok(()),
-        None => Err(JournalError::NotInTransaction),
-    }
 }
 
 /// The stored form of `entry` at position `seq`, after `prev_hash`, with its hash.

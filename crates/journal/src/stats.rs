@@ -15,7 +15,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use store::schema::{journal_monthly, journal_monthly_closed, journal_monthly_distinct};
-use store::DbConnection;
+use store::{DbConnection, WriteTx};
 
 /// What is counted once per month, whatever the number of entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -341,7 +341,8 @@ pub fn monthly(
 
 /// Sums once the figures of every month before the month of `now` that is not summed yet (a
 /// month that is over gets no more entries). Returns how many months were closed.
-pub fn close_months(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize, JournalError> {
+pub fn close_months(tx: &mut WriteTx<'_>, now: DateTime<Utc>) -> Result<usize, JournalError> {
+    let conn = tx.conn();
     let current = month_of(now);
     let closed: Vec<String> = journal_monthly_closed::table
         .select(journal_monthly_closed::month)
@@ -377,8 +378,8 @@ pub fn close_months(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<usize
 /// Forgets the sums of finished months, for the next upkeep to sum them again: after a bulk
 /// load wrote entries into past months (the service itself only ever writes into the current
 /// one, so a finished month never changes).
-pub fn reopen_months(conn: &mut DbConnection) -> Result<usize, JournalError> {
-    Ok(diesel::delete(journal_monthly_closed::table).execute(conn)?)
+pub fn reopen_months(tx: &mut WriteTx<'_>) -> Result<usize, JournalError> {
+    Ok(diesel::delete(journal_monthly_closed::table).execute(tx.conn())?)
 }
 
 /// Démarches done since the journal began: the closed months' sums, plus the counters of the
@@ -431,9 +432,10 @@ pub fn is_missing(conn: &mut DbConnection) -> Result<bool, JournalError> {
 }
 
 /// Rebuilds every aggregate from the journal itself (after a migration, or to check them).
-pub fn rebuild(conn: &mut DbConnection) -> Result<u64, JournalError> {
+pub fn rebuild(tx: &mut WriteTx<'_>) -> Result<u64, JournalError> {
     use store::schema::journal;
-    reopen_months(conn)?;
+    reopen_months(tx)?;
+    let conn = tx.conn();
     diesel::delete(journal_monthly::table).execute(conn)?;
     diesel::delete(journal_monthly_distinct::table).execute(conn)?;
     let mut last_id: Option<String> = None;

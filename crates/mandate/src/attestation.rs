@@ -12,7 +12,7 @@ use ring::hmac;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use store::schema::{attestations, autorisations, mandates, usagers};
-use store::{new_id, to_db, DbConnection};
+use store::{new_id, to_db, DbConnection, WriteTx};
 
 /// The consent statement printed on every mandate attestation.
 pub const CONSENT_STATEMENT: &str = "L'usager désigné ci-dessus autorise les aidants habilités de la structure à réaliser en son nom, \
@@ -179,7 +179,7 @@ impl Attestation {
 /// caller's transaction.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_attestation(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     key: &AttestationKey,
@@ -191,11 +191,11 @@ pub(crate) fn insert_attestation(
     let usager: crate::Usager = usagers::table
         .find(&mandate.usager_id)
         .select(crate::Usager::as_select())
-        .first(conn)?;
+        .first(tx.conn())?;
     let mut demarches: Vec<Demarche> = autorisations::table
         .filter(autorisations::mandate_id.eq(&mandate.id))
         .select(autorisations::demarche)
-        .load::<String>(conn)?
+        .load::<String>(tx.conn())?
         .iter()
         .map(|d| Demarche::parse(d))
         .collect::<Result<_, _>>()?;
@@ -245,9 +245,9 @@ pub(crate) fn insert_attestation(
             attestations::created_at.eq(attestation.created_at),
             attestations::created_by.eq(&attestation.created_by),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         NewEntry {

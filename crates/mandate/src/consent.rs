@@ -4,12 +4,13 @@
 use crate::phone::normalise_mobile;
 use crate::usager::normalise_search;
 use crate::{Demarche, Mandate, MandateDuration, MandateError};
+use authenticator::VerifiedAidant;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{autorisations, mandates};
-use store::{to_db, write_transaction, DbConnection};
+use store::{to_db, write_transaction, PooledDb};
 
 /// The text of the consent request. It names the organisation, the démarches and the
 /// duration, never the usager.
@@ -27,27 +28,30 @@ pub fn consent_message(
     )
 }
 
-/// Records that the consent request of a remote mandate was sent (`remote_sms_consent_sent`).
+/// Records that the verified aidant sent the consent request of a remote mandate of their
+/// structure (`remote_sms_consent_sent`).
 pub fn mark_consent_requested(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
+    who: &VerifiedAidant,
     mandate_id: &str,
-    aidant_id: &str,
 ) -> Result<(), MandateError> {
-    write_transaction(conn, |conn| {
+    let aidant_id = who.aidant_id();
+    write_transaction(conn, |tx| {
         let mandate: Mandate = mandates::table
             .find(mandate_id)
+            .filter(mandates::organisation_id.eq(who.organisation_id()))
             .filter(mandates::is_remote.eq(true))
             .select(Mandate::as_select())
-            .first(conn)
+            .first(tx.conn())
             .optional()?
             .ok_or(MandateError::UnknownMandate)?;
         diesel::update(mandates::table.find(mandate_id))
             .set(mandates::consent_requested_at.eq(Some(to_db(now))))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         journal::append(
-            conn,
+            tx,
             rng,
             now,
             NewEntry {
@@ -102,7 +106,7 @@ pub enum SmsOutcome {
 /// Records an inbound SMS from `from`: the answer to the most recent consent request still
 /// awaiting one from that number.
 pub fn record_sms_answer(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     from: &str,
@@ -111,7 +115,7 @@ pub fn record_sms_answer(
     let Some(phone) = normalise_mobile(from) else {
         return Ok(SmsOutcome::NoPendingRequest);
     };
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |tx| {
         let pending: Option<Mandate> = mandates::table
             .filter(mandates::consent_phone.eq(&phone))
             .filter(mandates::is_remote.eq(true))
@@ -122,7 +126,7 @@ pub fn record_sms_answer(
             .filter(mandates::expires_at.gt(to_db(now)))
             .order(mandates::consent_requested_at.desc())
             .select(Mandate::as_select())
-            .first(conn)
+            .first(tx.conn())
             .optional()?;
         let Some(mandate) = pending else {
             return Ok(SmsOutcome::NoPendingRequest);
@@ -143,8 +147,8 @@ pub fn record_sms_answer(
             SmsAnswer::Yes => {
                 diesel::update(mandates::table.find(&mandate.id))
                     .set(mandates::consent_received_at.eq(Some(to_db(now))))
-                    .execute(conn)?;
-                journal::append(conn, rng, now, entry(Action::RemoteSmsConsentReceived))?;
+                    .execute(tx.conn())?;
+                journal::append(tx, rng, now, entry(Action::RemoteSmsConsentReceived))?;
                 Ok(SmsOutcome::Accepted(mandate.id.clone()))
             }
             SmsAnswer::No => {
@@ -153,14 +157,14 @@ pub fn record_sms_answer(
                         mandates::consent_denied_at.eq(Some(to_db(now))),
                         mandates::revoked_at.eq(Some(to_db(now))),
                     ))
-                    .execute(conn)?;
+                    .execute(tx.conn())?;
                 diesel::update(
                     autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)),
                 )
                 .filter(autorisations::revoked_at.is_null())
                 .set(autorisations::revoked_at.eq(Some(to_db(now))))
-                .execute(conn)?;
-                journal::append(conn, rng, now, entry(Action::RemoteSmsDenial))?;
+                .execute(tx.conn())?;
+                journal::append(tx, rng, now, entry(Action::RemoteSmsDenial))?;
                 Ok(SmsOutcome::Denied(mandate.id.clone()))
             }
         }

@@ -9,15 +9,16 @@ use crate::attestation::{
 };
 use crate::usager::{create_usager, usager_by_franceconnect_sub, NewUsager, Usager};
 use crate::{
-    insert_mandate, Autorisation, Demarche, Mandate, MandateDuration, MandateError, NewMandate,
+    create_mandate, Autorisation, Demarche, Mandate, MandateDuration, MandateError, NewMandate,
 };
+use authenticator::VerifiedAidant;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use identity::IdentitePivot;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{mandate_drafts, mandates, usagers};
-use store::{hash_secret, new_id, to_db, write_transaction, DbConnection};
+use store::{hash_secret, new_id, to_db, write_transaction, DbConnection, PooledDb};
 
 /// Why a draft cannot go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,10 +98,6 @@ impl MandateDraft {
 /// What the aidant chose on the wizard's first page.
 #[derive(Debug, Clone)]
 pub struct NewDraft<'a> {
-    /// Aidant.
-    pub aidant_id: &'a str,
-    /// Organisation.
-    pub organisation_id: &'a str,
     /// Démarches (at least one).
     pub demarches: &'a [Demarche],
     /// Duration.
@@ -130,34 +127,36 @@ pub fn purge_drafts(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<us
 /// Records the wizard's choices before the usager is sent to FranceConnect. A renewal is
 /// journaled (`init_renew_mandat`) and must name a mandate of the organisation.
 pub fn create_draft(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
+    who: &VerifiedAidant,
     new: NewDraft<'_>,
 ) -> Result<MandateDraft, MandateError> {
+    let (aidant_id, organisation_id) = (who.aidant_id(), who.organisation_id());
     if new.demarches.is_empty() {
         return Err(MandateError::NoDemarche);
     }
-    write_transaction(conn, |conn| {
-        crate::check_allowed(conn, new.organisation_id, new.demarches)?;
+    write_transaction(conn, |tx| {
+        crate::check_allowed(tx.conn(), organisation_id, new.demarches)?;
         if let Some(renewed) = new.renews {
             let usager_id: String = mandates::table
                 .find(renewed)
-                .filter(mandates::organisation_id.eq(new.organisation_id))
+                .filter(mandates::organisation_id.eq(organisation_id))
                 .select(mandates::usager_id)
-                .first(conn)
+                .first(tx.conn())
                 .optional()?
                 .ok_or(MandateError::UnknownMandate)?;
             journal::append(
-                conn,
+                tx,
                 rng,
                 now,
                 NewEntry {
-                    chain: new.organisation_id,
+                    chain: organisation_id,
                     action: Action::InitRenewMandat,
-                    aidant_id: Some(new.aidant_id),
+                    aidant_id: Some(aidant_id),
                     usager_id: Some(&usager_id),
-                    organisation_id: Some(new.organisation_id),
+                    organisation_id: Some(organisation_id),
                     subject: renewed,
                     details: serde_json::json!({
                         "demarches": new.demarches.iter().map(|d| d.id()).collect::<Vec<_>>(),
@@ -168,8 +167,8 @@ pub fn create_draft(
         }
         let draft = MandateDraft {
             id: new_id(rng)?,
-            aidant_id: new.aidant_id.to_owned(),
-            organisation_id: new.organisation_id.to_owned(),
+            aidant_id: aidant_id.to_owned(),
+            organisation_id: organisation_id.to_owned(),
             demarches: new
                 .demarches
                 .iter()
@@ -203,7 +202,7 @@ pub fn create_draft(
                 mandate_drafts::created_at.eq(draft.created_at),
                 mandate_drafts::expires_at.eq(draft.expires_at),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         Ok(draft)
     })
 }
@@ -309,22 +308,26 @@ pub struct Confirmed {
 /// organisation's active autorisations for the same démarches), its attestation, and their
 /// journal entries. A draft is confirmed at most once, even when submitted twice at once.
 pub fn confirm_draft(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     key: &AttestationKey,
     parties: &Parties,
-    aidant_id: &str,
+    who: &VerifiedAidant,
     draft_id: &str,
 ) -> Result<Confirmed, MandateError> {
-    write_transaction(conn, |conn| {
+    if parties.organisation_id != who.organisation_id() {
+        return Err(MandateError::Draft(DraftError::Expired));
+    }
+    let aidant_id = who.aidant_id();
+    write_transaction(conn, |tx| {
         let draft: MandateDraft = mandate_drafts::table
             .find(draft_id)
             .filter(mandate_drafts::aidant_id.eq(aidant_id))
             .filter(mandate_drafts::organisation_id.eq(&parties.organisation_id))
             .filter(mandate_drafts::expires_at.gt(to_db(now)))
             .select(MandateDraft::as_select())
-            .first(conn)
+            .first(tx.conn())
             .optional()?
             .ok_or(MandateError::Draft(DraftError::Expired))?;
         if let Some(mandate_id) = draft.mandate_id.clone() {
@@ -336,7 +339,7 @@ pub fn confirm_draft(
         else {
             return Err(MandateError::Draft(DraftError::NotIdentified));
         };
-        let (usager, created) = match usager_by_franceconnect_sub(conn, &fc_sub)? {
+        let (usager, created) = match usager_by_franceconnect_sub(tx.conn(), &fc_sub)? {
             Some(found) => (found, false),
             None => match draft.renews.as_deref() {
                 Some(renewed) => {
@@ -344,15 +347,15 @@ pub fn confirm_draft(
                         .inner_join(usagers::table)
                         .filter(mandates::id.eq(renewed))
                         .select(Usager::as_select())
-                        .first(conn)?;
+                        .first(tx.conn())?;
                     diesel::update(usagers::table.find(&usager.id))
                         .set(usagers::franceconnect_sub.eq(Some(&fc_sub)))
-                        .execute(conn)?;
+                        .execute(tx.conn())?;
                     (usager, false)
                 }
                 None => (
                     create_usager(
-                        conn,
+                        tx,
                         rng,
                         now,
                         NewUsager {
@@ -366,7 +369,7 @@ pub fn confirm_draft(
             },
         };
         journal::append(
-            conn,
+            tx,
             rng,
             now,
             NewEntry {
@@ -380,11 +383,11 @@ pub fn confirm_draft(
             },
         )?;
         let demarches = draft.demarches()?;
-        let (mandate, autorisations) = insert_mandate(
-            conn,
+        let (mandate, autorisations) = create_mandate(
+            tx,
             rng,
             now,
-            &NewMandate {
+            NewMandate {
                 organisation_id: &draft.organisation_id,
                 usager_id: &usager.id,
                 created_by: aidant_id,
@@ -401,18 +404,18 @@ pub fn confirm_draft(
                 mandate_drafts::mandate_id.eq(Some(&mandate.id)),
                 mandate_drafts::identite.eq(None::<String>),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         if claimed != 1 {
             let winner: Option<String> = mandate_drafts::table
                 .find(&draft.id)
                 .select(mandate_drafts::mandate_id)
-                .first(conn)?;
+                .first(tx.conn())?;
             return Err(MandateError::Draft(DraftError::AlreadyConfirmed(
                 winner.unwrap_or_default(),
             )));
         }
         let attestation = insert_attestation(
-            conn,
+            tx,
             rng,
             now,
             key,

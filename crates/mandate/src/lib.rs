@@ -31,8 +31,8 @@ pub use draft::{
 };
 pub use duration::MandateDuration;
 pub use listing::{
-    mandates_of_usager, usagers_of_organisation, MandateDetail, MandateState, UsagerFilter,
-    UsagerListing, UsagerRow, EXPIRING_SOON,
+    mandates_of_usager, usager_journal, usagers_of_organisation, MandateDetail, MandateState,
+    UsagerFilter, UsagerListing, UsagerRow, EXPIRING_SOON,
 };
 pub use phone::normalise_mobile;
 pub use usager::{
@@ -40,12 +40,15 @@ pub use usager::{
     Usager,
 };
 
+use authenticator::VerifiedAidant;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{autorisations, mandates, organisation_usagers, organisations, usagers};
-use store::{from_db, new_id, to_db, write_transaction, DbConnection, StoreError};
+use store::{
+    from_db, new_id, to_db, write_transaction, DbConnection, PooledDb, StoreError, WriteTx,
+};
 
 /// Errors of the mandate domain.
 #[derive(Debug, thiserror::Error)]
@@ -180,29 +183,19 @@ pub struct NewMandate<'a> {
     pub renews: Option<&'a str>,
 }
 
-/// Creates a mandate with one autorisation per démarche, in one transaction with its journal
-/// entries. An active autorisation of the same organisation and usager for one of these
-/// démarches is replaced (revoked).
+/// Creates a mandate with one autorisation per démarche, with its journal entries, inside the
+/// caller's transaction. An active autorisation of the same organisation and usager for one
+/// of these démarches is replaced (revoked).
 pub fn create_mandate(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     new: NewMandate<'_>,
 ) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
-    write_transaction(conn, |conn| insert_mandate(conn, rng, now, &new))
-}
-
-/// [`create_mandate`] inside the caller's transaction.
-pub(crate) fn insert_mandate(
-    conn: &mut DbConnection,
-    rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
-    new: &NewMandate<'_>,
-) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
     if new.demarches.is_empty() {
         return Err(MandateError::NoDemarche);
     }
-    check_allowed(conn, new.organisation_id, new.demarches)?;
+    check_allowed(tx.conn(), new.organisation_id, new.demarches)?;
     {
         let mandate = Mandate {
             id: new_id(rng)?,
@@ -234,22 +227,22 @@ pub(crate) fn insert_mandate(
                 mandates::renews.eq(&mandate.renews),
                 mandates::consent_phone.eq(&mandate.consent_phone),
             ))
-            .execute(conn)?;
-        list_in_organisation(conn, new.organisation_id, new.usager_id)?;
+            .execute(tx.conn())?;
+        list_in_organisation(tx, new.organisation_id, new.usager_id)?;
         let mut created = Vec::with_capacity(new.demarches.len());
         for demarche in new.demarches {
             let previous: Vec<String> =
                 active_autorisations_query(new.organisation_id, new.usager_id, now)
                     .filter(autorisations::demarche.eq(demarche.id()))
                     .select(autorisations::id)
-                    .load(conn)?;
+                    .load(tx.conn())?;
             if !previous.is_empty() {
                 diesel::update(autorisations::table.filter(autorisations::id.eq_any(&previous)))
                     .set((
                         autorisations::revoked_at.eq(Some(to_db(now))),
                         autorisations::revoked_by.eq(Some(new.created_by)),
                     ))
-                    .execute(conn)?;
+                    .execute(tx.conn())?;
             }
             let autorisation = Autorisation {
                 id: new_id(rng)?,
@@ -264,9 +257,9 @@ pub(crate) fn insert_mandate(
                     autorisations::mandate_id.eq(&autorisation.mandate_id),
                     autorisations::demarche.eq(&autorisation.demarche),
                 ))
-                .execute(conn)?;
+                .execute(tx.conn())?;
             journal::append(
-                conn,
+                tx,
                 rng,
                 now,
                 NewEntry {
@@ -291,22 +284,23 @@ pub(crate) fn insert_mandate(
     }
 }
 
-/// Revokes one autorisation of an organisation, journaled as `cancel_autorisation`.
+/// Revokes one autorisation of the verified aidant's structure, journaled as
+/// `cancel_autorisation`.
 pub fn revoke_autorisation(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
-    organisation_id: &str,
+    who: &VerifiedAidant,
     autorisation_id: &str,
-    by_aidant: &str,
 ) -> Result<(), MandateError> {
-    write_transaction(conn, |conn| {
+    let (organisation_id, by_aidant) = (who.organisation_id(), who.aidant_id());
+    write_transaction(conn, |tx| {
         let found: Option<(Autorisation, Mandate)> = autorisations::table
             .inner_join(mandates::table)
             .filter(autorisations::id.eq(autorisation_id))
             .filter(mandates::organisation_id.eq(organisation_id))
             .select((Autorisation::as_select(), Mandate::as_select()))
-            .first(conn)
+            .first(tx.conn())
             .optional()?;
         let Some((autorisation, mandate)) = found else {
             return Err(MandateError::UnknownAutorisation);
@@ -319,14 +313,14 @@ pub fn revoke_autorisation(
                 autorisations::revoked_at.eq(Some(to_db(now))),
                 autorisations::revoked_by.eq(Some(by_aidant)),
             ))
-            .execute(conn)?;
-        journal_cancel_autorisation(conn, rng, now, &mandate, &autorisation, by_aidant)
+            .execute(tx.conn())?;
+        journal_cancel_autorisation(tx, rng, now, &mandate, &autorisation, by_aidant)
     })
 }
 
 /// Journals `cancel_autorisation` for one autorisation of a mandate.
 fn journal_cancel_autorisation(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     mandate: &Mandate,
@@ -334,7 +328,7 @@ fn journal_cancel_autorisation(
     by_aidant: &str,
 ) -> Result<(), MandateError> {
     journal::append(
-        conn,
+        tx,
         rng,
         now,
         NewEntry {
@@ -350,29 +344,34 @@ fn journal_cancel_autorisation(
     Ok(())
 }
 
-/// Revokes a whole mandate of an organisation and its active autorisations, journaled as
+/// Revokes a whole mandate of the verified aidant's structure (`parties` must name it) and its
+/// active autorisations, journaled as
 /// `cancel_autorisation` for each and `cancel_mandat`, and produces the revocation attestation
 /// — all in one transaction. Revoking an already revoked mandate changes nothing and returns
 /// its existing revocation attestation.
 pub fn revoke_mandate(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     key: &AttestationKey,
     parties: &Parties,
+    who: &VerifiedAidant,
     mandate_id: &str,
-    by_aidant: &str,
 ) -> Result<Attestation, MandateError> {
-    write_transaction(conn, |conn| {
+    if parties.organisation_id != who.organisation_id() {
+        return Err(MandateError::UnknownMandate);
+    }
+    let by_aidant = who.aidant_id();
+    write_transaction(conn, |tx| {
         let mandate: Mandate = mandates::table
             .find(mandate_id)
-            .filter(mandates::organisation_id.eq(&parties.organisation_id))
+            .filter(mandates::organisation_id.eq(who.organisation_id()))
             .select(Mandate::as_select())
-            .first(conn)
+            .first(tx.conn())
             .optional()?
             .ok_or(MandateError::UnknownMandate)?;
         if mandate.revoked_at.is_some() {
-            return attestations_of_mandate(conn, &mandate.id)?
+            return attestations_of_mandate(tx.conn(), &mandate.id)?
                 .into_iter()
                 .find(|a| a.kind == AttestationKind::Revocation.as_str())
                 .ok_or(MandateError::UnknownMandate);
@@ -381,25 +380,25 @@ pub fn revoke_mandate(
             .filter(autorisations::mandate_id.eq(&mandate.id))
             .filter(autorisations::revoked_at.is_null())
             .select(Autorisation::as_select())
-            .load(conn)?;
+            .load(tx.conn())?;
         diesel::update(autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)))
             .filter(autorisations::revoked_at.is_null())
             .set((
                 autorisations::revoked_at.eq(Some(to_db(now))),
                 autorisations::revoked_by.eq(Some(by_aidant)),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         diesel::update(mandates::table.find(&mandate.id))
             .set((
                 mandates::revoked_at.eq(Some(to_db(now))),
                 mandates::revoked_by.eq(Some(by_aidant)),
             ))
-            .execute(conn)?;
+            .execute(tx.conn())?;
         for autorisation in &active {
-            journal_cancel_autorisation(conn, rng, now, &mandate, autorisation, by_aidant)?;
+            journal_cancel_autorisation(tx, rng, now, &mandate, autorisation, by_aidant)?;
         }
         journal::append(
-            conn,
+            tx,
             rng,
             now,
             NewEntry {
@@ -418,7 +417,7 @@ pub fn revoke_mandate(
             ..mandate
         };
         attestation::insert_attestation(
-            conn,
+            tx,
             rng,
             now,
             key,
@@ -708,20 +707,20 @@ fn offered_ids(
 
 /// Lists the usager among the structure's (once, with their search name), for the usager list.
 fn list_in_organisation(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     organisation_id: &str,
     usager_id: &str,
 ) -> Result<(), MandateError> {
     let search_name: String = usagers::table
         .find(usager_id)
         .select(usagers::search_name)
-        .first(conn)?;
+        .first(tx.conn())?;
     let insert = diesel::insert_into(organisation_usagers::table).values((
         organisation_usagers::organisation_id.eq(organisation_id),
         organisation_usagers::usager_id.eq(usager_id),
         organisation_usagers::search_name.eq(search_name),
     ));
-    match conn {
+    match tx.conn() {
         DbConnection::Pg(c) => insert.on_conflict_do_nothing().execute(c)?,
         DbConnection::Sqlite(c) => insert.on_conflict_do_nothing().execute(c)?,
     };

@@ -272,3 +272,19 @@ pub fn mandates_of_usager(
     }
     Ok(out)
 }
+/// What the journal holds about a usager, for the right of access: given to a verified aidant
+/// of a structure that holds or held a mandate for them, `None` otherwise.
+pub fn usager_journal(
+    conn: &mut DbConnection,
+    who: &authenticator::VerifiedAidant,
+    usager_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(Usager, Vec<journal::JournalEntry>)>, MandateError> {
+    if mandates_of_usager(conn, who.organisation_id(), usager_id, now)?.is_empty() {
+        return Ok(None);
+    }
+    let Some(usager) = crate::usager(conn, usager_id)? else {
+        return Ok(None);
+    };
+    Ok(Some((usager, journal::entries_of_usager(conn, usager_id)?)))
+}

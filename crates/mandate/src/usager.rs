@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use identity::{Gender, IdentitePivot};
 use ring::rand::SecureRandom;
 use store::schema::usagers;
-use store::{new_id, to_db, DbConnection, StoreError};
+use store::{new_id, to_db, DbConnection, StoreError, WriteTx};
 
 /// An usager.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -127,7 +127,7 @@ pub(crate) fn search_pattern(term: &str) -> String {
 
 /// Registers an usager, giving them a new stable `sub`.
 pub fn create_usager(
-    conn: &mut DbConnection,
+    tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     new: NewUsager<'_>,
@@ -171,7 +171,7 @@ pub fn create_usager(
             usagers::search_name.eq(&usager.search_name),
             usagers::created_at.eq(usager.created_at),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
     Ok(usager)
 }
 

@@ -12,7 +12,7 @@ use mandate::Demarche;
 use ring::rand::SecureRandom;
 use serde::Serialize;
 use store::schema::oidc_requests;
-use store::{from_db, hash_secret, to_db, write_transaction, DbConnection};
+use store::{from_db, hash_secret, to_db, write_transaction, DbConnection, PooledDb};
 use subtle::ConstantTimeEq;
 
 /// A refused token request (RFC 6749 §5.2).
@@ -93,7 +93,7 @@ pub fn sign<T: Serialize>(
 /// Handles a token request: `form` is the decoded body, `auth` the Basic credentials if any.
 /// Codes are single use: a second use revokes what the first issued.
 pub fn token(
-    conn: &mut DbConnection,
+    conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: DateTime<Utc>,
     provider: &Provider,
@@ -180,122 +180,131 @@ pub fn token(
     };
     let invalid_grant = |d: &str| Ok(Err(TokenError::new("invalid_grant", d)));
 
-    write_transaction(conn, |conn| {
-        let code_hash = hash_secret(code);
-        let found: Option<PendingRequest> = oidc_requests::table
-            .filter(oidc_requests::code_hash.eq(&code_hash))
-            .select(PendingRequest::as_select())
-            .first(conn)
-            .optional()?;
-        let Some(request) = found else {
-            return invalid_grant("code inconnu");
-        };
-        if request.client_id != client.client_id {
-            return invalid_grant("code émis pour un autre client");
+    // Read and check, sign, then one short write: the signature (up to a millisecond for
+    // RS256) is never made while holding the write lock, database-wide on SQLite.
+    let found: Option<PendingRequest> = oidc_requests::table
+        .filter(oidc_requests::code_hash.eq(hash_secret(code)))
+        .select(PendingRequest::as_select())
+        .first(&mut **conn)
+        .optional()?;
+    let Some(request) = found else {
+        return invalid_grant("code inconnu");
+    };
+    if request.client_id != client.client_id {
+        return invalid_grant("code émis pour un autre client");
+    }
+    if request.code_consumed_at.is_some() || request.revoked_at.is_some() {
+        revoke(conn, now, &request.id)?;
+        return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
+    }
+    if request
+        .code_expires_at
+        .map(from_db)
+        .is_none_or(|exp| exp <= now)
+    {
+        return invalid_grant("code expiré");
+    }
+    if request.redirect_uri != redirect_uri {
+        return invalid_grant("redirect_uri différent de celui de la demande");
+    }
+    if let Some(challenge) = &request.code_challenge {
+        let verified = param(form, "code_verifier")
+            .filter(|v| crate::authorize::is_pkce_value(v))
+            .is_some_and(|v| pkce_s256(v).as_bytes().ct_eq(challenge.as_bytes()).into());
+        // The code stays usable: a wrong verifier from whoever intercepted it must not
+        // spoil the client's own exchange.
+        if !verified {
+            return invalid_grant("code_verifier absent ou ne correspondant pas au code_challenge");
         }
-        if request.code_consumed_at.is_some() || request.revoked_at.is_some() {
-            revoke(conn, now, &request.id)?;
-            return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
-        }
-        if request
-            .code_expires_at
-            .map(from_db)
-            .is_none_or(|exp| exp <= now)
-        {
-            return invalid_grant("code expiré");
-        }
-        if request.redirect_uri != redirect_uri {
-            return invalid_grant("redirect_uri différent de celui de la demande");
-        }
-        if let Some(challenge) = &request.code_challenge {
-            let verified = param(form, "code_verifier")
-                .filter(|v| crate::authorize::is_pkce_value(v))
-                .is_some_and(|v| pkce_s256(v).as_bytes().ct_eq(challenge.as_bytes()).into());
-            // The code stays usable: a wrong verifier from whoever intercepted it must not
-            // spoil the client's own exchange.
-            if !verified {
-                return invalid_grant(
-                    "code_verifier absent ou ne correspondant pas au code_challenge",
-                );
-            }
-        }
-        let (
-            Some(aidant_id),
-            Some(organisation_id),
-            Some(usager_id),
-            Some(demarche_id),
-            Some(auth_time),
-        ) = (
-            request.aidant_id.as_deref(),
-            request.organisation_id.as_deref(),
-            request.usager_id.as_deref(),
-            request.demarche.as_deref(),
-            request.auth_time,
-        )
+    }
+    let (
+        Some(aidant_id),
+        Some(organisation_id),
+        Some(usager_id),
+        Some(demarche_id),
+        Some(auth_time),
+    ) = (
+        request.aidant_id.as_deref(),
+        request.organisation_id.as_deref(),
+        request.usager_id.as_deref(),
+        request.demarche.as_deref(),
+        request.auth_time,
+    )
+    else {
+        return invalid_grant("demande incomplète");
+    };
+    let demarche = Demarche::parse(demarche_id)?;
+    let Some((_, usager)) =
+        mandate::check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
+    else {
+        revoke(conn, now, &request.id)?;
+        return invalid_grant(NOT_COVERED);
+    };
+    if !accounts::may_work_for(conn, aidant_id, organisation_id)? {
+        revoke(conn, now, &request.id)?;
+        return invalid_grant(NOT_HABILITATED);
+    }
+    if let Err(refused) = provider.outgoing_identity(&usager)? {
+        tracing::warn!(error = %refused, "stored identity would be refused by FranceConnect");
+        revoke(conn, now, &request.id)?;
+        return invalid_grant(
+            "l'identité enregistrée de l'usager n'est pas conforme aux règles de FranceConnect",
+        );
+    }
+    let access_token = new_secret(rng)?;
+    let access_token_hash = hash_secret(&access_token);
+    let lifetimes = provider.lifetimes();
+    let claims = IdTokenClaims {
+        iss: provider.issuer(),
+        sub: &usager.sub,
+        aud: &client.client_id,
+        exp: (now + lifetimes.id_token).timestamp(),
+        iat: now.timestamp(),
+        auth_time: from_db(auth_time).timestamp(),
+        nonce: &request.nonce,
+        acr: &request.acr,
+        rep_scope: provider
+            .rep_scope_names(demarche, &request.rep_scope_values().unwrap_or_default()),
+    };
+    let id_token = sign(
+        provider,
+        client.id_token_alg,
+        &client.client_secret,
+        &claims,
+        Some("JWT"),
+    )?;
+    write_transaction(conn, |tx| {
+        // Checked again under the lock (a revocation may have landed while signing), then the
+        // code consumed and the access token recorded by one conditional statement: of two
+        // concurrent exchanges of a code, only one finds it unconsumed.
+        let Some(coverage) =
+            mandate::check_coverage(tx.conn(), organisation_id, usager_id, demarche, now)?
         else {
-            return invalid_grant("demande incomplète");
+            revoke(tx.conn(), now, &request.id)?;
+            return invalid_grant(NOT_COVERED);
         };
-        let demarche = Demarche::parse(demarche_id)?;
-        // Refused at every step: the mandate must still cover the démarche now, and the aidant
-        // must still be an active member of the organisation.
-        let Some((coverage, usager)) =
-            mandate::check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
-        else {
-            revoke(conn, now, &request.id)?;
-            return invalid_grant("le mandat ne couvre plus cette démarche");
-        };
-        if !accounts::may_work_for(conn, aidant_id, organisation_id)? {
-            revoke(conn, now, &request.id)?;
-            return invalid_grant("l'aidant n'est plus habilité");
+        if !accounts::may_work_for(tx.conn(), aidant_id, organisation_id)? {
+            revoke(tx.conn(), now, &request.id)?;
+            return invalid_grant(NOT_HABILITATED);
         }
-        if let Err(refused) = provider.outgoing_identity(&usager)? {
-            tracing::warn!(error = %refused, "stored identity would be refused by FranceConnect");
-            revoke(conn, now, &request.id)?;
-            return invalid_grant(
-                "l'identité enregistrée de l'usager n'est pas conforme aux règles de FranceConnect",
-            );
-        }
-        // The code is consumed and the access token recorded by one conditional statement:
-        // of two concurrent exchanges of a code, only one finds it unconsumed.
-        let access_token = new_secret(rng)?;
-        let access_token_hash = hash_secret(&access_token);
-        let lifetimes = provider.lifetimes();
         let claimed = diesel::update(
             oidc_requests::table
                 .find(&request.id)
-                .filter(oidc_requests::code_consumed_at.is_null()),
+                .filter(oidc_requests::code_consumed_at.is_null())
+                .filter(oidc_requests::revoked_at.is_null()),
         )
         .set((
             oidc_requests::code_consumed_at.eq(Some(to_db(now))),
             oidc_requests::access_token_hash.eq(Some(&access_token_hash)),
             oidc_requests::access_token_expires_at.eq(Some(to_db(now + lifetimes.access_token))),
         ))
-        .execute(conn)?;
+        .execute(tx.conn())?;
         if claimed != 1 {
-            revoke(conn, now, &request.id)?;
+            revoke(tx.conn(), now, &request.id)?;
             return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
         }
-        let claims = IdTokenClaims {
-            iss: provider.issuer(),
-            sub: &usager.sub,
-            aud: &client.client_id,
-            exp: (now + lifetimes.id_token).timestamp(),
-            iat: now.timestamp(),
-            auth_time: from_db(auth_time).timestamp(),
-            nonce: &request.nonce,
-            acr: &request.acr,
-            rep_scope: provider
-                .rep_scope_names(demarche, &request.rep_scope_values().unwrap_or_default()),
-        };
-        let id_token = sign(
-            provider,
-            client.id_token_alg,
-            &client.client_secret,
-            &claims,
-            Some("JWT"),
-        )?;
         journal::append(
-            conn,
+            tx,
             rng,
             now,
             NewEntry {
@@ -322,6 +331,11 @@ pub fn token(
         }))
     })
 }
+
+/// Why a code is refused when its mandate no longer covers the démarche.
+const NOT_COVERED: &str = "le mandat ne couvre plus cette démarche";
+/// Why a code is refused when its aidant may no longer work for the structure.
+const NOT_HABILITATED: &str = "l'aidant n'est plus habilité";
 
 /// The scopes granted: those requested that the provider knows (RFC 6749 §3.3).
 fn granted_scope(request: &PendingRequest) -> String {

@@ -4,6 +4,12 @@
 //!
 //! This crate holds no business rule: it knows tables, not what a mandate means. Other
 //! crates write their queries against [`schema`] and run them inside [`write_transaction`].
+//!
+//! The transaction rule, by type: a function that writes takes a [`WriteTx`], which only
+//! [`write_transaction`] builds; [`write_transaction`] takes a [`PooledDb`], a connection
+//! straight from the pool, which a [`WriteTx`] never hands out. So a write cannot run outside
+//! a transaction and a transaction cannot be opened inside another one: on both backends
+//! alike (nesting would fail on SQLite and silently become a savepoint on PostgreSQL).
 
 pub mod schema;
 
@@ -27,8 +33,9 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrati
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 mod connection {
-    //! The derive generates undocumented helper items, hence the allowance on this module.
-    #![allow(missing_docs)]
+    //! The derive generates undocumented helper items, and its transaction manager begins
+    //! transactions: hence the allowances on this module.
+    #![allow(missing_docs, clippy::disallowed_methods)]
     use diesel::pg::PgConnection;
     use diesel::sqlite::SqliteConnection;
 
@@ -251,21 +258,63 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, StoreError> {
     applied.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+/// A write transaction in progress: what every function that writes takes. Only
+/// [`write_transaction`] builds one; it lives for the transaction's closure.
+///
+/// Writing inside the caller's transaction:
+/// ```
+/// fn touch(tx: &mut store::WriteTx<'_>) -> Result<(), diesel::result::Error> {
+///     diesel::connection::SimpleConnection::batch_execute(tx.conn(), "SELECT 1")
+/// }
+/// fn run(pooled: &mut store::PooledDb) -> Result<(), diesel::result::Error> {
+///     store::write_transaction(pooled, |tx| touch(tx))
+/// }
+/// ```
+/// Opening a transaction inside another does not compile:
+/// ```compile_fail
+/// fn run(pooled: &mut store::PooledDb) -> Result<(), diesel::result::Error> {
+///     store::write_transaction(pooled, |tx| {
+///         store::write_transaction(tx.conn(), |_| Ok::<(), diesel::result::Error>(()))
+///     })
+/// }
+/// ```
+pub struct WriteTx<'c> {
+    conn: &'c mut DbConnection,
+}
+
+impl WriteTx<'_> {
+    /// The connection, for the statements of this transaction.
+    pub fn conn(&mut self) -> &mut DbConnection {
+        self.conn
+    }
+}
+
+impl std::fmt::Debug for WriteTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteTx(..)")
+    }
+}
+
 /// Runs `f` in a transaction that holds the write lock from its first statement on SQLite
 /// (`BEGIN IMMEDIATE`, so two writers never deadlock on a lock upgrade) and a plain
 /// transaction on PostgreSQL. Commits when `f` succeeds, rolls back otherwise.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+///
+/// It takes a connection from the pool, not a bare [`DbConnection`]: the [`WriteTx`] given to
+/// `f` only lends a bare one, so no code inside the transaction can open another.
+#[allow(clippy::disallowed_methods)] // The one place where transactions begin.
+pub fn write_transaction<T, E, F>(pooled: &mut PooledDb, f: F) -> Result<T, E>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    F: FnOnce(&mut WriteTx<'_>) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let conn: &mut DbConnection = pooled;
     match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
         }
         DbConnection::Pg(_) => DbConnection::begin_transaction(conn)?,
     }
-    match f(conn) {
+    match f(&mut WriteTx { conn }) {
         // A top-level COMMIT that fails is rolled back by diesel itself (it reports
         // `RollbackErrorOnCommit` if that fails too): nothing is left to undo here.
         Ok(value) => DbConnection::commit_transaction(conn)
@@ -309,12 +358,12 @@ macro_rules! bulk_insert {
 
 /// Commits a write to the readiness probe's row: whether the database accepts writes now
 /// (a database that answers reads may still refuse them: disk full, read-only replica).
-pub fn probe_write(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub fn probe_write(conn: &mut PooledDb, now: DateTime<Utc>) -> Result<(), StoreError> {
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |tx| {
         diesel::update(schema::readiness_probe::table.find(1))
             .set(schema::readiness_probe::checked_at.eq(to_db(now)))
-            .execute(conn)
+            .execute(tx.conn())
             .map(|_| ())
             .map_err(StoreError::Query)
     })
@@ -441,7 +490,10 @@ mod tests {
     fn a_failed_commit_is_rolled_back_once_without_a_misleading_warning() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let mut conn = establish(&url).unwrap();
+        let mut conn = pool(&url, 1, false, Duration::from_secs(5))
+            .unwrap()
+            .get()
+            .unwrap();
         conn.batch_execute(
             "CREATE TABLE parent (id INTEGER PRIMARY KEY); \
              CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED);",
@@ -449,16 +501,17 @@ mod tests {
         .unwrap();
         let log = logged(|| {
             // The deferred foreign key is only checked at COMMIT, which fails.
-            let outcome: Result<(), diesel::result::Error> = write_transaction(&mut conn, |c| {
-                c.batch_execute("INSERT INTO child VALUES (42)")
+            let outcome: Result<(), diesel::result::Error> = write_transaction(&mut conn, |tx| {
+                tx.conn().batch_execute("INSERT INTO child VALUES (42)")
             });
             let error = outcome.unwrap_err().to_string();
             assert!(error.contains("FOREIGN KEY"), "{error}");
         });
         assert!(!log.contains("rollback"), "{log}");
         // Nothing was written, and the connection is out of the transaction, usable again.
-        let ok: Result<(), diesel::result::Error> = write_transaction(&mut conn, |c| {
-            c.batch_execute("INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1)")
+        let ok: Result<(), diesel::result::Error> = write_transaction(&mut conn, |tx| {
+            tx.conn()
+                .batch_execute("INSERT INTO parent VALUES (1); INSERT INTO child VALUES (1)")
         });
         ok.unwrap();
         #[derive(diesel::QueryableByName)]
@@ -468,7 +521,7 @@ mod tests {
         }
         let count: Count = diesel::RunQueryDsl::get_result(
             diesel::sql_query("SELECT COUNT(*) AS n FROM child"),
-            &mut conn,
+            &mut *conn,
         )
         .unwrap();
         assert_eq!(count.n, 1);

@@ -14,7 +14,7 @@ use askama::Template;
 use authenticator::{AidantSession, VerifiedAidant};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use store::DbConnection;
+use store::{DbConnection, PooledDb};
 
 /// Where an aidant lands by default.
 pub(crate) const HOME: &str = "/espace-aidant";
@@ -202,7 +202,7 @@ pub(crate) async fn guarded<T, F>(
 ) -> Result<Guarded<T>, WebError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut DbConnection, &AppState, DateTime<Utc>, Signed) -> Result<Guarded<T>, WebError>
+    F: FnOnce(&mut PooledDb, &AppState, DateTime<Utc>, Signed) -> Result<Guarded<T>, WebError>
         + Send
         + 'static,
 {

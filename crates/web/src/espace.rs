@@ -356,14 +356,7 @@ pub(crate) async fn revoke_autorisation(
                 None => Guarded::Done(None),
             });
         };
-        mandate::revoke_autorisation(
-            conn,
-            &state.rng,
-            now,
-            verified.organisation_id(),
-            &autorisation_id,
-            verified.aidant_id(),
-        )?;
+        mandate::revoke_autorisation(conn, &state.rng, now, &verified, &autorisation_id)?;
         Ok(Guarded::Done(back))
     })
     .await?;
@@ -467,8 +460,8 @@ pub(crate) async fn revoke_mandate(
             now,
             &state.attestation_key,
             &signed.parties(),
+            &verified,
             &mandate_id,
-            verified.aidant_id(),
         )?;
         Ok(Guarded::Done(Some(attestation.id)))
     })
@@ -497,20 +490,16 @@ pub(crate) async fn resend_consent(
         else {
             return Ok(Guarded::Done(None));
         };
-        if signed.verified(state, now).is_none() {
+        let Some(verified) = signed.verified(state, now) else {
             return Ok(Guarded::Recheck);
-        }
-        Ok(Guarded::Done(Some((
-            m,
-            signed.organisation.name,
-            signed.aidant.id,
-        ))))
+        };
+        Ok(Guarded::Done(Some((m, signed.organisation.name, verified))))
     })
     .await?;
     match outcome {
-        Guarded::Done(Some((m, organisation_name, aidant_id))) => {
+        Guarded::Done(Some((m, organisation_name, verified))) => {
             let csrf = CsrfToken::for_request(&req, &state)?.value;
-            crate::wizard::request_consent(&state, &m, &organisation_name, &aidant_id, csrf).await
+            crate::wizard::request_consent(&state, &m, &organisation_name, &verified, csrf).await
         }
         Guarded::Done(None) => Ok(not_found()),
         Guarded::Recheck => Ok(to_recheck(crate::account::HOME)),

@@ -9,6 +9,7 @@ use crate::{AppState, WebError};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use authenticator::VerifiedAidant;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -60,17 +61,13 @@ struct Export {
 
 fn load(
     conn: &mut DbConnection,
-    organisation_id: &str,
+    who: &VerifiedAidant,
     usager_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Export>, WebError> {
-    if mandate::mandates_of_usager(conn, organisation_id, usager_id, now)?.is_empty() {
-        return Ok(None);
-    }
-    let Some(usager) = mandate::usager(conn, usager_id)? else {
+    let Some((usager, entries)) = mandate::usager_journal(conn, who, usager_id, now)? else {
         return Ok(None);
     };
-    let entries = journal::entries_of_usager(conn, usager_id)?;
     let mut organisations = HashMap::new();
     let mut aidants = HashMap::new();
     for e in &entries {
@@ -186,11 +183,11 @@ async fn export(
 ) -> Result<HttpResponse, WebError> {
     let here = req.uri().path().to_owned();
     let outcome = guarded(&req, &state, move |conn, state, now, signed| {
-        if signed.verified(state, now).is_none() {
+        let Some(verified) = signed.verified(state, now) else {
             return Ok(Guarded::Recheck);
-        }
+        };
         Ok(Guarded::Done(
-            load(conn, &signed.organisation.id, &usager_id, now)?.map(|e| (e, now)),
+            load(conn, &verified, &usager_id, now)?.map(|e| (e, now)),
         ))
     })
     .await?;

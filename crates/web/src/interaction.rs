@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use mandate::Demarche;
 use provider::{CompleteRefusal, PendingRequest};
 use serde::Deserialize;
-use store::DbConnection;
+use store::{DbConnection, PooledDb};
 
 /// Most usagers listed at once.
 const USAGER_LIST_LIMIT: i64 = 50;
@@ -530,7 +530,7 @@ async fn make_choice<F>(
 ) -> Result<HttpResponse, WebError>
 where
     F: FnOnce(
-            &mut DbConnection,
+            &mut PooledDb,
             &AppState,
             DateTime<Utc>,
             &PendingRequest,

@@ -32,7 +32,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 pub use observe::{count_protocol_error, Metrics, REQUEST_ID};
-use store::{DbConnection, DbPool};
+use store::{DbPool, PooledDb};
 
 /// Where the current time comes from.
 pub trait Clock: Send + Sync {
@@ -200,7 +200,7 @@ pub(crate) fn source_address(req: &actix_web::HttpRequest, state: &AppState) -> 
 pub(crate) async fn with_db<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, WebError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut DbConnection, &AppState) -> Result<T, WebError> + Send + 'static,
+    F: FnOnce(&mut PooledDb, &AppState) -> Result<T, WebError> + Send + 'static,
 {
     let state = state.clone();
     web::block(move || {

@@ -14,10 +14,13 @@ use accounts::{Member, Role};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use authenticator::{CardRefusal, CardState, Dissociation, OtpCard, OtpRefusal, ReferentAction};
+use authenticator::{
+    CardRefusal, CardState, Dissociation, OtpCard, OtpRefusal, ReferentAction, ReferentSession,
+    VerifiedReferent,
+};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use store::DbConnection;
+use store::{DbConnection, PooledDb};
 
 /// Where the espace référent starts.
 const HOME: &str = "/espace-referent";
@@ -59,22 +62,63 @@ fn not_found() -> HttpResponse {
     )
 }
 
-/// Runs a référent page: signed in (else sign-in), référent of the current organisation
-/// (else 403), with a code typed within the activity window when `fresh_code` (else the
-/// fresh-code page, coming back to `back`).
-async fn as_referent<F>(
+/// The proof a référent page asks the authenticator for: [`ReferentSession`] to see,
+/// [`VerifiedReferent`] to act.
+trait ReferentProof: Sized {
+    /// The proof for this signed-in aidant, or what they lack.
+    fn extract(
+        conn: &mut PooledDb,
+        state: &AppState,
+        now: DateTime<Utc>,
+        signed: &Signed,
+    ) -> Result<Result<Self, Guarded<Option<Reply>>>, WebError>;
+}
+
+impl ReferentProof for ReferentSession {
+    fn extract(
+        conn: &mut PooledDb,
+        _: &AppState,
+        _: DateTime<Utc>,
+        signed: &Signed,
+    ) -> Result<Result<Self, Guarded<Option<Reply>>>, WebError> {
+        Ok(authenticator::referent_session(conn, &signed.session)?.ok_or(Guarded::Done(None)))
+    }
+}
+
+impl ReferentProof for VerifiedReferent {
+    fn extract(
+        conn: &mut PooledDb,
+        state: &AppState,
+        now: DateTime<Utc>,
+        signed: &Signed,
+    ) -> Result<Result<Self, Guarded<Option<Reply>>>, WebError> {
+        if let Err(missing) = ReferentSession::extract(conn, state, now, signed)? {
+            return Ok(Err(missing));
+        }
+        let Some(verified) = signed.verified(state, now) else {
+            return Ok(Err(Guarded::Recheck));
+        };
+        Ok(authenticator::verify_referent(conn, verified)?.ok_or(Guarded::Done(None)))
+    }
+}
+
+/// Runs a référent page with the proof `P` it needs: signed in (else sign-in), référent of
+/// the current organisation (else 403), and for [`VerifiedReferent`] a code typed within the
+/// activity window (else the fresh-code page, coming back to `back`).
+async fn as_referent<P, F>(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     back: String,
-    fresh_code: bool,
     f: F,
 ) -> Result<HttpResponse, WebError>
 where
+    P: ReferentProof,
     F: FnOnce(
-            &mut DbConnection,
+            &mut PooledDb,
             &AppState,
             DateTime<Utc>,
             Signed,
+            P,
             String,
         ) -> Result<Reply, WebError>
         + Send
@@ -83,14 +127,12 @@ where
     let csrf = CsrfToken::for_request(req, state)?;
     let csrf_value = csrf.value.clone();
     let outcome = guarded(req, state, move |conn, state, now, signed| {
-        if !accounts::is_referent(conn, &signed.aidant.id, &signed.organisation.id)? {
-            return Ok(Guarded::Done(None));
-        }
-        if fresh_code && signed.verified(state, now).is_none() {
-            return Ok(Guarded::Recheck);
-        }
+        let proof = match P::extract(conn, state, now, &signed)? {
+            Ok(proof) => proof,
+            Err(missing) => return Ok(missing),
+        };
         Ok(Guarded::Done(Some(f(
-            conn, state, now, signed, csrf_value,
+            conn, state, now, signed, proof, csrf_value,
         )?)))
     })
     .await?;
@@ -107,7 +149,7 @@ where
 }
 
 /// Runs a référent's action on an aidant: the form's CSRF token checked, then as
-/// [`as_referent`] with a fresh code required, coming back to the aidant's page.
+/// [`as_referent`] with a [`VerifiedReferent`], coming back to the aidant's page.
 async fn referent_post<F>(
     req: &HttpRequest,
     state: &web::Data<AppState>,
@@ -117,10 +159,11 @@ async fn referent_post<F>(
 ) -> Result<HttpResponse, WebError>
 where
     F: FnOnce(
-            &mut DbConnection,
+            &mut PooledDb,
             &AppState,
             DateTime<Utc>,
             Signed,
+            VerifiedReferent,
             String,
         ) -> Result<Reply, WebError>
         + Send
@@ -129,7 +172,7 @@ where
     if !csrf::is_valid(req, state, csrf_token) {
         return Ok(csrf_refused());
     }
-    as_referent(req, state, aidant_path(aidant_id, None), true, f).await
+    as_referent(req, state, aidant_path(aidant_id, None), f).await
 }
 
 struct MemberRow {
@@ -188,8 +231,7 @@ pub(crate) async fn aidants(
         &req,
         &state,
         HOME.to_owned(),
-        false,
-        |conn, _, now, signed, csrf| {
+        |conn, _, now, signed, _: ReferentSession, csrf| {
             let mut rows = Vec::new();
             for member in accounts::members(conn, &signed.organisation.id)? {
                 let cards = authenticator::cards_of_aidant(conn, &member.aidant.id)?;
@@ -329,8 +371,7 @@ pub(crate) async fn aidant(
         &req,
         &state,
         back,
-        false,
-        move |conn, _, now, signed, csrf| {
+        move |conn, _, now, signed, _: ReferentSession, csrf| {
             let input = AidantInput {
                 done,
                 ..AidantInput::default()
@@ -435,7 +476,7 @@ async fn action_on_aidant<F>(
 ) -> Result<HttpResponse, WebError>
 where
     F: FnOnce(
-            &mut DbConnection,
+            &mut PooledDb,
             &AppState,
             DateTime<Utc>,
             ReferentAction<'_>,
@@ -449,8 +490,8 @@ where
         state,
         csrf_token,
         &back,
-        move |conn, state, now, signed, csrf| {
-            let outcome = f(conn, state, now, who(&signed, &aidant_id))?;
+        move |conn, state, now, signed, referent, csrf| {
+            let outcome = f(conn, state, now, ReferentAction::on(&referent, &aidant_id))?;
             after_action(
                 conn,
                 state,
@@ -472,14 +513,6 @@ fn sentence(message: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
         None => String::new(),
-    }
-}
-
-fn who<'a>(signed: &'a Signed, aidant_id: &'a str) -> ReferentAction<'a> {
-    ReferentAction {
-        organisation_id: &signed.organisation.id,
-        referent_id: &signed.aidant.id,
-        aidant_id,
     }
 }
 
@@ -513,12 +546,12 @@ pub(crate) async fn associate(
         &state,
         &csrf_token,
         &aidant_id.clone(),
-        move |conn, state, now, signed, csrf| {
+        move |conn, state, now, signed, referent, csrf| {
             let outcome = authenticator::associate_card(
                 conn,
                 &state.rng,
                 now,
-                who(&signed, &aidant_id),
+                ReferentAction::on(&referent, &aidant_id),
                 &serial,
             )?
             .map(|_| "associee");
@@ -639,8 +672,9 @@ pub(crate) async fn enrol_digital(
         &state,
         &form.csrf_token,
         &aidant_id.clone(),
-        move |conn, state, now, signed, csrf| {
-            let Some(member) = accounts::member(conn, &signed.organisation.id, &aidant_id)? else {
+        move |conn, state, now, signed, referent, csrf| {
+            let Some(member) = accounts::member(conn, referent.organisation_id(), &aidant_id)?
+            else {
                 return Ok(Reply::NotFound);
             };
             let enrolment = match authenticator::begin_digital_card(
@@ -648,7 +682,7 @@ pub(crate) async fn enrol_digital(
                 &state.rng,
                 &state.cipher,
                 now,
-                who(&signed, &aidant_id),
+                ReferentAction::on(&referent, &aidant_id),
             )? {
                 Ok(e) => e,
                 Err(refusal) => {
@@ -729,21 +763,8 @@ pub(crate) async fn member_action(
                         .map(|()| "reactive")
                 }
                 MemberAction::Designate => {
-                    let designated = store::write_transaction(conn, |conn| {
-                        accounts::designate_referent(
-                            conn,
-                            &state.rng,
-                            now,
-                            who.organisation_id,
-                            who.aidant_id,
-                            who.referent_id,
-                        )
-                    })?;
-                    if designated {
-                        Ok("referent")
-                    } else {
-                        Err(CardRefusal::NotMember)
-                    }
+                    authenticator::designate_referent(conn, &state.rng, now, who)?
+                        .map(|()| "referent")
                 }
             })
         },
@@ -781,14 +802,19 @@ pub(crate) async fn new_aidant_page(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     let back = format!("{HOME}/aidants/nouveau");
-    as_referent(&req, &state, back, false, |_, _, _, _, csrf| {
-        let page = NewAidantPage {
-            csrf,
-            form: NewAidantForm::default(),
-            error: None,
-        };
-        Ok(Reply::Page(StatusCode::OK, page.render()?))
-    })
+    as_referent(
+        &req,
+        &state,
+        back,
+        |_, _, _, _, _: ReferentSession, csrf| {
+            let page = NewAidantPage {
+                csrf,
+                form: NewAidantForm::default(),
+                error: None,
+            };
+            Ok(Reply::Page(StatusCode::OK, page.render()?))
+        },
+    )
     .await
 }
 
@@ -808,26 +834,21 @@ pub(crate) async fn add_aidant(
         &req,
         &state,
         back,
-        true,
-        move |conn, state, now, signed, csrf| {
-            let added = store::write_transaction(conn, |conn| {
-                accounts::add_member(
-                    conn,
-                    &state.rng,
-                    now,
-                    &signed.organisation.id,
-                    accounts::NewAidant {
-                        email: &form.email,
-                        first_name: &form.prenom,
-                        last_name: &form.nom,
-                        profession: &form.profession,
-                        phone: &form.telephone,
-                        active: false,
-                    },
-                    Role::Aidant,
-                    Some(&signed.aidant.id),
-                )
-            });
+        move |conn, state, now, _, referent: VerifiedReferent, csrf| {
+            let added = authenticator::add_aidant(
+                conn,
+                &state.rng,
+                now,
+                &referent,
+                accounts::NewAidant {
+                    email: &form.email,
+                    first_name: &form.prenom,
+                    last_name: &form.nom,
+                    profession: &form.profession,
+                    phone: &form.telephone,
+                    active: false,
+                },
+            );
             let error = match added {
                 Ok(aidant) => return Ok(Reply::Redirect(aidant_path(&aidant.id, Some("cree")))),
                 Err(

@@ -12,6 +12,7 @@ use crate::{with_db, AppState, WebError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use authenticator::VerifiedAidant;
 use chrono::Duration;
 use franceconnect::FranceConnectError;
 use mandate::{Demarche, DraftError, MandateDuration, MandateError};
@@ -252,14 +253,14 @@ pub(crate) async fn start(
         let Some(renew) = renewed(conn, &signed, renew_id.as_deref())? else {
             return Ok(Guarded::Done(None));
         };
-        if signed.verified(state, now).is_none() {
+        let Some(verified) = signed.verified(state, now) else {
             return Ok(Guarded::Recheck);
-        }
-        let allowed = mandate::allowed_demarches(conn, &signed.organisation.id)?;
-        Ok(Guarded::Done(Some((renew, signed, allowed))))
+        };
+        let allowed = mandate::allowed_demarches(conn, verified.organisation_id())?;
+        Ok(Guarded::Done(Some((renew, verified, allowed))))
     })
     .await?;
-    let (renew, signed, allowed) = match check {
+    let (renew, verified, allowed) = match check {
         Guarded::Done(Some(found)) => found,
         Guarded::Done(None) => return Ok(unknown_mandate()),
         Guarded::Recheck => return Ok(to_recheck(&back)),
@@ -309,9 +310,8 @@ pub(crate) async fn start(
             conn,
             &state.rng,
             now,
+            &verified,
             mandate::NewDraft {
-                aidant_id: &signed.aidant.id,
-                organisation_id: &signed.organisation.id,
                 demarches: &choices.demarches,
                 duration: choices.duration.unwrap_or(MandateDuration::Long),
                 remote_phone: phone.as_deref(),
@@ -598,7 +598,7 @@ pub(crate) struct ConfirmForm {
 }
 
 enum Confirmation {
-    Created(Box<mandate::Confirmed>, String, String),
+    Created(Box<mandate::Confirmed>, String, VerifiedAidant),
     AlreadyDone(String),
     Expired,
     Restart,
@@ -636,11 +636,11 @@ pub(crate) async fn confirm(
             now,
             &state.attestation_key,
             &signed.parties(),
-            verified.aidant_id(),
+            &verified,
             &id,
         );
         Ok(Guarded::Done(match confirmed {
-            Ok(c) => Confirmation::Created(Box::new(c), signed.organisation.name, signed.aidant.id),
+            Ok(c) => Confirmation::Created(Box::new(c), signed.organisation.name, verified),
             Err(MandateError::Draft(DraftError::AlreadyConfirmed(m))) => Confirmation::AlreadyDone(
                 attestation_of(conn, &m)?.unwrap_or_else(|| crate::account::HOME.to_owned()),
             ),
@@ -651,7 +651,7 @@ pub(crate) async fn confirm(
     })
     .await?;
     match outcome {
-        Guarded::Done(Confirmation::Created(confirmed, organisation_name, aidant_id)) => {
+        Guarded::Done(Confirmation::Created(confirmed, organisation_name, verified)) => {
             state.metrics.flow_completed("mandat");
             let attestation = format!("/attestations/{}", confirmed.attestation.id);
             if confirmed.mandate.is_remote {
@@ -660,7 +660,7 @@ pub(crate) async fn confirm(
                     &state,
                     &confirmed.mandate,
                     &organisation_name,
-                    &aidant_id,
+                    &verified,
                     csrf,
                 )
                 .await?;
@@ -692,7 +692,7 @@ pub(crate) async fn request_consent(
     state: &web::Data<AppState>,
     m: &mandate::Mandate,
     organisation_name: &str,
-    aidant_id: &str,
+    who: &VerifiedAidant,
     csrf: String,
 ) -> Result<HttpResponse, WebError> {
     let usager_page = format!("/espace-aidant/usagers/{}", m.usager_id);
@@ -715,14 +715,14 @@ pub(crate) async fn request_consent(
     match state.sms.send(&phone, &text).await {
         Ok(()) => {
             let now = state.clock.now();
-            let (mandate_id, aidant_id) = (m.id.clone(), aidant_id.to_owned());
+            let (mandate_id, who) = (m.id.clone(), who.clone());
             with_db(state, move |conn, state| {
                 Ok(mandate::mark_consent_requested(
                     conn,
                     &state.rng,
                     now,
+                    &who,
                     &mandate_id,
-                    &aidant_id,
                 )?)
             })
             .await?;
