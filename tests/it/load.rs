@@ -2,15 +2,22 @@
 //! minted was exchanged once, and what it refuses to do.
 
 use ac_tests::{on_both_backends, Backend, TestService, RP_REDIRECT, SECRET, SEED_A};
-use loadtest::flow::{self, Agent, Plan, Target};
+use loadtest::flow::{self, Agent, Plan, Target, TokenAuth};
 use std::time::Duration;
 use url::Url;
 
+/// The load tool as FranceConnect's core: its record of Aidants Connect (the secret in the
+/// form, HS256).
 fn agent(service: &TestService) -> Agent {
+    agent_as(service, "fc-franceconnect", TokenAuth::Post)
+}
+
+fn agent_as(service: &TestService, client_id: &str, token_auth: TokenAuth) -> Agent {
     Agent::new(Target {
         bases: vec![Url::parse(&format!("{}/", service.issuer())).unwrap()],
-        client_id: "fc-es256".into(),
+        client_id: client_id.into(),
         client_secret: SECRET.into(),
+        token_auth,
         redirect_uri: RP_REDIRECT.into(),
     })
     .unwrap()
@@ -55,6 +62,15 @@ async fn flows_and_tokens_go_through(backend: Backend) {
     assert_eq!(replayed.operations.count(), 0);
     assert_eq!(replayed.errors.total(), 10);
     assert!(format!("{:?}", replayed.errors).contains("http 400 at token"));
+
+    // A client registered for HTTP Basic is loaded that way.
+    let basic = agent_as(&service, "fc-es256", TokenAuth::Basic);
+    basic
+        .sign_in(&service.fixtures.email_a, &service.next_code(SEED_A))
+        .await
+        .unwrap();
+    let (codes, _) = flow::mint_codes(&basic, plan(2, 2)).await;
+    assert_eq!(flow::tokens(&basic, codes, 2).await.operations.count(), 2);
 }
 
 async fn a_used_code_does_not_sign_in(backend: Backend) {

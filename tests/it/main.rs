@@ -17,4 +17,5 @@ mod sessions;
 mod sign_in;
 mod simulator;
 mod storage;
+mod usable;
 mod volume;

@@ -20,10 +20,21 @@ pub struct Target {
     pub bases: Vec<Url>,
     /// Registered client.
     pub client_id: String,
-    /// Its secret (client_secret_basic).
+    /// Its secret.
     pub client_secret: String,
+    /// How it authenticates at the token endpoint, as registered.
+    pub token_auth: TokenAuth,
     /// Its registered redirect URI.
     pub redirect_uri: String,
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenAuth {
+    /// The secret in the form (`client_secret_post`), as FranceConnect does.
+    Post,
+    /// HTTP Basic (`client_secret_basic`).
+    Basic,
 }
 
 impl Target {
@@ -301,15 +312,23 @@ impl Agent {
         let url = base
             .join("token")
             .map_err(|_| StepError::new("token", "bad base URL"))?;
-        let request = self
-            .http
-            .post(url)
-            .basic_auth(&self.target.client_id, Some(&self.target.client_secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", &self.target.redirect_uri),
-            ]);
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &self.target.redirect_uri),
+        ];
+        let request = match self.target.token_auth {
+            TokenAuth::Post => {
+                form.push(("client_id", &self.target.client_id));
+                form.push(("client_secret", &self.target.client_secret));
+                self.http.post(url)
+            }
+            TokenAuth::Basic => self
+                .http
+                .post(url)
+                .basic_auth(&self.target.client_id, Some(&self.target.client_secret)),
+        };
+        let request = request.form(&form);
         let response = self.send("token", request, StatusCode::OK).await?;
         let body: serde_json::Value = response
             .json()
@@ -481,6 +500,7 @@ mod tests {
             bases: vec![Url::parse(base).unwrap()],
             client_id: "fc-sim".into(),
             client_secret: "s".into(),
+            token_auth: TokenAuth::Post,
             redirect_uri: "http://127.0.0.1:8001/callback".into(),
         }
     }

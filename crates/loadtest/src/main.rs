@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
-use loadtest::flow::{self, Agent, Plan, Target};
+use loadtest::flow::{self, Agent, Plan, Target, TokenAuth};
 use loadtest::server;
 use loadtest::stats::{Report, ServerUsage};
 use std::time::{Duration, Instant};
@@ -72,6 +72,10 @@ struct Common {
         default_value = "secret-de-developpement-du-simulateur-franceconnect"
     )]
     client_secret: String,
+    /// How it authenticates at the token endpoint: `post` (the secret in the form, as
+    /// FranceConnect does) or `basic`.
+    #[arg(long, value_enum, default_value = "post")]
+    token_auth: TokenAuth,
     /// Its registered redirect URI.
     #[arg(long, default_value = "http://127.0.0.1:8001/callback")]
     redirect_uri: String,
@@ -119,6 +123,7 @@ async fn prepare(common: &Common) -> Result<Agent> {
         bases: common.urls.clone(),
         client_id: common.client_id.clone(),
         client_secret: common.client_secret.clone(),
+        token_auth: common.token_auth,
         redirect_uri: common.redirect_uri.clone(),
     };
     target.check_loopback()?;

@@ -196,6 +196,17 @@ pub fn create_mandate(
         return Err(MandateError::NoDemarche);
     }
     check_allowed(tx.conn(), new.organisation_id, new.demarches)?;
+    // Two mandates made at once for the same usager must not both keep an autorisation for a
+    // démarche: the second waits here until the first commits, then replaces what it wrote
+    // (SQLite's write lock, taken at BEGIN IMMEDIATE, is database-wide already).
+    if let DbConnection::Pg(pg) = tx.conn() {
+        usagers::table
+            .find(new.usager_id)
+            .select(usagers::id)
+            .for_update()
+            .first::<String>(pg)
+            .optional()?;
+    }
     {
         let mandate = Mandate {
             id: new_id(rng)?,
@@ -519,48 +530,85 @@ impl Coverage {
     }
 }
 
-type ActiveAutorisations<'a> = diesel::dsl::Filter<
-    diesel::dsl::Filter<
-        diesel::dsl::Filter<
-            diesel::dsl::Filter<
-                diesel::dsl::Filter<
-                    diesel::dsl::Filter<
-                        diesel::dsl::InnerJoin<autorisations::table, mandates::table>,
-                        diesel::dsl::Eq<mandates::organisation_id, &'a str>,
-                    >,
-                    diesel::dsl::Eq<mandates::usager_id, &'a str>,
-                >,
+/// The rule of a usable autorisation, as one SQL expression over an autorisation joined with
+/// its mandate (see [`usable_at`]).
+type UsableAt = diesel::dsl::And<
+    diesel::dsl::And<
+        diesel::dsl::And<
+            diesel::dsl::And<
                 diesel::dsl::IsNull<autorisations::revoked_at>,
+                diesel::dsl::IsNull<mandates::revoked_at>,
             >,
-            diesel::dsl::IsNull<mandates::revoked_at>,
+            diesel::dsl::Gt<mandates::expires_at, NaiveDateTime>,
         >,
-        diesel::dsl::Gt<mandates::expires_at, NaiveDateTime>,
+        diesel::dsl::Or<
+            diesel::dsl::Eq<mandates::is_remote, bool>,
+            diesel::dsl::IsNotNull<mandates::consent_received_at>,
+        >,
     >,
-    diesel::dsl::Or<
-        diesel::dsl::Eq<mandates::is_remote, bool>,
-        diesel::dsl::IsNotNull<mandates::consent_received_at>,
-    >,
+    diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
 >;
 
-/// Autorisations of (organisation, usager) usable at `now`: not revoked, mandate not revoked,
-/// not expired, and consented if remote.
-fn active_autorisations_query<'a>(
-    organisation_id: &'a str,
-    usager_id: &'a str,
-    now: DateTime<Utc>,
-) -> ActiveAutorisations<'a> {
-    autorisations::table
-        .inner_join(mandates::table)
-        .filter(mandates::organisation_id.eq(organisation_id))
-        .filter(mandates::usager_id.eq(usager_id))
-        .filter(autorisations::revoked_at.is_null())
-        .filter(mandates::revoked_at.is_null())
-        .filter(mandates::expires_at.gt(to_db(now)))
-        .filter(
+/// **The** rule of a usable autorisation at `now`, in SQL (the coverage check, the usager list
+/// of the interaction, the espace aidant and the statistics all filter with it): the
+/// autorisation is not revoked, its mandate is neither revoked nor expired, a remote mandate
+/// has the usager's consent, and the démarche is allowed for the structure (its
+/// `allowed_demarches`, a JSON list of ids, unset meaning all). [`is_usable`] is the same rule
+/// on loaded rows.
+fn usable_at(now: DateTime<Utc>) -> UsableAt {
+    autorisations::revoked_at
+        .is_null()
+        .and(mandates::revoked_at.is_null())
+        .and(mandates::expires_at.gt(to_db(now)))
+        .and(
             mandates::is_remote
                 .eq(false)
                 .or(mandates::consent_received_at.is_not_null()),
         )
+        .and(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = mandates.organisation_id \
+             AND o.allowed_demarches IS NOT NULL \
+             AND o.allowed_demarches NOT LIKE ('%\"' || autorisations.demarche || '\"%'))",
+        ))
+}
+
+/// The rule of [`usable_at`], on an autorisation and its mandate already loaded, for a
+/// structure allowed `allowed`.
+pub fn is_usable(
+    autorisation: &Autorisation,
+    mandate: &Mandate,
+    allowed: &[Demarche],
+    now: DateTime<Utc>,
+) -> bool {
+    autorisation.revoked_at.is_none()
+        && mandate.revoked_at.is_none()
+        && from_db(mandate.expires_at) > now
+        && (!mandate.is_remote || mandate.consent_received_at.is_some())
+        && Demarche::parse(&autorisation.demarche).is_ok_and(|d| allowed.contains(&d))
+}
+
+type UsableAutorisations<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::InnerJoin<autorisations::table, mandates::table>,
+            diesel::dsl::Eq<mandates::organisation_id, &'a str>,
+        >,
+        diesel::dsl::Eq<mandates::usager_id, &'a str>,
+    >,
+    UsableAt,
+>;
+
+/// The autorisations of (organisation, usager) usable at `now`.
+fn active_autorisations_query<'a>(
+    organisation_id: &'a str,
+    usager_id: &'a str,
+    now: DateTime<Utc>,
+) -> UsableAutorisations<'a> {
+    autorisations::table
+        .inner_join(mandates::table)
+        .filter(mandates::organisation_id.eq(organisation_id))
+        .filter(mandates::usager_id.eq(usager_id))
+        .filter(usable_at(now))
 }
 
 /// The coverage check: the proof that `organisation_id` may act for `usager_id` on
@@ -587,30 +635,21 @@ pub fn check_coverage_with_usager(
     demarche: Demarche,
     now: DateTime<Utc>,
 ) -> Result<Option<(Coverage, Usager)>, MandateError> {
-    let found: Option<(String, String, NaiveDateTime, Option<String>, Usager)> =
+    let found: Option<(String, String, NaiveDateTime, Usager)> =
         active_autorisations_query(organisation_id, usager_id, now)
             .inner_join(usagers::table.on(usagers::id.eq(mandates::usager_id)))
-            .inner_join(organisations::table.on(organisations::id.eq(mandates::organisation_id)))
             .filter(autorisations::demarche.eq(demarche.id()))
             .order(mandates::expires_at.desc())
             .select((
                 autorisations::id,
                 mandates::id,
                 mandates::expires_at,
-                organisations::allowed_demarches,
                 Usager::as_select(),
             ))
             .first(conn)
             .optional()?;
-    // A démarche the structure may no longer do is covered by none of its mandates.
-    let Some((autorisation_id, mandate_id, expires_at, allowed, usager)) = found else {
-        return Ok(None);
-    };
-    if !parse_allowed(allowed.as_deref())?.contains(&demarche) {
-        return Ok(None);
-    }
-    Ok(Some((autorisation_id, mandate_id, expires_at, usager)).map(
-        |(autorisation_id, mandate_id, expires_at, usager)| {
+    Ok(
+        found.map(|(autorisation_id, mandate_id, expires_at, usager)| {
             (
                 Coverage {
                     organisation_id: organisation_id.to_owned(),
@@ -623,8 +662,8 @@ pub fn check_coverage_with_usager(
                 },
                 usager,
             )
-        },
-    ))
+        }),
+    )
 }
 
 /// Refuses démarches the structure is not allowed.
@@ -673,7 +712,7 @@ pub fn active_demarches(
     within: Option<&[Demarche]>,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Demarche, DateTime<Utc>)>, MandateError> {
-    let offered = offered_ids(conn, organisation_id, within)?;
+    let offered = offered_ids(within);
     let rows: Vec<(String, NaiveDateTime)> =
         active_autorisations_query(organisation_id, usager_id, now)
             .filter(autorisations::demarche.eq_any(&offered))
@@ -692,17 +731,14 @@ pub fn active_demarches(
     Ok(out)
 }
 
-/// The ids of the démarches a structure may do, among `within` when given.
-fn offered_ids(
-    conn: &mut DbConnection,
-    organisation_id: &str,
-    within: Option<&[Demarche]>,
-) -> Result<Vec<&'static str>, MandateError> {
-    Ok(allowed_demarches(conn, organisation_id)?
-        .into_iter()
+/// The ids of the démarches of the catalogue, among `within` when given (the structure's own
+/// limits are in the rule, [`usable_at`]).
+fn offered_ids(within: Option<&[Demarche]>) -> Vec<&'static str> {
+    Demarche::ALL
+        .iter()
         .filter(|d| within.is_none_or(|w| w.contains(d)))
-        .map(Demarche::id)
-        .collect())
+        .map(|d| d.id())
+        .collect()
 }
 
 /// Lists the usager among the structure's (once, with their search name), for the usager list.
@@ -744,7 +780,7 @@ pub fn usagers_with_active_mandates(
     if limit <= 0 {
         return Ok(Vec::new());
     }
-    let offered = offered_ids(conn, organisation_id, within)?;
+    let offered = offered_ids(within);
     if offered.is_empty() {
         return Ok(Vec::new());
     }
@@ -787,14 +823,7 @@ pub fn usagers_with_active_mandates(
             .filter(mandates::organisation_id.eq(organisation_id))
             .filter(mandates::usager_id.eq_any(&ids))
             .filter(autorisations::demarche.eq_any(&offered))
-            .filter(autorisations::revoked_at.is_null())
-            .filter(mandates::revoked_at.is_null())
-            .filter(mandates::expires_at.gt(to_db(now)))
-            .filter(
-                mandates::is_remote
-                    .eq(false)
-                    .or(mandates::consent_received_at.is_not_null()),
-            )
+            .filter(usable_at(now))
             .select(mandates::usager_id)
             .distinct()
             .load::<String>(conn)?
@@ -816,14 +845,16 @@ pub fn usagers_with_active_mandates(
     }
 }
 
-/// Usagers known (each came with a mandate) and mandates in force at `now`, for the public
-/// statistics.
+/// Usagers known (each came with a mandate) and mandates in force at `now` (with at least one
+/// usable autorisation), for the public statistics.
 pub fn totals(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(i64, i64), MandateError> {
     let usagers = usagers::table.count().get_result(conn)?;
-    let active = mandates::table
-        .filter(mandates::revoked_at.is_null())
-        .filter(mandates::expires_at.gt(to_db(now)))
-        .count()
+    let active = autorisations::table
+        .inner_join(mandates::table)
+        .filter(usable_at(now))
+        .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "COUNT(DISTINCT mandates.id)",
+        ))
         .get_result(conn)?;
     Ok((usagers, active))
 }

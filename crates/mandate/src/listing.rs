@@ -3,7 +3,10 @@
 
 use crate::attestation::{attestations_of_mandate, Attestation};
 use crate::usager::{normalise_search, Usager};
-use crate::{autorisations_of_mandate, Autorisation, Demarche, Mandate, MandateError};
+use crate::{
+    allowed_demarches, autorisations_of_mandate, is_usable, Autorisation, Demarche, Mandate,
+    MandateError,
+};
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use std::collections::{BTreeMap, HashSet};
@@ -139,13 +142,15 @@ pub fn usagers_of_organisation(
         );
     }
     let rows: Vec<(Mandate, String)> = query.load(conn)?;
-    let active: Vec<(String, String)> = autorisations::table
+    let active: Vec<Autorisation> = autorisations::table
         .inner_join(mandates::table)
         .filter(mandates::organisation_id.eq(organisation_id))
         .filter(autorisations::revoked_at.is_null())
-        .select((autorisations::mandate_id, autorisations::demarche))
+        .select(Autorisation::as_select())
         .load(conn)?;
-    let mandates_with_active: HashSet<&str> = active.iter().map(|(m, _)| m.as_str()).collect();
+    let allowed = allowed_demarches(conn, organisation_id)?;
+    let mandates_with_active: HashSet<&str> =
+        active.iter().map(|a| a.mandate_id.as_str()).collect();
     let mut by_usager: BTreeMap<(String, String), Summary> = BTreeMap::new();
     for (mandate, search_name) in &rows {
         let state = MandateState::of(
@@ -166,8 +171,12 @@ pub fn usagers_of_organisation(
         match state {
             MandateState::Active => {
                 summary.active_until = Some(summary.active_until.map_or(until, |u| u.max(until)));
-                for (_, d) in active.iter().filter(|(m, _)| *m == mandate.id) {
-                    let d = Demarche::parse(d)?;
+                let usable = active
+                    .iter()
+                    .filter(|a| a.mandate_id == mandate.id)
+                    .filter(|a| is_usable(a, mandate, &allowed, now));
+                for a in usable {
+                    let d = Demarche::parse(&a.demarche)?;
                     if !summary.demarches.contains(&d) {
                         summary.demarches.push(d);
                     }
@@ -246,22 +255,20 @@ pub fn mandates_of_usager(
         .order(mandates::created_at.desc())
         .select(Mandate::as_select())
         .load(conn)?;
+    let allowed = allowed_demarches(conn, organisation_id)?;
     let mut out = Vec::with_capacity(list.len());
     for mandate in list {
-        let autorisations = autorisations_of_mandate(conn, &mandate.id)?
-            .into_iter()
-            .map(|a| {
-                let d = Demarche::parse(&a.demarche)?;
-                let unrevoked = a.revoked_at.is_none();
-                Ok((a, d, unrevoked))
-            })
-            .collect::<Result<Vec<_>, MandateError>>()?;
-        let any_unrevoked = autorisations.iter().any(|(_, _, u)| *u);
+        let autorisations = autorisations_of_mandate(conn, &mandate.id)?;
+        let any_unrevoked = autorisations.iter().any(|a| a.revoked_at.is_none());
         let state = MandateState::of(&mandate, any_unrevoked, now);
         let autorisations = autorisations
             .into_iter()
-            .map(|(a, d, unrevoked)| (a, d, unrevoked && state == MandateState::Active))
-            .collect();
+            .map(|a| {
+                let d = Demarche::parse(&a.demarche)?;
+                let usable = is_usable(&a, &mandate, &allowed, now);
+                Ok((a, d, usable))
+            })
+            .collect::<Result<Vec<_>, MandateError>>()?;
         let attestations = attestations_of_mandate(conn, &mandate.id)?;
         out.push(MandateDetail {
             mandate,

@@ -234,16 +234,9 @@ pub fn token(
         return invalid_grant("demande incomplète");
     };
     let demarche = Demarche::parse(demarche_id)?;
-    let Some((_, usager)) =
-        mandate::check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
-    else {
-        revoke(conn, now, &request.id)?;
-        return invalid_grant(NOT_COVERED);
+    let Some(usager) = mandate::usager(conn, usager_id)? else {
+        return invalid_grant("demande incomplète");
     };
-    if !accounts::may_work_for(conn, aidant_id, organisation_id)? {
-        revoke(conn, now, &request.id)?;
-        return invalid_grant(NOT_HABILITATED);
-    }
     if let Err(refused) = provider.outgoing_identity(&usager)? {
         tracing::warn!(error = %refused, "stored identity would be refused by FranceConnect");
         revoke(conn, now, &request.id)?;
@@ -274,9 +267,11 @@ pub fn token(
         Some("JWT"),
     )?;
     write_transaction(conn, |tx| {
-        // Checked again under the lock (a revocation may have landed while signing), then the
-        // code consumed and the access token recorded by one conditional statement: of two
-        // concurrent exchanges of a code, only one finds it unconsumed.
+        // Refused at every step: the mandate must still cover the démarche now, and the aidant
+        // must still be an active member of the organisation (checked in the transaction that
+        // consumes the code, after signing: on SQLite no revocation can land in between).
+        // The code is consumed and the access token recorded by one conditional statement: of
+        // two concurrent exchanges of a code, only one finds it unconsumed.
         let Some(coverage) =
             mandate::check_coverage(tx.conn(), organisation_id, usager_id, demarche, now)?
         else {
