@@ -161,7 +161,7 @@ async fn a_stranger_locks_the_card_only_for_unrecognised_browsers(backend: Backe
         "{}",
         page.body
     );
-    let until = store::paris_local_time(locked_at + Duration::minutes(15))
+    let until = paris::local(locked_at + Duration::minutes(15))
         .format("%d/%m/%Y à %H:%M")
         .to_string();
     assert!(

@@ -397,6 +397,60 @@ pub fn working_organisations(
         .collect()
 }
 
+/// The rule "the aidant may work for the structure", as one SQL expression over a membership
+/// joined with its structure and its aidant: the membership is active, the structure
+/// habilitated, the aidant active. [`may_work_for`] asks it; the authenticator joins it into
+/// the session lookup.
+pub type WorkingMembership = diesel::dsl::And<
+    diesel::dsl::And<
+        diesel::dsl::Eq<memberships::active, bool>,
+        diesel::dsl::Eq<organisations::habilitation, &'static str>,
+    >,
+    diesel::dsl::Eq<aidants::active, bool>,
+>;
+
+/// See [`WorkingMembership`].
+pub fn working_membership() -> WorkingMembership {
+    memberships::active
+        .eq(true)
+        .and(organisations::habilitation.eq(Habilitation::Validated.as_str()))
+        .and(aidants::active.eq(true))
+}
+
+/// Whether the aidant may work for the structure, as an SQL condition a statement of another
+/// crate can carry.
+pub type WorksFor<'a> = diesel::dsl::exists<
+    diesel::dsl::Select<
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<
+                diesel::dsl::Filter<
+                    diesel::dsl::InnerJoin<
+                        diesel::dsl::InnerJoin<memberships::table, organisations::table>,
+                        aidants::table,
+                    >,
+                    diesel::dsl::Eq<memberships::aidant_id, &'a str>,
+                >,
+                diesel::dsl::Eq<memberships::organisation_id, &'a str>,
+            >,
+            WorkingMembership,
+        >,
+        memberships::aidant_id,
+    >,
+>;
+
+/// See [`WorksFor`].
+pub fn works_for<'a>(aidant_id: &'a str, organisation_id: &'a str) -> WorksFor<'a> {
+    diesel::dsl::exists(
+        memberships::table
+            .inner_join(organisations::table)
+            .inner_join(aidants::table)
+            .filter(memberships::aidant_id.eq(aidant_id))
+            .filter(memberships::organisation_id.eq(organisation_id))
+            .filter(working_membership())
+            .select(memberships::aidant_id),
+    )
+}
+
 /// Whether the aidant is an active member of this habilitated organisation.
 pub fn may_work_for(
     conn: &mut DbConnection,
@@ -408,9 +462,7 @@ pub fn may_work_for(
         .inner_join(aidants::table)
         .filter(memberships::aidant_id.eq(aidant_id))
         .filter(memberships::organisation_id.eq(organisation_id))
-        .filter(memberships::active.eq(true))
-        .filter(organisations::habilitation.eq(Habilitation::Validated.as_str()))
-        .filter(aidants::active.eq(true))
+        .filter(working_membership())
         .count()
         .get_result(conn)?;
     Ok(count > 0)

@@ -549,8 +549,8 @@ fn open_session(
 pub const SEEN_PRECISION: Duration = Duration::seconds(60);
 
 /// The live session a browser token names, if any: not ended, within its idle and absolute
-/// lifetimes, for an aidant still active in a habilitated organisation (the rule of
-/// `accounts::may_work_for`, joined into the same query). Marks it as seen (to
+/// lifetimes, for an aidant still active in a habilitated organisation (the rule
+/// `accounts::working_membership`, joined into the same query). Marks it as seen (to
 /// [`SEEN_PRECISION`]).
 pub fn session_by_token(
     conn: &mut DbConnection,
@@ -568,9 +568,7 @@ pub fn session_by_token(
         .inner_join(organisations::table.on(organisations::id.eq(aidant_sessions::organisation_id)))
         .inner_join(aidants::table.on(aidants::id.eq(aidant_sessions::aidant_id)))
         .filter(aidant_sessions::token_hash.eq(hash_secret(token)))
-        .filter(memberships::active.eq(true))
-        .filter(organisations::habilitation.eq(accounts::Habilitation::Validated.as_str()))
-        .filter(aidants::active.eq(true))
+        .filter(accounts::working_membership())
         .select(AidantSession::as_select())
         .first(conn)
         .optional()?;

@@ -33,7 +33,7 @@ pub struct Checkpoint {
 
 /// The Paris day of `at`, `YYYY-MM-DD`.
 pub fn day_of(at: DateTime<Utc>) -> String {
-    store::paris_local_time(at).format("%Y-%m-%d").to_string()
+    paris::local(at).format("%Y-%m-%d").to_string()
 }
 
 fn token_hash(token: &str) -> String {

@@ -59,7 +59,7 @@ const METRICS: [&str; 5] = [
 
 /// The `YYYY-MM` month of `at` in Paris.
 pub fn month_of(at: DateTime<Utc>) -> String {
-    store::paris_local_time(at).format("%Y-%m").to_string()
+    paris::local(at).format("%Y-%m").to_string()
 }
 
 /// What an entry adds to the distinct counts of its month.
@@ -403,7 +403,7 @@ pub fn demarches_total(conn: &mut DbConnection) -> Result<i64, JournalError> {
 /// The `count` months ending with the month of `now`, as `YYYY-MM`, oldest first.
 fn last_months(now: DateTime<Utc>, count: u32) -> Vec<String> {
     use chrono::Datelike;
-    let local = store::paris_local_time(now);
+    let local = paris::local(now);
     let index = local.year() * 12 + local.month0() as i32;
     (0..count as i32)
         .rev()

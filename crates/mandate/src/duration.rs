@@ -1,8 +1,7 @@
 //! Mandate durations.
 
 use crate::MandateError;
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use store::paris_offset;
+use chrono::{DateTime, Duration, Utc};
 
 /// How long a mandate lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,21 +59,12 @@ impl MandateDuration {
     /// When a mandate made at `now` ends.
     pub fn expires_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            MandateDuration::Short => end_of_paris_day(now),
+            MandateDuration::Short => paris::next_midnight(now),
             MandateDuration::Month => now + Duration::days(31),
             MandateDuration::Semester => now + Duration::days(182),
             MandateDuration::Long => now + Duration::days(365),
         }
     }
-}
-
-/// The next midnight in Paris after `now`, in UTC.
-fn end_of_paris_day(now: DateTime<Utc>) -> DateTime<Utc> {
-    let local = now + paris_offset(now);
-    let next_day = local.date_naive().succ_opt().unwrap_or(NaiveDate::MAX);
-    let midnight_as_utc = Utc.from_utc_datetime(&next_day.and_hms_opt(0, 0, 0).unwrap_or_default());
-    // The offset in force just before that midnight (a change never happens at midnight).
-    midnight_as_utc - paris_offset(midnight_as_utc - Duration::hours(3))
 }
 
 #[cfg(test)]

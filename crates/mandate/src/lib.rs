@@ -531,7 +531,7 @@ impl Coverage {
 }
 
 /// The rule of a usable autorisation, as one SQL expression over an autorisation joined with
-/// its mandate (see [`usable_at`]).
+/// its mandate and the mandate's structure (see [`usable_at`]).
 type UsableAt = diesel::dsl::And<
     diesel::dsl::And<
         diesel::dsl::And<
@@ -546,15 +546,28 @@ type UsableAt = diesel::dsl::And<
             diesel::dsl::IsNotNull<mandates::consent_received_at>,
         >,
     >,
-    diesel::expression::SqlLiteral<diesel::sql_types::Bool>,
+    diesel::dsl::Or<
+        diesel::dsl::IsNull<organisations::allowed_demarches>,
+        diesel::dsl::Like<
+            diesel::dsl::AssumeNotNull<organisations::allowed_demarches>,
+            Concat<Concat<QuotedText, autorisations::demarche>, QuotedText>,
+        >,
+    >,
 >;
+
+/// A text literal of the rule, bound as a parameter.
+type QuotedText = diesel::dsl::AsExprOf<&'static str, diesel::sql_types::Text>;
+
+// Text concatenation (`||`, the same on both backends), typed: the rule stays a statement the
+// backends prepare once and cache, which a raw SQL fragment would prevent.
+diesel::infix_operator!(Concat, " || ", diesel::sql_types::Text);
 
 /// **The** rule of a usable autorisation at `now`, in SQL (the coverage check, the usager list
 /// of the interaction, the espace aidant and the statistics all filter with it): the
 /// autorisation is not revoked, its mandate is neither revoked nor expired, a remote mandate
 /// has the usager's consent, and the démarche is allowed for the structure (its
-/// `allowed_demarches`, a JSON list of ids, unset meaning all). [`is_usable`] is the same rule
-/// on loaded rows.
+/// `allowed_demarches`, a JSON list of ids, unset meaning all). It reads the three tables of
+/// [`usable_join`]. [`is_usable`] is the same rule on loaded rows.
 fn usable_at(now: DateTime<Utc>) -> UsableAt {
     autorisations::revoked_at
         .is_null()
@@ -565,11 +578,34 @@ fn usable_at(now: DateTime<Utc>) -> UsableAt {
                 .eq(false)
                 .or(mandates::consent_received_at.is_not_null()),
         )
-        .and(diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "NOT EXISTS (SELECT 1 FROM organisations o WHERE o.id = mandates.organisation_id \
-             AND o.allowed_demarches IS NOT NULL \
-             AND o.allowed_demarches NOT LIKE ('%\"' || autorisations.demarche || '\"%'))",
-        ))
+        .and(
+            organisations::allowed_demarches
+                .is_null()
+                .or(organisations::allowed_demarches
+                    .assume_not_null()
+                    .like(Concat::new(
+                        Concat::new(quoted("%\""), autorisations::demarche),
+                        quoted("\"%"),
+                    ))),
+        )
+}
+
+/// `text` as a bound parameter of the rule.
+fn quoted(text: &'static str) -> QuotedText {
+    diesel::IntoSql::into_sql::<diesel::sql_types::Text>(text)
+}
+
+type UsableJoin = diesel::dsl::InnerJoinOn<
+    diesel::dsl::InnerJoin<autorisations::table, mandates::table>,
+    organisations::table,
+    diesel::dsl::Eq<organisations::id, mandates::organisation_id>,
+>;
+
+/// Autorisations with their mandate and the mandate's structure: what [`usable_at`] reads.
+fn usable_join() -> UsableJoin {
+    autorisations::table
+        .inner_join(mandates::table)
+        .inner_join(organisations::table.on(organisations::id.eq(mandates::organisation_id)))
 }
 
 /// The rule of [`usable_at`], on an autorisation and its mandate already loaded, for a
@@ -589,10 +625,7 @@ pub fn is_usable(
 
 type UsableAutorisations<'a> = diesel::dsl::Filter<
     diesel::dsl::Filter<
-        diesel::dsl::Filter<
-            diesel::dsl::InnerJoin<autorisations::table, mandates::table>,
-            diesel::dsl::Eq<mandates::organisation_id, &'a str>,
-        >,
+        diesel::dsl::Filter<UsableJoin, diesel::dsl::Eq<mandates::organisation_id, &'a str>>,
         diesel::dsl::Eq<mandates::usager_id, &'a str>,
     >,
     UsableAt,
@@ -604,11 +637,37 @@ fn active_autorisations_query<'a>(
     usager_id: &'a str,
     now: DateTime<Utc>,
 ) -> UsableAutorisations<'a> {
-    autorisations::table
-        .inner_join(mandates::table)
+    usable_join()
         .filter(mandates::organisation_id.eq(organisation_id))
         .filter(mandates::usager_id.eq(usager_id))
         .filter(usable_at(now))
+}
+
+/// Whether the structure may act for the usager on the démarche at `now`, as an SQL
+/// condition a statement of another crate can carry (the token endpoint consumes a code only
+/// while the mandate still covers it, in the same statement).
+pub type Covered<'a> = diesel::dsl::exists<
+    diesel::dsl::Select<
+        diesel::dsl::Filter<
+            UsableAutorisations<'a>,
+            diesel::dsl::Eq<autorisations::demarche, &'static str>,
+        >,
+        autorisations::id,
+    >,
+>;
+
+/// See [`Covered`].
+pub fn covered<'a>(
+    organisation_id: &'a str,
+    usager_id: &'a str,
+    demarche: Demarche,
+    now: DateTime<Utc>,
+) -> Covered<'a> {
+    diesel::dsl::exists(
+        active_autorisations_query(organisation_id, usager_id, now)
+            .filter(autorisations::demarche.eq(demarche.id()))
+            .select(autorisations::id),
+    )
 }
 
 /// The coverage check: the proof that `organisation_id` may act for `usager_id` on
@@ -818,8 +877,7 @@ pub fn usagers_with_active_mandates(
         let batch: Vec<(String, Usager)> = query.load(conn)?;
         let full = batch.len() as i64 == batch_size;
         let ids: Vec<&str> = batch.iter().map(|(_, u)| u.id.as_str()).collect();
-        let active: std::collections::HashSet<String> = autorisations::table
-            .inner_join(mandates::table)
+        let active: std::collections::HashSet<String> = usable_join()
             .filter(mandates::organisation_id.eq(organisation_id))
             .filter(mandates::usager_id.eq_any(&ids))
             .filter(autorisations::demarche.eq_any(&offered))
@@ -849,8 +907,7 @@ pub fn usagers_with_active_mandates(
 /// usable autorisation), for the public statistics.
 pub fn totals(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(i64, i64), MandateError> {
     let usagers = usagers::table.count().get_result(conn)?;
-    let active = autorisations::table
-        .inner_join(mandates::table)
+    let active = usable_join()
         .filter(usable_at(now))
         .select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
             "COUNT(DISTINCT mandates.id)",

@@ -1,6 +1,7 @@
 //! The authorization endpoint: request validation, the stored request that the aidant's
 //! interaction walks through, and its completion into a single-use code.
 
+use crate::OAuthError;
 use crate::{new_secret, param, Lifetimes, PromptLogin, Provider, ProviderError, ACR_EIDAS1};
 use authenticator::VerifiedAidant;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
@@ -45,7 +46,7 @@ pub struct ErrorRedirect {
     /// Where.
     pub redirect_uri: String,
     /// RFC 6749 / OIDC error code.
-    pub error: &'static str,
+    pub error: OAuthError,
     /// Human-readable description.
     pub description: String,
     /// The client's state, when known.
@@ -56,7 +57,7 @@ impl ErrorRedirect {
     /// The `Location` to redirect the browser to.
     pub fn location(&self) -> String {
         let mut pairs = vec![
-            ("error", self.error),
+            ("error", self.error.as_str()),
             ("error_description", self.description.as_str()),
         ];
         if let Some(state) = &self.state {
@@ -69,10 +70,27 @@ impl ErrorRedirect {
 /// Why an authorization request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeError {
-    /// The client or its redirect URI cannot be trusted: show this (French) message, never redirect.
-    Page(String),
+    /// The client or its redirect URI cannot be trusted: tell the person, never redirect.
+    Untrusted(Untrusted),
     /// Redirect the error to the client.
     Redirect(ErrorRedirect),
+}
+
+/// What makes an authorization request impossible to answer at the client's redirect URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Untrusted {
+    /// `client_id` given more than once.
+    RepeatedClientId,
+    /// No `client_id`.
+    MissingClientId,
+    /// No client has this `client_id`.
+    UnknownClient,
+    /// `redirect_uri` given more than once.
+    RepeatedRedirectUri,
+    /// No `redirect_uri`.
+    MissingRedirectUri,
+    /// The `redirect_uri` is not one the client registered.
+    UnregisteredRedirectUri,
 }
 
 pub(crate) fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
@@ -100,37 +118,27 @@ pub fn validate_authorization(
         .collect();
     let count = |name: &str| params.iter().filter(|(n, _)| n == name).count();
     if count("client_id") > 1 {
-        return Err(AuthorizeError::Page(
-            "Le paramètre client_id est répété.".into(),
-        ));
+        return Err(AuthorizeError::Untrusted(Untrusted::RepeatedClientId));
     }
     let Some(client_id) = param(&params, "client_id") else {
-        return Err(AuthorizeError::Page(
-            "La demande ne précise pas le service (client_id manquant).".into(),
-        ));
+        return Err(AuthorizeError::Untrusted(Untrusted::MissingClientId));
     };
     let Some(client) = provider.client(client_id) else {
-        return Err(AuthorizeError::Page(
-            "Le service à l'origine de la demande n'est pas connu d'Aidants Connect.".into(),
-        ));
+        return Err(AuthorizeError::Untrusted(Untrusted::UnknownClient));
     };
     if count("redirect_uri") > 1 {
-        return Err(AuthorizeError::Page(
-            "Le paramètre redirect_uri est répété.".into(),
-        ));
+        return Err(AuthorizeError::Untrusted(Untrusted::RepeatedRedirectUri));
     }
     let Some(redirect_uri) = param(&params, "redirect_uri") else {
-        return Err(AuthorizeError::Page(
-            "L'adresse de retour du service est manquante (redirect_uri).".into(),
-        ));
+        return Err(AuthorizeError::Untrusted(Untrusted::MissingRedirectUri));
     };
     if !client.has_redirect_uri(redirect_uri) {
-        return Err(AuthorizeError::Page(
-            "L'adresse de retour du service n'est pas enregistrée (redirect_uri).".into(),
+        return Err(AuthorizeError::Untrusted(
+            Untrusted::UnregisteredRedirectUri,
         ));
     }
     let state = param(&params, "state").map(str::to_owned);
-    let refuse = |error: &'static str, description: &str| {
+    let refuse = |error: OAuthError, description: &str| {
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.to_owned(),
             error,
@@ -141,36 +149,36 @@ pub fn validate_authorization(
     for (i, (name, _)) in params.iter().enumerate() {
         if params[..i].iter().any(|(n, _)| n == name) {
             return Err(refuse(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 &format!("paramètre répété: {name}"),
             ));
         }
     }
     if param(&params, "request").is_some() {
         return Err(refuse(
-            "request_not_supported",
+            OAuthError::RequestNotSupported,
             "le paramètre request n'est pas pris en charge",
         ));
     }
     if param(&params, "request_uri").is_some() {
         return Err(refuse(
-            "request_uri_not_supported",
+            OAuthError::RequestUriNotSupported,
             "le paramètre request_uri n'est pas pris en charge",
         ));
     }
     match param(&params, "response_type") {
-        None => return Err(refuse("invalid_request", "response_type manquant")),
+        None => return Err(refuse(OAuthError::InvalidRequest, "response_type manquant")),
         Some("code") => {}
         Some(_) => {
             return Err(refuse(
-                "unsupported_response_type",
+                OAuthError::UnsupportedResponseType,
                 "seul response_type=code est pris en charge",
             ))
         }
     }
     if param(&params, "response_mode").is_some_and(|m| m != "query") {
         return Err(refuse(
-            "invalid_request",
+            OAuthError::InvalidRequest,
             "seul response_mode=query est pris en charge",
         ));
     }
@@ -181,20 +189,26 @@ pub fn validate_authorization(
         .map(str::to_owned)
         .collect();
     if !scopes.iter().any(|s| s == "openid") {
-        return Err(refuse("invalid_scope", "le scope openid est obligatoire"));
+        return Err(refuse(
+            OAuthError::InvalidScope,
+            "le scope openid est obligatoire",
+        ));
     }
     let Some(state_value) = state.clone() else {
-        return Err(refuse("invalid_request", "state manquant"));
+        return Err(refuse(OAuthError::InvalidRequest, "state manquant"));
     };
     let nonce = match param(&params, "nonce") {
         Some(nonce) => nonce,
         None if client.require_nonce => {
-            return Err(refuse("invalid_request", "nonce manquant"));
+            return Err(refuse(OAuthError::InvalidRequest, "nonce manquant"));
         }
         None => "",
     };
     if state_value.len() > MAX_OPAQUE_LEN || nonce.len() > MAX_OPAQUE_LEN {
-        return Err(refuse("invalid_request", "state ou nonce trop long"));
+        return Err(refuse(
+            OAuthError::InvalidRequest,
+            "state ou nonce trop long",
+        ));
     }
     let prompt: Vec<String> = param(&params, "prompt")
         .unwrap_or_default()
@@ -206,11 +220,14 @@ pub fn validate_authorization(
         .iter()
         .any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account"))
     {
-        return Err(refuse("invalid_request", "valeur de prompt inconnue"));
+        return Err(refuse(
+            OAuthError::InvalidRequest,
+            "valeur de prompt inconnue",
+        ));
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
         return Err(refuse(
-            "invalid_request",
+            OAuthError::InvalidRequest,
             "prompt=none ne se combine avec aucune autre valeur",
         ));
     }
@@ -220,7 +237,7 @@ pub fn validate_authorization(
             Ok(n) if n >= 0 => Some(n),
             _ => {
                 return Err(refuse(
-                    "invalid_request",
+                    OAuthError::InvalidRequest,
                     "max_age doit être un entier positif",
                 ))
             }
@@ -233,20 +250,20 @@ pub fn validate_authorization(
         (None, None) => None,
         (None, Some(_)) => {
             return Err(refuse(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "code_challenge_method sans code_challenge",
             ))
         }
         (Some(challenge), Some("S256")) if is_pkce_value(challenge) => Some(challenge.to_owned()),
         (Some(_), Some("S256")) => {
             return Err(refuse(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "code_challenge invalide (43 à 128 caractères non réservés)",
             ))
         }
         (Some(_), _) => {
             return Err(refuse(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "seule la méthode PKCE S256 est prise en charge",
             ))
         }
@@ -255,7 +272,7 @@ pub fn validate_authorization(
         None => None,
         Some(claims) => match requested_rep_scope(provider, claims) {
             Ok(values) => values,
-            Err(description) => return Err(refuse("invalid_request", description)),
+            Err(description) => return Err(refuse(OAuthError::InvalidRequest, description)),
         },
     };
     Ok(AuthorizationRequest {
@@ -345,9 +362,9 @@ pub fn prompt_none_refusal(
         .then(|| ErrorRedirect {
             redirect_uri: request.redirect_uri.clone(),
             error: if has_session {
-                "interaction_required"
+                OAuthError::InteractionRequired
             } else {
-                "login_required"
+                OAuthError::LoginRequired
             },
             description: if has_session {
                 "l'aidant doit choisir l'usager et la démarche".into()
@@ -376,7 +393,7 @@ pub fn purge_requests(
 pub fn unavailable_refusal(request: &AuthorizationRequest) -> ErrorRedirect {
     ErrorRedirect {
         redirect_uri: request.redirect_uri.clone(),
-        error: "temporarily_unavailable",
+        error: OAuthError::TemporarilyUnavailable,
         description: "Aidants Connect est momentanément indisponible, réessayez plus tard".into(),
         state: Some(request.state.clone()),
     }
@@ -529,7 +546,7 @@ impl PendingRequest {
     }
 
     /// An error redirect for this request.
-    pub fn error_redirect(&self, error: &'static str, description: &str) -> ErrorRedirect {
+    pub fn error_redirect(&self, error: OAuthError, description: &str) -> ErrorRedirect {
         ErrorRedirect {
             redirect_uri: self.redirect_uri.clone(),
             error,
@@ -675,5 +692,5 @@ pub fn cancel(
     diesel::update(oidc_requests::table.find(&request.id))
         .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
         .execute(conn)?;
-    Ok(request.error_redirect("access_denied", "l'aidant a annulé la connexion"))
+    Ok(request.error_redirect(OAuthError::AccessDenied, "l'aidant a annulé la connexion"))
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
-use store::schema::{oidc_requests, usagers};
+use store::schema::oidc_requests;
 use store::{to_db, DbConnection};
 
 /// Where an end-session request leads.
@@ -18,10 +18,16 @@ pub enum EndSessionOutcome {
     LoggedOut,
 }
 
-/// Why an end-session request was refused (shown as a page, never redirected).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct EndSessionError(pub String);
+/// Why an end-session request was refused (told the person, never redirected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndSessionError {
+    /// The `id_token_hint` is not an ID token we issued to a client.
+    InvalidHint,
+    /// A return address came without an `id_token_hint` to check it against.
+    UnverifiableRedirect,
+    /// The return address is not one the client registered.
+    UnregisteredRedirect,
+}
 
 #[derive(Deserialize)]
 struct HintClaims {
@@ -83,37 +89,28 @@ pub fn end_session(
     let verified = match hint {
         Some(h) => match verify_hint(provider, h) {
             Some(v) => Some(v),
-            None => {
-                return Ok(Err(EndSessionError(
-                    "Le jeton d'identité fourni (id_token_hint) est invalide.".into(),
-                )))
-            }
+            None => return Ok(Err(EndSessionError::InvalidHint)),
         },
         None => None,
     };
     if let Some((client, claims)) = &verified {
-        let usager_ids = usagers::table
-            .filter(usagers::sub.eq(&claims.sub))
-            .select(usagers::id.nullable());
-        diesel::update(
-            oidc_requests::table
-                .filter(oidc_requests::client_id.eq(&client.client_id))
-                .filter(oidc_requests::usager_id.eq_any(usager_ids))
-                .filter(oidc_requests::revoked_at.is_null()),
-        )
-        .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
-        .execute(conn)?;
+        if let Some(usager) = mandate::usager_by_sub(conn, &claims.sub)? {
+            diesel::update(
+                oidc_requests::table
+                    .filter(oidc_requests::client_id.eq(&client.client_id))
+                    .filter(oidc_requests::usager_id.eq(&usager.id))
+                    .filter(oidc_requests::revoked_at.is_null()),
+            )
+            .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
+            .execute(conn)?;
+        }
     }
     match (post_logout, verified) {
         (None, _) => Ok(Ok(EndSessionOutcome::LoggedOut)),
-        (Some(_), None) => Ok(Err(EndSessionError(
-            "Une adresse de retour sans id_token_hint ne peut pas être vérifiée.".into(),
-        ))),
+        (Some(_), None) => Ok(Err(EndSessionError::UnverifiableRedirect)),
         (Some(uri), Some((client, _))) => {
             if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
-                return Ok(Err(EndSessionError(
-                    "L'adresse de retour après déconnexion n'est pas enregistrée.".into(),
-                )));
+                return Ok(Err(EndSessionError::UnregisteredRedirect));
             }
             let location = match param(params, "state") {
                 Some(state) => with_query(uri, &[("state", state)]),

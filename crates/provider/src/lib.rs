@@ -10,6 +10,8 @@
 mod authorize;
 mod client;
 mod end_session;
+mod error;
+mod interaction;
 mod keys;
 mod token;
 mod userinfo;
@@ -17,10 +19,12 @@ mod userinfo;
 pub use authorize::{
     cancel, complete, pending_request, prompt_none_refusal, purge_requests, select_usager,
     store_request, unavailable_refusal, validate_authorization, AuthorizationRequest,
-    AuthorizeError, CompleteRefusal, ErrorRedirect, PendingRequest,
+    AuthorizeError, CompleteRefusal, ErrorRedirect, PendingRequest, Untrusted,
 };
 pub use client::{Client, ClientAuth, PromptLogin, SigningAlg, TokenAuthMethod};
 pub use end_session::{end_session, EndSessionError, EndSessionOutcome};
+pub use error::OAuthError;
+pub use interaction::{next_step, NextStep};
 pub use keys::{generate_es256_pem, generate_rs256_pem, KeySet, SigningKey};
 pub use token::{sign as sign_jwt, token, TokenError, TokenResponse};
 pub use userinfo::{userinfo, UserinfoError, UserinfoResponse};

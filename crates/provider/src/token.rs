@@ -1,5 +1,6 @@
 //! The token endpoint: client authentication, the single-use code, the ID token.
 
+use crate::OAuthError;
 use crate::{
     new_secret, param, ClientAuth, PendingRequest, Provider, ProviderError, SigningAlg,
     TokenAuthMethod,
@@ -19,22 +20,20 @@ use subtle::ConstantTimeEq;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenError {
     /// Error code.
-    pub error: &'static str,
+    pub error: OAuthError,
     /// Description.
     pub description: String,
-    /// HTTP status (400, or 401 for invalid_client).
-    pub status: u16,
-    /// Whether to answer `WWW-Authenticate: Basic` (the client tried Basic).
-    pub basic_challenge: bool,
+    /// Whether the client tried HTTP Basic (an `invalid_client` is then challenged with
+    /// `WWW-Authenticate: Basic`, RFC 6749 §5.2).
+    pub client_tried_basic: bool,
 }
 
 impl TokenError {
-    fn new(error: &'static str, description: &str) -> TokenError {
+    fn new(error: OAuthError, description: &str) -> TokenError {
         TokenError {
             error,
             description: description.to_owned(),
-            status: 400,
-            basic_challenge: false,
+            client_tried_basic: false,
         }
     }
 }
@@ -104,10 +103,9 @@ pub fn token(
     let form_id = param(form, "client_id");
     let form_secret = param(form, "client_secret");
     let invalid_client = |basic: bool| TokenError {
-        error: "invalid_client",
+        error: OAuthError::InvalidClient,
         description: "authentification du client refusée".into(),
-        status: 401,
-        basic_challenge: basic,
+        client_tried_basic: basic,
     };
     if auth.malformed_header {
         return Ok(Err(invalid_client(true)));
@@ -115,14 +113,14 @@ pub fn token(
     let (client_id, secret, basic) = match (&auth.basic, form_secret) {
         (Some(_), Some(_)) => {
             return Ok(Err(TokenError::new(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "une seule méthode d'authentification du client est permise",
             )))
         }
         (Some((id, secret)), None) => {
             if form_id.is_some_and(|f| f != id) {
                 return Ok(Err(TokenError::new(
-                    "invalid_request",
+                    OAuthError::InvalidRequest,
                     "client_id contradictoire",
                 )));
             }
@@ -157,28 +155,31 @@ pub fn token(
     match param(form, "grant_type") {
         None => {
             return Ok(Err(TokenError::new(
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "grant_type manquant",
             )))
         }
         Some("authorization_code") => {}
         Some(_) => {
             return Ok(Err(TokenError::new(
-                "unsupported_grant_type",
+                OAuthError::UnsupportedGrantType,
                 "seul authorization_code est pris en charge",
             )))
         }
     }
     let Some(code) = param(form, "code") else {
-        return Ok(Err(TokenError::new("invalid_request", "code manquant")));
+        return Ok(Err(TokenError::new(
+            OAuthError::InvalidRequest,
+            "code manquant",
+        )));
     };
     let Some(redirect_uri) = param(form, "redirect_uri") else {
         return Ok(Err(TokenError::new(
-            "invalid_request",
+            OAuthError::InvalidRequest,
             "redirect_uri manquant",
         )));
     };
-    let invalid_grant = |d: &str| Ok(Err(TokenError::new("invalid_grant", d)));
+    let invalid_grant = |d: &str| Ok(Err(TokenError::new(OAuthError::InvalidGrant, d)));
 
     // Read and check, sign, then one short write: the signature (up to a millisecond for
     // RS256) is never made while holding the write lock, database-wide on SQLite.
@@ -234,9 +235,18 @@ pub fn token(
         return invalid_grant("demande incomplète");
     };
     let demarche = Demarche::parse(demarche_id)?;
-    let Some(usager) = mandate::usager(conn, usager_id)? else {
-        return invalid_grant("demande incomplète");
+    // Refused at every step: the mandate must still cover the démarche now, and the aidant
+    // must still be an active member of the organisation.
+    let Some((coverage, usager)) =
+        mandate::check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
+    else {
+        revoke(conn, now, &request.id)?;
+        return invalid_grant(NOT_COVERED);
     };
+    if !accounts::may_work_for(conn, aidant_id, organisation_id)? {
+        revoke(conn, now, &request.id)?;
+        return invalid_grant(NOT_HABILITATED);
+    }
     if let Err(refused) = provider.outgoing_identity(&usager)? {
         tracing::warn!(error = %refused, "stored identity would be refused by FranceConnect");
         revoke(conn, now, &request.id)?;
@@ -267,26 +277,17 @@ pub fn token(
         Some("JWT"),
     )?;
     write_transaction(conn, |tx| {
-        // Refused at every step: the mandate must still cover the démarche now, and the aidant
-        // must still be an active member of the organisation (checked in the transaction that
-        // consumes the code, after signing: on SQLite no revocation can land in between).
-        // The code is consumed and the access token recorded by one conditional statement: of
-        // two concurrent exchanges of a code, only one finds it unconsumed.
-        let Some(coverage) =
-            mandate::check_coverage(tx.conn(), organisation_id, usager_id, demarche, now)?
-        else {
-            revoke(tx.conn(), now, &request.id)?;
-            return invalid_grant(NOT_COVERED);
-        };
-        if !accounts::may_work_for(tx.conn(), aidant_id, organisation_id)? {
-            revoke(tx.conn(), now, &request.id)?;
-            return invalid_grant(NOT_HABILITATED);
-        }
+        // One conditional statement consumes the code and records the access token, only while
+        // the code is unconsumed and unrevoked, the mandate still covers the démarche and the
+        // aidant may still work for the structure: of two concurrent exchanges of a code, only
+        // one finds it unconsumed, and a revocation that landed while signing is seen.
         let claimed = diesel::update(
             oidc_requests::table
                 .find(&request.id)
                 .filter(oidc_requests::code_consumed_at.is_null())
-                .filter(oidc_requests::revoked_at.is_null()),
+                .filter(oidc_requests::revoked_at.is_null())
+                .filter(mandate::covered(organisation_id, usager_id, demarche, now))
+                .filter(accounts::works_for(aidant_id, organisation_id)),
         )
         .set((
             oidc_requests::code_consumed_at.eq(Some(to_db(now))),
@@ -296,7 +297,15 @@ pub fn token(
         .execute(tx.conn())?;
         if claimed != 1 {
             revoke(tx.conn(), now, &request.id)?;
-            return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
+            let covered =
+                mandate::check_coverage(tx.conn(), organisation_id, usager_id, demarche, now)?;
+            return invalid_grant(if covered.is_none() {
+                NOT_COVERED
+            } else if !accounts::may_work_for(tx.conn(), aidant_id, organisation_id)? {
+                NOT_HABILITATED
+            } else {
+                "code déjà utilisé: les jetons émis avec ce code sont révoqués"
+            });
         }
         journal::append(
             tx,

@@ -1,6 +1,7 @@
 //! The userinfo endpoint: the identité pivot of the usager, as JSON or as a signed JWT.
 
 use crate::token::sign;
+use crate::OAuthError;
 use crate::{PendingRequest, Provider, ProviderError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -18,35 +19,18 @@ pub enum UserinfoResponse {
     Jwt(String),
 }
 
-/// A refused userinfo request (RFC 6750 §3): answered 401 with `WWW-Authenticate: Bearer`.
+/// A refused userinfo request (RFC 6750 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserinfoError {
     /// `invalid_token`, or none when no token was sent at all.
-    pub error: Option<&'static str>,
+    pub error: Option<OAuthError>,
     /// Description.
     pub description: String,
 }
 
-impl UserinfoError {
-    /// The `WWW-Authenticate` header value. RFC 6750 §3 allows only printable ASCII without
-    /// `"` and `\` in `error_description`: accents are dropped there (the JSON body keeps them).
-    pub fn challenge(&self) -> String {
-        match self.error {
-            Some(error) => {
-                let ascii: String = mandate::normalise_search(&self.description)
-                    .chars()
-                    .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
-                    .collect();
-                format!("Bearer error=\"{error}\", error_description=\"{ascii}\"")
-            }
-            None => "Bearer".to_owned(),
-        }
-    }
-}
-
 fn invalid(description: &str) -> UserinfoError {
     UserinfoError {
-        error: Some("invalid_token"),
+        error: Some(OAuthError::InvalidToken),
         description: description.to_owned(),
     }
 }
@@ -119,27 +103,5 @@ pub fn userinfo(
             )?;
             Ok(Ok(UserinfoResponse::Jwt(jwt)))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn challenges_are_printable_ascii() {
-        let e = invalid("le mandat ne couvre plus cette démarche \"x\"");
-        assert_eq!(
-            e.challenge(),
-            "Bearer error=\"invalid_token\", error_description=\"le mandat ne couvre plus cette demarche x\""
-        );
-        assert_eq!(
-            UserinfoError {
-                error: None,
-                description: String::new()
-            }
-            .challenge(),
-            "Bearer"
-        );
     }
 }

@@ -13,10 +13,7 @@
 
 pub mod schema;
 
-use chrono::{
-    DateTime, Datelike, Duration as TimeDelta, NaiveDate, NaiveDateTime, SubsecRound, TimeZone,
-    Utc, Weekday,
-};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
@@ -411,28 +408,6 @@ pub fn to_db(at: DateTime<Utc>) -> NaiveDateTime {
 /// A stored point in time, back in UTC.
 pub fn from_db(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
-}
-
-/// The last Sunday of a month, at 01:00 UTC: when European summer time starts (March) or ends
-/// (October).
-fn last_sunday_0100_utc(year: i32, month: u32) -> DateTime<Utc> {
-    let mut day = NaiveDate::from_ymd_opt(year, month, 31).unwrap_or(NaiveDate::MIN);
-    while day.weekday() != Weekday::Sun {
-        day = day.pred_opt().unwrap_or(NaiveDate::MIN);
-    }
-    Utc.from_utc_datetime(&day.and_hms_opt(1, 0, 0).unwrap_or_default())
-}
-
-/// UTC offset of metropolitan France at `at` (EU summer-time rule).
-pub fn paris_offset(at: DateTime<Utc>) -> TimeDelta {
-    let year = at.year();
-    let summer = at >= last_sunday_0100_utc(year, 3) && at < last_sunday_0100_utc(year, 10);
-    TimeDelta::hours(if summer { 2 } else { 1 })
-}
-
-/// The wall-clock time in metropolitan France at `at`, for display.
-pub fn paris_local_time(at: DateTime<Utc>) -> chrono::NaiveDateTime {
-    (at + paris_offset(at)).naive_utc()
 }
 
 #[cfg(test)]

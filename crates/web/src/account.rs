@@ -65,11 +65,9 @@ pub(crate) fn signed_in_response(
             StatusCode::OK,
             &CardAlertPage {
                 failures: alert.failures,
-                locked_until: alert.locked_until.map(|u| {
-                    store::paris_local_time(u)
-                        .format("%d/%m/%Y à %H:%M")
-                        .to_string()
-                }),
+                locked_until: alert
+                    .locked_until
+                    .map(|u| paris::local(u).format("%d/%m/%Y à %H:%M").to_string()),
                 next: next.to_owned(),
             },
             None,

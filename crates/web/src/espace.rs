@@ -19,14 +19,12 @@ const PER_PAGE: usize = 20;
 
 /// A date as shown, in Paris time.
 pub(crate) fn date(at: DateTime<Utc>) -> String {
-    store::paris_local_time(at).format("%d/%m/%Y").to_string()
+    paris::local(at).format("%d/%m/%Y").to_string()
 }
 
 /// A date and time as shown, in Paris time.
 pub(crate) fn date_time(at: DateTime<Utc>) -> String {
-    store::paris_local_time(at)
-        .format("%d/%m/%Y à %H:%M")
-        .to_string()
+    paris::local(at).format("%d/%m/%Y à %H:%M").to_string()
 }
 
 /// A stored birth date (`YYYY-MM-DD`, possibly presumed) as shown.

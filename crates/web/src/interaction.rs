@@ -10,7 +10,7 @@ use askama::Template;
 use authenticator::{AidantSession, Failure, LoginRefusal, VerifiedAidant};
 use chrono::{DateTime, Utc};
 use mandate::Demarche;
-use provider::{CompleteRefusal, PendingRequest};
+use provider::{CompleteRefusal, NextStep, PendingRequest};
 use serde::Deserialize;
 use store::{DbConnection, PooledDb};
 
@@ -81,45 +81,6 @@ struct DemarchesPage {
     error: Option<String>,
 }
 
-/// What the interaction shows next.
-enum Step {
-    Login,
-    Recheck(AidantSession),
-    ChooseUsager(AidantSession),
-    ChooseDemarche(AidantSession, String),
-    OtherAidant,
-}
-
-fn next_step(
-    request: &PendingRequest,
-    session: Option<AidantSession>,
-    state: &AppState,
-    now: DateTime<Utc>,
-) -> Step {
-    let Some(session) = session else {
-        return Step::Login;
-    };
-    if request
-        .aidant_id
-        .as_deref()
-        .is_some_and(|a| a != session.aidant_id())
-    {
-        return Step::OtherAidant;
-    }
-    let fresh = authenticator::verify_activity(&session, &state.policy, now).is_some()
-        && !request.needs_reauthentication(&state.provider, session.last_otp_at());
-    if !fresh {
-        return Step::Recheck(session);
-    }
-    match &request.usager_id {
-        None => Step::ChooseUsager(session),
-        Some(usager) if request.organisation_id.as_deref() == Some(session.organisation_id()) => {
-            Step::ChooseDemarche(session, usager.clone())
-        }
-        Some(_) => Step::ChooseUsager(session),
-    }
-}
-
 pub(crate) fn session_cookie_value(req: &HttpRequest, state: &AppState) -> Option<String> {
     crate::cookies::Jar::Session.read(req, state)
 }
@@ -175,7 +136,7 @@ const BAD_CREDENTIALS: &str = "Adresse électronique ou code incorrect. Vérifie
 fn source_locked(until: DateTime<Utc>) -> String {
     format!(
         "Trop de tentatives de connexion échouées depuis ce poste : les connexions sont suspendues jusqu'à {} (heure de Paris). Si vous n'êtes pas à l'origine de ces essais, prévenez votre référent.",
-        store::paris_local_time(until).format("%H:%M")
+        paris::local(until).format("%H:%M")
     )
 }
 
@@ -207,11 +168,11 @@ pub(crate) fn recheck_refusal(metrics: &crate::Metrics, refusal: LoginRefusal) -
         }
         LoginRefusal::BadCredentials(Failure::Locked(until)) => format!(
             "Trop de codes erronés depuis un poste non reconnu : votre carte y est bloquée jusqu'au {} (heure de Paris). Prévenez votre référent, qui peut la débloquer.",
-            store::paris_local_time(until).format("%d/%m/%Y à %H:%M")
+            paris::local(until).format("%d/%m/%Y à %H:%M")
         ),
         LoginRefusal::BadCredentials(Failure::TooSoon(until)) => format!(
             "Code incorrect. Patientez jusqu'à {} (heure de Paris) avant de saisir un nouveau code.",
-            store::paris_local_time(until).format("%H:%M:%S")
+            paris::local(until).format("%H:%M:%S")
         ),
         LoginRefusal::SourceLocked(until) => source_locked(until),
         LoginRefusal::NoOrganisation => NO_ORGANISATION.into(),
@@ -251,9 +212,10 @@ async fn render_step(
             return Ok(Rendered::Gone);
         };
         let session = load_session(conn, state, now, token.as_deref())?;
-        let rendered = match next_step(&request, session, state, now) {
-            Step::OtherAidant => return Ok(Rendered::OtherAidant),
-            Step::Login => LoginPage {
+        let step = provider::next_step(&request, session, &state.provider, &state.policy, now);
+        let rendered = match step {
+            NextStep::OtherAidant => return Ok(Rendered::OtherAidant),
+            NextStep::SignIn => LoginPage {
                 id,
                 csrf: csrf_value,
                 email: input
@@ -263,7 +225,7 @@ async fn render_step(
                 error: input.error,
             }
             .render(),
-            Step::Recheck(session) => RecheckPage {
+            NextStep::Recheck(session) => RecheckPage {
                 id,
                 csrf: csrf_value,
                 aidant_name: accounts::aidant(conn, session.aidant_id())?
@@ -272,11 +234,11 @@ async fn render_step(
                 error: input.error,
             }
             .render(),
-            Step::ChooseUsager(session) => {
+            NextStep::ChooseUsager(verified) => {
                 let within = request.requested_demarches(&state.provider);
                 let usagers = mandate::usagers_with_active_mandates(
                     conn,
-                    session.organisation_id(),
+                    verified.organisation_id(),
                     within.as_deref(),
                     now,
                     Some(q.as_str()),
@@ -292,10 +254,10 @@ async fn render_step(
                 UsagersPage {
                     id,
                     csrf: csrf_value,
-                    aidant_name: accounts::aidant(conn, session.aidant_id())?
+                    aidant_name: accounts::aidant(conn, verified.aidant_id())?
                         .map(|a| a.full_name())
                         .unwrap_or_default(),
-                    organisation_name: accounts::organisation(conn, session.organisation_id())?
+                    organisation_name: accounts::organisation(conn, verified.organisation_id())?
                         .map(|o| o.name)
                         .unwrap_or_default(),
                     q,
@@ -305,12 +267,12 @@ async fn render_step(
                 }
                 .render()
             }
-            Step::ChooseDemarche(session, usager_id) => {
+            NextStep::ChooseDemarche(verified, usager_id) => {
                 let usager = mandate::usager(conn, &usager_id)?;
                 let within = request.requested_demarches(&state.provider);
                 let demarches = mandate::active_demarches(
                     conn,
-                    session.organisation_id(),
+                    verified.organisation_id(),
                     &usager_id,
                     within.as_deref(),
                     now,
@@ -320,9 +282,7 @@ async fn render_step(
                     id: d.id(),
                     title: d.title(),
                     description: d.description(),
-                    expires: store::paris_local_time(expires)
-                        .format("%d/%m/%Y à %H:%M")
-                        .to_string(),
+                    expires: paris::local(expires).format("%d/%m/%Y à %H:%M").to_string(),
                 })
                 .collect();
                 DemarchesPage {
@@ -487,22 +447,6 @@ pub(crate) async fn recheck(
 }
 
 /// The live session and its activity proof, for a choice.
-fn verified_session(
-    conn: &mut DbConnection,
-    state: &AppState,
-    now: DateTime<Utc>,
-    token: Option<&str>,
-    request: &PendingRequest,
-) -> Result<Option<VerifiedAidant>, WebError> {
-    let Some(session) = load_session(conn, state, now, token)? else {
-        return Ok(None);
-    };
-    if request.needs_reauthentication(&state.provider, session.last_otp_at()) {
-        return Ok(None);
-    }
-    Ok(authenticator::verify_activity(&session, &state.policy, now))
-}
-
 #[derive(Deserialize)]
 pub(crate) struct UsagerForm {
     #[serde(default)]
@@ -549,7 +493,9 @@ where
         let Some(request) = provider::pending_request(conn, &rid, now)? else {
             return Ok(Choice::Gone);
         };
-        let Some(verified) = verified_session(conn, state, now, token.as_deref(), &request)? else {
+        let session = load_session(conn, state, now, token.as_deref())?;
+        let step = provider::next_step(&request, session, &state.provider, &state.policy, now);
+        let Some(verified) = step.acting() else {
             return Ok(Choice::AskAgain);
         };
         choose(conn, state, now, &request, &verified)

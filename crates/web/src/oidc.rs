@@ -7,7 +7,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use provider::{AuthorizeError, ClientAuth, EndSessionOutcome, UserinfoResponse};
+use provider::{
+    AuthorizeError, ClientAuth, EndSessionError, EndSessionOutcome, OAuthError, Untrusted,
+    UserinfoError, UserinfoResponse,
+};
 use serde_json::json;
 
 fn json_no_store(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
@@ -67,14 +70,14 @@ async fn authorize(
 ) -> Result<HttpResponse, WebError> {
     let request = match provider::validate_authorization(&state.provider, &encoded) {
         Ok(r) => r,
-        Err(AuthorizeError::Page(message)) => {
+        Err(AuthorizeError::Untrusted(why)) => {
             state
                 .metrics
                 .refused("authorize_client_ou_redirection_invalide");
             return Ok(error_page(
                 StatusCode::BAD_REQUEST,
                 "Demande de connexion invalide",
-                &message,
+                untrusted_text(why),
             ));
         }
         Err(AuthorizeError::Redirect(error)) => {
@@ -152,10 +155,27 @@ fn basic_credentials(req: &HttpRequest) -> ClientAuth {
     }
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
+/// The HTTP status of an OAuth error (RFC 6749 §5.2, RFC 6750 §3.1): the one place where a
+/// protocol error becomes a status.
+fn oauth_status(error: OAuthError) -> StatusCode {
+    match error {
+        OAuthError::InvalidClient | OAuthError::InvalidToken => StatusCode::UNAUTHORIZED,
+        OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthError::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// An OAuth error answered as JSON, with its status.
+fn oauth_refusal(error: OAuthError, description: &str) -> HttpResponse {
+    oauth_error(oauth_status(error), error, description)
+}
+
+/// An OAuth error answered as JSON with a transport status (405, 413) instead of its own.
+fn oauth_error(status: StatusCode, error: OAuthError, description: &str) -> HttpResponse {
     json_no_store(
         status,
-        &json!({ "error": error, "error_description": description }),
+        &json!({ "error": error.as_str(), "error_description": description }),
     )
 }
 
@@ -165,9 +185,8 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpRespon
 fn oauth_failure(error: &WebError) -> HttpResponse {
     if error.is_unavailable() {
         tracing::warn!(error = %error, "database unavailable");
-        let mut response = oauth_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
+        let mut response = oauth_refusal(
+            OAuthError::TemporarilyUnavailable,
             "service momentanément indisponible, réessayez plus tard",
         );
         response.headers_mut().insert(
@@ -177,11 +196,7 @@ fn oauth_failure(error: &WebError) -> HttpResponse {
         response
     } else {
         tracing::error!(error = %error, "internal error");
-        oauth_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "erreur interne",
-        )
+        oauth_refusal(OAuthError::ServerError, "erreur interne")
     }
 }
 
@@ -189,7 +204,7 @@ fn oauth_failure(error: &WebError) -> HttpResponse {
 pub(crate) async fn oauth_method_not_allowed() -> HttpResponse {
     oauth_error(
         StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request",
+        OAuthError::InvalidRequest,
         "méthode non prise en charge",
     )
 }
@@ -203,17 +218,11 @@ pub(crate) async fn token(
 ) -> HttpResponse {
     let body = match payload.to_bytes_limited(TOKEN_BODY_LIMIT).await {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "corps illisible",
-            )
-        }
+        Ok(Err(_)) => return oauth_refusal(OAuthError::InvalidRequest, "corps illisible"),
         Err(_) => {
             return oauth_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
+                OAuthError::InvalidRequest,
                 "corps trop volumineux",
             )
         }
@@ -237,25 +246,19 @@ async fn token_response(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return Ok(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Ok(oauth_refusal(
+            OAuthError::InvalidRequest,
             "corps application/x-www-form-urlencoded attendu",
         ));
     }
     let Ok(text) = std::str::from_utf8(body) else {
-        return Ok(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "corps illisible",
-        ));
+        return Ok(oauth_refusal(OAuthError::InvalidRequest, "corps illisible"));
     };
     let form = match provider::parse_params(text) {
         Ok(f) => f,
         Err(name) => {
-            return Ok(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+            return Ok(oauth_refusal(
+                OAuthError::InvalidRequest,
                 &format!("paramètre répété: {name}"),
             ));
         }
@@ -280,9 +283,8 @@ async fn token_response(
         }
         Err(error) => {
             state.metrics.refused(&format!("token_{}", error.error));
-            let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-            let mut response = oauth_error(status, error.error, &error.description);
-            if error.basic_challenge {
+            let mut response = oauth_refusal(error.error, &error.description);
+            if error.error == OAuthError::InvalidClient && error.client_tried_basic {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,
                     header::HeaderValue::from_static("Basic realm=\"Aidants Connect\""),
@@ -331,12 +333,12 @@ async fn userinfo_response(
             .body(jwt),
         Err(error) => {
             let mut response = HttpResponse::Unauthorized();
-            response.insert_header((header::WWW_AUTHENTICATE, error.challenge()));
+            response.insert_header((header::WWW_AUTHENTICATE, bearer_challenge(&error)));
             response.insert_header((header::CACHE_CONTROL, "no-store"));
             match error.error {
-                Some(code) => {
-                    response.json(json!({ "error": code, "error_description": error.description }))
-                }
+                Some(code) => response.json(
+                    json!({ "error": code.as_str(), "error_description": error.description }),
+                ),
                 None => response.finish(),
             }
         }
@@ -389,10 +391,96 @@ async fn end_session(
         Ok(EndSessionOutcome::LoggedOut) => {
             render(StatusCode::OK, &LoggedOutPage, None, state.secure_cookies)
         }
-        Err(error) => Ok(error_page(
+        Err(refused) => Ok(error_page(
             StatusCode::BAD_REQUEST,
             "Déconnexion impossible",
-            &error.0,
+            match refused {
+                EndSessionError::InvalidHint => {
+                    "Le jeton d'identité fourni (id_token_hint) est invalide."
+                }
+                EndSessionError::UnverifiableRedirect => {
+                    "Une adresse de retour sans id_token_hint ne peut pas être vérifiée."
+                }
+                EndSessionError::UnregisteredRedirect => {
+                    "L'adresse de retour après déconnexion n'est pas enregistrée."
+                }
+            },
         )),
+    }
+}
+
+/// What the person is told when a request cannot be answered at the client's address.
+fn untrusted_text(why: Untrusted) -> &'static str {
+    match why {
+        Untrusted::RepeatedClientId => "Le paramètre client_id est répété.",
+        Untrusted::MissingClientId => "La demande ne précise pas le service (client_id manquant).",
+        Untrusted::UnknownClient => {
+            "Le service à l'origine de la demande n'est pas connu d'Aidants Connect."
+        }
+        Untrusted::RepeatedRedirectUri => "Le paramètre redirect_uri est répété.",
+        Untrusted::MissingRedirectUri => {
+            "L'adresse de retour du service est manquante (redirect_uri)."
+        }
+        Untrusted::UnregisteredRedirectUri => {
+            "L'adresse de retour du service n'est pas enregistrée (redirect_uri)."
+        }
+    }
+}
+
+/// The `WWW-Authenticate` value of a refused userinfo request. RFC 6750 §3 allows only
+/// printable ASCII without `"` and `\` in `error_description`: accents are dropped there (the
+/// JSON body keeps them).
+fn bearer_challenge(error: &UserinfoError) -> String {
+    match error.error {
+        Some(code) => {
+            let ascii: String = mandate::normalise_search(&error.description)
+                .chars()
+                .filter(|c| matches!(c, ' '..='~') && *c != '"' && *c != '\\')
+                .collect();
+            format!("Bearer error=\"{code}\", error_description=\"{ascii}\"")
+        }
+        None => "Bearer".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_printable_ascii() {
+        let refused = UserinfoError {
+            error: Some(OAuthError::InvalidToken),
+            description: "le mandat ne couvre plus cette démarche \"x\"".into(),
+        };
+        assert_eq!(
+            bearer_challenge(&refused),
+            "Bearer error=\"invalid_token\", error_description=\"le mandat ne couvre plus cette demarche x\""
+        );
+        let silent = UserinfoError {
+            error: None,
+            description: String::new(),
+        };
+        assert_eq!(bearer_challenge(&silent), "Bearer");
+    }
+
+    #[test]
+    fn each_protocol_error_has_its_status() {
+        assert_eq!(
+            oauth_status(OAuthError::InvalidClient),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            oauth_status(OAuthError::InvalidToken),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            oauth_status(OAuthError::InvalidGrant),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            oauth_status(OAuthError::TemporarilyUnavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

@@ -415,11 +415,11 @@ fn card_refusal_message(refusal: CardRefusal) -> String {
         }
         CardRefusal::Code(OtpRefusal::TooSoon(until)) => format!(
             "Code incorrect. Patientez jusqu'à {} (heure de Paris) avant de saisir un nouveau code.",
-            store::paris_local_time(until).format("%H:%M:%S")
+            paris::local(until).format("%H:%M:%S")
         ),
         CardRefusal::Code(OtpRefusal::Locked { until, .. }) => format!(
             "Trop de codes erronés : la carte est bloquée jusqu'à {} (heure de Paris).",
-            store::paris_local_time(until).format("%H:%M")
+            paris::local(until).format("%H:%M")
         ),
         CardRefusal::Code(OtpRefusal::OutOfService) => "Cette carte est hors service.".into(),
     }
