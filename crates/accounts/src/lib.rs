@@ -417,40 +417,6 @@ pub fn working_membership() -> WorkingMembership {
         .and(aidants::active.eq(true))
 }
 
-/// Whether the aidant may work for the structure, as an SQL condition a statement of another
-/// crate can carry.
-pub type WorksFor<'a> = diesel::dsl::exists<
-    diesel::dsl::Select<
-        diesel::dsl::Filter<
-            diesel::dsl::Filter<
-                diesel::dsl::Filter<
-                    diesel::dsl::InnerJoin<
-                        diesel::dsl::InnerJoin<memberships::table, organisations::table>,
-                        aidants::table,
-                    >,
-                    diesel::dsl::Eq<memberships::aidant_id, &'a str>,
-                >,
-                diesel::dsl::Eq<memberships::organisation_id, &'a str>,
-            >,
-            WorkingMembership,
-        >,
-        memberships::aidant_id,
-    >,
->;
-
-/// See [`WorksFor`].
-pub fn works_for<'a>(aidant_id: &'a str, organisation_id: &'a str) -> WorksFor<'a> {
-    diesel::dsl::exists(
-        memberships::table
-            .inner_join(organisations::table)
-            .inner_join(aidants::table)
-            .filter(memberships::aidant_id.eq(aidant_id))
-            .filter(memberships::organisation_id.eq(organisation_id))
-            .filter(working_membership())
-            .select(memberships::aidant_id),
-    )
-}
-
 /// Whether the aidant is an active member of this habilitated organisation.
 pub fn may_work_for(
     conn: &mut DbConnection,
@@ -792,4 +758,108 @@ pub fn totals(conn: &mut DbConnection) -> Result<(i64, i64), AccountError> {
         .count()
         .get_result(conn)?;
     Ok((organisations, aidants))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use ring::rand::SystemRandom;
+    use store::{write_transaction, Scratch};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap()
+    }
+
+    fn structure(tx: &mut WriteTx<'_>, siret: &str, habilitation: Habilitation) -> Organisation {
+        create_organisation(
+            tx,
+            &SystemRandom::new(),
+            now(),
+            NewOrganisation {
+                name: "France Services de Test",
+                siret,
+                address: "1 place de la Mairie",
+                zipcode: "59000",
+                city: "Lille",
+                kind: "France Services",
+                habilitation,
+            },
+        )
+        .unwrap()
+    }
+
+    fn new_aidant(email: &str) -> NewAidant<'_> {
+        NewAidant {
+            email,
+            first_name: "Lou",
+            last_name: "Martin",
+            profession: "Conseillère numérique",
+            phone: "",
+            active: true,
+        }
+    }
+
+    #[test]
+    fn an_aidant_works_only_through_an_active_membership_of_a_habilitated_structure() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let (open, pending, aidant) = write_transaction(&mut conn, |tx| {
+            let open = structure(tx, "11111111100011", Habilitation::Validated);
+            let pending = structure(tx, "22222222200022", Habilitation::Awaiting);
+            let aidant = create_aidant(tx, &SystemRandom::new(), now(), new_aidant("lou@test.fr"))?;
+            for o in [&open, &pending] {
+                set_membership(tx, now(), &aidant.id, &o.id, Role::Aidant)?;
+            }
+            Ok::<_, AccountError>((open, pending, aidant))
+        })
+        .unwrap();
+        assert!(may_work_for(&mut conn, &aidant.id, &open.id).unwrap());
+        assert!(!may_work_for(&mut conn, &aidant.id, &pending.id).unwrap());
+        write_transaction(&mut conn, |tx| {
+            set_membership_active(tx, &aidant.id, &open.id, false)
+        })
+        .unwrap();
+        assert!(!may_work_for(&mut conn, &aidant.id, &open.id).unwrap());
+        write_transaction(&mut conn, |tx| {
+            set_membership_active(tx, &aidant.id, &open.id, true)?;
+            set_active(tx, &aidant.id, false)
+        })
+        .unwrap();
+        assert!(!may_work_for(&mut conn, &aidant.id, &open.id).unwrap());
+    }
+
+    #[test]
+    fn an_aidant_joins_a_structure_once_and_the_structure_journals_it() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let rng = SystemRandom::new();
+        let open = write_transaction(&mut conn, |tx| {
+            Ok::<_, AccountError>(structure(tx, "11111111100011", Habilitation::Validated))
+        })
+        .unwrap();
+        let add = |conn: &mut store::PooledDb| {
+            write_transaction(conn, |tx| {
+                add_member(
+                    tx,
+                    &rng,
+                    now(),
+                    &open.id,
+                    new_aidant("Lou@Test.fr "),
+                    Role::Referent,
+                    None,
+                )
+            })
+        };
+        let added = add(&mut conn).unwrap();
+        assert_eq!(added.email, "lou@test.fr");
+        assert!(matches!(add(&mut conn), Err(AccountError::AlreadyMember)));
+        let actions: Vec<String> = journal::chain_entries(&mut conn, &open.id)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert_eq!(actions, ["add_aidant", "designate_referent"]);
+        assert!(is_referent(&mut conn, &added.id, &open.id).unwrap());
+    }
 }

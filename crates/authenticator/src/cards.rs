@@ -470,6 +470,45 @@ pub(crate) fn step_at(now: DateTime<Utc>, period: u64) -> i64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_code_is_accepted_once_then_refused_as_replayed() {
+        use chrono::TimeZone;
+        use ring::rand::SystemRandom;
+        let db = store::Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+        let seed = "3132333435363738393031323334353637383930";
+        let card = store::write_transaction(&mut conn, |tx| {
+            create_card(
+                tx,
+                &SystemRandom::new(),
+                &cipher,
+                now,
+                NewCard {
+                    serial: "GADT0000900",
+                    seed_hex: seed,
+                    kind: CardKind::Physical,
+                    aidant_id: None,
+                    validated: true,
+                },
+            )
+        })
+        .unwrap();
+        let code = card_code_at(&hex::decode(seed).unwrap(), now);
+        let backoff = crate::SessionPolicy::default().card;
+        let mut check = |at| {
+            store::write_transaction(&mut conn, |tx| {
+                verify_code(tx, &cipher, &card, &code, at, &backoff)
+            })
+            .unwrap()
+        };
+        assert!(check(now).is_ok());
+        // The card as first read: the database refuses the step already used.
+        let card_now = now + chrono::Duration::seconds(1);
+        assert_eq!(check(card_now), Err(OtpRefusal::Replayed));
+    }
+
     /// RFC 6238 appendix B, SHA-1 rows, truncated to 6 digits (the RFC lists 8).
     #[test]
     fn rfc6238_vectors() {

@@ -496,3 +496,45 @@ pub fn verify_all(conn: &mut DbConnection) -> Result<Vec<ChainReport>, JournalEr
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use ring::rand::SystemRandom;
+    use store::{write_transaction, Scratch};
+
+    fn entry<'a>(chain: &'a str, subject: &'static str) -> NewEntry<'a> {
+        NewEntry {
+            chain,
+            action: Action::ConnectAidant,
+            aidant_id: None,
+            usager_id: None,
+            organisation_id: None,
+            subject,
+            details: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn entries_chain_in_order_and_an_unknown_chain_is_refused() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let rng = SystemRandom::new();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+        let (first, second) = write_transaction(&mut conn, |tx| {
+            open_chain(tx, "s1")?;
+            let first = append(tx, &rng, at, entry("s1", "un"))?;
+            Ok::<_, JournalError>((first, append(tx, &rng, at, entry("s1", "deux"))?))
+        })
+        .unwrap();
+        assert_eq!((first.seq, second.seq), (1, 2));
+        assert_eq!(first.prev_hash, GENESIS_HASH);
+        assert_eq!(second.prev_hash, first.hash);
+        assert_eq!(verify_chain(&mut conn, "s1").unwrap(), None);
+        let unknown = write_transaction(&mut conn, |tx| append(tx, &rng, at, entry("s2", "x")));
+        assert!(matches!(unknown, Err(JournalError::UnknownChain(c)) if c == "s2"));
+        // Nothing of the refused append was written.
+        assert_eq!(chain_entries(&mut conn, "s1").unwrap().len(), 2);
+    }
+}

@@ -643,33 +643,6 @@ fn active_autorisations_query<'a>(
         .filter(usable_at(now))
 }
 
-/// Whether the structure may act for the usager on the démarche at `now`, as an SQL
-/// condition a statement of another crate can carry (the token endpoint consumes a code only
-/// while the mandate still covers it, in the same statement).
-pub type Covered<'a> = diesel::dsl::exists<
-    diesel::dsl::Select<
-        diesel::dsl::Filter<
-            UsableAutorisations<'a>,
-            diesel::dsl::Eq<autorisations::demarche, &'static str>,
-        >,
-        autorisations::id,
-    >,
->;
-
-/// See [`Covered`].
-pub fn covered<'a>(
-    organisation_id: &'a str,
-    usager_id: &'a str,
-    demarche: Demarche,
-    now: DateTime<Utc>,
-) -> Covered<'a> {
-    diesel::dsl::exists(
-        active_autorisations_query(organisation_id, usager_id, now)
-            .filter(autorisations::demarche.eq(demarche.id()))
-            .select(autorisations::id),
-    )
-}
-
 /// The coverage check: the proof that `organisation_id` may act for `usager_id` on
 /// `demarche` at `now`, or `None`.
 pub fn check_coverage(
@@ -919,6 +892,170 @@ pub fn totals(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(i64, i64),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Duration, TimeZone};
+    use ring::rand::SystemRandom;
+    use store::{write_transaction, Scratch};
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap()
+    }
+
+    /// A structure, its aidant and a usager, in a scratch database.
+    fn seeded(conn: &mut store::PooledDb) -> (String, String, Usager) {
+        let rng = SystemRandom::new();
+        write_transaction(conn, |tx| -> Result<_, Box<dyn std::error::Error>> {
+            let o = accounts::create_organisation(
+                tx,
+                &rng,
+                at(),
+                accounts::NewOrganisation {
+                    name: "CCAS de Test",
+                    siret: "11111111100011",
+                    address: "1 rue de la Paix",
+                    zipcode: "75002",
+                    city: "Paris",
+                    kind: "CCAS",
+                    habilitation: accounts::Habilitation::Validated,
+                },
+            )?;
+            let a = accounts::create_aidant(
+                tx,
+                &rng,
+                at(),
+                accounts::NewAidant {
+                    email: "lou@test.fr",
+                    first_name: "Lou",
+                    last_name: "Martin",
+                    profession: "Travailleuse sociale",
+                    phone: "",
+                    active: true,
+                },
+            )?;
+            let identite = identity::IdentitePivot {
+                given_name: "Angela".into(),
+                family_name: "DUBOIS".into(),
+                preferred_username: String::new(),
+                birthdate: identity::IdentitePivot::parse_birthdate("1962-08-24")?,
+                gender: identity::Gender::Female,
+                birthplace: "75107".into(),
+                birthcountry: identity::FRANCE_COG.into(),
+                email: String::new(),
+            };
+            let u = create_usager(
+                tx,
+                &rng,
+                at(),
+                NewUsager {
+                    identite: &identite,
+                    franceconnect_sub: None,
+                    phone: "",
+                },
+            )?;
+            Ok((o.id, a.id, u))
+        })
+        .unwrap()
+    }
+
+    fn mandate_for(
+        conn: &mut store::PooledDb,
+        (organisation, aidant, usager): &(String, String, Usager),
+        demarches: &[Demarche],
+        duration: MandateDuration,
+        now: DateTime<Utc>,
+    ) -> (Mandate, Vec<Autorisation>) {
+        write_transaction(conn, |tx| {
+            create_mandate(
+                tx,
+                &SystemRandom::new(),
+                now,
+                NewMandate {
+                    organisation_id: organisation,
+                    usager_id: &usager.id,
+                    created_by: aidant,
+                    duration,
+                    demarches,
+                    is_remote: false,
+                    consent_phone: None,
+                    renews: None,
+                },
+            )
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_new_mandate_replaces_the_autorisation_for_the_same_demarche() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let parties = seeded(&mut conn);
+        let (organisation, _, usager) = &parties;
+        let (first, _) = mandate_for(
+            &mut conn,
+            &parties,
+            &[Demarche::Argent, Demarche::Famille],
+            MandateDuration::Long,
+            at(),
+        );
+        let later = at() + Duration::days(1);
+        let (second, _) = mandate_for(
+            &mut conn,
+            &parties,
+            &[Demarche::Argent],
+            MandateDuration::Month,
+            later,
+        );
+        let argent = check_coverage(&mut conn, organisation, &usager.id, Demarche::Argent, later)
+            .unwrap()
+            .unwrap();
+        assert_eq!(argent.mandate_id(), second.id);
+        let famille = check_coverage(
+            &mut conn,
+            organisation,
+            &usager.id,
+            Demarche::Famille,
+            later,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(famille.mandate_id(), first.id, "the other démarche stays");
+        let allowed = Demarche::ALL.to_vec();
+        let usable: Vec<bool> = autorisations_of_mandate(&mut conn, &first.id)
+            .unwrap()
+            .iter()
+            .map(|a| is_usable(a, &first, &allowed, later))
+            .collect();
+        assert_eq!(usable.iter().filter(|u| **u).count(), 1);
+    }
+
+    #[test]
+    fn an_expired_mandate_covers_nothing() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let parties = seeded(&mut conn);
+        let (organisation, _, usager) = &parties;
+        mandate_for(
+            &mut conn,
+            &parties,
+            &[Demarche::Argent],
+            MandateDuration::Short,
+            at(),
+        );
+        let covered = |conn: &mut store::PooledDb, now| {
+            check_coverage(conn, organisation, &usager.id, Demarche::Argent, now).unwrap()
+        };
+        assert!(covered(&mut conn, at()).is_some());
+        // A mandate for the day ends at midnight in Paris (22:00 UTC in June).
+        assert!(covered(
+            &mut conn,
+            at() + Duration::hours(12) + Duration::minutes(59)
+        )
+        .is_some());
+        assert!(covered(&mut conn, at() + Duration::hours(13)).is_none());
+        assert_eq!(
+            totals(&mut conn, at() + Duration::hours(13)).unwrap(),
+            (1, 0)
+        );
+    }
 
     #[test]
     fn demarche_catalogue_is_complete_and_stable() {

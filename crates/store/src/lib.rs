@@ -410,6 +410,51 @@ pub fn from_db(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
 }
 
+/// A throwaway SQLite database file, migrated, removed when dropped: what the unit tests of
+/// the crates above `store` run against (feature `scratch`, enabled by their
+/// dev-dependencies only).
+#[cfg(feature = "scratch")]
+pub struct Scratch {
+    pool: DbPool,
+    path: std::path::PathBuf,
+}
+
+#[cfg(feature = "scratch")]
+impl Scratch {
+    /// A new empty database with every migration applied.
+    pub fn new() -> Result<Scratch, StoreError> {
+        let mut name = [0u8; 8];
+        ring::rand::SystemRandom::new()
+            .fill(&mut name)
+            .map_err(|_| StoreError::Random)?;
+        let path = std::env::temp_dir().join(format!("ac-scratch-{}.db", hex::encode(name)));
+        let url = format!("sqlite://{}", path.display());
+        let scratch = Scratch {
+            pool: pool(&url, 2, false, Duration::from_secs(10))?,
+            path,
+        };
+        migrate(&mut *scratch.conn()?)?;
+        Ok(scratch)
+    }
+
+    /// A connection to it.
+    pub fn conn(&self) -> Result<PooledDb, StoreError> {
+        self.pool.get().map_err(StoreError::Pool)
+    }
+}
+
+#[cfg(feature = "scratch")]
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = self.path.clone().into_os_string();
+            file.push(suffix);
+            // Best effort: a file left in the temporary directory is harmless.
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
