@@ -3,7 +3,7 @@
 //! uses — and a second fill is refused without writing anything.
 
 use ac_tests::{on_both_backends, Backend, TestService};
-use aidants_connect::volume::{self, VolumePlan};
+use devtools::volume::{self, VolumePlan};
 use diesel::prelude::*;
 use ring::rand::SystemRandom;
 use store::schema::{autorisations, journal, journal_heads, mandates, organisations, usagers};

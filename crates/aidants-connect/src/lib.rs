@@ -1,13 +1,11 @@
 //! The `aidants-connect` binary's library: configuration, wiring of the crates into a running
-//! service, the demo seed, and the command-line sub-commands. Tests start the service through
+//! service, and the command-line sub-commands (the demo seed and the volume are in `devtools`). Tests start the service through
 //! [`start`] exactly as `aidants-connect serve` does.
 
 pub mod admin;
 pub mod config;
-pub mod demo;
 pub mod logging;
 pub mod maintenance;
-pub mod volume;
 
 use anyhow::Context;
 use authenticator::{Backoff, SeedCipher, SessionPolicy};

@@ -2,9 +2,11 @@
 
 use aidants_connect::admin;
 use aidants_connect::config::Config;
-use aidants_connect::demo;
-use aidants_connect::volume::{self, VolumePlan};
 use clap::{Parser, Subcommand};
+#[cfg(feature = "dev-tools")]
+use devtools::demo;
+#[cfg(feature = "dev-tools")]
+use devtools::volume::{self, VolumePlan};
 use ring::rand::SystemRandom;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -33,14 +35,17 @@ enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create the demo organisation, aidant, card, usagers and mandates (idempotent).
+    #[cfg(feature = "dev-tools")]
     Demo,
     /// Print the code a demo card shows now (development only).
+    #[cfg(feature = "dev-tools")]
     OtpCode {
         /// The demo card: GADT0000001 (the demo aidant's) or GADT0000002 (in stock).
         #[arg(default_value = demo::DEMO_CARD_SERIAL)]
         serial: String,
     },
     /// Development: migrate, seed the demo, then serve.
+    #[cfg(feature = "dev-tools")]
     Dev,
     /// OTP cards (national team).
     #[command(subcommand)]
@@ -57,9 +62,11 @@ enum Command {
     /// Measurements only: fill the database with a national-scale volume of fictional
     /// structures, aidants, usagers, mandates and journal entries beside the demo (refused in
     /// production and on a database that already holds one).
+    #[cfg(feature = "dev-tools")]
     Volume(VolumeArgs),
 }
 
+#[cfg(feature = "dev-tools")]
 #[derive(clap::Args)]
 struct VolumeArgs {
     /// Structures.
@@ -207,7 +214,9 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             println!("Base de données à jour.");
             Ok(())
         }
+        #[cfg(feature = "dev-tools")]
         Command::Demo => seed(config, &clock),
+        #[cfg(feature = "dev-tools")]
         Command::OtpCode { serial } => {
             if config.is_production() {
                 anyhow::bail!("otp-code n'existe qu'en développement");
@@ -222,11 +231,13 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        #[cfg(feature = "dev-tools")]
         Command::Dev => {
             seed(config, &clock)?;
             serve(config)
         }
         Command::Cards(command) => cards(config, &clock, command),
+        #[cfg(feature = "dev-tools")]
         Command::Volume(args) => volume(config, &clock, &args),
         Command::Journal(JournalCommand::Checkpoint) => {
             let pool = aidants_connect::open_database(config)?;
@@ -377,6 +388,7 @@ fn cards(config: &Config, clock: &dyn Clock, command: CardsCommand) -> anyhow::R
     }
 }
 
+#[cfg(feature = "dev-tools")]
 fn volume(config: &Config, clock: &dyn Clock, args: &VolumeArgs) -> anyhow::Result<()> {
     if config.is_production() {
         anyhow::bail!("le volume de mesure n'existe qu'en développement");
@@ -419,6 +431,7 @@ fn volume(config: &Config, clock: &dyn Clock, args: &VolumeArgs) -> anyhow::Resu
     Ok(())
 }
 
+#[cfg(feature = "dev-tools")]
 fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {
     if config.is_production() {
         anyhow::bail!("les données de démonstration n'existent qu'en développement");

@@ -57,12 +57,12 @@ impl SigningKey {
         if let Some(typ) = typ {
             header["typ"] = json!(typ);
         }
-        let claims =
-            serde_json::to_vec(claims).map_err(|e| ProviderError::Signing(e.to_string()))?;
+        let claims = serde_json::to_vec(claims).map_err(|e| ProviderError::Signing(e.into()))?;
         let mut input = URL_SAFE_NO_PAD.encode(header.to_string());
         input.push('.');
         input.push_str(&URL_SAFE_NO_PAD.encode(claims));
-        let failed = |_| ProviderError::Signing("signature impossible".into());
+        let failed =
+            |_: ring::error::Unspecified| ProviderError::Signing("ring a refusé de signer".into());
         let signature = match &self.pair {
             KeyPair::Es256(pair) => pair
                 .sign(&self.random, input.as_bytes())

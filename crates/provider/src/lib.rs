@@ -61,7 +61,7 @@ pub enum ProviderError {
     Key(String),
     /// A token could not be signed.
     #[error("signature impossible: {0}")]
-    Signing(String),
+    Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<diesel::result::Error> for ProviderError {

@@ -84,7 +84,7 @@ pub fn sign<T: Serialize>(
             header.typ = typ.map(str::to_owned);
             let key = EncodingKey::from_secret(client_secret.as_bytes());
             jsonwebtoken::encode(&header, claims, &key)
-                .map_err(|e| ProviderError::Signing(e.to_string()))
+                .map_err(|e| ProviderError::Signing(e.into()))
         }
     }
 }

@@ -56,10 +56,10 @@ pub enum StoreError {
     UnknownBackend,
     /// The database could not be reached or opened.
     #[error("connexion à la base de données impossible: {0}")]
-    Connection(String),
+    Connection(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A migration failed.
     #[error("migration impossible: {0}")]
-    Migration(String),
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The pool gave no connection in time.
     #[error("aucune connexion disponible: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
@@ -103,20 +103,20 @@ pub fn establish(url: &str) -> Result<DbConnection, StoreError> {
     match backend {
         Backend::Postgres => PgConnection::establish(&address)
             .map(DbConnection::Pg)
-            .map_err(|e| StoreError::Connection(e.to_string())),
+            .map_err(|e| StoreError::Connection(e.into())),
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(&address)
-                .map_err(|e| StoreError::Connection(e.to_string()))?;
+                .map_err(|e| StoreError::Connection(e.into()))?;
             conn.batch_execute(
                 "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; \
                  PRAGMA foreign_keys = ON;",
             )
-            .map_err(|e| StoreError::Connection(e.to_string()))?;
+            .map_err(|e| StoreError::Connection(e.into()))?;
             // WAL is a property of the file: set once. Setting it again from connections
             // opened at the same moment makes them fail with "database is locked".
             if sqlite_journal_mode(&mut conn)? != "wal" {
                 conn.batch_execute("PRAGMA journal_mode = WAL;")
-                    .map_err(|e| StoreError::Connection(e.to_string()))?;
+                    .map_err(|e| StoreError::Connection(e.into()))?;
             }
             Ok(DbConnection::Sqlite(conn))
         }
@@ -132,7 +132,7 @@ fn sqlite_journal_mode(conn: &mut SqliteConnection) -> Result<String, StoreError
     }
     let mode: Mode =
         diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA journal_mode"), conn)
-            .map_err(|e| StoreError::Connection(e.to_string()))?;
+            .map_err(|e| StoreError::Connection(e.into()))?;
     Ok(mode.journal_mode.to_lowercase())
 }
 
@@ -252,7 +252,7 @@ pub fn migrate(conn: &mut DbConnection) -> Result<usize, StoreError> {
             .map(|v| v.len()),
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
-    applied.map_err(|e| StoreError::Migration(e.to_string()))
+    applied.map_err(StoreError::Migration)
 }
 
 /// A write transaction in progress: what every function that writes takes. Only
