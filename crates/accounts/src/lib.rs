@@ -36,6 +36,9 @@ pub enum AccountError {
     /// No such role.
     #[error("rôle inconnu: {0}")]
     Role(String),
+    /// No such habilitation state.
+    #[error("état d'habilitation inconnu: {0}")]
+    Habilitation(String),
     /// No organisation has this SIRET.
     #[error("aucune structure n'a le SIRET {0}")]
     UnknownSiret(String),
@@ -59,8 +62,19 @@ impl From<diesel::result::Error> for AccountError {
     }
 }
 
-/// Where an organisation stands in its habilitation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where an organisation stands in its habilitation (stored as its name).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum Habilitation {
     /// Request filed.
@@ -89,10 +103,39 @@ impl Habilitation {
             Habilitation::Closed => "closed",
         }
     }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Result<Habilitation, AccountError> {
+        [
+            Habilitation::New,
+            Habilitation::Awaiting,
+            Habilitation::Validated,
+            Habilitation::Refused,
+            Habilitation::ChangesRequired,
+            Habilitation::Closed,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == value)
+        .ok_or_else(|| AccountError::Habilitation(value.to_owned()))
+    }
 }
 
-/// The role of an aidant in an organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+store::stored_as_text!(Habilitation);
+store::stored_as_text!(Role);
+
+/// The role of an aidant in an organisation (stored as its name).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Uses mandates.
@@ -138,8 +181,8 @@ pub struct Organisation {
     pub city: String,
     /// Type (CCAS, France Services, mairie, association…).
     pub kind: String,
-    /// Habilitation state (stored name).
-    pub habilitation: String,
+    /// Habilitation state.
+    pub habilitation: Habilitation,
     /// Creation time.
     pub created_at: NaiveDateTime,
     /// The démarches it may do, as a JSON array of catalogue ids; `None`: all.
@@ -149,7 +192,7 @@ pub struct Organisation {
 impl Organisation {
     /// Whether its aidants may use and create mandates.
     pub fn is_habilitated(&self) -> bool {
-        self.habilitation == Habilitation::Validated.as_str()
+        self.habilitation == Habilitation::Validated
     }
 }
 
@@ -247,7 +290,7 @@ pub fn create_organisation(
         zipcode: new.zipcode.to_owned(),
         city: new.city.to_owned(),
         kind: new.kind.to_owned(),
-        habilitation: new.habilitation.as_str().to_owned(),
+        habilitation: new.habilitation,
         created_at: to_db(now),
         allowed_demarches: None,
     };
@@ -322,14 +365,14 @@ pub fn set_membership(
     role: Role,
 ) -> Result<(), AccountError> {
     let changed = diesel::update(memberships::table.find((aidant_id, organisation_id)))
-        .set(memberships::role.eq(role.as_str()))
+        .set(memberships::role.eq(role))
         .execute(tx.conn())?;
     if changed == 0 {
         diesel::insert_into(memberships::table)
             .values((
                 memberships::aidant_id.eq(aidant_id),
                 memberships::organisation_id.eq(organisation_id),
-                memberships::role.eq(role.as_str()),
+                memberships::role.eq(role),
                 memberships::created_at.eq(to_db(now)),
                 memberships::active.eq(true),
             ))
@@ -384,17 +427,14 @@ pub fn working_organisations(
     conn: &mut DbConnection,
     aidant_id: &str,
 ) -> Result<Vec<(Organisation, Role)>, AccountError> {
-    let rows: Vec<(Organisation, String)> = memberships::table
+    Ok(memberships::table
         .inner_join(organisations::table)
         .filter(memberships::aidant_id.eq(aidant_id))
         .filter(memberships::active.eq(true))
-        .filter(organisations::habilitation.eq(Habilitation::Validated.as_str()))
+        .filter(organisations::habilitation.eq(Habilitation::Validated))
         .order(organisations::name.asc())
         .select((Organisation::as_select(), memberships::role))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|(o, role)| Ok((o, Role::parse(&role)?)))
-        .collect()
+        .load(conn)?)
 }
 
 /// The rule "the aidant may work for the structure", as one SQL expression over a membership
@@ -404,7 +444,7 @@ pub fn working_organisations(
 pub type WorkingMembership = diesel::dsl::And<
     diesel::dsl::And<
         diesel::dsl::Eq<memberships::active, bool>,
-        diesel::dsl::Eq<organisations::habilitation, &'static str>,
+        diesel::dsl::Eq<organisations::habilitation, Habilitation>,
     >,
     diesel::dsl::Eq<aidants::active, bool>,
 >;
@@ -413,7 +453,7 @@ pub type WorkingMembership = diesel::dsl::And<
 pub fn working_membership() -> WorkingMembership {
     memberships::active
         .eq(true)
-        .and(organisations::habilitation.eq(Habilitation::Validated.as_str()))
+        .and(organisations::habilitation.eq(Habilitation::Validated))
         .and(aidants::active.eq(true))
 }
 
@@ -470,21 +510,20 @@ pub fn members(
     conn: &mut DbConnection,
     organisation_id: &str,
 ) -> Result<Vec<Member>, AccountError> {
-    let rows: Vec<(Aidant, String, bool)> = memberships::table
+    let rows: Vec<(Aidant, Role, bool)> = memberships::table
         .inner_join(aidants::table)
         .filter(memberships::organisation_id.eq(organisation_id))
         .order((aidants::last_name.asc(), aidants::first_name.asc()))
         .select((Aidant::as_select(), memberships::role, memberships::active))
         .load(conn)?;
-    rows.into_iter()
-        .map(|(aidant, role, active)| {
-            Ok(Member {
-                aidant,
-                role: Role::parse(&role)?,
-                active,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|(aidant, role, active)| Member {
+            aidant,
+            role,
+            active,
         })
-        .collect()
+        .collect())
 }
 
 /// One aidant as a member of one organisation, if they are one (active or not).
@@ -493,21 +532,18 @@ pub fn member(
     organisation_id: &str,
     aidant_id: &str,
 ) -> Result<Option<Member>, AccountError> {
-    let row: Option<(Aidant, String, bool)> = memberships::table
+    let row: Option<(Aidant, Role, bool)> = memberships::table
         .inner_join(aidants::table)
         .filter(memberships::organisation_id.eq(organisation_id))
         .filter(memberships::aidant_id.eq(aidant_id))
         .select((Aidant::as_select(), memberships::role, memberships::active))
         .first(conn)
         .optional()?;
-    row.map(|(aidant, role, active)| {
-        Ok(Member {
-            aidant,
-            role: Role::parse(&role)?,
-            active,
-        })
-    })
-    .transpose()
+    Ok(row.map(|(aidant, role, active)| Member {
+        aidant,
+        role,
+        active,
+    }))
 }
 
 /// Whether the aidant is an active référent of this habilitated organisation.
@@ -531,7 +567,7 @@ pub fn memberships_outside_authority(
     let managed: Vec<String> = memberships::table
         .filter(memberships::aidant_id.eq(referent_id))
         .filter(memberships::active.eq(true))
-        .filter(memberships::role.eq(Role::Referent.as_str()))
+        .filter(memberships::role.eq(Role::Referent))
         .select(memberships::organisation_id)
         .load(conn)?;
     let held: Vec<String> = memberships::table
@@ -745,7 +781,7 @@ pub fn set_allowed_demarches(
 /// for the public statistics.
 pub fn totals(conn: &mut DbConnection) -> Result<(i64, i64), AccountError> {
     let organisations = organisations::table
-        .filter(organisations::habilitation.eq(Habilitation::Validated.as_str()))
+        .filter(organisations::habilitation.eq(Habilitation::Validated))
         .count()
         .get_result(conn)?;
     let aidants = aidants::table
@@ -827,6 +863,36 @@ mod tests {
         })
         .unwrap();
         assert!(!may_work_for(&mut conn, &aidant.id, &open.id).unwrap());
+    }
+
+    #[test]
+    fn stored_states_are_read_as_enums_and_an_unknown_one_is_refused() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let open = write_transaction(&mut conn, |tx| {
+            Ok::<_, AccountError>(structure(tx, "11111111100011", Habilitation::Validated))
+        })
+        .unwrap();
+        let read = organisation(&mut conn, &open.id).unwrap().unwrap();
+        assert_eq!(read.habilitation, Habilitation::Validated);
+        assert!(read.is_habilitated());
+        diesel::update(organisations::table.find(&open.id))
+            .set(organisations::habilitation.eq("en_cours"))
+            .execute(&mut *conn)
+            .unwrap();
+        let refused = organisation(&mut conn, &open.id).unwrap_err();
+        let mut causes = Vec::new();
+        let mut cause: Option<&dyn std::error::Error> = Some(&refused);
+        while let Some(e) = cause {
+            causes.push(e.to_string());
+            cause = e.source();
+        }
+        assert!(
+            causes
+                .iter()
+                .any(|c| c == "état d'habilitation inconnu: en_cours"),
+            "{causes:?}"
+        );
     }
 
     #[test]

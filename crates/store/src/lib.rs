@@ -326,6 +326,45 @@ where
     }
 }
 
+/// Stores an enum as its text name on both backends: `$ty` has `as_str(self) -> &'static str`
+/// and `parse(&str) -> Result<$ty, E>` (E an error), and derives
+/// `diesel::expression::AsExpression, diesel::deserialize::FromSqlRow` with `#[diesel(sql_type = diesel::sql_types::Text)]`.
+/// Its columns are then read and compared as the enum, never as a string; an unknown name in
+/// the database fails the read.
+#[macro_export]
+macro_rules! stored_as_text {
+    ($ty:ty) => {
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let name =
+                    <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(
+                        bytes,
+                    )?;
+                Ok(<$ty>::parse(&name)?)
+            }
+        }
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, DB>>::to_sql(
+                    self.as_str(),
+                    out,
+                )
+            }
+        }
+    };
+}
+
 /// Rows per bulk `INSERT` on SQLite: 1,000 rows of at most 32 columns stay under SQLite's
 /// limit of 32,766 bound parameters.
 pub const SQLITE_BULK_ROWS: usize = 1_000;
