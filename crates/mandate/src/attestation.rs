@@ -217,7 +217,7 @@ pub(crate) fn insert_attestation(
             birthcountry: usager.birthcountry,
         },
         demarches: demarches.iter().map(|d| d.id().to_owned()).collect(),
-        duration: mandate.duration.clone(),
+        duration: mandate.duration.as_str().to_owned(),
         created_at: from_db(mandate.created_at).to_rfc3339(),
         expires_at: from_db(mandate.expires_at).to_rfc3339(),
         is_remote: mandate.is_remote,

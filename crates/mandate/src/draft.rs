@@ -49,8 +49,8 @@ pub struct MandateDraft {
     pub organisation_id: String,
     /// Démarche ids, comma-separated.
     pub demarches: String,
-    /// Duration keyword.
-    pub duration: String,
+    /// Duration.
+    pub duration: MandateDuration,
     /// Consent collected remotely by SMS.
     pub is_remote: bool,
     /// Usager's mobile (E.164) for a remote mandate, else empty.
@@ -77,11 +77,6 @@ impl MandateDraft {
     /// The démarches chosen.
     pub fn demarches(&self) -> Result<Vec<Demarche>, MandateError> {
         self.demarches.split(',').map(Demarche::parse).collect()
-    }
-
-    /// The duration chosen.
-    pub fn duration(&self) -> Result<MandateDuration, MandateError> {
-        MandateDuration::parse(&self.duration)
     }
 
     /// The identity FranceConnect returned, once identified.
@@ -175,7 +170,7 @@ pub fn create_draft(
                 .map(|d| d.id())
                 .collect::<Vec<_>>()
                 .join(","),
-            duration: new.duration.as_str().to_owned(),
+            duration: new.duration,
             is_remote: new.remote_phone.is_some(),
             phone: new.remote_phone.unwrap_or_default().to_owned(),
             renews: new.renews.map(str::to_owned),
@@ -391,7 +386,7 @@ pub fn confirm_draft(
                 organisation_id: &draft.organisation_id,
                 usager_id: &usager.id,
                 created_by: aidant_id,
-                duration: draft.duration()?,
+                duration: draft.duration,
                 demarches: &demarches,
                 is_remote: draft.is_remote,
                 consent_phone: draft.is_remote.then_some(draft.phone.as_str()),

@@ -3,8 +3,17 @@
 use crate::MandateError;
 use chrono::{DateTime, Duration, Utc};
 
-/// How long a mandate lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How long a mandate lasts (stored as its keyword).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum MandateDuration {
     /// Until the end of the day it was made (French metropolitan time).
     Short,
@@ -66,6 +75,8 @@ impl MandateDuration {
         }
     }
 }
+
+store::stored_as_text!(MandateDuration);
 
 #[cfg(test)]
 mod tests {

@@ -117,8 +117,8 @@ pub struct Mandate {
     pub created_at: NaiveDateTime,
     /// End of validity.
     pub expires_at: NaiveDateTime,
-    /// Duration keyword.
-    pub duration: String,
+    /// Duration.
+    pub duration: MandateDuration,
     /// Whether consent is collected remotely.
     pub is_remote: bool,
     /// When remote consent arrived.
@@ -215,7 +215,7 @@ pub fn create_mandate(
             created_by: new.created_by.to_owned(),
             created_at: to_db(now),
             expires_at: to_db(new.duration.expires_at(now)),
-            duration: new.duration.as_str().to_owned(),
+            duration: new.duration,
             is_remote: new.is_remote,
             consent_received_at: None,
             revoked_at: None,
@@ -283,7 +283,7 @@ pub fn create_mandate(
                     details: serde_json::json!({
                         "mandat": mandate.id,
                         "autorisation": autorisation.id,
-                        "duree": mandate.duration,
+                        "duree": mandate.duration.as_str(),
                         "expire": from_db(mandate.expires_at).to_rfc3339(),
                         "remplace": previous,
                     }),

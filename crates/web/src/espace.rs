@@ -265,9 +265,7 @@ pub(crate) async fn usager(
                 awaiting_consent: d.state == MandateState::AwaitingConsent,
                 created: date_time(store::from_db(d.mandate.created_at)),
                 until: date_time(store::from_db(d.mandate.expires_at)),
-                duration: mandate::MandateDuration::parse(&d.mandate.duration)
-                    .map(|x| x.label())
-                    .unwrap_or("durée inconnue"),
+                duration: d.mandate.duration.label(),
                 remote: d.mandate.is_remote,
                 autorisations: d
                     .autorisations

@@ -519,7 +519,7 @@ fn recap_outcome(
     let Some(pivot) = draft.identite()? else {
         return Ok(RecapOutcome::Restart);
     };
-    let duration = draft.duration()?;
+    let duration = draft.duration;
     Ok(RecapOutcome::Page(Box::new(RecapPage {
         csrf,
         id: draft.id.clone(),
@@ -710,7 +710,7 @@ pub(crate) async fn request_consent(
             .collect::<Vec<_>>())
     })
     .await?;
-    let duration = MandateDuration::parse(&m.duration).unwrap_or(MandateDuration::Long);
+    let duration = m.duration;
     let text = mandate::consent_message(organisation_name, &demarches, duration);
     match state.sms.send(&phone, &text).await {
         Ok(()) => {
