@@ -281,9 +281,6 @@ async fn a_flow_driven_as_franceconnect_drives_it(backend: Backend) {
 /// unspecified gender: FranceConnect still receives an identity it accepts.
 async fn every_identity_sent_is_acceptable_to_franceconnect(backend: Backend) {
     let service = TestService::start(backend);
-    let f = service.fixtures.clone();
-    let rng = ring::rand::SystemRandom::new();
-    let now = service.clock_now();
     let pivot = identity::IdentitePivot {
         given_name: "Amina".into(),
         family_name: "KONÉ".into(),
@@ -296,41 +293,7 @@ async fn every_identity_sent_is_acceptable_to_franceconnect(backend: Backend) {
     }
     .validated()
     .unwrap();
-    let usager = {
-        let mut conn = service.conn();
-        let usager = store::write_transaction(&mut conn, |conn| {
-            mandate::create_usager(
-                conn,
-                &rng,
-                now,
-                mandate::NewUsager {
-                    identite: &pivot,
-                    franceconnect_sub: None,
-                    phone: "",
-                },
-            )
-        })
-        .unwrap();
-        store::write_transaction(&mut conn, |tx| {
-            mandate::create_mandate(
-                tx,
-                &rng,
-                now,
-                mandate::NewMandate {
-                    organisation_id: &f.org_a,
-                    usager_id: &usager.id,
-                    created_by: &f.aidant_a,
-                    duration: mandate::MandateDuration::Long,
-                    demarches: &[mandate::Demarche::Social],
-                    is_remote: false,
-                    consent_phone: None,
-                    renews: None,
-                },
-            )
-        })
-        .unwrap();
-        usager
-    };
+    let usager = service.usager_of_a(&pivot, &[mandate::Demarche::Social]);
     let browser = Browser::new();
     let interaction = open(&service, &browser, 1, &[]).await;
     sign_in(&service, &browser, &interaction).await;

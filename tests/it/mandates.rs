@@ -732,15 +732,25 @@ async fn franceconnect_unreachable(backend: Backend) {
     assert_eq!(drafts, 0);
 }
 
+/// The espace aidant: lists by state, search and pages; nothing of another structure is
+/// reachable; revoking asks a fresh code after the activity window.
 async fn espace_aidant_lists_and_guards(backend: Backend) {
     let service = TestService::start(backend);
-    let f = service.fixtures.clone();
-    let base = service.issuer().to_owned();
     let browser = Browser::new();
+    usagers_are_listed_by_state_and_found_by_name(&service, &browser).await;
+    many_usagers_are_paged(&service, &browser).await;
+    let csrf = nothing_of_another_structure_is_reachable(&service, &browser).await;
+    revoking_asks_a_fresh_code_after_the_activity_window(&service, &browser, &csrf).await;
+    another_aidant_sees_only_their_structure(&service).await;
+}
+
+async fn usagers_are_listed_by_state_and_found_by_name(service: &TestService, browser: &Browser) {
+    let f = &service.fixtures;
+    let base = service.issuer();
     let anonymous = browser.get(&format!("{base}/espace-aidant")).await;
     assert_eq!(anonymous.status, 303);
     assert!(anonymous.location.unwrap().starts_with("/connexion?suite="));
-    service.sign_in(&browser, &f.email_a, SEED_A).await;
+    service.sign_in(browser, &f.email_a, SEED_A).await;
 
     let active = browser.get(&format!("{base}/espace-aidant")).await.body;
     assert!(
@@ -758,7 +768,7 @@ async fn espace_aidant_lists_and_guards(backend: Backend) {
     );
     assert!(!expired.contains("DUBOIS"));
     service.clock.advance(Duration::days(2));
-    service.sign_in(&browser, &f.email_a, SEED_A).await;
+    service.sign_in(browser, &f.email_a, SEED_A).await;
     let soon = browser
         .get(&format!("{base}/espace-aidant?etat=bientot"))
         .await
@@ -772,55 +782,22 @@ async fn espace_aidant_lists_and_guards(backend: Backend) {
         .await
         .body;
     assert!(search.contains("DUBOIS") && !search.contains("MARTIN"));
+}
 
-    // Pagination over many usagers.
-    {
-        let mut conn = service.conn();
-        let rng = ring::rand::SystemRandom::new();
-        let now = service.clock_now();
-        for i in 0..25 {
-            let pivot = identity::IdentitePivot {
-                given_name: format!("Usager{i:02}"),
-                family_name: "NOMBREUX".into(),
-                preferred_username: String::new(),
-                birthdate: identity::IdentitePivot::parse_birthdate("1980-01-01").unwrap(),
-                gender: identity::Gender::Male,
-                birthplace: "75107".into(),
-                birthcountry: identity::FRANCE_COG.into(),
-                email: String::new(),
-            };
-            let u = store::write_transaction(&mut conn, |tx| {
-                mandate::create_usager(
-                    tx,
-                    &rng,
-                    now,
-                    mandate::NewUsager {
-                        identite: &pivot,
-                        franceconnect_sub: None,
-                        phone: "",
-                    },
-                )
-            })
-            .unwrap();
-            store::write_transaction(&mut conn, |tx| {
-                mandate::create_mandate(
-                    tx,
-                    &rng,
-                    now,
-                    mandate::NewMandate {
-                        organisation_id: &f.org_a,
-                        usager_id: &u.id,
-                        created_by: &f.aidant_a,
-                        duration: mandate::MandateDuration::Long,
-                        demarches: &[Demarche::Loisirs],
-                        is_remote: false,
-                        consent_phone: None,
-                        renews: None,
-                    },
-                )
-            })
-            .unwrap();
-        }
+async fn many_usagers_are_paged(service: &TestService, browser: &Browser) {
+    let base = service.issuer();
+    for i in 0..25 {
+        let pivot = identity::IdentitePivot {
+            given_name: format!("Usager{i:02}"),
+            family_name: "NOMBREUX".into(),
+            preferred_username: String::new(),
+            birthdate: identity::IdentitePivot::parse_birthdate("1980-01-01").unwrap(),
+            gender: identity::Gender::Male,
+            birthplace: "75107".into(),
+            birthcountry: identity::FRANCE_COG.into(),
+            email: String::new(),
+        };
+        service.usager_of_a(&pivot, &[Demarche::Loisirs]);
     }
     let first = browser
         .get(&format!("{base}/espace-aidant?q=nombreux"))
@@ -836,8 +813,16 @@ async fn espace_aidant_lists_and_guards(backend: Backend) {
         .await
         .body;
     assert!(second.contains("Usager24") && !second.contains("Usager00"));
+}
 
-    // Nothing of organisation B is reachable from A.
+/// Organisation B's usager, mandate and autorisation are unknown to A's aidant; returns the
+/// CSRF token of the aidant's page.
+async fn nothing_of_another_structure_is_reachable(
+    service: &TestService,
+    browser: &Browser,
+) -> String {
+    let f = &service.fixtures;
+    let base = service.issuer();
     let of_b = browser
         .get(&format!(
             "{base}/espace-aidant/usagers/{}",
@@ -845,18 +830,17 @@ async fn espace_aidant_lists_and_guards(backend: Backend) {
         ))
         .await;
     assert_eq!(of_b.status, 404);
-    let b_mandate = {
-        let mut conn = service.conn();
+    let b_covered = || {
         mandate::check_coverage(
-            &mut conn,
+            &mut service.conn(),
             &f.org_b,
             &f.usager_of_b.id,
             Demarche::Argent,
             service.clock_now(),
         )
         .unwrap()
-        .unwrap()
     };
+    let b_mandate = b_covered().unwrap();
     let page = browser.get(&format!("{base}/espace-aidant")).await;
     let csrf = csrf_token(&page.body);
     for url in [
@@ -875,52 +859,46 @@ async fn espace_aidant_lists_and_guards(backend: Backend) {
             "{url}"
         );
     }
-    assert_eq!(
-        browser
-            .get(&format!(
-                "{base}/espace-aidant/mandats/{}/revoquer",
-                b_mandate.mandate_id()
-            ))
-            .await
-            .status,
-        404
-    );
-    assert_eq!(
-        browser
-            .get(&format!(
-                "{base}/mandats/nouveau?renouveler={}",
-                b_mandate.mandate_id()
-            ))
-            .await
-            .status,
-        404
-    );
-    assert!(mandate::check_coverage(
-        &mut service.conn(),
-        &f.org_b,
-        &f.usager_of_b.id,
-        Demarche::Argent,
-        service.clock_now()
-    )
-    .unwrap()
-    .is_some());
+    for url in [
+        format!(
+            "{base}/espace-aidant/mandats/{}/revoquer",
+            b_mandate.mandate_id()
+        ),
+        format!(
+            "{base}/mandats/nouveau?renouveler={}",
+            b_mandate.mandate_id()
+        ),
+    ] {
+        assert_eq!(browser.get(&url).await.status, 404, "{url}");
+    }
+    assert!(b_covered().is_some());
+    csrf
+}
 
-    // Revoking one autorisation asks a fresh code once the activity window has passed.
-    let covered = mandate::check_coverage(
-        &mut service.conn(),
-        &f.org_a,
-        &f.usager_all.id,
-        Demarche::Famille,
-        service.clock_now(),
-    )
-    .unwrap()
-    .unwrap();
+async fn revoking_asks_a_fresh_code_after_the_activity_window(
+    service: &TestService,
+    browser: &Browser,
+    csrf: &str,
+) {
+    let f = &service.fixtures;
+    let base = service.issuer();
+    let covers = |demarche| {
+        mandate::check_coverage(
+            &mut service.conn(),
+            &f.org_a,
+            &f.usager_all.id,
+            demarche,
+            service.clock_now(),
+        )
+        .unwrap()
+    };
+    let covered = covers(Demarche::Famille).unwrap();
     service.clock.advance(Duration::minutes(21));
     let revoke_url = format!(
         "{base}/espace-aidant/autorisations/{}/revoquer",
         covered.autorisation_id()
     );
-    let asked = browser.post(&revoke_url, &[("csrf_token", &csrf)]).await;
+    let asked = browser.post(&revoke_url, &[("csrf_token", csrf)]).await;
     assert_eq!(asked.status, 303);
     assert!(asked.location.unwrap().starts_with("/code?suite="));
     let code_page = browser
@@ -938,31 +916,20 @@ async fn espace_aidant_lists_and_guards(backend: Backend) {
         )
         .await;
     assert_eq!(rechecked.status, 303, "{}", rechecked.body);
-    let revoked = browser.post(&revoke_url, &[("csrf_token", &csrf)]).await;
+    let revoked = browser.post(&revoke_url, &[("csrf_token", csrf)]).await;
     assert_eq!(revoked.status, 303, "{}", revoked.body);
-    assert!(mandate::check_coverage(
-        &mut service.conn(),
-        &f.org_a,
-        &f.usager_all.id,
-        Demarche::Famille,
-        service.clock_now()
-    )
-    .unwrap()
-    .is_none());
-    assert!(mandate::check_coverage(
-        &mut service.conn(),
-        &f.org_a,
-        &f.usager_all.id,
-        Demarche::Argent,
-        service.clock_now()
-    )
-    .unwrap()
-    .is_some());
+    assert!(covers(Demarche::Famille).is_none());
+    assert!(covers(Demarche::Argent).is_some());
+}
 
-    // Aidant B sees only B's usagers.
+async fn another_aidant_sees_only_their_structure(service: &TestService) {
+    let f = &service.fixtures;
     let other = Browser::new();
     service.sign_in(&other, &f.email_b, SEED_B).await;
-    let list = other.get(&format!("{base}/espace-aidant")).await.body;
+    let list = other
+        .get(&format!("{}/espace-aidant", service.issuer()))
+        .await
+        .body;
     assert!(list.contains("Emma RICHARD") && !list.contains("DUBOIS"));
 }
 

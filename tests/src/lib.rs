@@ -551,6 +551,46 @@ impl TestService {
         (browser.authorize(url.as_str()).await, state)
     }
 
+    /// A new usager of organisation A with a long, in-person mandate for `demarches` made now
+    /// by aidant A (usager and mandate in one transaction).
+    pub fn usager_of_a(
+        &self,
+        identite: &identity::IdentitePivot,
+        demarches: &[mandate::Demarche],
+    ) -> mandate::Usager {
+        let f = &self.fixtures;
+        let (rng, now) = (SystemRandom::new(), self.clock_now());
+        store::write_transaction(&mut self.conn(), |tx| {
+            let usager = mandate::create_usager(
+                tx,
+                &rng,
+                now,
+                mandate::NewUsager {
+                    identite,
+                    franceconnect_sub: None,
+                    phone: "",
+                },
+            )?;
+            mandate::create_mandate(
+                tx,
+                &rng,
+                now,
+                mandate::NewMandate {
+                    organisation_id: &f.org_a,
+                    usager_id: &usager.id,
+                    created_by: &f.aidant_a,
+                    duration: mandate::MandateDuration::Long,
+                    demarches,
+                    is_remote: false,
+                    consent_phone: None,
+                    renews: None,
+                },
+            )?;
+            Ok::<_, mandate::MandateError>(usager)
+        })
+        .unwrap()
+    }
+
     /// Revokes, behind the service's back, organisation A's autorisation for this usager and
     /// démarche.
     pub fn revoke_in_org_a(&self, usager_id: &str, demarche: mandate::Demarche) {
