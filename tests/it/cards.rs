@@ -134,15 +134,32 @@ async fn csv_import_is_all_or_nothing_and_reports_every_bad_line(backend: Backen
     assert!(matches!(empty, Err(admin::AdminError::Refused(_))));
 }
 
+/// A référent brings a new aidant in: adds her, associates and validates a physical card;
+/// the national team activates her; the card is lost and dissociated. Each step journaled.
 async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) {
     let service = TestService::start(backend);
-    let f = service.fixtures.clone();
-    let base = service.issuer().to_owned();
     assert!(import(&service, &format!("GADT0000300,{NEW_SEED}\n")).applied());
     let referent = Browser::new();
-    service
-        .sign_in(&referent, &f.email_referent_a, SEED_R)
-        .await;
+    let nora = the_referent_adds_an_aidant(&service, &referent).await;
+    let aidant_page = format!("/espace-referent/aidants/{nora}");
+    the_referent_associates_a_card_from_stock(&service, &referent, &aidant_page).await;
+    the_referent_validates_it_with_the_code_it_shows(&service, &referent, &aidant_page).await;
+    let nora_browser = she_signs_in_once_activated(&service).await;
+    a_lost_card_is_dissociated_and_ends_her_session(
+        &service,
+        &referent,
+        &aidant_page,
+        &nora_browser,
+    )
+    .await;
+    each_step_is_journaled_once(&service, &nora);
+}
+
+/// The référent signs in and adds Nora (a bad e-mail refused first); answers her id.
+async fn the_referent_adds_an_aidant(service: &TestService, referent: &Browser) -> String {
+    let f = &service.fixtures;
+    let base = service.issuer();
+    service.sign_in(referent, &f.email_referent_a, SEED_R).await;
     let list = referent.get(&format!("{base}/espace-referent")).await;
     assert_eq!(list.status, 200, "{}", list.body);
     assert!(list.body.contains("rita.referente@ccas-test.fr"));
@@ -151,7 +168,7 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
     // Bad input is refused with the reason and nothing is created.
     let refused = referent
         .post_from(
-            &base,
+            base,
             "/espace-referent",
             "/espace-referent/aidants/nouveau",
             &[
@@ -165,7 +182,7 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
     assert!(refused.body.contains("Adresse électronique invalide."));
     let added = referent
         .post_from(
-            &base,
+            base,
             "/espace-referent",
             "/espace-referent/aidants/nouveau",
             &[
@@ -190,29 +207,26 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
         "{}",
         page.body
     );
+    nora
+}
 
-    // Associate: an unknown serial, a card already held, then the stock card.
-    let aidant_page = format!("/espace-referent/aidants/{nora}");
+/// An unknown serial, then a card already held, are refused; the stock card is associated.
+async fn the_referent_associates_a_card_from_stock(
+    service: &TestService,
+    referent: &Browser,
+    aidant_page: &str,
+) {
+    let base = service.issuer();
     let associate = format!("{aidant_page}/carte");
     let page = referent
-        .post_from(
-            &base,
-            &aidant_page,
-            &associate,
-            &[("serial", "GADT9999999")],
-        )
+        .post_from(base, aidant_page, &associate, &[("serial", "GADT9999999")])
         .await;
     assert_eq!(page.status, 422);
     assert!(page
         .body
         .contains("Aucune carte physique ne porte ce numéro"));
     let page = referent
-        .post_from(
-            &base,
-            &aidant_page,
-            &associate,
-            &[("serial", "GADT0000101")],
-        )
+        .post_from(base, aidant_page, &associate, &[("serial", "GADT0000101")])
         .await;
     assert!(
         page.body.contains("déjà associée à un aidant"),
@@ -221,8 +235,8 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
     );
     let page = referent
         .post_from(
-            &base,
-            &aidant_page,
+            base,
+            aidant_page,
             &associate,
             &[("serial", " gadt0000300 ")],
         )
@@ -235,33 +249,41 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
     assert!(page
         .body
         .contains("carte GADT0000300 : <span class=\"etat\">à valider"));
+}
 
-    // Validate with a wrong code, then (after the delay) with the code the card shows.
+/// A wrong code is refused; after the delay, the code the card shows validates it.
+async fn the_referent_validates_it_with_the_code_it_shows(
+    service: &TestService,
+    referent: &Browser,
+    aidant_page: &str,
+) {
+    let base = service.issuer();
     let validate = format!("{aidant_page}/carte/valider");
     let page = referent
-        .post_from(&base, &aidant_page, &validate, &[("otp", "000000")])
+        .post_from(base, aidant_page, &validate, &[("otp", "000000")])
         .await;
     assert_eq!(page.status, 422);
     assert!(page.body.contains("Code incorrect"), "{}", page.body);
     service.clock.advance(Duration::seconds(2));
     let code = service.code(NEW_SEED);
     let page = referent
-        .post_from(&base, &aidant_page, &validate, &[("otp", &code)])
+        .post_from(base, aidant_page, &validate, &[("otp", &code)])
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(
-        card(&service, "GADT0000300").state(service.clock_now()),
+        card(service, "GADT0000300").state(service.clock_now()),
         authenticator::CardState::Active
     );
+}
 
-    // Not activated yet: the new aidant cannot sign in.
+/// Not activated yet, Nora cannot sign in; once the national team activates her, she can.
+async fn she_signs_in_once_activated(service: &TestService) -> Browser {
     let nora_browser = Browser::new();
     let code = service.next_code(NEW_SEED);
     let page = service
         .try_sign_in(&nora_browser, "nora.petit@ccas-test.fr", &code)
         .await;
     assert_eq!(page.status, 422);
-    // The national team activates her after the training; she signs in.
     admin::activate_aidant(
         &mut service.conn(),
         &SystemRandom::new(),
@@ -275,20 +297,29 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
         .await;
     assert_eq!(
         nora_browser
-            .get(&format!("{base}/espace-aidant"))
+            .get(&format!("{}/espace-aidant", service.issuer()))
             .await
             .status,
         200
     );
+    nora_browser
+}
 
-    // The card is lost: dissociated with that reason, it is out of service and her session
-    // ends at once.
-    let card_id = card(&service, "GADT0000300").id;
+/// Dissociated as lost (an empty "other" reason refused first), the card is out of service
+/// and can't be associated again, and Nora's session ends at once.
+async fn a_lost_card_is_dissociated_and_ends_her_session(
+    service: &TestService,
+    referent: &Browser,
+    aidant_page: &str,
+    nora_browser: &Browser,
+) {
+    let base = service.issuer();
+    let card_id = card(service, "GADT0000300").id;
     let dissociate = format!("{aidant_page}/cartes/{card_id}/dissocier");
     let page = referent
         .post_from(
-            &base,
-            &aidant_page,
+            base,
+            aidant_page,
             &dissociate,
             &[("motif", "autre"), ("precision", "  ")],
         )
@@ -296,13 +327,13 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
     assert_eq!(page.status, 422);
     assert!(page.body.contains("Précisez le motif"));
     let page = referent
-        .post_from(&base, &aidant_page, &dissociate, &[("motif", "perte")])
+        .post_from(base, aidant_page, &dissociate, &[("motif", "perte")])
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
     let gone = nora_browser.get(&format!("{base}/espace-aidant")).await;
     assert_eq!(gone.status, 303);
     assert!(gone.location.unwrap().starts_with("/connexion"));
-    let lost = card(&service, "GADT0000300");
+    let lost = card(service, "GADT0000300");
     assert_eq!(lost.aidant_id, None);
     assert_eq!(
         lost.state(service.clock_now()),
@@ -310,14 +341,17 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
     );
     let page = referent
         .post_from(
-            &base,
-            &aidant_page,
-            &associate,
+            base,
+            aidant_page,
+            &format!("{aidant_page}/carte"),
             &[("serial", "GADT0000300")],
         )
         .await;
     assert!(page.body.contains("hors service"), "{}", page.body);
+}
 
+fn each_step_is_journaled_once(service: &TestService, nora: &str) {
+    let f = &service.fixtures;
     let entries = journal::chain_entries(&mut service.conn(), &f.org_a).unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     for action in [
