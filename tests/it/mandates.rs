@@ -75,16 +75,34 @@ async fn use_through_simulator(
     browser.get(&back.location.unwrap()).await
 }
 
+/// A mandate made with the usager present through FranceConnect, used by an administrative
+/// site, revoked from the espace aidant; its paper attestation still verifies.
 async fn mandate_created_used_then_revoked(backend: Backend) {
-    let (service, sim) = TestService::start_with_simulator(backend);
+    let (service, _sim) = TestService::start_with_simulator(backend);
     let browser = Browser::new();
-    let before = counts(&service);
+    let attestation = a_mandate_is_made_with_the_usager_present(&service, &browser).await;
+    let usager = usager_by_family_name(&service, "DIALLO");
+    the_mandate_is_used_through_franceconnect(&service, &browser, &usager).await;
+    it_is_revoked_from_the_espace_aidant(&service, &browser, &usager).await;
+    let refused = use_through_simulator(&service, &browser, &usager.id, "argent").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("pas de mandat actif"));
+    the_paper_attestation_says_it_is_revoked(&browser, &attestation).await;
+}
+
+/// The wizard, FranceConnect, the recap (nothing written before it), the attestation and the
+/// journal; answers the attestation page.
+async fn a_mandate_is_made_with_the_usager_present(
+    service: &TestService,
+    browser: &Browser,
+) -> ac_tests::Page {
+    let before = counts(service);
     service
-        .sign_in(&browser, &service.fixtures.email_a, SEED_A)
+        .sign_in(browser, &service.fixtures.email_a, SEED_A)
         .await;
     let recap = service
         .identify_usager(
-            &browser,
+            browser,
             &[
                 ("demarche", "argent"),
                 ("demarche", "logement"),
@@ -95,7 +113,7 @@ async fn mandate_created_used_then_revoked(backend: Backend) {
         )
         .await;
     assert_eq!(
-        counts(&service),
+        counts(service),
         before,
         "nothing is written before the recap is confirmed"
     );
@@ -116,7 +134,7 @@ async fn mandate_created_used_then_revoked(backend: Backend) {
         1,
         "the usager's FranceConnect session is closed before the recap"
     );
-    let done = service.confirm_recap(&browser, &recap).await;
+    let done = service.confirm_recap(browser, &recap).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let attestation_url = format!("{}{}", service.issuer(), done.location.unwrap());
     let attestation = browser.get(&attestation_url).await;
@@ -128,31 +146,35 @@ async fn mandate_created_used_then_revoked(backend: Backend) {
         attestation.body.contains("data:image/svg+xml;base64,"),
         "QR code"
     );
-    let usager = usager_by_family_name(&service, "DIALLO");
-    let (u, m, a, att) = counts(&service);
+    let usager = usager_by_family_name(service, "DIALLO");
     assert_eq!(
-        (u, m, a, att),
+        counts(service),
         (before.0 + 1, before.1 + 1, before.2 + 2, before.3 + 1)
     );
-    {
-        let mut conn = service.conn();
-        for action in [Action::FranceconnectUsager, Action::CreateAttestation] {
-            let entries = journal::entries_by_action(&mut conn, action).unwrap();
-            assert!(
-                entries
-                    .iter()
-                    .any(|e| e.usager_id.as_deref() == Some(&usager.id)),
-                "{action:?}"
-            );
-        }
-        assert_eq!(
-            journal::verify_chain(&mut conn, &service.fixtures.org_a).unwrap(),
-            None
+    let mut conn = service.conn();
+    for action in [Action::FranceconnectUsager, Action::CreateAttestation] {
+        let entries = journal::entries_by_action(&mut conn, action).unwrap();
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.usager_id.as_deref() == Some(&usager.id)),
+            "{action:?}"
         );
     }
+    assert_eq!(
+        journal::verify_chain(&mut conn, &service.fixtures.org_a).unwrap(),
+        None
+    );
+    attestation
+}
 
-    // The mandate is used through FranceConnect → Aidants Connect.
-    let received = use_through_simulator(&service, &browser, &usager.id, "argent").await;
+/// FranceConnect → Aidants Connect: the site receives the usager's identity.
+async fn the_mandate_is_used_through_franceconnect(
+    service: &TestService,
+    browser: &Browser,
+    usager: &mandate::Usager,
+) {
+    let received = use_through_simulator(service, browser, &usager.id, "argent").await;
     assert_eq!(received.status, 200, "{}", received.body);
     assert!(
         received
@@ -165,8 +187,14 @@ async fn mandate_created_used_then_revoked(backend: Backend) {
         .body
         .contains(r#"<td id="birthcountry">99341</td>"#));
     assert!(received.body.contains(r#"<td id="birthplace"></td>"#));
+}
 
-    // Revoked from the espace aidant (confirmation, then revocation attestation).
+/// The confirmation, then the revocation attestation.
+async fn it_is_revoked_from_the_espace_aidant(
+    service: &TestService,
+    browser: &Browser,
+    usager: &mandate::Usager,
+) {
     let page = browser
         .get(&format!(
             "{}/espace-aidant/usagers/{}",
@@ -212,13 +240,11 @@ async fn mandate_created_used_then_revoked(backend: Backend) {
         "{}",
         revocation.body
     );
+}
 
-    // … and the flow is refused.
-    let refused = use_through_simulator(&service, &browser, &usager.id, "argent").await;
-    assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.body.contains("pas de mandat actif"));
-
-    // The paper attestation still verifies, and says the mandate is revoked.
+/// The attestation's verification link still answers "authentique", with the mandate revoked
+/// and never the usager's name.
+async fn the_paper_attestation_says_it_is_revoked(browser: &Browser, attestation: &ac_tests::Page) {
     let verify_url = span(&attestation.body, "verification").replace("&#38;", "&");
     let verify = browser.get(&verify_url).await;
     assert!(
@@ -231,7 +257,6 @@ async fn mandate_created_used_then_revoked(backend: Backend) {
         !verify.body.contains("DIALLO"),
         "the verification never shows the usager"
     );
-    let _ = sim;
 }
 
 async fn renewal_replaces_and_checks_the_person(backend: Backend) {
