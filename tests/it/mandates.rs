@@ -418,19 +418,49 @@ async fn post_sms(
     (status, response.json().await.unwrap_or_default())
 }
 
+/// A remote mandate: a mobile number required; unusable until the usager answers the SMS;
+/// usable after "Oui"; another one refused by "NON" after a failed first sending.
 async fn remote_consent_by_sms(backend: Backend) {
     let (service, _sim) = TestService::start_with_simulator(backend);
-    let inbox = service.sms.as_ref().unwrap();
     let browser = Browser::new();
-    let org = service.fixtures.org_a.clone();
     service
         .sign_in(&browser, &service.fixtures.email_a, SEED_A)
         .await;
+    a_remote_mandate_needs_a_mobile_number(&service, &browser).await;
+    a_remote_mandate_is_usable_once_the_usager_says_oui(&service, &browser).await;
+    a_failed_sms_is_sent_again_and_non_refuses_the_mandate(&service, &browser).await;
+    let mut conn = service.conn();
+    for (action, count) in [
+        (Action::RemoteSmsConsentSent, 2),
+        (Action::RemoteSmsConsentReceived, 1),
+        (Action::RemoteSmsDenial, 1),
+    ] {
+        assert_eq!(
+            journal::entries_by_action(&mut conn, action).unwrap().len(),
+            count,
+            "{action:?}"
+        );
+    }
+}
 
+/// Whether organisation A may act for the usager on Social now.
+fn covered(service: &TestService, usager: &str) -> bool {
+    mandate::check_coverage(
+        &mut service.conn(),
+        &service.fixtures.org_a,
+        usager,
+        Demarche::Social,
+        service.clock_now(),
+    )
+    .unwrap()
+    .is_some()
+}
+
+async fn a_remote_mandate_needs_a_mobile_number(service: &TestService, browser: &Browser) {
     // A phone number is required and must be a mobile.
     let bad = service
         .start_mandate(
-            &browser,
+            browser,
             &[
                 ("demarche", "social"),
                 ("duree", "MONTH"),
@@ -445,10 +475,16 @@ async fn remote_consent_by_sms(backend: Backend) {
         "{}",
         bad.body
     );
+}
 
+async fn a_remote_mandate_is_usable_once_the_usager_says_oui(
+    service: &TestService,
+    browser: &Browser,
+) {
+    let inbox = service.sms.as_ref().unwrap();
     let recap = service
         .identify_usager(
-            &browser,
+            browser,
             &[
                 ("demarche", "social"),
                 ("duree", "MONTH"),
@@ -459,7 +495,7 @@ async fn remote_consent_by_sms(backend: Backend) {
         )
         .await;
     assert!(browser.get(&recap).await.body.contains("+•••••••••78"));
-    assert_eq!(service.confirm_recap(&browser, &recap).await.status, 303);
+    assert_eq!(service.confirm_recap(browser, &recap).await.status, 303);
     let sent = inbox.received();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, "+33612345678");
@@ -470,62 +506,56 @@ async fn remote_consent_by_sms(backend: Backend) {
         !sent[0].message.contains("MARTIN"),
         "no identity in the SMS"
     );
-    let marie = usager_by_family_name(&service, "MARTIN");
-    let covered = |service: &TestService, usager: &str| {
-        mandate::check_coverage(
-            &mut service.conn(),
-            &org,
-            usager,
-            Demarche::Social,
-            service.clock_now(),
-        )
-        .unwrap()
-        .is_some()
-    };
+    let marie = usager_by_family_name(service, "MARTIN");
     assert!(
-        !covered(&service, &marie.id),
+        !covered(service, &marie.id),
         "unusable until consent arrives"
     );
-    let refused = use_through_simulator(&service, &browser, &marie.id, "social").await;
+    let refused = use_through_simulator(service, browser, &marie.id, "social").await;
     assert_eq!(refused.status, 422, "absent consent: {}", refused.body);
 
     assert_eq!(
-        post_sms(&service, "mauvais-jeton", "+33612345678", "Oui")
+        post_sms(service, "mauvais-jeton", "+33612345678", "Oui")
             .await
             .0,
         401
     );
-    assert!(!covered(&service, &marie.id));
+    assert!(!covered(service, &marie.id));
     assert_eq!(
-        post_sms(&service, SMS_WEBHOOK_TOKEN, "06 12 34 56 78", "peut-être")
+        post_sms(service, SMS_WEBHOOK_TOKEN, "06 12 34 56 78", "peut-être")
             .await
             .1["resultat"],
         "reponse_non_comprise"
     );
     assert_eq!(
-        post_sms(&service, SMS_WEBHOOK_TOKEN, "+33 6 12 34 56 78", "Oui !")
+        post_sms(service, SMS_WEBHOOK_TOKEN, "+33 6 12 34 56 78", "Oui !")
             .await
             .1["resultat"],
         "consentement_enregistre"
     );
     assert!(
-        covered(&service, &marie.id),
+        covered(service, &marie.id),
         "usable once the usager said Oui"
     );
-    let used = use_through_simulator(&service, &browser, &marie.id, "social").await;
+    let used = use_through_simulator(service, browser, &marie.id, "social").await;
     assert_eq!(used.status, 200, "{}", used.body);
     assert_eq!(
-        post_sms(&service, SMS_WEBHOOK_TOKEN, "+33612345678", "Oui")
+        post_sms(service, SMS_WEBHOOK_TOKEN, "+33612345678", "Oui")
             .await
             .1["resultat"],
         "aucune_demande_en_attente"
     );
+}
 
-    // Refusal, after a first sending failed and was sent again.
+async fn a_failed_sms_is_sent_again_and_non_refuses_the_mandate(
+    service: &TestService,
+    browser: &Browser,
+) {
+    let inbox = service.sms.as_ref().unwrap();
     inbox.set_failing(true);
     let recap = service
         .identify_usager(
-            &browser,
+            browser,
             &[
                 ("demarche", "social"),
                 ("duree", "SHORT"),
@@ -535,11 +565,11 @@ async fn remote_consent_by_sms(backend: Backend) {
             LUCIEN,
         )
         .await;
-    let failed = service.confirm_recap(&browser, &recap).await;
+    let failed = service.confirm_recap(browser, &recap).await;
     assert_eq!(failed.status, 502, "{}", failed.body);
     assert!(failed.body.contains("n'a pas pu être envoyé"));
-    let lucien = usager_by_family_name(&service, "PETIT");
-    assert!(!covered(&service, &lucien.id));
+    let lucien = usager_by_family_name(service, "PETIT");
+    assert!(!covered(service, &lucien.id));
     inbox.set_failing(false);
     let resend_action = failed
         .body
@@ -559,31 +589,12 @@ async fn remote_consent_by_sms(backend: Backend) {
     assert_eq!(resent.status, 303, "{}", resent.body);
     assert_eq!(inbox.received().len(), 2);
     assert_eq!(
-        post_sms(&service, SMS_WEBHOOK_TOKEN, "+33698765432", "NON")
+        post_sms(service, SMS_WEBHOOK_TOKEN, "+33698765432", "NON")
             .await
             .1["resultat"],
         "refus_enregistre"
     );
-    assert!(!covered(&service, &lucien.id));
-    let mut conn = service.conn();
-    assert_eq!(
-        journal::entries_by_action(&mut conn, Action::RemoteSmsConsentSent)
-            .unwrap()
-            .len(),
-        2
-    );
-    assert_eq!(
-        journal::entries_by_action(&mut conn, Action::RemoteSmsConsentReceived)
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        journal::entries_by_action(&mut conn, Action::RemoteSmsDenial)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert!(!covered(service, &lucien.id));
 }
 
 async fn attestations_are_verified(backend: Backend) {
