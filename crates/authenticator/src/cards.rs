@@ -15,8 +15,17 @@ pub const TOTP_PERIOD: u64 = 30;
 /// Steps tolerated on either side of the current one.
 const DRIFT_STEPS: i64 = 1;
 
-/// Physical card or TOTP application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Physical card or TOTP application (stored as its name).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum CardKind {
     /// A physical card with a printed serial number.
     Physical,
@@ -32,7 +41,17 @@ impl CardKind {
             CardKind::Digital => "digital",
         }
     }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Result<CardKind, AuthError> {
+        [CardKind::Physical, CardKind::Digital]
+            .into_iter()
+            .find(|k| k.as_str() == value)
+            .ok_or_else(|| AuthError::CardKind(value.to_owned()))
+    }
 }
+
+store::stored_as_text!(CardKind);
 
 /// A stored OTP card (its seed stays sealed).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -44,8 +63,8 @@ pub struct OtpCard {
     pub serial: String,
     /// Sealed seed.
     pub seed_encrypted: String,
-    /// Kind (stored name).
-    pub kind: String,
+    /// Kind.
+    pub kind: CardKind,
     /// Digits per code.
     pub digits: i32,
     /// Seconds per step.
@@ -78,7 +97,7 @@ pub struct OtpCard {
 impl OtpCard {
     /// Whether it is a physical card.
     pub fn is_physical(&self) -> bool {
-        self.kind == CardKind::Physical.as_str()
+        self.kind == CardKind::Physical
     }
 
     /// Where the card stands at `now`.
@@ -154,7 +173,7 @@ pub fn create_card(
         seed_encrypted: cipher.seal_hex(rng, &id, new.seed_hex)?,
         id,
         serial: new.serial.trim().to_uppercase(),
-        kind: new.kind.as_str().to_owned(),
+        kind: new.kind,
         digits: TOTP_DIGITS as i32,
         period: TOTP_PERIOD as i32,
         aidant_id: new.aidant_id.map(str::to_owned),

@@ -60,6 +60,9 @@ pub enum AuthError {
     /// A seed could not be decrypted or is malformed.
     #[error(transparent)]
     Seed(#[from] SeedError),
+    /// A stored card kind is not one this version knows.
+    #[error("type de carte inconnu: {0}")]
+    CardKind(String),
 }
 
 impl From<diesel::result::Error> for AuthError {

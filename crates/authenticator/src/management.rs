@@ -322,7 +322,7 @@ pub fn validate_card(
             rng,
             now,
             Action::CardValidation,
-            serde_json::json!({ "card": card.serial, "kind": card.kind }),
+            serde_json::json!({ "card": card.serial, "kind": card.kind.as_str() }),
         )?;
         Ok(Ok(OtpCard {
             validated_at: Some(to_db(now)),
@@ -457,7 +457,7 @@ pub fn begin_digital_card(
         diesel::delete(
             otp_cards::table
                 .filter(otp_cards::aidant_id.eq(who.aidant_id))
-                .filter(otp_cards::kind.eq(CardKind::Digital.as_str()))
+                .filter(otp_cards::kind.eq(CardKind::Digital))
                 .filter(otp_cards::validated_at.is_null())
                 .filter(otp_cards::last_used_step.is_null()),
         )
@@ -591,7 +591,7 @@ mod tests {
             id: "c".into(),
             serial: "NUM0123456789AB".into(),
             seed_encrypted: String::new(),
-            kind: "digital".into(),
+            kind: CardKind::Digital,
             digits: 6,
             period: 30,
             aidant_id: Some("a".into()),

@@ -51,8 +51,17 @@ impl AttestationKey {
     }
 }
 
-/// What an attestation is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an attestation is about (stored as its name).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum AttestationKind {
     /// A mandate was created.
     Mandat,
@@ -68,7 +77,17 @@ impl AttestationKind {
             AttestationKind::Revocation => "revocation",
         }
     }
+
+    /// Parses a stored name.
+    pub fn parse(value: &str) -> Result<AttestationKind, MandateError> {
+        [AttestationKind::Mandat, AttestationKind::Revocation]
+            .into_iter()
+            .find(|k| k.as_str() == value)
+            .ok_or_else(|| MandateError::Corrupt(format!("type d'attestation inconnu: {value}")))
+    }
 }
+
+store::stored_as_text!(AttestationKind);
 
 /// The organisation and aidant as the attestation names them (read by the caller from the
 /// accounts).
@@ -156,8 +175,8 @@ pub struct Attestation {
     pub id: String,
     /// Mandate.
     pub mandate_id: String,
-    /// `mandat` / `revocation`.
-    pub kind: String,
+    /// What it attests.
+    pub kind: AttestationKind,
     /// Canonical content (JSON).
     pub content: String,
     /// Fingerprint (printed), hex.
@@ -229,7 +248,7 @@ pub(crate) fn insert_attestation(
     let attestation = Attestation {
         id: new_id(rng)?,
         mandate_id: mandate.id.clone(),
-        kind: kind.as_str().to_owned(),
+        kind,
         fingerprint: key.fingerprint(&text),
         content: text,
         created_at: to_db(now),
@@ -259,7 +278,7 @@ pub(crate) fn insert_attestation(
             subject: &attestation.id,
             details: serde_json::json!({
                 "mandat": mandate.id,
-                "type": attestation.kind,
+                "type": attestation.kind.as_str(),
                 "empreinte": attestation.fingerprint,
             }),
         },
@@ -362,11 +381,7 @@ pub fn verify_attestation(
             .map_err(|e| MandateError::Corrupt(e.to_string()))
     };
     Ok(Verification::Genuine(AttestationSummary {
-        kind: if attestation.kind == AttestationKind::Revocation.as_str() {
-            AttestationKind::Revocation
-        } else {
-            AttestationKind::Mandat
-        },
+        kind: attestation.kind,
         organisation_name: content.organisation_name.clone(),
         created_at: parse_time(&content.created_at)?,
         expires_at: parse_time(&content.expires_at)?,

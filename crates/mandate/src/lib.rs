@@ -384,7 +384,7 @@ pub fn revoke_mandate(
         if mandate.revoked_at.is_some() {
             return attestations_of_mandate(tx.conn(), &mandate.id)?
                 .into_iter()
-                .find(|a| a.kind == AttestationKind::Revocation.as_str())
+                .find(|a| a.kind == AttestationKind::Revocation)
                 .ok_or(MandateError::UnknownMandate);
         }
         let active: Vec<Autorisation> = autorisations::table

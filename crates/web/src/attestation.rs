@@ -116,7 +116,7 @@ pub(crate) async fn show(
         );
         let u = &content.usager;
         Ok(Guarded::Done(Some(AttestationPage {
-            revocation: attestation.kind == AttestationKind::Revocation.as_str(),
+            revocation: attestation.kind == AttestationKind::Revocation,
             qr_svg: qr_data_uri(&url)?,
             verify_url: url,
             id: attestation.id.clone(),

@@ -281,7 +281,7 @@ pub(crate) async fn usager(
                     .attestations
                     .into_iter()
                     .map(|a| AttestationLink {
-                        label: if a.kind == mandate::AttestationKind::Revocation.as_str() {
+                        label: if a.kind == mandate::AttestationKind::Revocation {
                             "Attestation de révocation"
                         } else {
                             "Attestation de mandat"

@@ -549,7 +549,7 @@ fn attestation_of(
 ) -> Result<Option<String>, WebError> {
     Ok(mandate::attestations_of_mandate(conn, mandate_id)?
         .into_iter()
-        .find(|a| a.kind == mandate::AttestationKind::Mandat.as_str())
+        .find(|a| a.kind == mandate::AttestationKind::Mandat)
         .map(|a| format!("/attestations/{}", a.id)))
 }
 
