@@ -62,104 +62,35 @@ impl From<diesel::result::Error> for AccountError {
     }
 }
 
-/// Where an organisation stands in its habilitation (stored as its name).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-#[serde(rename_all = "snake_case")]
-pub enum Habilitation {
-    /// Request filed.
-    New,
-    /// Awaiting the national team.
-    Awaiting,
-    /// Habilitated: its aidants may work.
-    Validated,
-    /// Refused.
-    Refused,
-    /// Changes required.
-    ChangesRequired,
-    /// Closed.
-    Closed,
-}
-
-impl Habilitation {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Habilitation::New => "new",
-            Habilitation::Awaiting => "awaiting",
-            Habilitation::Validated => "validated",
-            Habilitation::Refused => "refused",
-            Habilitation::ChangesRequired => "changes_required",
-            Habilitation::Closed => "closed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(value: &str) -> Result<Habilitation, AccountError> {
-        [
-            Habilitation::New,
-            Habilitation::Awaiting,
-            Habilitation::Validated,
-            Habilitation::Refused,
-            Habilitation::ChangesRequired,
-            Habilitation::Closed,
-        ]
-        .into_iter()
-        .find(|h| h.as_str() == value)
-        .ok_or_else(|| AccountError::Habilitation(value.to_owned()))
+store::text_enum! {
+    /// Where an organisation stands in its habilitation (stored as its name).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Habilitation(AccountError, AccountError::Habilitation) {
+        /// Request filed.
+        New = "new",
+        /// Awaiting the national team.
+        Awaiting = "awaiting",
+        /// Habilitated: its aidants may work.
+        Validated = "validated",
+        /// Refused.
+        Refused = "refused",
+        /// Changes required.
+        ChangesRequired = "changes_required",
+        /// Closed.
+        Closed = "closed",
     }
 }
 
-store::stored_as_text!(Habilitation);
-store::stored_as_text!(Role);
-
-/// The role of an aidant in an organisation (stored as its name).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Uses mandates.
-    Aidant,
-    /// Also manages the organisation's aidants and cards.
-    Referent,
-}
-
-impl Role {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Aidant => "aidant",
-            Role::Referent => "referent",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(value: &str) -> Result<Role, AccountError> {
-        match value {
-            "aidant" => Ok(Role::Aidant),
-            "referent" => Ok(Role::Referent),
-            other => Err(AccountError::Role(other.to_owned())),
-        }
+store::text_enum! {
+    /// The role of an aidant in an organisation (stored as its name).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Role(AccountError, AccountError::Role) {
+        /// Uses mandates.
+        Aidant = "aidant",
+        /// Also manages the organisation's aidants and cards.
+        Referent = "referent",
     }
 }
 

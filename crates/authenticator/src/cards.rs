@@ -15,43 +15,15 @@ pub const TOTP_PERIOD: u64 = 30;
 /// Steps tolerated on either side of the current one.
 const DRIFT_STEPS: i64 = 1;
 
-/// Physical card or TOTP application (stored as its name).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum CardKind {
-    /// A physical card with a printed serial number.
-    Physical,
-    /// A "carte numérique": a TOTP application.
-    Digital,
-}
-
-impl CardKind {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardKind::Physical => "physical",
-            CardKind::Digital => "digital",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(value: &str) -> Result<CardKind, AuthError> {
-        [CardKind::Physical, CardKind::Digital]
-            .into_iter()
-            .find(|k| k.as_str() == value)
-            .ok_or_else(|| AuthError::CardKind(value.to_owned()))
+store::text_enum! {
+    /// Physical card or TOTP application (stored as its name).
+    pub enum CardKind(AuthError, AuthError::CardKind) {
+        /// A physical card with a printed serial number.
+        Physical = "physical",
+        /// A "carte numérique": a TOTP application.
+        Digital = "digital",
     }
 }
-
-store::stored_as_text!(CardKind);
 
 /// A stored OTP card (its seed stays sealed).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]

@@ -51,43 +51,18 @@ impl AttestationKey {
     }
 }
 
-/// What an attestation is about (stored as its name).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum AttestationKind {
-    /// A mandate was created.
-    Mandat,
-    /// A mandate was revoked.
-    Revocation,
-}
-
-impl AttestationKind {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttestationKind::Mandat => "mandat",
-            AttestationKind::Revocation => "revocation",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(value: &str) -> Result<AttestationKind, MandateError> {
-        [AttestationKind::Mandat, AttestationKind::Revocation]
-            .into_iter()
-            .find(|k| k.as_str() == value)
-            .ok_or_else(|| MandateError::Corrupt(format!("type d'attestation inconnu: {value}")))
+store::text_enum! {
+    /// What an attestation is about (stored as its name).
+    pub enum AttestationKind(
+        MandateError,
+        |name| MandateError::Corrupt(format!("type d'attestation inconnu: {name}"))
+    ) {
+        /// A mandate was created.
+        Mandat = "mandat",
+        /// A mandate was revoked.
+        Revocation = "revocation",
     }
 }
-
-store::stored_as_text!(AttestationKind);
 
 /// The organisation and aidant as the attestation names them (read by the caller from the
 /// accounts).

@@ -3,39 +3,21 @@
 use crate::MandateError;
 use chrono::{DateTime, Duration, Utc};
 
-/// How long a mandate lasts (stored as its keyword).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum MandateDuration {
-    /// Until the end of the day it was made (French metropolitan time).
-    Short,
-    /// 31 days.
-    Month,
-    /// 182 days.
-    Semester,
-    /// 365 days, the longest.
-    Long,
+store::text_enum! {
+    /// How long a mandate lasts (stored as its keyword).
+    pub enum MandateDuration(MandateError, MandateError::UnknownDuration) {
+        /// Until the end of the day it was made (French metropolitan time).
+        Short = "SHORT",
+        /// 31 days.
+        Month = "MONTH",
+        /// 182 days.
+        Semester = "SEMESTER",
+        /// 365 days, the longest.
+        Long = "LONG",
+    }
 }
 
 impl MandateDuration {
-    /// Keyword.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MandateDuration::Short => "SHORT",
-            MandateDuration::Month => "MONTH",
-            MandateDuration::Semester => "SEMESTER",
-            MandateDuration::Long => "LONG",
-        }
-    }
-
     /// Every duration, shortest first.
     pub const ALL: [MandateDuration; 4] = [
         MandateDuration::Short,
@@ -54,17 +36,6 @@ impl MandateDuration {
         }
     }
 
-    /// Parses a keyword.
-    pub fn parse(value: &str) -> Result<MandateDuration, MandateError> {
-        match value {
-            "SHORT" => Ok(MandateDuration::Short),
-            "MONTH" => Ok(MandateDuration::Month),
-            "SEMESTER" => Ok(MandateDuration::Semester),
-            "LONG" => Ok(MandateDuration::Long),
-            other => Err(MandateError::UnknownDuration(other.to_owned())),
-        }
-    }
-
     /// When a mandate made at `now` ends.
     pub fn expires_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
@@ -75,8 +46,6 @@ impl MandateDuration {
         }
     }
 }
-
-store::stored_as_text!(MandateDuration);
 
 #[cfg(test)]
 mod tests {

@@ -326,15 +326,70 @@ where
     }
 }
 
-/// Stores an enum as its text name on both backends: `$ty` has `as_str(self) -> &'static str`
-/// and `parse(&str) -> Result<$ty, E>` (E an error), and derives
-/// `diesel::expression::AsExpression, diesel::deserialize::FromSqlRow` with `#[diesel(sql_type = diesel::sql_types::Text)]`.
-/// Its columns are then read and compared as the enum, never as a string; an unknown name in
-/// the database fails the read.
+/// Declares an enum stored as its text name on both backends —
+/// `enum Name(Error, unknown) { Variant = "name", … }` — with `Debug, Clone, Copy, PartialEq,
+/// Eq` and the diesel derives, `as_str(self)`, `parse(&str) -> Result<Name, Error>` (an
+/// unknown name is `unknown(name)`) and the diesel conversions. Its columns are then read and
+/// compared as the enum, never as a string; an unknown name in the database fails the read.
+///
+/// ```
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("inconnu: {0}")]
+/// pub struct Unknown(String);
+/// store::text_enum! {
+///     /// A colour.
+///     pub enum Colour(Unknown, Unknown) {
+///         /// Red.
+///         Red = "rouge",
+///         /// Blue.
+///         Blue = "bleu",
+///     }
+/// }
+/// assert_eq!(Colour::parse("bleu").unwrap(), Colour::Blue);
+/// assert_eq!(Colour::Red.as_str(), "rouge");
+/// assert!(Colour::parse("vert").is_err());
+/// ```
 #[macro_export]
-macro_rules! stored_as_text {
-    ($ty:ty) => {
-        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident ($error:ty, $unknown:expr) {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            diesel::expression::AsExpression,
+            diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $text, )+
+                }
+            }
+
+            /// Parses a stored name.
+            pub fn parse(value: &str) -> Result<$name, $error> {
+                match value {
+                    $( $text => Ok($name::$variant), )+
+                    other => Err(($unknown)(other.to_owned())),
+                }
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
         where
             DB: diesel::backend::Backend,
             String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
@@ -344,10 +399,11 @@ macro_rules! stored_as_text {
                     <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(
                         bytes,
                     )?;
-                Ok(<$ty>::parse(&name)?)
+                Ok(<$name>::parse(&name)?)
             }
         }
-        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
         where
             DB: diesel::backend::Backend,
             str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
