@@ -259,37 +259,49 @@ async fn the_paper_attestation_says_it_is_revoked(browser: &Browser, attestation
     );
 }
 
+/// Renewing a mandate: the form preselects its démarches; someone else at FranceConnect is
+/// refused with nothing written; the same person's new mandate replaces the old one.
 async fn renewal_replaces_and_checks_the_person(backend: Backend) {
     let (service, _sim) = TestService::start_with_simulator(backend);
     let browser = Browser::new();
     service
         .sign_in(&browser, &service.fixtures.email_a, SEED_A)
         .await;
+    let (usager, first) =
+        the_renewal_form_names_the_usager_and_her_demarches(&service, &browser).await;
+    someone_else_at_franceconnect_is_refused(&service, &browser, &first).await;
+    the_same_person_renews_and_replaces_the_mandate(&service, &browser, &usager, &first).await;
+}
+
+/// Marie's mandate for argent, and its renewal form; answers her and the mandate's id.
+async fn the_renewal_form_names_the_usager_and_her_demarches(
+    service: &TestService,
+    browser: &Browser,
+) -> (mandate::Usager, String) {
     service
         .create_mandate(
-            &browser,
+            browser,
             &[("demarche", "argent"), ("duree", "MONTH")],
             MARIE,
         )
         .await;
-    let usager = usager_by_family_name(&service, "MARTIN");
-    let first = {
-        let mut conn = service.conn();
-        mandate::check_coverage(
-            &mut conn,
-            &service.fixtures.org_a,
-            &usager.id,
-            Demarche::Argent,
-            service.clock_now(),
-        )
-        .unwrap()
-        .unwrap()
-    };
+    let usager = usager_by_family_name(service, "MARTIN");
+    let first = mandate::check_coverage(
+        &mut service.conn(),
+        &service.fixtures.org_a,
+        &usager.id,
+        Demarche::Argent,
+        service.clock_now(),
+    )
+    .unwrap()
+    .unwrap()
+    .mandate_id()
+    .to_owned();
     let renew_form = browser
         .get(&format!(
             "{}/mandats/nouveau?renouveler={}",
             service.issuer(),
-            first.mandate_id()
+            first
         ))
         .await;
     assert!(
@@ -305,23 +317,29 @@ async fn renewal_replaces_and_checks_the_person(backend: Backend) {
         renew_form.body.contains(r#"value="argent" checked"#),
         "démarches preselected"
     );
+    (usager, first)
+}
 
-    // Someone else at FranceConnect: refused, nothing written.
-    let before = counts(&service);
+async fn someone_else_at_franceconnect_is_refused(
+    service: &TestService,
+    browser: &Browser,
+    first: &str,
+) {
+    let before = counts(service);
     let started = service
         .start_mandate(
-            &browser,
+            browser,
             &[
-                ("renouveler", first.mandate_id()),
+                ("renouveler", first),
                 ("demarche", "argent"),
                 ("duree", "LONG"),
             ],
         )
         .await;
     let back = service
-        .identify_at_fc(&browser, &started.location.unwrap(), LUCIEN)
+        .identify_at_fc(browser, &started.location.unwrap(), LUCIEN)
         .await;
-    let (_, page) = service.follow(&browser, &back.location.unwrap()).await;
+    let (_, page) = service.follow(browser, &back.location.unwrap()).await;
     assert_eq!(page.status, 409, "{}", page.body);
     assert!(
         page.body
@@ -329,18 +347,25 @@ async fn renewal_replaces_and_checks_the_person(backend: Backend) {
         "{}",
         page.body
     );
-    assert_eq!(counts(&service), before);
+    assert_eq!(counts(service), before);
+}
 
-    // The same person: a new mandate replaces the argent autorisation and adds famille.
+/// A new mandate replaces the argent autorisation and adds famille; both attempts journaled.
+async fn the_same_person_renews_and_replaces_the_mandate(
+    service: &TestService,
+    browser: &Browser,
+    usager: &mandate::Usager,
+    first: &str,
+) {
     service.clock.advance(Duration::days(3));
     service
-        .sign_in(&browser, &service.fixtures.email_a, SEED_A)
+        .sign_in(browser, &service.fixtures.email_a, SEED_A)
         .await;
     let recap = service
         .identify_usager(
-            &browser,
+            browser,
             &[
-                ("renouveler", first.mandate_id()),
+                ("renouveler", first),
                 ("demarche", "argent"),
                 ("demarche", "famille"),
                 ("duree", "LONG"),
@@ -353,7 +378,7 @@ async fn renewal_replaces_and_checks_the_person(backend: Backend) {
         .await
         .body
         .contains("Renouvellement du mandat"));
-    assert_eq!(service.confirm_recap(&browser, &recap).await.status, 303);
+    assert_eq!(service.confirm_recap(browser, &recap).await.status, 303);
     let mut conn = service.conn();
     let now = service.clock_now();
     let renewed = mandate::check_coverage(
@@ -365,18 +390,12 @@ async fn renewal_replaces_and_checks_the_person(backend: Backend) {
     )
     .unwrap()
     .unwrap();
-    assert_ne!(renewed.mandate_id(), first.mandate_id());
+    assert_ne!(renewed.mandate_id(), first);
     assert!(renewed.expires_at() > now + Duration::days(300), "LONG");
     let details =
         mandate::mandates_of_usager(&mut conn, &service.fixtures.org_a, &usager.id, now).unwrap();
-    assert_eq!(
-        details[0].mandate.renews.as_deref(),
-        Some(first.mandate_id())
-    );
-    let old = details
-        .iter()
-        .find(|d| d.mandate.id == first.mandate_id())
-        .unwrap();
+    assert_eq!(details[0].mandate.renews.as_deref(), Some(first));
+    let old = details.iter().find(|d| d.mandate.id == first).unwrap();
     assert!(
         old.autorisations
             .iter()
