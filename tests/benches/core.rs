@@ -96,7 +96,7 @@ fn storage(c: &mut Criterion, backend: Backend, name: &str) {
                     &rng,
                     start_time(),
                     journal::NewEntry {
-                        chain: &f.org_a,
+                        chain: f.org_a.as_str(),
                         action: journal::Action::UseAutorisation,
                         aidant_id: Some(&f.aidant_a),
                         usager_id: Some(&f.usager_all.id),

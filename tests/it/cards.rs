@@ -5,11 +5,12 @@
 
 use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_A, SEED_B, SEED_R};
 use aidants_connect::admin;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use ring::rand::SystemRandom;
 use std::sync::Arc;
 use store::schema::{memberships, otp_cards};
+use store::{AidantId, Timestamp};
 
 const NEW_SEED: &str = "5d41402abc4b2a76b9719d911017c592aabbccdd";
 
@@ -43,7 +44,7 @@ fn import(service: &TestService, csv: &str) -> authenticator::ImportReport {
     .unwrap()
 }
 
-fn code_at(seed_hex: &str, at: DateTime<Utc>) -> String {
+fn code_at(seed_hex: &str, at: Timestamp) -> String {
     authenticator::card_code_at(&hex::decode(seed_hex).unwrap(), at)
 }
 
@@ -352,7 +353,7 @@ async fn a_lost_card_is_dissociated_and_ends_her_session(
 
 fn each_step_is_journaled_once(service: &TestService, nora: &str) {
     let f = &service.fixtures;
-    let entries = journal::chain_entries(&mut service.conn(), &f.org_a).unwrap();
+    let entries = journal::chain_entries(&mut service.conn(), f.org_a.as_str()).unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     for action in [
         "add_aidant",
@@ -372,8 +373,8 @@ fn each_step_is_journaled_once(service: &TestService, nora: &str) {
         .unwrap();
     assert!(dissociation.details.contains("\"reason\":\"perte\""));
     assert_eq!(
-        dissociation.aidant_id.as_deref(),
-        Some(f.referent_a.as_str())
+        dissociation.aidant_id.as_ref(),
+        Some(AidantId::from(f.referent_a.as_str())).as_ref()
     );
     assert_eq!(dissociation.subject, nora);
 }
@@ -501,7 +502,7 @@ async fn deactivation_ends_sessions_and_co_referents_get_the_espace(backend: Bac
     service.sign_in(&aidant, &f.email_a, SEED_A).await;
     let now_referent = aidant.get(&format!("{base}/espace-referent")).await;
     assert_eq!(now_referent.status, 200, "{}", now_referent.body);
-    let actions: Vec<String> = journal::chain_entries(&mut service.conn(), &f.org_a)
+    let actions: Vec<String> = journal::chain_entries(&mut service.conn(), f.org_a.as_str())
         .unwrap()
         .into_iter()
         .map(|e| e.action)
@@ -543,7 +544,7 @@ async fn aidants_of_several_organisations_switch_between_them(backend: Backend) 
             &base,
             "/espace-aidant",
             "/espace-aidant/organisation",
-            &[("structure", &f.org_b)],
+            &[("structure", f.org_b.as_str())],
         )
         .await;
     assert_eq!(page.status, 303);
@@ -837,7 +838,7 @@ async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Back
     service.sign_in(&rita, &f.email_referent_a, SEED_R).await;
     let before = authenticator::cards_of_aidant(&mut service.conn(), &f.referent_a).unwrap();
     let card_actions = || {
-        journal::chain_entries(&mut service.conn(), &f.org_b)
+        journal::chain_entries(&mut service.conn(), f.org_b.as_str())
             .unwrap()
             .into_iter()
             .filter(|e| e.action.starts_with("card_"))

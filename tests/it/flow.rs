@@ -5,6 +5,7 @@ use ac_tests::{obtain_code, on_both_backends, query_of, Backend, Browser, TestSe
 use chrono::Duration;
 use journal::Action;
 use mandate::Demarche;
+use store::UsagerId;
 
 async fn full_flow(backend: Backend) {
     let service = TestService::start(backend);
@@ -32,7 +33,10 @@ async fn full_flow(backend: Backend) {
     let uses = journal::entries_by_action(&mut conn, Action::UseAutorisation).unwrap();
     assert_eq!(uses.len(), 1);
     assert_eq!(uses[0].subject, "argent");
-    assert_eq!(uses[0].usager_id.as_deref(), Some(usager.id.as_str()));
+    assert_eq!(
+        uses[0].usager_id.as_ref(),
+        Some(UsagerId::from(usager.id.as_str())).as_ref()
+    );
     let details: serde_json::Value = serde_json::from_str(&uses[0].details).unwrap();
     assert_eq!(
         details["access_token_sha256"],
@@ -46,7 +50,7 @@ async fn full_flow(backend: Backend) {
         1
     );
     assert_eq!(
-        journal::verify_chain(&mut conn, &service.fixtures.org_a).unwrap(),
+        journal::verify_chain(&mut conn, service.fixtures.org_a.as_str()).unwrap(),
         None
     );
 }
@@ -120,7 +124,7 @@ async fn session_is_reused_then_activity_check_asks_a_fresh_code(backend: Backen
             service.issuer(),
             &interaction,
             "usager",
-            &[("usager", &usager)],
+            &[("usager", usager.as_str())],
         )
         .await;
     assert_eq!(
@@ -206,7 +210,7 @@ async fn flow_across_two_instances(backend: Backend) {
             &a,
             &interaction,
             "usager",
-            &[("usager", &service.fixtures.usager_all.id)],
+            &[("usager", service.fixtures.usager_all.id.as_str())],
         )
         .await;
     assert_eq!(chosen.status, 303);

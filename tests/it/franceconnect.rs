@@ -10,6 +10,7 @@ use ac_tests::{
 };
 use chrono::Duration;
 use serde_json::Value;
+use store::UsagerId;
 
 /// FranceConnect's client at Aidants Connect in the test service.
 const CLIENT: &str = "fc-franceconnect";
@@ -78,12 +79,17 @@ async fn choose(
     service: &TestService,
     browser: &Browser,
     interaction: &str,
-    usager_id: &str,
+    usager_id: &UsagerId,
     demarche: &str,
 ) -> String {
     let base = service.issuer();
     let page = browser
-        .submit(base, interaction, "usager", &[("usager", usager_id)])
+        .submit(
+            base,
+            interaction,
+            "usager",
+            &[("usager", usager_id.as_str())],
+        )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
     let page = browser
@@ -133,11 +139,16 @@ async fn offered_demarches(
     service: &TestService,
     browser: &Browser,
     interaction: &str,
-    usager_id: &str,
+    usager_id: &UsagerId,
 ) -> ac_tests::Page {
     let base = service.issuer();
     let page = browser
-        .submit(base, interaction, "usager", &[("usager", usager_id)])
+        .submit(
+            base,
+            interaction,
+            "usager",
+            &[("usager", usager_id.as_str())],
+        )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
     browser.get(&format!("{base}{interaction}")).await
@@ -410,7 +421,7 @@ async fn max_age_is_checked_once_against_the_request(backend: Backend) {
             &base,
             &interaction,
             "usager",
-            &[("usager", &f.usager_all.id)],
+            &[("usager", f.usager_all.id.as_str())],
         )
         .await;
     assert_eq!(page.status, 303);

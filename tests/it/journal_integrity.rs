@@ -104,8 +104,8 @@ async fn tampering_is_reported(backend: Backend) {
     );
 
     let national_len = chain_len(&mut conn, ::journal::NATIONAL_CHAIN);
-    let a_len = chain_len(&mut conn, &f.org_a);
-    let b_len = chain_len(&mut conn, &f.org_b);
+    let a_len = chain_len(&mut conn, f.org_a.as_str());
+    let b_len = chain_len(&mut conn, f.org_b.as_str());
     assert_eq!(national_len, 1, "create_organisation");
     assert!(a_len >= 4 && b_len >= 3, "{a_len} {b_len}");
 
@@ -158,7 +158,10 @@ async fn tampering_is_reported(backend: Backend) {
         ))
         .execute(&mut conn)
         .unwrap();
-    assert_eq!(::journal::verify_chain(&mut conn, &f.org_a).unwrap(), None);
+    assert_eq!(
+        ::journal::verify_chain(&mut conn, f.org_a.as_str()).unwrap(),
+        None
+    );
 
     let (report, intact) = admin::verify_journal(&mut conn, &keys).unwrap();
     assert!(!intact, "{report}");

@@ -10,6 +10,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use journal::Action;
 use mandate::Demarche;
+use store::{MandateId, UsagerId};
 
 const FATOU: usize = 1;
 const MARIE: usize = 2;
@@ -55,7 +56,7 @@ fn span(body: &str, id: &str) -> String {
 async fn use_through_simulator(
     service: &TestService,
     browser: &Browser,
-    usager_id: &str,
+    usager_id: &UsagerId,
     demarche: &str,
 ) -> ac_tests::Page {
     let sim = service.sim_base();
@@ -63,7 +64,12 @@ async fn use_through_simulator(
     let to_ac = browser.get(&format!("{sim}/connexion")).await;
     let interaction = browser.authorize(&to_ac.location.unwrap()).await;
     let chosen = browser
-        .submit(base, &interaction, "usager", &[("usager", usager_id)])
+        .submit(
+            base,
+            &interaction,
+            "usager",
+            &[("usager", usager_id.as_str())],
+        )
         .await;
     if chosen.status != 303 {
         return chosen;
@@ -157,12 +163,12 @@ async fn a_mandate_is_made_with_the_usager_present(
         assert!(
             entries
                 .iter()
-                .any(|e| e.usager_id.as_deref() == Some(&usager.id)),
+                .any(|e| e.usager_id.as_ref() == Some(&usager.id)),
             "{action:?}"
         );
     }
     assert_eq!(
-        journal::verify_chain(&mut conn, &service.fixtures.org_a).unwrap(),
+        journal::verify_chain(&mut conn, service.fixtures.org_a.as_str()).unwrap(),
         None
     );
     attestation
@@ -317,7 +323,7 @@ async fn the_renewal_form_names_the_usager_and_her_demarches(
         renew_form.body.contains(r#"value="argent" checked"#),
         "démarches preselected"
     );
-    (usager, first)
+    (usager, first.into())
 }
 
 async fn someone_else_at_franceconnect_is_refused(
@@ -394,8 +400,11 @@ async fn the_same_person_renews_and_replaces_the_mandate(
     assert!(renewed.expires_at() > now + Duration::days(300), "LONG");
     let details =
         mandate::mandates_of_usager(&mut conn, &service.fixtures.org_a, &usager.id, now).unwrap();
-    assert_eq!(details[0].mandate.renews.as_deref(), Some(first));
-    let old = details.iter().find(|d| d.mandate.id == first).unwrap();
+    assert_eq!(
+        details[0].mandate.renews.as_ref(),
+        Some(MandateId::from(first)).as_ref()
+    );
+    let old = details.iter().find(|d| d.mandate.id == *first).unwrap();
     assert!(
         old.autorisations
             .iter()
@@ -467,7 +476,7 @@ fn covered(service: &TestService, usager: &str) -> bool {
     mandate::check_coverage(
         &mut service.conn(),
         &service.fixtures.org_a,
-        usager,
+        &UsagerId::from(usager),
         Demarche::Social,
         service.clock_now(),
     )
@@ -527,7 +536,7 @@ async fn a_remote_mandate_is_usable_once_the_usager_says_oui(
     );
     let marie = usager_by_family_name(service, "MARTIN");
     assert!(
-        !covered(service, &marie.id),
+        !covered(service, marie.id.as_str()),
         "unusable until consent arrives"
     );
     let refused = use_through_simulator(service, browser, &marie.id, "social").await;
@@ -539,7 +548,7 @@ async fn a_remote_mandate_is_usable_once_the_usager_says_oui(
             .0,
         401
     );
-    assert!(!covered(service, &marie.id));
+    assert!(!covered(service, marie.id.as_str()));
     assert_eq!(
         post_sms(service, SMS_WEBHOOK_TOKEN, "06 12 34 56 78", "peut-être")
             .await
@@ -553,7 +562,7 @@ async fn a_remote_mandate_is_usable_once_the_usager_says_oui(
         "consentement_enregistre"
     );
     assert!(
-        covered(service, &marie.id),
+        covered(service, marie.id.as_str()),
         "usable once the usager said Oui"
     );
     let used = use_through_simulator(service, browser, &marie.id, "social").await;
@@ -588,7 +597,7 @@ async fn a_failed_sms_is_sent_again_and_non_refuses_the_mandate(
     assert_eq!(failed.status, 502, "{}", failed.body);
     assert!(failed.body.contains("n'a pas pu être envoyé"));
     let lucien = usager_by_family_name(service, "PETIT");
-    assert!(!covered(service, &lucien.id));
+    assert!(!covered(service, lucien.id.as_str()));
     inbox.set_failing(false);
     let resend_action = failed
         .body
@@ -613,7 +622,7 @@ async fn a_failed_sms_is_sent_again_and_non_refuses_the_mandate(
             .1["resultat"],
         "refus_enregistre"
     );
-    assert!(!covered(service, &lucien.id));
+    assert!(!covered(service, lucien.id.as_str()));
 }
 
 async fn attestations_are_verified(backend: Backend) {

@@ -81,7 +81,7 @@ async fn usagers_without_active_mandate_are_neither_listed_nor_choosable(backend
                 service.issuer(),
                 &interaction,
                 "usager",
-                &[("usager", &usager.id)],
+                &[("usager", usager.id.as_str())],
             )
             .await;
         assert_eq!(refused.status, 422, "{who}");
@@ -103,7 +103,7 @@ async fn aidant_of_another_organisation_cannot_use_the_mandate(backend: Backend)
             service.issuer(),
             &interaction,
             "usager",
-            &[("usager", &f.usager_all.id)],
+            &[("usager", f.usager_all.id.as_str())],
         )
         .await;
     assert_eq!(refused.status, 422);
@@ -123,7 +123,7 @@ async fn demarche_not_covered_is_refused(backend: Backend) {
             service.issuer(),
             &interaction,
             "usager",
-            &[("usager", &f.usager_argent.id)],
+            &[("usager", f.usager_argent.id.as_str())],
         )
         .await;
     assert_eq!(chosen.status, 303);
@@ -221,7 +221,7 @@ async fn mandate_expiring_between_choice_and_token_is_refused(backend: Backend) 
         use store::schema::mandates;
         let mut conn = service.conn();
         diesel::update(mandates::table.filter(mandates::usager_id.eq(&f.usager_argent.id)))
-            .set(mandates::expires_at.eq(store::to_db(service.clock_now())))
+            .set(mandates::expires_at.eq(service.clock_now()))
             .execute(&mut conn)
             .unwrap();
     }

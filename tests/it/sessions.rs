@@ -5,6 +5,7 @@ use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_A};
 use chrono::Duration;
 use diesel::prelude::*;
 use store::schema::aidant_sessions;
+use store::Timestamp;
 
 async fn session_cookie(service: &TestService, browser: &Browser) -> String {
     let code = service.next_code(SEED_A);
@@ -101,7 +102,7 @@ async fn sessions_are_marked_seen_at_most_once_a_minute(backend: Backend) {
     let espace = format!("{}/espace-aidant", service.issuer());
     let browser = Browser::new();
     session_cookie(&service, &browser).await;
-    let seen = || -> chrono::NaiveDateTime {
+    let seen = || -> Timestamp {
         aidant_sessions::table
             .select(aidant_sessions::last_seen_at)
             .first(&mut service.conn())
@@ -114,11 +115,7 @@ async fn sessions_are_marked_seen_at_most_once_a_minute(backend: Backend) {
     service.clock.advance(Duration::seconds(30));
     assert_eq!(browser.get(&espace).await.status, 200);
     let written = seen();
-    assert_eq!(
-        written,
-        store::to_db(service.clock_now()),
-        "written past the minute"
-    );
+    assert_eq!(written, service.clock_now(), "written past the minute");
     // Used 30 s later (not written), the session still ends 60 minutes after the last write.
     service.clock.advance(Duration::seconds(30));
     assert_eq!(browser.get(&espace).await.status, 200);

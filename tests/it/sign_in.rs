@@ -8,6 +8,7 @@ use ac_tests::{on_both_backends, Backend, Browser, Page, TestService, SEED_A, SE
 use chrono::Duration;
 use diesel::prelude::*;
 use std::time::Instant;
+use store::AidantId;
 
 fn wrong_code(right: &str) -> &'static str {
     if right == "000000" {
@@ -196,7 +197,7 @@ async fn a_stranger_locks_the_card_only_for_unrecognised_browsers(backend: Backe
         .unwrap()
         .unwrap();
     assert_eq!(
-        card.locked_until.map(store::from_db),
+        card.locked_until,
         Some(service.clock_now() + Duration::minutes(30))
     );
 
@@ -224,7 +225,10 @@ async fn a_stranger_locks_the_card_only_for_unrecognised_browsers(backend: Backe
     let unlocks =
         journal::entries_by_action(&mut service.conn(), journal::Action::UnlockOtpCard).unwrap();
     assert_eq!(unlocks.len(), 1);
-    assert_eq!(unlocks[0].aidant_id.as_deref(), Some(f.referent_a.as_str()));
+    assert_eq!(
+        unlocks[0].aidant_id.as_ref(),
+        Some(AidantId::from(f.referent_a.as_str())).as_ref()
+    );
     service.clock.advance(Duration::seconds(30));
     let code = service.code(SEED_A);
     let page = service.try_sign_in(&new_computer, &f.email_a, &code).await;

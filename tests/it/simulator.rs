@@ -29,7 +29,7 @@ async fn demo_through_the_simulator(backend: Backend) {
     let usager = service.fixtures.usager_all.id.clone();
     assert_eq!(
         browser
-            .submit(base, &interaction, "usager", &[("usager", &usager)])
+            .submit(base, &interaction, "usager", &[("usager", usager.as_str())])
             .await
             .status,
         303
@@ -121,7 +121,12 @@ async fn a_site_with_perimeters_through_the_simulator(backend: Backend) {
         .await;
     let usager = service.fixtures.usager_all.id.clone();
     browser
-        .submit(&base, &interaction, "usager", &[("usager", &usager)])
+        .submit(
+            &base,
+            &interaction,
+            "usager",
+            &[("usager", usager.as_str())],
+        )
         .await;
     let demarches = browser.get(&format!("{base}{interaction}")).await;
     assert!(demarches.body.contains("value=\"travail\""));
@@ -155,7 +160,12 @@ async fn a_site_with_perimeters_through_the_simulator(backend: Backend) {
         page.body
     );
     browser
-        .submit(&base, &interaction, "usager", &[("usager", &usager)])
+        .submit(
+            &base,
+            &interaction,
+            "usager",
+            &[("usager", usager.as_str())],
+        )
         .await;
     let back = browser
         .submit(&base, &interaction, "demarche", &[("demarche", "logement")])

@@ -172,8 +172,11 @@ async fn journal_chain_detects_tampering(backend: Backend) {
     let service = TestService::start(backend);
     let org = service.fixtures.org_a.clone();
     let mut conn = service.conn();
-    assert_eq!(journal::verify_chain(&mut conn, &org).unwrap(), None);
-    let entries = journal::chain_entries(&mut conn, &org).unwrap();
+    assert_eq!(
+        journal::verify_chain(&mut conn, org.as_str()).unwrap(),
+        None
+    );
+    let entries = journal::chain_entries(&mut conn, org.as_str()).unwrap();
     assert!(entries.len() >= 3, "fixtures journal their mandates");
     let alter = |conn: &mut store::DbConnection| {
         diesel::update(journal_table::table.filter(journal_table::id.eq(&entries[1].id)))
@@ -188,7 +191,10 @@ async fn journal_chain_detects_tampering(backend: Backend) {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("deleted"), "{refused}");
-    assert_eq!(journal::verify_chain(&mut conn, &org).unwrap(), None);
+    assert_eq!(
+        journal::verify_chain(&mut conn, org.as_str()).unwrap(),
+        None
+    );
     // …unless someone with the owner's rights drops its triggers first: the chain tells.
     use diesel::connection::SimpleConnection;
     let drop_triggers = match backend {
@@ -198,7 +204,7 @@ async fn journal_chain_detects_tampering(backend: Backend) {
     conn.batch_execute(drop_triggers).unwrap();
     alter(&mut conn).unwrap();
     assert_eq!(
-        journal::verify_chain(&mut conn, &org).unwrap(),
+        journal::verify_chain(&mut conn, org.as_str()).unwrap(),
         Some(journal::ChainBreak::AlteredEntry { seq: 2 })
     );
 }

@@ -9,6 +9,7 @@ use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
 use ring::rand::SystemRandom;
 use std::sync::{mpsc, Arc};
 use store::schema::{autorisations, mandates};
+use store::UsagerId;
 
 /// One combination of the rule's conditions.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +90,7 @@ fn usager_in(service: &TestService, i: usize, demarche: Demarche, case: Case) ->
                 renews: None,
             },
         )?;
-        let at = Some(store::to_db(now - Duration::days(1)));
+        let at = Some(now - Duration::days(1));
         if case.remote == Some(true) {
             diesel::update(mandates::table.find(&m.id))
                 .set(mandates::consent_received_at.eq(at))
@@ -140,7 +141,7 @@ async fn the_rule_in_sql_and_on_loaded_rows_agree(backend: Backend) {
         )
     })
     .unwrap();
-    let listed: Vec<String> =
+    let listed: Vec<UsagerId> =
         mandate::usagers_with_active_mandates(&mut conn, &f.org_a, None, now, Some("regle"), 100)
             .unwrap()
             .into_iter()
@@ -172,7 +173,7 @@ async fn the_rule_in_sql_and_on_loaded_rows_agree(backend: Backend) {
 fn mandate_for(
     tx: &mut store::WriteTx<'_>,
     service: &TestService,
-    usager_id: &str,
+    usager_id: &UsagerId,
     demarche: Demarche,
 ) {
     let f = &service.fixtures;

@@ -7,6 +7,7 @@ use devtools::volume::{self, VolumePlan};
 use diesel::prelude::*;
 use ring::rand::SystemRandom;
 use store::schema::{autorisations, journal, journal_heads, mandates, organisations, usagers};
+use store::{OrganisationId, UsagerId};
 
 const PLAN: VolumePlan = VolumePlan {
     structures: 4,
@@ -47,15 +48,27 @@ fn check_usager_list(
         .unwrap();
     candidates.retain(|u| {
         search.is_none_or(|s| u.search_name.contains(&s.to_lowercase()))
-            && !mandate::active_demarches(conn, organisation, &u.id, None, now)
-                .unwrap()
-                .is_empty()
+            && !mandate::active_demarches(
+                conn,
+                &OrganisationId::from(organisation),
+                &u.id,
+                None,
+                now.into(),
+            )
+            .unwrap()
+            .is_empty()
     });
     candidates.sort_by(|a, b| (&a.search_name, &a.id).cmp(&(&b.search_name, &b.id)));
     candidates.truncate(limit);
-    let listed =
-        mandate::usagers_with_active_mandates(conn, organisation, None, now, search, limit as i64)
-            .unwrap();
+    let listed = mandate::usagers_with_active_mandates(
+        conn,
+        &OrganisationId::from(organisation),
+        None,
+        now.into(),
+        search,
+        limit as i64,
+    )
+    .unwrap();
     assert!(search.is_some() || !listed.is_empty());
     assert_eq!(
         listed.iter().map(|u| &u.id).collect::<Vec<_>>(),
@@ -108,7 +121,7 @@ async fn volume_has_the_service_shape(backend: Backend) {
     assert!(report.journal > 3_000 + 30);
 
     // Each structure's chain verifies, and its head is its last entry.
-    let structures: Vec<String> = organisations::table
+    let structures: Vec<OrganisationId> = organisations::table
         .filter(organisations::siret.like("98%"))
         .select(organisations::id)
         .load(&mut conn)
@@ -116,7 +129,10 @@ async fn volume_has_the_service_shape(backend: Backend) {
     assert_eq!(structures.len(), 4);
     let mut chained = 0;
     for chain in structures.iter().chain([&f.org_a]) {
-        assert_eq!(::journal::verify_chain(&mut conn, chain).unwrap(), None);
+        assert_eq!(
+            ::journal::verify_chain(&mut conn, chain.as_str()).unwrap(),
+            None
+        );
         let (seq, head): (i64, String) = journal_heads::table
             .find(chain)
             .select((journal_heads::seq, journal_heads::head_hash))
@@ -157,7 +173,7 @@ async fn volume_has_the_service_shape(backend: Backend) {
         (&structures[1], 1000, None),
         (&structures[1], 1000, Some("Martin")),
     ] {
-        check_usager_list(&mut conn, organisation, now, limit, search);
+        check_usager_list(&mut conn, organisation.as_str(), now.into(), limit, search);
     }
 
     // The service uses one of the demo structure's new mandates from end to end.
@@ -180,14 +196,17 @@ async fn volume_has_the_service_shape(backend: Backend) {
         .unwrap();
     drop(conn);
     let received = service
-        .use_mandate(&usager_id, mandate::Demarche::parse(&demarche).unwrap())
+        .use_mandate(
+            &UsagerId::from(usager_id),
+            mandate::Demarche::parse(&demarche).unwrap(),
+        )
         .await;
     assert_eq!(received.family_name, family);
 
     // The first 20 usagers by name lose their mandates: a page of 5 needs a second, larger
     // batch past them, and still lists the next active ones in order.
     let mut conn = service.conn();
-    let first: Vec<String> = store::schema::organisation_usagers::table
+    let first: Vec<UsagerId> = store::schema::organisation_usagers::table
         .filter(store::schema::organisation_usagers::organisation_id.eq(&f.org_a))
         .order((
             store::schema::organisation_usagers::search_name,
@@ -202,14 +221,14 @@ async fn volume_has_the_service_shape(backend: Backend) {
             .filter(mandates::organisation_id.eq(&f.org_a))
             .filter(mandates::usager_id.eq_any(&first)),
     )
-    .set(mandates::revoked_at.eq(Some(store::to_db(now))))
+    .set(mandates::revoked_at.eq(Some(now)))
     .execute(&mut conn)
     .unwrap();
     let listed =
         mandate::usagers_with_active_mandates(&mut conn, &f.org_a, None, now, None, 5).unwrap();
     assert_eq!(listed.len(), 5);
     assert!(listed.iter().all(|u| !first.contains(&u.id)));
-    check_usager_list(&mut conn, &f.org_a, now, 5, None);
+    check_usager_list(&mut conn, f.org_a.as_str(), now.into(), 5, None);
 }
 
 on_both_backends!(volume_has_the_service_shape);

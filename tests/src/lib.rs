@@ -6,12 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use aidants_connect::config::Config;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use ring::rand::{SecureRandom, SystemRandom};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
+use store::{AidantId, AutorisationId, OrganisationId, Timestamp, UsagerId};
 use web::Clock;
 
 /// Which database engine a test runs on.
@@ -91,10 +92,10 @@ fn plain_tcp(url: &str) -> String {
 
 /// A clock the test moves by hand.
 #[derive(Debug)]
-pub struct ManualClock(Mutex<DateTime<Utc>>);
+pub struct ManualClock(Mutex<Timestamp>);
 
 impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> Arc<ManualClock> {
+    pub fn new(start: Timestamp) -> Arc<ManualClock> {
         Arc::new(ManualClock(Mutex::new(start)))
     }
     pub fn advance(&self, by: Duration) {
@@ -103,14 +104,14 @@ impl ManualClock {
 }
 
 impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
+    fn now(&self) -> Timestamp {
         *self.0.lock().unwrap()
     }
 }
 
 /// When every test starts: a Tuesday in winter (UTC+1 in Paris).
-pub fn start_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 10, 9, 0, 0).unwrap()
+pub fn start_time() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 3, 10, 9, 0, 0).unwrap().into()
 }
 
 /// Redirect URI of the test relying parties (never contacted: the browser stops at it).
@@ -218,15 +219,15 @@ pub const SEED_R: &str = "0123456789abcdef0123456789abcdef01234567";
 /// The people and mandates every end-to-end test starts with.
 #[derive(Debug, Clone)]
 pub struct Fixtures {
-    pub org_a: String,
-    pub org_b: String,
-    pub aidant_a: String,
+    pub org_a: OrganisationId,
+    pub org_b: OrganisationId,
+    pub aidant_a: AidantId,
     pub email_a: String,
     /// Organisation B's référent (and its only aidant).
-    pub aidant_b: String,
+    pub aidant_b: AidantId,
     pub email_b: String,
     /// Organisation A's référent.
-    pub referent_a: String,
+    pub referent_a: AidantId,
     pub email_referent_a: String,
     /// All démarches, LONG.
     pub usager_all: mandate::Usager,
@@ -440,7 +441,7 @@ impl TestService {
             }],
         };
         let clock = service.clock.clone();
-        let now: fc_sim::idp::TimeSource = Arc::new(move || clock.now());
+        let now: fc_sim::idp::TimeSource = Arc::new(move || clock.now().into());
         let (served, control) =
             Served::spawn(move || fc_sim::serve(config, sim_listener, now).unwrap());
         service.instances.push(Instance {
@@ -456,7 +457,7 @@ impl TestService {
         backend: Backend,
         count: usize,
         extra_clients: Vec<provider::Client>,
-        start: DateTime<Utc>,
+        start: Timestamp,
         tweak: &dyn Fn(&mut Config),
     ) -> TestService {
         let db = TestDb::new(backend);
@@ -593,7 +594,7 @@ impl TestService {
 
     /// Revokes, behind the service's back, organisation A's autorisation for this usager and
     /// démarche.
-    pub fn revoke_in_org_a(&self, usager_id: &str, demarche: mandate::Demarche) {
+    pub fn revoke_in_org_a(&self, usager_id: &UsagerId, demarche: mandate::Demarche) {
         let f = &self.fixtures;
         let mut conn = self.conn();
         let now = self.clock_now();
@@ -605,7 +606,7 @@ impl TestService {
             now,
             &f.org_a,
             coverage.autorisation_id(),
-            &f.aidant_a,
+            f.aidant_a.as_str(),
         );
     }
 
@@ -740,7 +741,7 @@ impl TestService {
     /// fc-sim's relying party `fc-es256`, to the end: the identity it received.
     pub async fn use_mandate(
         &self,
-        usager_id: &str,
+        usager_id: &UsagerId,
         demarche: mandate::Demarche,
     ) -> fc_sim::rp::ReceivedIdentity {
         let rp = self.relying_party("fc-es256").await;
@@ -757,7 +758,7 @@ impl TestService {
     }
 
     /// The service's current time.
-    pub fn clock_now(&self) -> DateTime<Utc> {
+    pub fn clock_now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -778,7 +779,7 @@ impl TestService {
         fc_sim::rp::RelyingParty::discover(self.issuer(), client_id, SECRET, RP_REDIRECT)
             .await
             .unwrap()
-            .with_time_source(Arc::new(move || clock.now()))
+            .with_time_source(Arc::new(move || clock.now().into()))
     }
 }
 
@@ -787,9 +788,9 @@ impl TestService {
 /// aidant's proof the service asks for: for fixtures and for changes made while a test runs.
 pub fn revoke_behind_the_back(
     conn: &mut store::PooledDb,
-    now: DateTime<Utc>,
-    organisation_id: &str,
-    autorisation_id: &str,
+    now: Timestamp,
+    organisation_id: &OrganisationId,
+    autorisation_id: &AutorisationId,
     by: &str,
 ) {
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
@@ -801,7 +802,7 @@ pub fn revoke_behind_the_back(
             .first(tx.conn())?;
         diesel::update(autorisations::table.find(autorisation_id))
             .set((
-                autorisations::revoked_at.eq(Some(store::to_db(now))),
+                autorisations::revoked_at.eq(Some(now)),
                 autorisations::revoked_by.eq(Some(by)),
             ))
             .execute(tx.conn())?;
@@ -810,9 +811,9 @@ pub fn revoke_behind_the_back(
             &SystemRandom::new(),
             now,
             journal::NewEntry {
-                chain: organisation_id,
+                chain: organisation_id.as_str(),
                 action: journal::Action::CancelAutorisation,
-                aidant_id: Some(by),
+                aidant_id: Some(&AidantId::from(by)),
                 usager_id: None,
                 organisation_id: Some(organisation_id),
                 subject: &demarche,
@@ -828,7 +829,7 @@ pub fn revoke_behind_the_back(
 pub fn seed_fixtures(
     conn: &mut store::PooledDb,
     cipher: &authenticator::SeedCipher,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Fixtures {
     use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
     use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
@@ -874,7 +875,7 @@ pub fn seed_fixtures(
                     active: true,
                 },
             )?;
-            accounts::set_membership(tx, now, &a.id, organisation, role)?;
+            accounts::set_membership(tx, now, &a.id, &OrganisationId::from(organisation), role)?;
             authenticator::create_card(
                 tx,
                 &rng,
@@ -895,7 +896,7 @@ pub fn seed_fixtures(
     let aidant_a = aidant(
         conn,
         "alex.a@ccas-test.fr",
-        &org_a.id,
+        org_a.id.as_str(),
         SEED_A,
         "GADT0000101",
         Role::Aidant,
@@ -903,7 +904,7 @@ pub fn seed_fixtures(
     let aidant_b = aidant(
         conn,
         "alex.b@mairie-test.fr",
-        &org_b.id,
+        org_b.id.as_str(),
         SEED_B,
         "GADT0000102",
         Role::Referent,
@@ -911,7 +912,7 @@ pub fn seed_fixtures(
     let referent_a = aidant(
         conn,
         "rita.referente@ccas-test.fr",
-        &org_a.id,
+        org_a.id.as_str(),
         SEED_R,
         "GADT0000103",
         Role::Referent,
@@ -932,8 +933,8 @@ pub fn seed_fixtures(
         .unwrap()
     };
     let mandate = |conn: &mut store::PooledDb,
-                   org: &str,
-                   by: &str,
+                   org: &OrganisationId,
+                   by: &AidantId,
                    u: &mandate::Usager,
                    d: &[Demarche],
                    dur,
@@ -997,7 +998,13 @@ pub fn seed_fixtures(
         MandateDuration::Long,
         now,
     );
-    revoke_behind_the_back(conn, now, &org_a.id, &autorisations[0].id, &aidant_a.id);
+    revoke_behind_the_back(
+        conn,
+        now,
+        &org_a.id,
+        &autorisations[0].id,
+        aidant_a.id.as_str(),
+    );
     let usager_of_b = usager(conn, pivot("Emma", "RICHARD", "1990-09-10"));
     mandate(
         conn,
@@ -1154,7 +1161,7 @@ pub async fn obtain_code(
     service: &TestService,
     browser: &Browser,
     rp: &fc_sim::rp::RelyingParty,
-    usager_id: &str,
+    usager_id: &UsagerId,
     demarche: mandate::Demarche,
 ) -> (String, String, String) {
     let (url, state, nonce) = rp.authorization_url(fc_sim::SCOPES).unwrap();
@@ -1184,7 +1191,12 @@ pub async fn obtain_code(
         usagers.body
     );
     let chosen = browser
-        .submit(base, &interaction, "usager", &[("usager", usager_id)])
+        .submit(
+            base,
+            &interaction,
+            "usager",
+            &[("usager", usager_id.as_str())],
+        )
         .await;
     assert_eq!(chosen.status, 303, "{}", chosen.body);
     let done = browser

@@ -4,12 +4,11 @@
 //! This crate never checks a credential: the authenticator does. It opens each new
 //! organisation's journal chain.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use store::schema::{aidants, memberships, organisations};
-use store::{new_id, to_db, DbConnection, StoreError, WriteTx};
+use store::{new_id, AidantId, DbConnection, OrganisationId, StoreError, Timestamp, WriteTx};
 
 /// Errors of account management.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +98,7 @@ store::text_enum! {
 #[diesel(table_name = organisations)]
 pub struct Organisation {
     /// Id.
-    pub id: String,
+    pub id: OrganisationId,
     /// Name.
     pub name: String,
     /// SIRET (14 digits).
@@ -115,7 +114,7 @@ pub struct Organisation {
     /// Habilitation state.
     pub habilitation: Habilitation,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
     /// The démarches it may do, as a JSON array of catalogue ids; `None`: all.
     pub allowed_demarches: Option<String>,
 }
@@ -151,7 +150,7 @@ pub struct NewOrganisation<'a> {
 #[diesel(table_name = aidants)]
 pub struct Aidant {
     /// Id.
-    pub id: String,
+    pub id: AidantId,
     /// Professional e-mail address (lower case).
     pub email: String,
     /// First name.
@@ -165,7 +164,7 @@ pub struct Aidant {
     /// Whether the account is active.
     pub active: bool,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
 }
 
 impl Aidant {
@@ -201,7 +200,7 @@ pub fn normalise_email(email: &str) -> String {
 pub fn create_organisation(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     new: NewOrganisation<'_>,
 ) -> Result<Organisation, AccountError> {
     if new.siret.len() != 14 || !new.siret.bytes().all(|b| b.is_ascii_digit()) {
@@ -214,7 +213,7 @@ pub fn create_organisation(
         return Err(AccountError::SiretTaken(new.siret.to_owned()));
     }
     let organisation = Organisation {
-        id: new_id(rng)?,
+        id: new_id(rng)?.into(),
         name: new.name.trim().to_owned(),
         siret: new.siret.to_owned(),
         address: new.address.to_owned(),
@@ -222,7 +221,7 @@ pub fn create_organisation(
         city: new.city.to_owned(),
         kind: new.kind.to_owned(),
         habilitation: new.habilitation,
-        created_at: to_db(now),
+        created_at: now,
         allowed_demarches: None,
     };
     diesel::insert_into(organisations::table)
@@ -238,7 +237,7 @@ pub fn create_organisation(
             organisations::created_at.eq(organisation.created_at),
         ))
         .execute(tx.conn())?;
-    journal::open_chain(tx, &organisation.id)?;
+    journal::open_chain(tx, organisation.id.as_str())?;
     Ok(organisation)
 }
 
@@ -246,7 +245,7 @@ pub fn create_organisation(
 pub fn create_aidant(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     new: NewAidant<'_>,
 ) -> Result<Aidant, AccountError> {
     let email = normalise_email(new.email);
@@ -263,14 +262,14 @@ pub fn create_aidant(
         return Err(AccountError::EmailTaken);
     }
     let aidant = Aidant {
-        id: new_id(rng)?,
+        id: new_id(rng)?.into(),
         email,
         first_name: new.first_name.trim().to_owned(),
         last_name: new.last_name.trim().to_owned(),
         profession: new.profession.trim().to_owned(),
         phone: new.phone.trim().to_owned(),
         active: new.active,
-        created_at: to_db(now),
+        created_at: now,
     };
     diesel::insert_into(aidants::table)
         .values((
@@ -290,9 +289,9 @@ pub fn create_aidant(
 /// Makes an aidant a member of an organisation with a role (or changes the role).
 pub fn set_membership(
     tx: &mut WriteTx<'_>,
-    now: DateTime<Utc>,
-    aidant_id: &str,
-    organisation_id: &str,
+    now: Timestamp,
+    aidant_id: &AidantId,
+    organisation_id: &OrganisationId,
     role: Role,
 ) -> Result<(), AccountError> {
     let changed = diesel::update(memberships::table.find((aidant_id, organisation_id)))
@@ -304,7 +303,7 @@ pub fn set_membership(
                 memberships::aidant_id.eq(aidant_id),
                 memberships::organisation_id.eq(organisation_id),
                 memberships::role.eq(role),
-                memberships::created_at.eq(to_db(now)),
+                memberships::created_at.eq(now),
                 memberships::active.eq(true),
             ))
             .execute(tx.conn())?;
@@ -325,7 +324,7 @@ pub fn find_aidant_by_email(
 }
 
 /// The aidant with this id.
-pub fn aidant(conn: &mut DbConnection, id: &str) -> Result<Option<Aidant>, AccountError> {
+pub fn aidant(conn: &mut DbConnection, id: &AidantId) -> Result<Option<Aidant>, AccountError> {
     Ok(aidants::table
         .find(id)
         .select(Aidant::as_select())
@@ -336,7 +335,7 @@ pub fn aidant(conn: &mut DbConnection, id: &str) -> Result<Option<Aidant>, Accou
 /// The organisation with this id.
 pub fn organisation(
     conn: &mut DbConnection,
-    id: &str,
+    id: &OrganisationId,
 ) -> Result<Option<Organisation>, AccountError> {
     Ok(organisations::table
         .find(id)
@@ -346,7 +345,11 @@ pub fn organisation(
 }
 
 /// Activates or deactivates an aidant.
-pub fn set_active(tx: &mut WriteTx<'_>, aidant_id: &str, active: bool) -> Result<(), AccountError> {
+pub fn set_active(
+    tx: &mut WriteTx<'_>,
+    aidant_id: &AidantId,
+    active: bool,
+) -> Result<(), AccountError> {
     diesel::update(aidants::table.find(aidant_id))
         .set(aidants::active.eq(active))
         .execute(tx.conn())?;
@@ -356,7 +359,7 @@ pub fn set_active(tx: &mut WriteTx<'_>, aidant_id: &str, active: bool) -> Result
 /// The habilitated organisations an aidant may work for, by name, with the role held.
 pub fn working_organisations(
     conn: &mut DbConnection,
-    aidant_id: &str,
+    aidant_id: &AidantId,
 ) -> Result<Vec<(Organisation, Role)>, AccountError> {
     Ok(memberships::table
         .inner_join(organisations::table)
@@ -391,8 +394,8 @@ pub fn working_membership() -> WorkingMembership {
 /// Whether the aidant is an active member of this habilitated organisation.
 pub fn may_work_for(
     conn: &mut DbConnection,
-    aidant_id: &str,
-    organisation_id: &str,
+    aidant_id: &AidantId,
+    organisation_id: &OrganisationId,
 ) -> Result<bool, AccountError> {
     let count: i64 = memberships::table
         .inner_join(organisations::table)
@@ -439,7 +442,7 @@ impl Member {
 /// The members of an organisation, by last and first name.
 pub fn members(
     conn: &mut DbConnection,
-    organisation_id: &str,
+    organisation_id: &OrganisationId,
 ) -> Result<Vec<Member>, AccountError> {
     let rows: Vec<(Aidant, Role, bool)> = memberships::table
         .inner_join(aidants::table)
@@ -460,8 +463,8 @@ pub fn members(
 /// One aidant as a member of one organisation, if they are one (active or not).
 pub fn member(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    aidant_id: &str,
+    organisation_id: &OrganisationId,
+    aidant_id: &AidantId,
 ) -> Result<Option<Member>, AccountError> {
     let row: Option<(Aidant, Role, bool)> = memberships::table
         .inner_join(aidants::table)
@@ -480,8 +483,8 @@ pub fn member(
 /// Whether the aidant is an active référent of this habilitated organisation.
 pub fn is_referent(
     conn: &mut DbConnection,
-    aidant_id: &str,
-    organisation_id: &str,
+    aidant_id: &AidantId,
+    organisation_id: &OrganisationId,
 ) -> Result<bool, AccountError> {
     Ok(may_work_for(conn, aidant_id, organisation_id)?
         && member(conn, organisation_id, aidant_id)?.is_some_and(|m| m.role == Role::Referent))
@@ -492,8 +495,8 @@ pub fn is_referent(
 /// when this is empty.
 pub fn memberships_outside_authority(
     conn: &mut DbConnection,
-    aidant_id: &str,
-    referent_id: &str,
+    aidant_id: &AidantId,
+    referent_id: &AidantId,
 ) -> Result<Vec<String>, AccountError> {
     let managed: Vec<String> = memberships::table
         .filter(memberships::aidant_id.eq(referent_id))
@@ -513,8 +516,8 @@ pub fn memberships_outside_authority(
 /// Activates or deactivates a membership; returns whether it exists.
 pub fn set_membership_active(
     tx: &mut WriteTx<'_>,
-    aidant_id: &str,
-    organisation_id: &str,
+    aidant_id: &AidantId,
+    organisation_id: &OrganisationId,
     active: bool,
 ) -> Result<bool, AccountError> {
     let changed = diesel::update(memberships::table.find((aidant_id, organisation_id)))
@@ -526,10 +529,10 @@ pub fn set_membership_active(
 fn journal_member_action(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     action: journal::Action,
-    organisation_id: Option<&str>,
-    by: Option<&str>,
+    organisation_id: Option<&OrganisationId>,
+    by: Option<&AidantId>,
     aidant: &Aidant,
 ) -> Result<(), AccountError> {
     journal::append(
@@ -537,12 +540,12 @@ fn journal_member_action(
         rng,
         now,
         journal::NewEntry {
-            chain: organisation_id.unwrap_or(journal::NATIONAL_CHAIN),
+            chain: organisation_id.map_or(journal::NATIONAL_CHAIN, OrganisationId::as_str),
             action,
             aidant_id: by,
             usager_id: None,
             organisation_id,
-            subject: &aidant.id,
+            subject: aidant.id.as_str(),
             details: serde_json::json!({ "aidant": aidant.id }),
         },
     )?;
@@ -555,11 +558,11 @@ fn journal_member_action(
 pub fn add_member(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
-    organisation_id: &str,
+    now: Timestamp,
+    organisation_id: &OrganisationId,
     new: NewAidant<'_>,
     role: Role,
-    by: Option<&str>,
+    by: Option<&AidantId>,
 ) -> Result<Aidant, AccountError> {
     let aidant = match find_aidant_by_email(tx.conn(), new.email)? {
         Some(existing) => {
@@ -599,10 +602,10 @@ pub fn add_member(
 pub fn designate_referent(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
-    organisation_id: &str,
-    aidant_id: &str,
-    by: &str,
+    now: Timestamp,
+    organisation_id: &OrganisationId,
+    aidant_id: &AidantId,
+    by: &AidantId,
 ) -> Result<bool, AccountError> {
     let Some(member) = member(tx.conn(), organisation_id, aidant_id)? else {
         return Ok(false);
@@ -627,7 +630,7 @@ pub fn designate_referent(
 pub fn activate_aidant(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     email: &str,
 ) -> Result<Aidant, AccountError> {
     let Some(mut aidant) = find_aidant_by_email(tx.conn(), email)? else {
@@ -653,7 +656,7 @@ pub fn activate_aidant(
 pub fn register_organisation(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     new: NewOrganisation<'_>,
 ) -> Result<Organisation, AccountError> {
     let organisation = create_organisation(tx, rng, now, new)?;
@@ -680,8 +683,8 @@ pub fn register_organisation(
 pub fn set_allowed_demarches(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
-    organisation_id: &str,
+    now: Timestamp,
+    organisation_id: &OrganisationId,
     ids: Option<&[&str]>,
 ) -> Result<(), AccountError> {
     let stored = ids.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
@@ -701,7 +704,7 @@ pub fn set_allowed_demarches(
             aidant_id: None,
             usager_id: None,
             organisation_id: Some(organisation_id),
-            subject: organisation_id,
+            subject: organisation_id.as_str(),
             details: serde_json::json!({ "demarches": ids }),
         },
     )?;
@@ -731,11 +734,12 @@ pub fn totals(conn: &mut DbConnection) -> Result<(i64, i64), AccountError> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use chrono::Utc;
     use ring::rand::SystemRandom;
     use store::{write_transaction, Scratch};
 
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap()
+    fn now() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap().into()
     }
 
     fn structure(tx: &mut WriteTx<'_>, siret: &str, habilitation: Habilitation) -> Organisation {
@@ -851,7 +855,7 @@ mod tests {
         let added = add(&mut conn).unwrap();
         assert_eq!(added.email, "lou@test.fr");
         assert!(matches!(add(&mut conn), Err(AccountError::AlreadyMember)));
-        let actions: Vec<String> = journal::chain_entries(&mut conn, &open.id)
+        let actions: Vec<String> = journal::chain_entries(&mut conn, open.id.as_str())
             .unwrap()
             .into_iter()
             .map(|e| e.action)

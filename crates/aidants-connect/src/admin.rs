@@ -3,10 +3,9 @@
 //! command checks its input, writes in one transaction and prints what it did in French.
 
 use authenticator::{CardState, ImportReport, SeedCipher};
-use chrono::{DateTime, Utc};
 use ring::rand::SecureRandom;
 use std::fmt::Write as _;
-use store::{write_transaction, PooledDb};
+use store::{write_transaction, OrganisationId, PooledDb, Timestamp};
 
 /// Why a command failed: a message for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +70,7 @@ pub fn import_cards(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
-    now: DateTime<Utc>,
+    now: Timestamp,
     content: &[u8],
 ) -> Result<ImportReport, AdminError> {
     if content.iter().all(u8::is_ascii_whitespace) {
@@ -85,7 +84,7 @@ pub fn import_cards(
 }
 
 /// `cards list`: one line per card.
-pub fn list_cards(conn: &mut PooledDb, now: DateTime<Utc>) -> Result<String, AdminError> {
+pub fn list_cards(conn: &mut PooledDb, now: Timestamp) -> Result<String, AdminError> {
     let cards = authenticator::list_cards(conn)?;
     let mut out = String::new();
     let _ = writeln!(out, "{:<16} {:<9} {:<14} aidant", "numéro", "type", "état");
@@ -133,7 +132,7 @@ pub struct OrganisationInput {
 pub fn create_organisation(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     input: &OrganisationInput,
 ) -> Result<accounts::Organisation, AdminError> {
     if input.zipcode.len() != 5 || !input.zipcode.bytes().all(|b| b.is_ascii_digit()) {
@@ -165,7 +164,7 @@ pub fn create_organisation(
 pub fn set_allowed_demarches(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     siret: &str,
     ids: Option<&str>,
 ) -> Result<(String, Vec<mandate::Demarche>), AdminError> {
@@ -229,7 +228,7 @@ pub struct AidantInput {
 pub fn create_aidant(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     input: &AidantInput,
 ) -> Result<accounts::Aidant, AdminError> {
     Ok(write_transaction(conn, |tx| {
@@ -263,7 +262,7 @@ pub fn create_aidant(
 pub fn activate_aidant(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     email: &str,
 ) -> Result<accounts::Aidant, AdminError> {
     Ok(write_transaction(conn, |tx| {
@@ -276,7 +275,7 @@ fn chain_name(conn: &mut PooledDb, chain: &str) -> Result<String, AdminError> {
     Ok(if chain == journal::NATIONAL_CHAIN {
         "équipe nationale".to_owned()
     } else {
-        accounts::organisation(conn, chain)?
+        accounts::organisation(conn, &OrganisationId::from(chain))?
             .map(|o| format!("{} (SIRET {})", o.name, o.siret))
             .unwrap_or_else(|| "structure inconnue".to_owned())
     })

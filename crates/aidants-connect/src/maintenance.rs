@@ -6,9 +6,9 @@
 //! first. Nothing personal is journaled or logged about what is deleted: counts only.
 
 use authenticator::SessionPolicy;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use provider::KeySet;
-use store::PooledDb;
+use store::{PooledDb, Timestamp};
 
 /// How long what expired is kept before the upkeep deletes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub fn run_once(
     conn: &mut PooledDb,
     keys: &KeySet,
     rules: &Rules,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> anyhow::Result<Upkeep> {
     let checkpoint = journal::checkpoint_if_due(conn, keys, now)?;
     if let Some(c) = &checkpoint {

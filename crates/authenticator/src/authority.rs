@@ -12,23 +12,23 @@
 
 use crate::sessions::{AidantSession, VerifiedAidant};
 use crate::AuthError;
-use store::DbConnection;
+use store::{AidantId, DbConnection, OrganisationId};
 
 /// Proof that the holder of a live session is an active référent of the session's structure.
 /// Only [`referent_session`] builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferentSession {
-    referent_id: String,
-    organisation_id: String,
+    referent_id: AidantId,
+    organisation_id: OrganisationId,
 }
 
 impl ReferentSession {
     /// The référent.
-    pub fn referent_id(&self) -> &str {
+    pub fn referent_id(&self) -> &AidantId {
         &self.referent_id
     }
     /// Their structure.
-    pub fn organisation_id(&self) -> &str {
+    pub fn organisation_id(&self) -> &OrganisationId {
         &self.organisation_id
     }
 }
@@ -42,11 +42,11 @@ pub struct VerifiedReferent {
 
 impl VerifiedReferent {
     /// The référent.
-    pub fn referent_id(&self) -> &str {
+    pub fn referent_id(&self) -> &AidantId {
         self.aidant.aidant_id()
     }
     /// Their structure.
-    pub fn organisation_id(&self) -> &str {
+    pub fn organisation_id(&self) -> &OrganisationId {
         self.aidant.organisation_id()
     }
     /// The activity proof it was built from.

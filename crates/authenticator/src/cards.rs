@@ -1,11 +1,11 @@
 //! OTP cards and the verification of their codes.
 
 use crate::{AuthError, SeedCipher};
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use store::schema::otp_cards;
-use store::{new_id, to_db, PooledDb, WriteTx};
+use store::{AidantId, CardId, PooledDb, Timestamp, WriteTx};
 use subtle::ConstantTimeEq;
 
 /// Digits of a code.
@@ -30,7 +30,7 @@ store::text_enum! {
 #[diesel(table_name = otp_cards)]
 pub struct OtpCard {
     /// Id.
-    pub id: String,
+    pub id: CardId,
     /// Serial number (printed on a physical card).
     pub serial: String,
     /// Sealed seed.
@@ -42,19 +42,19 @@ pub struct OtpCard {
     /// Seconds per step.
     pub period: i32,
     /// The aidant holding it.
-    pub aidant_id: Option<String>,
+    pub aidant_id: Option<AidantId>,
     /// When a référent validated it with a code.
-    pub validated_at: Option<NaiveDateTime>,
+    pub validated_at: Option<Timestamp>,
     /// The last step whose code was accepted.
     pub last_used_step: Option<i64>,
     /// Failed codes in a row.
     pub failures: i32,
     /// Locked until then after too many failures.
-    pub locked_until: Option<NaiveDateTime>,
+    pub locked_until: Option<Timestamp>,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
     /// When the last wrong code was typed.
-    pub last_failure_at: Option<NaiveDateTime>,
+    pub last_failure_at: Option<Timestamp>,
     /// Why the card is out of service (lost, broken…), if it is.
     pub disabled_reason: Option<String>,
     /// How many times wrong codes from unrecognised browsers locked it since they were last
@@ -73,10 +73,10 @@ impl OtpCard {
     }
 
     /// Where the card stands at `now`.
-    pub fn state(&self, now: DateTime<Utc>) -> CardState {
+    pub fn state(&self, now: Timestamp) -> CardState {
         if self.disabled_reason.is_some() {
             CardState::OutOfService
-        } else if self.locked_until.is_some_and(|u| store::from_db(u) > now) {
+        } else if self.locked_until.is_some_and(|u| u > now) {
             CardState::Locked
         } else if self.aidant_id.is_none() {
             CardState::Free
@@ -127,7 +127,7 @@ pub struct NewCard<'a> {
     /// Kind.
     pub kind: CardKind,
     /// Holder, if already associated.
-    pub aidant_id: Option<&'a str>,
+    pub aidant_id: Option<&'a AidantId>,
     /// Whether it is already validated (e.g. imported and checked by the national team).
     pub validated: bool,
 }
@@ -137,10 +137,10 @@ pub fn create_card(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
-    now: DateTime<Utc>,
+    now: Timestamp,
     new: NewCard<'_>,
 ) -> Result<OtpCard, AuthError> {
-    let id = new_id(rng)?;
+    let id = CardId::generate(rng)?;
     let card = OtpCard {
         seed_encrypted: cipher.seal_hex(rng, &id, new.seed_hex)?,
         id,
@@ -148,12 +148,12 @@ pub fn create_card(
         kind: new.kind,
         digits: TOTP_DIGITS as i32,
         period: TOTP_PERIOD as i32,
-        aidant_id: new.aidant_id.map(str::to_owned),
-        validated_at: new.validated.then(|| to_db(now)),
+        aidant_id: new.aidant_id.cloned(),
+        validated_at: new.validated.then_some(now),
         last_used_step: None,
         failures: 0,
         locked_until: None,
-        created_at: to_db(now),
+        created_at: now,
         last_failure_at: None,
         disabled_reason: None,
         locks: 0,
@@ -185,7 +185,7 @@ pub fn bind_legacy_seeds(
     cipher: &SeedCipher,
 ) -> Result<usize, AuthError> {
     store::write_transaction(conn, |tx| {
-        let legacy: Vec<(String, String)> = otp_cards::table
+        let legacy: Vec<(CardId, String)> = otp_cards::table
             .filter(otp_cards::seed_encrypted.not_like("v2.%"))
             .select((otp_cards::id, otp_cards::seed_encrypted))
             .load(tx.conn())?;
@@ -208,12 +208,12 @@ pub enum OtpRefusal {
     /// The code was already used (or an older one than the last accepted).
     Replayed,
     /// A wrong code was typed a moment ago: no code is checked before then.
-    TooSoon(DateTime<Utc>),
+    TooSoon(Timestamp),
     /// Too many failures: the card is locked until then; `now_locked` when this very
     /// attempt locked it.
     Locked {
         /// End of the lock.
-        until: DateTime<Utc>,
+        until: Timestamp,
         /// Whether this attempt locked the card.
         now_locked: bool,
     },
@@ -259,7 +259,7 @@ impl Backoff {
     }
 
     /// Whether failures whose last one happened at `last` are forgotten at `now`.
-    pub fn forgotten(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    pub fn forgotten(&self, last: Option<Timestamp>, now: Timestamp) -> bool {
         last.is_none_or(|l| l + self.forget_after <= now)
     }
 
@@ -268,9 +268,9 @@ impl Backoff {
     pub fn wait_until(
         &self,
         failures: i32,
-        last: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+        last: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         let last = last?;
         if self.forgotten(Some(last), now) {
             return None;
@@ -284,19 +284,19 @@ impl Backoff {
 /// if it does: out of service, locked, or a wait after a wrong code.
 pub(crate) fn untrusted_gate(
     card: &OtpCard,
-    now: DateTime<Utc>,
+    now: Timestamp,
     backoff: &Backoff,
 ) -> Option<OtpRefusal> {
     if card.disabled_reason.is_some() {
         return Some(OtpRefusal::OutOfService);
     }
-    if let Some(until) = card.locked_until.map(store::from_db).filter(|u| *u > now) {
+    if let Some(until) = card.locked_until.filter(|u| *u > now) {
         return Some(OtpRefusal::Locked {
             until,
             now_locked: false,
         });
     }
-    let last_failure = card.last_failure_at.map(store::from_db);
+    let last_failure = card.last_failure_at;
     backoff
         .wait_until(card.failures, last_failure, now)
         .map(OtpRefusal::TooSoon)
@@ -308,7 +308,7 @@ pub(crate) fn matching_step(
     cipher: &SeedCipher,
     card: &OtpCard,
     code: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<i64>, AuthError> {
     let seed = cipher.open(&card.id, &card.seed_encrypted)?;
     let period = u64::try_from(card.period).unwrap_or(TOTP_PERIOD);
@@ -358,7 +358,7 @@ pub fn verify_code(
     cipher: &SeedCipher,
     card: &OtpCard,
     code: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
     backoff: &Backoff,
 ) -> Result<Result<i64, OtpRefusal>, AuthError> {
     if let Some(refusal) = untrusted_gate(card, now, backoff) {
@@ -380,17 +380,17 @@ pub fn verify_code(
 pub(crate) fn record_failure(
     tx: &mut WriteTx<'_>,
     card: &OtpCard,
-    now: DateTime<Utc>,
+    now: Timestamp,
     backoff: &Backoff,
 ) -> Result<OtpRefusal, AuthError> {
-    let forget = backoff.forgotten(card.last_failure_at.map(store::from_db), now);
+    let forget = backoff.forgotten(card.last_failure_at, now);
     let target = otp_cards::table.find(&card.id);
     if forget {
         diesel::update(target)
             .set((
                 otp_cards::failures.eq(1),
                 otp_cards::locks.eq(0),
-                otp_cards::last_failure_at.eq(to_db(now)),
+                otp_cards::last_failure_at.eq(now),
                 otp_cards::unseen_failures.eq(otp_cards::unseen_failures + 1),
             ))
             .execute(tx.conn())?;
@@ -398,7 +398,7 @@ pub(crate) fn record_failure(
         diesel::update(target)
             .set((
                 otp_cards::failures.eq(otp_cards::failures + 1),
-                otp_cards::last_failure_at.eq(to_db(now)),
+                otp_cards::last_failure_at.eq(now),
                 otp_cards::unseen_failures.eq(otp_cards::unseen_failures + 1),
             ))
             .execute(tx.conn())?;
@@ -413,7 +413,7 @@ pub(crate) fn record_failure(
     let until = now + backoff.lock_length(locks);
     diesel::update(target)
         .set((
-            otp_cards::locked_until.eq(to_db(until)),
+            otp_cards::locked_until.eq(until),
             otp_cards::locks.eq(locks),
             otp_cards::unseen_locks.eq(otp_cards::unseen_locks + 1),
         ))
@@ -426,13 +426,13 @@ pub(crate) fn record_failure(
 
 /// Forgets the wrong codes from unrecognised browsers and lifts the lock they caused (a
 /// référent vouches for the card, and has talked with its holder).
-pub(crate) fn forget_failures(tx: &mut WriteTx<'_>, card_id: &str) -> Result<(), AuthError> {
+pub(crate) fn forget_failures(tx: &mut WriteTx<'_>, card_id: &CardId) -> Result<(), AuthError> {
     diesel::update(otp_cards::table.find(card_id))
         .set((
             otp_cards::failures.eq(0),
             otp_cards::locks.eq(0),
-            otp_cards::locked_until.eq(None::<NaiveDateTime>),
-            otp_cards::last_failure_at.eq(None::<NaiveDateTime>),
+            otp_cards::locked_until.eq(None::<Timestamp>),
+            otp_cards::last_failure_at.eq(None::<Timestamp>),
             otp_cards::unseen_failures.eq(0),
             otp_cards::unseen_locks.eq(0),
         ))
@@ -448,18 +448,19 @@ pub(crate) fn code_at_step(seed: &[u8], step: i64, period: u64, digits: u32) -> 
 
 /// The code a standard card (6 digits, 30 s) with this seed shows at `now`: for the demo
 /// card's helper and for tests that play the card.
-pub fn card_code_at(seed: &[u8], now: DateTime<Utc>) -> String {
+pub fn card_code_at(seed: &[u8], now: Timestamp) -> String {
     code_at_step(seed, step_at(now, TOTP_PERIOD), TOTP_PERIOD, TOTP_DIGITS)
 }
 
 /// The step a card is on at `now`.
-pub(crate) fn step_at(now: DateTime<Utc>, period: u64) -> i64 {
+pub(crate) fn step_at(now: Timestamp, period: u64) -> i64 {
     now.timestamp().div_euclid(period.max(1) as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     #[test]
     fn a_code_is_accepted_once_then_refused_as_replayed() {
@@ -475,7 +476,7 @@ mod tests {
                 tx,
                 &SystemRandom::new(),
                 &cipher,
-                now,
+                now.into(),
                 NewCard {
                     serial: "GADT0000900",
                     seed_hex: seed,
@@ -486,7 +487,7 @@ mod tests {
             )
         })
         .unwrap();
-        let code = card_code_at(&hex::decode(seed).unwrap(), now);
+        let code = card_code_at(&hex::decode(seed).unwrap(), now.into());
         let backoff = crate::SessionPolicy::default().card;
         let mut check = |at| {
             store::write_transaction(&mut conn, |tx| {
@@ -494,10 +495,10 @@ mod tests {
             })
             .unwrap()
         };
-        assert!(check(now).is_ok());
+        assert!(check(now.into()).is_ok());
         // The card as first read: the database refuses the step already used.
         let card_now = now + chrono::Duration::seconds(1);
-        assert_eq!(check(card_now), Err(OtpRefusal::Replayed));
+        assert_eq!(check(card_now.into()), Err(OtpRefusal::Replayed));
     }
 
     /// RFC 6238 appendix B, SHA-1 rows, truncated to 6 digits (the RFC lists 8).
@@ -533,7 +534,7 @@ mod tests {
             .map(|n| backoff.delay_after(n).num_seconds())
             .collect();
         assert_eq!(delays, [0, 1, 2, 4, 8, 10, 10]);
-        let at = |s| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
+        let at = |s| Timestamp::from_timestamp(s).unwrap();
         assert_eq!(backoff.wait_until(3, Some(at(100)), at(102)), Some(at(104)));
         assert_eq!(backoff.wait_until(3, Some(at(100)), at(104)), None);
         assert!(!backoff.forgotten(Some(at(100)), at(100 + 899)));
@@ -563,7 +564,7 @@ mod tests {
 
     #[test]
     fn steps_follow_the_clock() {
-        let at = |s| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
+        let at = |s| Timestamp::from_timestamp(s).unwrap();
         assert_eq!(step_at(at(59), 30), 1);
         assert_eq!(step_at(at(60), 30), 2);
     }

@@ -9,11 +9,11 @@ use crate::cards::Backoff;
 use crate::AuthError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use store::schema::trusted_devices;
-use store::{from_db, hash_secret, to_db, DbConnection, StoreError, WriteTx};
+use store::{hash_secret, AidantId, DbConnection, StoreError, Timestamp, WriteTx};
 
 /// The secret a recognised browser keeps. Only its hash is stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -37,21 +37,21 @@ impl std::fmt::Debug for DeviceToken {
 #[diesel(table_name = trusted_devices)]
 pub(crate) struct Device {
     pub token_hash: String,
-    pub aidant_id: String,
-    pub created_at: NaiveDateTime,
-    pub last_used_at: NaiveDateTime,
+    pub aidant_id: AidantId,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
     pub failures: i32,
-    pub last_failure_at: Option<NaiveDateTime>,
+    pub last_failure_at: Option<Timestamp>,
 }
 
 /// The first of `tokens` that names a browser recognised for this aidant at `now` (used
 /// within `lifetime`).
 pub(crate) fn recognised(
     conn: &mut DbConnection,
-    aidant_id: &str,
+    aidant_id: &AidantId,
     tokens: &[String],
     lifetime: Duration,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<Device>, AuthError> {
     if tokens.is_empty() {
         return Ok(None);
@@ -60,7 +60,7 @@ pub(crate) fn recognised(
     Ok(trusted_devices::table
         .filter(trusted_devices::token_hash.eq_any(&hashes))
         .filter(trusted_devices::aidant_id.eq(aidant_id))
-        .filter(trusted_devices::last_used_at.gt(to_db(now - lifetime)))
+        .filter(trusted_devices::last_used_at.gt(now - lifetime))
         .select(Device::as_select())
         .first(conn)
         .optional()?)
@@ -70,8 +70,8 @@ pub(crate) fn recognised(
 pub(crate) fn remember(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    aidant_id: &str,
-    now: DateTime<Utc>,
+    aidant_id: &AidantId,
+    now: Timestamp,
 ) -> Result<DeviceToken, AuthError> {
     let mut bytes = [0u8; 32];
     rng.fill(&mut bytes).map_err(|_| StoreError::Random)?;
@@ -80,8 +80,8 @@ pub(crate) fn remember(
         .values((
             trusted_devices::token_hash.eq(hash_secret(token.expose())),
             trusted_devices::aidant_id.eq(aidant_id),
-            trusted_devices::created_at.eq(to_db(now)),
-            trusted_devices::last_used_at.eq(to_db(now)),
+            trusted_devices::created_at.eq(now),
+            trusted_devices::last_used_at.eq(now),
             trusted_devices::failures.eq(0),
         ))
         .execute(tx.conn())?;
@@ -89,25 +89,17 @@ pub(crate) fn remember(
 }
 
 /// The end of the wait before the browser's next code is checked, if it has not passed.
-pub(crate) fn wait_until(
-    device: &Device,
-    backoff: &Backoff,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    backoff.wait_until(device.failures, device.last_failure_at.map(from_db), now)
+pub(crate) fn wait_until(device: &Device, backoff: &Backoff, now: Timestamp) -> Option<Timestamp> {
+    backoff.wait_until(device.failures, device.last_failure_at, now)
 }
 
 /// A code typed from the browser was accepted: its failures are forgotten.
-pub(crate) fn used(
-    tx: &mut WriteTx<'_>,
-    device: &Device,
-    now: DateTime<Utc>,
-) -> Result<(), AuthError> {
+pub(crate) fn used(tx: &mut WriteTx<'_>, device: &Device, now: Timestamp) -> Result<(), AuthError> {
     diesel::update(trusted_devices::table.find(&device.token_hash))
         .set((
-            trusted_devices::last_used_at.eq(to_db(now)),
+            trusted_devices::last_used_at.eq(now),
             trusted_devices::failures.eq(0),
-            trusted_devices::last_failure_at.eq(None::<NaiveDateTime>),
+            trusted_devices::last_failure_at.eq(None::<Timestamp>),
         ))
         .execute(tx.conn())?;
     Ok(())
@@ -119,13 +111,13 @@ pub(crate) fn failed(
     tx: &mut WriteTx<'_>,
     device: &Device,
     backoff: &Backoff,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<bool, AuthError> {
     let target = trusted_devices::table.find(&device.token_hash);
     diesel::update(target)
         .set((
             trusted_devices::failures.eq(trusted_devices::failures + 1),
-            trusted_devices::last_failure_at.eq(to_db(now)),
+            trusted_devices::last_failure_at.eq(now),
         ))
         .execute(tx.conn())?;
     let failures: i32 = target.select(trusted_devices::failures).first(tx.conn())?;
@@ -138,9 +130,9 @@ pub(crate) fn failed(
 
 /// Deletes the browsers last used before `before` (they are no longer recognised); returns
 /// how many.
-pub fn purge_devices(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, AuthError> {
-    Ok(diesel::delete(
-        trusted_devices::table.filter(trusted_devices::last_used_at.lt(to_db(before))),
+pub fn purge_devices(conn: &mut DbConnection, before: Timestamp) -> Result<usize, AuthError> {
+    Ok(
+        diesel::delete(trusted_devices::table.filter(trusted_devices::last_used_at.lt(before)))
+            .execute(conn)?,
     )
-    .execute(conn)?)
 }

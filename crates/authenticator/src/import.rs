@@ -4,14 +4,13 @@
 use crate::cards::{create_card, CardKind, NewCard, OtpCard};
 use crate::management::card_by_serial;
 use crate::{AuthError, SeedCipher};
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::digest;
 use ring::rand::SecureRandom;
 use std::collections::HashMap;
 use store::schema::otp_cards;
-use store::{write_transaction, DbConnection, PooledDb};
+use store::{write_transaction, AidantId, DbConnection, PooledDb, Timestamp};
 
 /// Longest serial number accepted.
 const MAX_SERIAL: usize = 32;
@@ -112,7 +111,7 @@ pub fn import_cards(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
-    now: DateTime<Utc>,
+    now: Timestamp,
     content: &[u8],
 ) -> Result<ImportReport, AuthError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -208,8 +207,8 @@ pub fn import_cards(
                             otp_cards::seed_encrypted.eq(cipher.seal_hex(rng, &card.id, seed)?),
                             otp_cards::last_used_step.eq(None::<i64>),
                             otp_cards::failures.eq(0),
-                            otp_cards::locked_until.eq(None::<NaiveDateTime>),
-                            otp_cards::last_failure_at.eq(None::<NaiveDateTime>),
+                            otp_cards::locked_until.eq(None::<Timestamp>),
+                            otp_cards::last_failure_at.eq(None::<Timestamp>),
                             otp_cards::disabled_reason.eq(None::<String>),
                         ))
                         .execute(tx.conn())?;
@@ -246,7 +245,7 @@ pub fn list_cards(conn: &mut DbConnection) -> Result<Vec<(OtpCard, Option<String
         .order(otp_cards::serial.asc())
         .select(OtpCard::as_select())
         .load(conn)?;
-    let holders: HashMap<String, String> = aidants::table
+    let holders: HashMap<AidantId, String> = aidants::table
         .filter(
             aidants::id.eq_any(
                 cards
@@ -256,7 +255,7 @@ pub fn list_cards(conn: &mut DbConnection) -> Result<Vec<(OtpCard, Option<String
             ),
         )
         .select((aidants::id, aidants::email))
-        .load::<(String, String)>(conn)?
+        .load::<(AidantId, String)>(conn)?
         .into_iter()
         .collect();
     Ok(cards

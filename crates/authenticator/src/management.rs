@@ -13,12 +13,13 @@ use crate::cards::{
 };
 use crate::sessions::{end_sessions, SessionPolicy};
 use crate::{AuthError, SeedCipher, VerifiedReferent};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::otp_cards;
-use store::{to_db, write_transaction, DbConnection, PooledDb, WriteTx};
+use store::{
+    write_transaction, AidantId, CardId, DbConnection, OrganisationId, PooledDb, Timestamp, WriteTx,
+};
 
 /// Why a référent's action on a card or an aidant was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,14 +104,14 @@ impl Dissociation {
 /// Built only from a [`VerifiedReferent`].
 #[derive(Debug, Clone, Copy)]
 pub struct ReferentAction<'a> {
-    organisation_id: &'a str,
-    referent_id: &'a str,
-    aidant_id: &'a str,
+    organisation_id: &'a OrganisationId,
+    referent_id: &'a AidantId,
+    aidant_id: &'a AidantId,
 }
 
 impl<'a> ReferentAction<'a> {
     /// The référent's action on `aidant_id` (whose membership each action checks).
-    pub fn on(referent: &'a VerifiedReferent, aidant_id: &'a str) -> Self {
+    pub fn on(referent: &'a VerifiedReferent, aidant_id: &'a AidantId) -> Self {
         ReferentAction {
             organisation_id: referent.organisation_id(),
             referent_id: referent.referent_id(),
@@ -119,7 +120,7 @@ impl<'a> ReferentAction<'a> {
     }
 
     /// The aidant acted upon.
-    pub fn aidant_id(&self) -> &'a str {
+    pub fn aidant_id(&self) -> &'a AidantId {
         self.aidant_id
     }
 }
@@ -148,14 +149,14 @@ impl ReferentAction<'_> {
     fn card(
         &self,
         conn: &mut DbConnection,
-        card_id: &str,
+        card_id: &CardId,
     ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
         if let Err(refusal) = self.card_authority(conn)? {
             return Ok(Err(refusal));
         }
         Ok(cards_of_aidant(conn, self.aidant_id)?
             .into_iter()
-            .find(|c| c.id == card_id)
+            .find(|c| c.id == *card_id)
             .ok_or(CardRefusal::NotMember))
     }
 
@@ -163,7 +164,7 @@ impl ReferentAction<'_> {
         &self,
         tx: &mut WriteTx<'_>,
         rng: &dyn SecureRandom,
-        now: DateTime<Utc>,
+        now: Timestamp,
         action: Action,
         details: serde_json::Value,
     ) -> Result<(), AuthError> {
@@ -172,12 +173,12 @@ impl ReferentAction<'_> {
             rng,
             now,
             NewEntry {
-                chain: self.organisation_id,
+                chain: self.organisation_id.as_str(),
                 action,
                 aidant_id: Some(self.referent_id),
                 usager_id: None,
                 organisation_id: Some(self.organisation_id),
-                subject: self.aidant_id,
+                subject: self.aidant_id.as_str(),
                 details,
             },
         )?;
@@ -189,8 +190,8 @@ impl ReferentAction<'_> {
 /// active membership, so that what they do to the aidant's cards stays within their remit.
 pub fn may_manage_cards(
     conn: &mut DbConnection,
-    referent_id: &str,
-    aidant_id: &str,
+    referent_id: &AidantId,
+    aidant_id: &AidantId,
 ) -> Result<bool, AuthError> {
     Ok(accounts::memberships_outside_authority(conn, aidant_id, referent_id)?.is_empty())
 }
@@ -198,7 +199,7 @@ pub fn may_manage_cards(
 /// Every card an aidant holds or held back in service, newest first.
 pub fn cards_of_aidant(
     conn: &mut DbConnection,
-    aidant_id: &str,
+    aidant_id: &AidantId,
 ) -> Result<Vec<OtpCard>, AuthError> {
     Ok(otp_cards::table
         .filter(otp_cards::aidant_id.eq(aidant_id))
@@ -220,7 +221,7 @@ pub fn card_by_serial(conn: &mut DbConnection, serial: &str) -> Result<Option<Ot
 pub fn associate_card(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
     serial: &str,
 ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
@@ -250,7 +251,7 @@ pub fn associate_card(
         )
         .set((
             otp_cards::aidant_id.eq(who.aidant_id),
-            otp_cards::validated_at.eq(None::<chrono::NaiveDateTime>),
+            otp_cards::validated_at.eq(None::<Timestamp>),
         ))
         .execute(tx.conn())?;
         if taken != 1 {
@@ -278,7 +279,7 @@ pub fn validate_card(
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
     code: &str,
 ) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
@@ -313,7 +314,7 @@ pub fn validate_card(
             }
         }
         diesel::update(otp_cards::table.find(&card.id))
-            .set(otp_cards::validated_at.eq(Some(to_db(now))))
+            .set(otp_cards::validated_at.eq(Some(now)))
             .execute(tx.conn())?;
         // The référent holds the card: the codes typed to validate it count for nothing now.
         forget_failures(tx, &card.id)?;
@@ -325,7 +326,7 @@ pub fn validate_card(
             serde_json::json!({ "card": card.serial, "kind": card.kind.as_str() }),
         )?;
         Ok(Ok(OtpCard {
-            validated_at: Some(to_db(now)),
+            validated_at: Some(now),
             ..card
         }))
     })
@@ -336,9 +337,9 @@ pub fn validate_card(
 pub fn dissociate_card(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
-    card_id: &str,
+    card_id: &CardId,
     reason: &Dissociation,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
     if matches!(reason, Dissociation::Autre(text) if text.is_empty()) {
@@ -354,7 +355,7 @@ pub fn dissociate_card(
         diesel::update(otp_cards::table.find(&card.id))
             .set((
                 otp_cards::aidant_id.eq(None::<String>),
-                otp_cards::validated_at.eq(None::<chrono::NaiveDateTime>),
+                otp_cards::validated_at.eq(None::<Timestamp>),
                 otp_cards::disabled_reason.eq(disabled),
             ))
             .execute(tx.conn())?;
@@ -385,9 +386,9 @@ pub fn dissociate_card(
 pub fn unlock_card(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
-    card_id: &str,
+    card_id: &CardId,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
     write_transaction(conn, |tx| {
         let card = match who.card(tx.conn(), card_id)? {
@@ -444,7 +445,7 @@ pub fn begin_digital_card(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
 ) -> Result<Result<Enrolment, CardRefusal>, AuthError> {
     let mut seed = vec![0u8; 20];
@@ -488,7 +489,7 @@ pub fn begin_digital_card(
 pub fn deactivate_member(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
     if who.aidant_id == who.referent_id {
@@ -514,7 +515,7 @@ pub fn deactivate_member(
 pub fn reactivate_member(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
     write_transaction(conn, |tx| {
@@ -536,7 +537,7 @@ pub fn reactivate_member(
 pub fn designate_referent(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: ReferentAction<'_>,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
     write_transaction(conn, |tx| {
@@ -561,7 +562,7 @@ pub fn designate_referent(
 pub fn add_aidant(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     referent: &VerifiedReferent,
     new: accounts::NewAidant<'_>,
 ) -> Result<accounts::Aidant, accounts::AccountError> {
@@ -599,7 +600,7 @@ mod tests {
             last_used_step: None,
             failures: 0,
             locked_until: None,
-            created_at: chrono::NaiveDateTime::default(),
+            created_at: Timestamp::from_timestamp(0).unwrap(),
             last_failure_at: None,
             disabled_reason: None,
             locks: 0,

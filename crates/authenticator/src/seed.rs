@@ -8,6 +8,7 @@ use base64::Engine;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::SecureRandom;
 use ring::{hkdf, hmac};
+use store::CardId;
 
 /// Why a seed could not be sealed or opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +70,7 @@ impl SeedCipher {
     pub fn seal_hex(
         &self,
         rng: &dyn SecureRandom,
-        card_id: &str,
+        card_id: &CardId,
         seed_hex: &str,
     ) -> Result<String, SeedError> {
         let seed = hex::decode(seed_hex.trim()).map_err(|_| SeedError::Malformed)?;
@@ -82,7 +83,7 @@ impl SeedCipher {
     fn seal(
         &self,
         rng: &dyn SecureRandom,
-        card_id: &str,
+        card_id: &CardId,
         seed: Vec<u8>,
     ) -> Result<String, SeedError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -102,7 +103,7 @@ impl SeedCipher {
 
     /// Opens the sealed seed of the card `card_id`, giving its raw bytes. A seed sealed for
     /// another card, or in the old unbound format, does not open.
-    pub fn open(&self, card_id: &str, sealed: &str) -> Result<Vec<u8>, SeedError> {
+    pub fn open(&self, card_id: &CardId, sealed: &str) -> Result<Vec<u8>, SeedError> {
         let body = sealed
             .strip_prefix(BOUND_PREFIX)
             .ok_or(SeedError::Undecryptable)?;
@@ -114,7 +115,7 @@ impl SeedCipher {
     pub fn rebind(
         &self,
         rng: &dyn SecureRandom,
-        card_id: &str,
+        card_id: &CardId,
         sealed: &str,
     ) -> Result<Option<String>, SeedError> {
         if sealed.starts_with(BOUND_PREFIX) {
@@ -149,7 +150,7 @@ const BOUND_PREFIX: &str = "v2.";
 const LEGACY_AAD: &[u8] = b"otp-seed";
 
 /// The associated data of a card's seed.
-fn card_aad(card_id: &str) -> String {
+fn card_aad(card_id: &CardId) -> String {
     format!("otp-seed:{card_id}")
 }
 
@@ -164,20 +165,22 @@ mod tests {
     fn a_sealed_seed_opens_only_under_its_key_and_for_its_card() {
         let rng = SystemRandom::new();
         let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
-        let sealed = cipher.seal_hex(&rng, "carte-a", SEED).unwrap();
+        let sealed = cipher
+            .seal_hex(&rng, &CardId::from("carte-a"), SEED)
+            .unwrap();
         assert!(!sealed.contains("3132"));
         assert_eq!(
-            cipher.open("carte-a", &sealed).unwrap(),
+            cipher.open(&CardId::from("carte-a"), &sealed).unwrap(),
             b"12345678901234567890"
         );
         // Copied onto another card's row, it does not open.
         assert_eq!(
-            cipher.open("carte-b", &sealed),
+            cipher.open(&CardId::from("carte-b"), &sealed),
             Err(SeedError::Undecryptable)
         );
         let other = SeedCipher::new(&[8u8; 32]).unwrap();
         assert_eq!(
-            other.open("carte-a", &sealed),
+            other.open(&CardId::from("carte-a"), &sealed),
             Err(SeedError::Undecryptable)
         );
     }
@@ -205,15 +208,23 @@ mod tests {
         let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
         let legacy = legacy_seal(&cipher, b"12345678901234567890");
         assert_eq!(
-            cipher.open("carte-a", &legacy),
+            cipher.open(&CardId::from("carte-a"), &legacy),
             Err(SeedError::Undecryptable)
         );
-        let bound = cipher.rebind(&rng, "carte-a", &legacy).unwrap().unwrap();
+        let bound = cipher
+            .rebind(&rng, &CardId::from("carte-a"), &legacy)
+            .unwrap()
+            .unwrap();
         assert_eq!(
-            cipher.open("carte-a", &bound).unwrap(),
+            cipher.open(&CardId::from("carte-a"), &bound).unwrap(),
             b"12345678901234567890"
         );
-        assert_eq!(cipher.rebind(&rng, "carte-a", &bound).unwrap(), None);
+        assert_eq!(
+            cipher
+                .rebind(&rng, &CardId::from("carte-a"), &bound)
+                .unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -242,8 +253,8 @@ mod tests {
         let rng = SystemRandom::new();
         let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
         assert_ne!(
-            cipher.seal_hex(&rng, "c", "00ff").unwrap(),
-            cipher.seal_hex(&rng, "c", "00ff").unwrap()
+            cipher.seal_hex(&rng, &CardId::from("c"), "00ff").unwrap(),
+            cipher.seal_hex(&rng, &CardId::from("c"), "00ff").unwrap()
         );
     }
 
@@ -256,15 +267,15 @@ mod tests {
         let cipher = SeedCipher::new(&[7u8; 32]).unwrap();
         let rng = SystemRandom::new();
         assert_eq!(
-            cipher.seal_hex(&rng, "c", "xyz").err(),
+            cipher.seal_hex(&rng, &CardId::from("c"), "xyz").err(),
             Some(SeedError::Malformed)
         );
         assert_eq!(
-            cipher.seal_hex(&rng, "c", "").err(),
+            cipher.seal_hex(&rng, &CardId::from("c"), "").err(),
             Some(SeedError::Malformed)
         );
         assert_eq!(
-            cipher.open("c", "v2.AAAA").err(),
+            cipher.open(&CardId::from("c"), "v2.AAAA").err(),
             Some(SeedError::Undecryptable)
         );
     }

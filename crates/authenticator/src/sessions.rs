@@ -14,14 +14,14 @@ use crate::throttle::{self, SourceWait};
 use crate::{AuthError, SeedCipher};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{aidant_sessions, otp_cards};
 use store::{
-    from_db, hash_secret, new_id, to_db, write_transaction, DbConnection, PooledDb, StoreError,
-    WriteTx,
+    hash_secret, new_id, write_transaction, AidantId, DbConnection, OrganisationId, PooledDb,
+    StoreError, Timestamp, WriteTx,
 };
 
 /// Lifetimes and limits of sessions and codes.
@@ -92,13 +92,13 @@ impl std::fmt::Debug for SessionToken {
 pub struct AidantSession {
     id: String,
     token_hash: String,
-    aidant_id: String,
-    organisation_id: String,
-    created_at: NaiveDateTime,
-    last_seen_at: NaiveDateTime,
-    last_otp_at: NaiveDateTime,
-    expires_at: NaiveDateTime,
-    ended_at: Option<NaiveDateTime>,
+    aidant_id: AidantId,
+    organisation_id: OrganisationId,
+    created_at: Timestamp,
+    last_seen_at: Timestamp,
+    last_otp_at: Timestamp,
+    expires_at: Timestamp,
+    ended_at: Option<Timestamp>,
 }
 
 impl AidantSession {
@@ -107,16 +107,16 @@ impl AidantSession {
         &self.id
     }
     /// The aidant.
-    pub fn aidant_id(&self) -> &str {
+    pub fn aidant_id(&self) -> &AidantId {
         &self.aidant_id
     }
     /// The organisation the aidant works for in this session.
-    pub fn organisation_id(&self) -> &str {
+    pub fn organisation_id(&self) -> &OrganisationId {
         &self.organisation_id
     }
     /// When the aidant last typed an OTP code.
-    pub fn last_otp_at(&self) -> DateTime<Utc> {
-        from_db(self.last_otp_at)
+    pub fn last_otp_at(&self) -> Timestamp {
+        self.last_otp_at
     }
 }
 
@@ -124,19 +124,19 @@ impl AidantSession {
 /// for an organisation they may work for. Only [`verify_activity`] builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAidant {
-    aidant_id: String,
-    organisation_id: String,
+    aidant_id: AidantId,
+    organisation_id: OrganisationId,
     session_id: String,
-    otp_at: DateTime<Utc>,
+    otp_at: Timestamp,
 }
 
 impl VerifiedAidant {
     /// The aidant.
-    pub fn aidant_id(&self) -> &str {
+    pub fn aidant_id(&self) -> &AidantId {
         &self.aidant_id
     }
     /// The organisation.
-    pub fn organisation_id(&self) -> &str {
+    pub fn organisation_id(&self) -> &OrganisationId {
         &self.organisation_id
     }
     /// The session.
@@ -144,7 +144,7 @@ impl VerifiedAidant {
         &self.session_id
     }
     /// When the OTP code was last typed: the `auth_time` of tokens.
-    pub fn otp_at(&self) -> DateTime<Utc> {
+    pub fn otp_at(&self) -> Timestamp {
         self.otp_at
     }
 }
@@ -158,7 +158,7 @@ pub enum LoginRefusal {
     BadCredentials(Failure),
     /// Too many failed sign-ins from this address (whatever the e-mails): suspended until
     /// then.
-    SourceLocked(DateTime<Utc>),
+    SourceLocked(Timestamp),
     /// The right code, but the aidant belongs to no habilitated organisation.
     NoOrganisation,
 }
@@ -174,9 +174,9 @@ pub enum Failure {
     Replayed,
     /// A wrong code was typed a moment ago (from this browser, this address or an
     /// unrecognised browser): no code is checked before then.
-    TooSoon(DateTime<Utc>),
+    TooSoon(Timestamp),
     /// The card is locked for unrecognised browsers until then.
-    Locked(DateTime<Utc>),
+    Locked(Timestamp),
 }
 
 impl LoginRefusal {
@@ -196,7 +196,7 @@ pub struct CardAlert {
     /// Wrong codes from unrecognised browsers since the holder was last told.
     pub failures: i32,
     /// Until when the card refuses unrecognised browsers, if it does.
-    pub locked_until: Option<DateTime<Utc>>,
+    pub locked_until: Option<Timestamp>,
 }
 
 fn new_token(rng: &dyn SecureRandom) -> Result<SessionToken, AuthError> {
@@ -205,7 +205,10 @@ fn new_token(rng: &dyn SecureRandom) -> Result<SessionToken, AuthError> {
     Ok(SessionToken(URL_SAFE_NO_PAD.encode(bytes)))
 }
 
-fn validated_cards(conn: &mut DbConnection, aidant_id: &str) -> Result<Vec<OtpCard>, AuthError> {
+fn validated_cards(
+    conn: &mut DbConnection,
+    aidant_id: &AidantId,
+) -> Result<Vec<OtpCard>, AuthError> {
     Ok(otp_cards::table
         .filter(otp_cards::aidant_id.eq(aidant_id))
         .filter(otp_cards::validated_at.is_not_null())
@@ -231,10 +234,10 @@ fn check_code(
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
-    aidant_id: &str,
+    aidant_id: &AidantId,
     code: &str,
     device_tokens: &[String],
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Result<Accepted, Failure>, AuthError> {
     let cards = validated_cards(tx.conn(), aidant_id)?;
     if cards.is_empty() {
@@ -310,8 +313,8 @@ fn check_code(
 /// What the holder of the aidant's cards has not been told yet, cleared once taken.
 fn take_alert(
     tx: &mut WriteTx<'_>,
-    aidant_id: &str,
-    now: DateTime<Utc>,
+    aidant_id: &AidantId,
+    now: Timestamp,
 ) -> Result<Option<CardAlert>, AuthError> {
     let cards = validated_cards(tx.conn(), aidant_id)?;
     if cards.iter().all(|c| c.unseen_locks == 0) {
@@ -320,7 +323,7 @@ fn take_alert(
     let failures = cards.iter().map(|c| c.unseen_failures).max().unwrap_or(0);
     let locked_until = cards
         .iter()
-        .filter_map(|c| c.locked_until.map(from_db))
+        .filter_map(|c| c.locked_until)
         .filter(|u| *u > now)
         .max();
     let ids: Vec<&str> = cards.iter().map(|c| c.id.as_str()).collect();
@@ -340,10 +343,10 @@ fn take_alert(
 pub(crate) fn journal_card_lock(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
-    aidant_id: &str,
+    now: Timestamp,
+    aidant_id: &AidantId,
     serial: &str,
-    until: DateTime<Utc>,
+    until: Timestamp,
 ) -> Result<(), AuthError> {
     journal::append(
         tx,
@@ -370,7 +373,7 @@ fn throttled<T>(
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
     source: &str,
     attempt: impl FnOnce(&mut WriteTx<'_>) -> Result<Result<T, LoginRefusal>, AuthError>,
 ) -> Result<Result<T, LoginRefusal>, AuthError> {
@@ -401,17 +404,17 @@ fn throttled<T>(
 fn journal_aidant_action(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     action: Action,
-    aidant_id: &str,
-    organisation_id: &str,
+    aidant_id: &AidantId,
+    organisation_id: &OrganisationId,
 ) -> Result<(), AuthError> {
     journal::append(
         tx,
         rng,
         now,
         NewEntry {
-            chain: organisation_id,
+            chain: organisation_id.as_str(),
             action,
             aidant_id: Some(aidant_id),
             usager_id: None,
@@ -456,7 +459,7 @@ pub fn login(
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
     credentials: Credentials<'_>,
 ) -> Result<Result<SignedIn, LoginRefusal>, AuthError> {
     write_transaction(conn, |tx| {
@@ -471,7 +474,7 @@ fn open_session(
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
     credentials: Credentials<'_>,
 ) -> Result<Result<SignedIn, LoginRefusal>, AuthError> {
     let Some(aidant) =
@@ -504,10 +507,10 @@ fn open_session(
         token_hash: hash_secret(token.expose()),
         aidant_id: aidant.id.clone(),
         organisation_id: organisation.id.clone(),
-        created_at: to_db(now),
-        last_seen_at: to_db(now),
-        last_otp_at: to_db(now),
-        expires_at: to_db(now + policy.absolute),
+        created_at: now,
+        last_seen_at: now,
+        last_otp_at: now,
+        expires_at: now + policy.absolute,
         ended_at: None,
     };
     diesel::insert_into(aidant_sessions::table)
@@ -555,7 +558,7 @@ pub const SEEN_PRECISION: Duration = Duration::seconds(60);
 pub fn session_by_token(
     conn: &mut DbConnection,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
     token: &str,
 ) -> Result<Option<AidantSession>, AuthError> {
     use store::schema::{aidants, memberships, organisations};
@@ -575,15 +578,14 @@ pub fn session_by_token(
     let Some(mut session) = found else {
         return Ok(None);
     };
-    let last_seen = from_db(session.last_seen_at);
-    let live = session.ended_at.is_none()
-        && from_db(session.expires_at) > now
-        && last_seen + policy.idle > now;
+    let last_seen = session.last_seen_at;
+    let live =
+        session.ended_at.is_none() && session.expires_at > now && last_seen + policy.idle > now;
     if !live {
         return Ok(None);
     }
     if last_seen + SEEN_PRECISION <= now {
-        session.last_seen_at = to_db(now);
+        session.last_seen_at = now;
         diesel::update(aidant_sessions::table.find(&session.id))
             .set(aidant_sessions::last_seen_at.eq(session.last_seen_at))
             .execute(conn)?;
@@ -596,7 +598,7 @@ pub fn session_by_token(
 pub fn verify_activity(
     session: &AidantSession,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Option<VerifiedAidant> {
     let otp_at = session.last_otp_at();
     (otp_at <= now && otp_at + policy.activity_window > now).then(|| VerifiedAidant {
@@ -616,7 +618,7 @@ pub fn recheck(
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
     session: &AidantSession,
     code: &str,
     source: &str,
@@ -637,7 +639,7 @@ pub fn recheck(
                 return Ok(Err(LoginRefusal::BadCredentials(failure)));
             }
             diesel::update(aidant_sessions::table.find(&session.id))
-                .set(aidant_sessions::last_otp_at.eq(to_db(now)))
+                .set(aidant_sessions::last_otp_at.eq(now))
                 .execute(tx.conn())?;
             journal_aidant_action(
                 tx,
@@ -648,7 +650,7 @@ pub fn recheck(
                 &session.organisation_id,
             )?;
             let mut updated = session.clone();
-            updated.last_otp_at = to_db(now);
+            updated.last_otp_at = now;
             Ok(Ok(updated))
         })
     })
@@ -658,9 +660,9 @@ pub fn recheck(
 /// many ended. Deactivating an aidant or taking their card away signs them out at once.
 pub fn end_sessions(
     tx: &mut WriteTx<'_>,
-    aidant_id: &str,
-    organisation_id: Option<&str>,
-    now: DateTime<Utc>,
+    aidant_id: &AidantId,
+    organisation_id: Option<&OrganisationId>,
+    now: Timestamp,
 ) -> Result<usize, AuthError> {
     let live = aidant_sessions::table
         .filter(aidant_sessions::aidant_id.eq(aidant_id))
@@ -668,11 +670,11 @@ pub fn end_sessions(
     let ended = match organisation_id {
         Some(organisation) => {
             diesel::update(live.filter(aidant_sessions::organisation_id.eq(organisation)))
-                .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
+                .set(aidant_sessions::ended_at.eq(Some(now)))
                 .execute(tx.conn())?
         }
         None => diesel::update(live)
-            .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
+            .set(aidant_sessions::ended_at.eq(Some(now)))
             .execute(tx.conn())?,
     };
     Ok(ended)
@@ -682,7 +684,7 @@ pub fn end_sessions(
 pub fn switch_organisation(
     conn: &mut DbConnection,
     session: &AidantSession,
-    organisation_id: &str,
+    organisation_id: &OrganisationId,
 ) -> Result<Option<AidantSession>, AuthError> {
     if !accounts::may_work_for(conn, &session.aidant_id, organisation_id)? {
         return Ok(None);
@@ -697,12 +699,10 @@ pub fn switch_organisation(
 
 /// Deletes the sessions whose absolute end came before `before` (ended or expired since);
 /// returns how many.
-pub fn purge_sessions(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, AuthError> {
+pub fn purge_sessions(conn: &mut DbConnection, before: Timestamp) -> Result<usize, AuthError> {
     Ok(
-        diesel::delete(
-            aidant_sessions::table.filter(aidant_sessions::expires_at.lt(to_db(before))),
-        )
-        .execute(conn)?,
+        diesel::delete(aidant_sessions::table.filter(aidant_sessions::expires_at.lt(before)))
+            .execute(conn)?,
     )
 }
 
@@ -710,10 +710,10 @@ pub fn purge_sessions(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<
 pub fn end_session(
     conn: &mut DbConnection,
     session_id: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<(), AuthError> {
     diesel::update(aidant_sessions::table.find(session_id))
-        .set(aidant_sessions::ended_at.eq(Some(to_db(now))))
+        .set(aidant_sessions::ended_at.eq(Some(now)))
         .execute(conn)?;
     Ok(())
 }

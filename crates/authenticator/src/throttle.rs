@@ -5,23 +5,22 @@
 
 use crate::cards::Backoff;
 use crate::AuthError;
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::login_throttle;
-use store::{from_db, to_db, DbConnection, WriteTx};
+use store::{DbConnection, Timestamp, WriteTx};
 
 /// Why attempts from a source address are not checked now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SourceWait {
     /// A failure happened a moment ago: wait until then.
-    TooSoon(DateTime<Utc>),
+    TooSoon(Timestamp),
     /// Too many failures: locked until then.
-    Locked(DateTime<Utc>),
+    Locked(Timestamp),
 }
 
-type Row = (i32, NaiveDateTime, Option<NaiveDateTime>);
+type Row = (i32, Timestamp, Option<Timestamp>);
 
 fn row(conn: &mut DbConnection, key: &str) -> Result<Option<Row>, AuthError> {
     Ok(login_throttle::table
@@ -39,17 +38,17 @@ fn row(conn: &mut DbConnection, key: &str) -> Result<Option<Row>, AuthError> {
 pub(crate) fn wait(
     conn: &mut DbConnection,
     backoff: &Backoff,
-    now: DateTime<Utc>,
+    now: Timestamp,
     tag: &str,
 ) -> Result<Option<SourceWait>, AuthError> {
     let Some((failures, last, locked_until)) = row(conn, tag)? else {
         return Ok(None);
     };
-    if let Some(until) = locked_until.map(from_db).filter(|u| *u > now) {
+    if let Some(until) = locked_until.filter(|u| *u > now) {
         return Ok(Some(SourceWait::Locked(until)));
     }
     Ok(backoff
-        .wait_until(failures, Some(from_db(last)), now)
+        .wait_until(failures, Some(last), now)
         .map(SourceWait::TooSoon))
 }
 
@@ -59,16 +58,16 @@ pub(crate) fn failed(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     backoff: &Backoff,
-    now: DateTime<Utc>,
+    now: Timestamp,
     tag: &str,
-) -> Result<Option<DateTime<Utc>>, AuthError> {
+) -> Result<Option<Timestamp>, AuthError> {
     let key = tag.to_owned();
     let failures = match row(tx.conn(), &key)? {
         None => {
             let insert = diesel::insert_into(login_throttle::table).values((
                 login_throttle::source.eq(&key),
                 login_throttle::failures.eq(1),
-                login_throttle::last_failure_at.eq(to_db(now)),
+                login_throttle::last_failure_at.eq(now),
             ));
             // Two first failures at once from one address: the second one counts below.
             let inserted = match tx.conn() {
@@ -81,12 +80,12 @@ pub(crate) fn failed(
                 increment(tx, &key, now)?
             }
         }
-        Some((_, last, _)) if backoff.forgotten(Some(from_db(last)), now) => {
+        Some((_, last, _)) if backoff.forgotten(Some(last), now) => {
             diesel::update(login_throttle::table.find(&key))
                 .set((
                     login_throttle::failures.eq(1),
-                    login_throttle::last_failure_at.eq(to_db(now)),
-                    login_throttle::locked_until.eq(None::<NaiveDateTime>),
+                    login_throttle::last_failure_at.eq(now),
+                    login_throttle::locked_until.eq(None::<Timestamp>),
                 ))
                 .execute(tx.conn())?;
             1
@@ -99,7 +98,7 @@ pub(crate) fn failed(
     let until = now + backoff.lock_for;
     diesel::update(login_throttle::table.find(&key))
         .set((
-            login_throttle::locked_until.eq(to_db(until)),
+            login_throttle::locked_until.eq(until),
             login_throttle::failures.eq(0),
         ))
         .execute(tx.conn())?;
@@ -120,11 +119,11 @@ pub(crate) fn failed(
     Ok(Some(until))
 }
 
-fn increment(tx: &mut WriteTx<'_>, key: &str, now: DateTime<Utc>) -> Result<i32, AuthError> {
+fn increment(tx: &mut WriteTx<'_>, key: &str, now: Timestamp) -> Result<i32, AuthError> {
     diesel::update(login_throttle::table.find(key))
         .set((
             login_throttle::failures.eq(login_throttle::failures + 1),
-            login_throttle::last_failure_at.eq(to_db(now)),
+            login_throttle::last_failure_at.eq(now),
         ))
         .execute(tx.conn())?;
     Ok(login_throttle::table
@@ -144,10 +143,9 @@ pub(crate) fn succeeded(tx: &mut WriteTx<'_>, tag: &str) -> Result<(), AuthError
 pub fn purge_login_throttle(
     conn: &mut DbConnection,
     backoff: &Backoff,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<usize, AuthError> {
-    let forgotten = to_db(now - backoff.lock_for);
-    let now = to_db(now);
+    let forgotten = now - backoff.lock_for;
     Ok(diesel::delete(
         login_throttle::table
             .filter(login_throttle::last_failure_at.lt(forgotten))

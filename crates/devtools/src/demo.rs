@@ -3,11 +3,10 @@
 
 use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
 use authenticator::{CardKind, NewCard, SeedCipher};
-use chrono::{DateTime, Utc};
 use identity::{Gender, IdentitePivot};
 use mandate::{Demarche, MandateDuration, NewMandate, NewUsager};
 use ring::rand::SecureRandom;
-use store::{write_transaction, PooledDb};
+use store::{write_transaction, AidantId, OrganisationId, PooledDb, Timestamp};
 
 /// The demo aidant's e-mail address.
 pub const DEMO_EMAIL: &str = "camille.durand@france-services-demo.fr";
@@ -26,9 +25,9 @@ pub struct DemoSummary {
     /// Whether it was created now.
     pub created: bool,
     /// Organisation id.
-    pub organisation_id: String,
+    pub organisation_id: OrganisationId,
     /// Aidant id.
-    pub aidant_id: String,
+    pub aidant_id: AidantId,
 }
 
 /// A demo usager, the démarches of their mandate and its duration.
@@ -89,14 +88,14 @@ pub fn seed_demo(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> anyhow::Result<DemoSummary> {
     if let Some(aidant) = accounts::find_aidant_by_email(conn, DEMO_EMAIL)? {
         let organisation_id = accounts::working_organisations(conn, &aidant.id)?
             .into_iter()
             .next()
             .map(|(o, _)| o.id)
-            .unwrap_or_default();
+            .ok_or_else(|| anyhow::anyhow!("l'aidant de démonstration n'a plus de structure"))?;
         return Ok(DemoSummary {
             created: false,
             organisation_id,
@@ -197,7 +196,7 @@ pub fn seed_demo(
 }
 
 /// The code a demo card (the demo aidant's, or the one in stock) shows at `now`.
-pub fn demo_code(serial: &str, now: DateTime<Utc>) -> Option<String> {
+pub fn demo_code(serial: &str, now: Timestamp) -> Option<String> {
     let seed = match serial.trim().to_uppercase().as_str() {
         DEMO_CARD_SERIAL => DEMO_CARD_SEED_HEX,
         DEMO_STOCK_CARD_SERIAL => DEMO_STOCK_CARD_SEED_HEX,

@@ -9,7 +9,7 @@
 //! for a given `salt` (ids derive from it and a counter, so they never collide).
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use mandate::{Demarche, MandateDuration};
@@ -17,7 +17,9 @@ use ring::rand::SecureRandom;
 use store::schema::{
     aidants, autorisations, journal_heads, mandates, memberships, organisations, usagers,
 };
-use store::{to_db, write_transaction, PooledDb};
+use store::{
+    write_transaction, AidantId, MandateId, OrganisationId, PooledDb, Timestamp, UsagerId,
+};
 
 /// How much to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,7 +192,7 @@ struct OrganisationRow {
     city: String,
     kind: String,
     habilitation: String,
-    created_at: chrono::NaiveDateTime,
+    created_at: Timestamp,
 }
 
 #[derive(Insertable)]
@@ -214,17 +216,17 @@ struct AidantRow {
     profession: String,
     phone: String,
     active: bool,
-    created_at: chrono::NaiveDateTime,
+    created_at: Timestamp,
 }
 
 #[derive(Insertable)]
 #[diesel(table_name = memberships)]
 #[diesel(treat_none_as_default_value = false)]
 struct MembershipRow {
-    aidant_id: String,
-    organisation_id: String,
+    aidant_id: AidantId,
+    organisation_id: OrganisationId,
     role: String,
-    created_at: chrono::NaiveDateTime,
+    created_at: Timestamp,
     active: bool,
 }
 
@@ -245,7 +247,7 @@ struct UsagerRow {
     email: String,
     phone: String,
     search_name: String,
-    created_at: chrono::NaiveDateTime,
+    created_at: Timestamp,
 }
 
 #[derive(Insertable)]
@@ -253,20 +255,20 @@ struct UsagerRow {
 #[diesel(treat_none_as_default_value = false)]
 struct MandateRow {
     id: String,
-    organisation_id: String,
-    usager_id: String,
-    created_by: String,
-    created_at: chrono::NaiveDateTime,
-    expires_at: chrono::NaiveDateTime,
+    organisation_id: OrganisationId,
+    usager_id: UsagerId,
+    created_by: AidantId,
+    created_at: Timestamp,
+    expires_at: Timestamp,
     duration: String,
     is_remote: bool,
-    consent_received_at: Option<chrono::NaiveDateTime>,
-    revoked_at: Option<chrono::NaiveDateTime>,
-    revoked_by: Option<String>,
+    consent_received_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+    revoked_by: Option<AidantId>,
     renews: Option<String>,
     consent_phone: Option<String>,
-    consent_requested_at: Option<chrono::NaiveDateTime>,
-    consent_denied_at: Option<chrono::NaiveDateTime>,
+    consent_requested_at: Option<Timestamp>,
+    consent_denied_at: Option<Timestamp>,
 }
 
 #[derive(Insertable)]
@@ -274,19 +276,19 @@ struct MandateRow {
 #[diesel(treat_none_as_default_value = false)]
 struct AutorisationRow {
     id: String,
-    mandate_id: String,
+    mandate_id: MandateId,
     demarche: String,
-    revoked_at: Option<chrono::NaiveDateTime>,
-    revoked_by: Option<String>,
+    revoked_at: Option<Timestamp>,
+    revoked_by: Option<AidantId>,
 }
 
 /// The world being generated: who belongs where, and when things happened.
 struct World<'a> {
     plan: VolumePlan,
     source: Source,
-    now: DateTime<Utc>,
-    demo_organisation: &'a str,
-    demo_aidant: &'a str,
+    now: Timestamp,
+    demo_organisation: &'a OrganisationId,
+    demo_aidant: &'a AidantId,
 }
 
 /// What a mandate is: mandates numbered from `plan.mandates` on are the demo structure's.
@@ -294,7 +296,7 @@ struct MandateFacts {
     /// The seeded structure, or `None` for the demo structure.
     organisation: Option<u64>,
     usager: u64,
-    created_at: DateTime<Utc>,
+    created_at: Timestamp,
     duration: MandateDuration,
     revoked: bool,
 }
@@ -322,8 +324,8 @@ impl World<'_> {
         (self.plan.aidants - o).div_ceil(self.plan.structures)
     }
 
-    fn usager_id(&self, u: u64) -> String {
-        self.source.id(Kind::Usager, u)
+    fn usager_id(&self, u: u64) -> UsagerId {
+        UsagerId::from(self.source.id(Kind::Usager, u))
     }
 
     fn mandate_facts(&self, m: u64) -> MandateFacts {
@@ -369,20 +371,20 @@ impl World<'_> {
             .collect()
     }
 
-    fn organisation_id_of(&self, facts: &MandateFacts) -> String {
+    fn organisation_id_of(&self, facts: &MandateFacts) -> OrganisationId {
         match facts.organisation {
-            Some(o) => self.structure_id(o),
-            None => self.demo_organisation.to_owned(),
+            Some(o) => self.structure_id(o).into(),
+            None => self.demo_organisation.clone(),
         }
     }
 
-    fn creator_of(&self, m: u64, facts: &MandateFacts) -> String {
+    fn creator_of(&self, m: u64, facts: &MandateFacts) -> AidantId {
         match facts.organisation {
             Some(o) => {
                 let k = self.source.below(8, m, self.aidants_in(o));
-                self.source.id(Kind::Aidant, self.aidant_of(o, k))
+                self.source.id(Kind::Aidant, self.aidant_of(o, k)).into()
             }
-            None => self.demo_aidant.to_owned(),
+            None => self.demo_aidant.clone(),
         }
     }
 }
@@ -393,10 +395,10 @@ impl World<'_> {
 pub fn fill(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     plan: VolumePlan,
-    demo_organisation: &str,
-    demo_aidant: &str,
+    demo_organisation: &OrganisationId,
+    demo_aidant: &AidantId,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<VolumeReport> {
     plan.check()?;
@@ -443,7 +445,7 @@ fn write_structures(
     report: &mut VolumeReport,
 ) -> anyhow::Result<()> {
     let plan = world.plan;
-    let created = to_db(world.now - Duration::seconds(world.history_seconds()));
+    let created = world.now - Duration::seconds(world.history_seconds());
     let structures: Vec<OrganisationRow> = (0..plan.structures)
         .map(|o| {
             let (zipcode, city) = CITIES[usize::try_from(o).unwrap_or(0) % CITIES.len()];
@@ -480,8 +482,8 @@ fn write_structures(
                 accounts::Role::Aidant
             };
             MembershipRow {
-                aidant_id: world.source.id(Kind::Aidant, a),
-                organisation_id: world.structure_id(a % plan.structures),
+                aidant_id: AidantId::from(world.source.id(Kind::Aidant, a)),
+                organisation_id: OrganisationId::from(world.structure_id(a % plan.structures)),
                 role: role.as_str().to_owned(),
                 created_at: created,
                 active: true,
@@ -548,7 +550,7 @@ fn usager_row(world: &World<'_>, u: u64) -> UsagerRow {
         )
     };
     UsagerRow {
-        id: world.usager_id(u),
+        id: world.usager_id(u).into(),
         sub: source.long_id(Kind::UsagerSub, u),
         franceconnect_sub: Some(source.long_id(Kind::UsagerFcSub, u)),
         given_name: given.to_owned(),
@@ -561,7 +563,7 @@ fn usager_row(world: &World<'_>, u: u64) -> UsagerRow {
         email: String::new(),
         phone: String::new(),
         search_name: mandate::normalise_search(&format!("{given} {family} ")),
-        created_at: to_db(world.now - Duration::seconds(world.history_seconds())),
+        created_at: world.now - Duration::seconds(world.history_seconds()),
     }
 }
 
@@ -580,13 +582,11 @@ fn write_mandates(
             let facts = world.mandate_facts(m);
             let id = world.source.id(Kind::Mandate, m);
             let creator = world.creator_of(m, &facts);
-            let revoked_at = facts
-                .revoked
-                .then(|| to_db(facts.created_at + Duration::days(3)));
+            let revoked_at = facts.revoked.then(|| facts.created_at + Duration::days(3));
             for (k, demarche) in world.demarches_of(m).into_iter().enumerate() {
                 autorisation_rows.push(AutorisationRow {
                     id: world.source.id(Kind::Autorisation, m * 3 + k as u64),
-                    mandate_id: id.clone(),
+                    mandate_id: MandateId::from(id.clone()),
                     demarche: demarche.id().to_owned(),
                     revoked_at,
                     revoked_by: revoked_at.map(|_| creator.clone()),
@@ -595,8 +595,8 @@ fn write_mandates(
             mandate_rows.push(MandateRow {
                 organisation_id: world.organisation_id_of(&facts),
                 usager_id: world.usager_id(facts.usager),
-                created_at: to_db(facts.created_at),
-                expires_at: to_db(facts.duration.expires_at(facts.created_at)),
+                created_at: facts.created_at,
+                expires_at: facts.duration.expires_at(facts.created_at),
                 duration: facts.duration.as_str().to_owned(),
                 is_remote: false,
                 consent_received_at: None,
@@ -636,10 +636,10 @@ fn write_mandates(
 
 /// One journal entry's facts before it is chained.
 struct EntryFacts {
-    at: DateTime<Utc>,
+    at: Timestamp,
     action: Action,
-    aidant: String,
-    usager: Option<String>,
+    aidant: AidantId,
+    usager: Option<UsagerId>,
     subject: &'static str,
     details: serde_json::Value,
 }
@@ -680,7 +680,7 @@ fn write_journal(
         } else {
             share.min(plan.journal - written)
         };
-        let chain = world.structure_id(o);
+        let chain = OrganisationId::from(world.structure_id(o));
         let mut facts: Vec<EntryFacts> = (0..count)
             .map(|k| entry_facts(world, o, written + k, own))
             .collect();
@@ -732,19 +732,19 @@ fn write_journal(
 fn append_chain(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    chain: &str,
+    chain: &OrganisationId,
     facts: &[EntryFacts],
 ) -> anyhow::Result<()> {
-    let entries: Vec<(DateTime<Utc>, NewEntry<'_>)> = facts
+    let entries: Vec<(Timestamp, NewEntry<'_>)> = facts
         .iter()
         .map(|f| {
             (
                 f.at,
                 NewEntry {
-                    chain,
+                    chain: chain.as_str(),
                     action: f.action,
                     aidant_id: Some(&f.aidant),
-                    usager_id: f.usager.as_deref(),
+                    usager_id: f.usager.as_ref(),
                     organisation_id: Some(chain),
                     subject: f.subject,
                     details: f.details.clone(),
@@ -752,8 +752,10 @@ fn append_chain(
             )
         })
         .collect();
-    write_transaction(conn, |tx| journal::append_many(tx, rng, chain, &entries))
-        .context("journal")?;
+    write_transaction(conn, |tx| {
+        journal::append_many(tx, rng, chain.as_str(), &entries)
+    })
+    .context("journal")?;
     Ok(())
 }
 
@@ -776,7 +778,7 @@ fn entry_facts(world: &World<'_>, o: u64, n: u64, own: &[u64]) -> EntryFacts {
         return EntryFacts {
             at,
             action: Action::ConnectAidant,
-            aidant,
+            aidant: AidantId::from(aidant),
             usager: None,
             subject: "",
             details: serde_json::Value::Null,
@@ -813,7 +815,7 @@ fn entry_facts(world: &World<'_>, o: u64, n: u64, own: &[u64]) -> EntryFacts {
     EntryFacts {
         at,
         action,
-        aidant,
+        aidant: AidantId::from(aidant),
         usager: Some(world.usager_id(facts.usager)),
         subject: demarche.id(),
         details,

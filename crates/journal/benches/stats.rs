@@ -104,15 +104,15 @@ fn bench_backend(c: &mut Criterion, name: &str, conn: &mut store::PooledDb, post
         started.elapsed().as_secs_f64()
     );
     let now = Utc.with_ymd_and_hms(2026, 11, 15, 12, 0, 0).unwrap();
-    let live = journal::stats::monthly(conn, now, 12).unwrap();
+    let live = journal::stats::monthly(conn, now.into(), 12).unwrap();
     let started = Instant::now();
     let closed =
-        store::write_transaction(conn, |tx| journal::stats::close_months(tx, now)).unwrap();
+        store::write_transaction(conn, |tx| journal::stats::close_months(tx, now.into())).unwrap();
     eprintln!(
         "{name}: {closed} months summed by the upkeep in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    let months = journal::stats::monthly(conn, now, 12).unwrap();
+    let months = journal::stats::monthly(conn, now.into(), 12).unwrap();
     assert_eq!(months.len(), 12);
     assert_eq!(months, live, "closed months read the same figures");
     assert!(months.iter().all(|m| m.demarches > 0 && m.usagers > 0));
@@ -120,7 +120,7 @@ fn bench_backend(c: &mut Criterion, name: &str, conn: &mut store::PooledDb, post
     group.sample_size(20);
     group.bench_function("agregats_12_mois", |b| {
         b.iter(|| {
-            let months = journal::stats::monthly(conn, now, 12).unwrap();
+            let months = journal::stats::monthly(conn, now.into(), 12).unwrap();
             let total = journal::stats::demarches_total(conn).unwrap();
             (months, total)
         })

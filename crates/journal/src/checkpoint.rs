@@ -5,12 +5,11 @@
 //! a copy lives outside the database.
 
 use crate::{JournalError, GENESIS_HASH};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use ring::digest;
 use serde_json::{json, Value};
 use store::schema::{journal, journal_checkpoints, journal_heads};
-use store::{to_db, DbConnection};
+use store::{DbConnection, Timestamp};
 
 /// Signs and verifies checkpoints (the provider's signing keys, in the service).
 pub trait CheckpointSigner: Send + Sync {
@@ -32,7 +31,7 @@ pub struct Checkpoint {
 }
 
 /// The Paris day of `at`, `YYYY-MM-DD`.
-pub fn day_of(at: DateTime<Utc>) -> String {
+pub fn day_of(at: Timestamp) -> String {
     paris::local(at).format("%Y-%m-%d").to_string()
 }
 
@@ -45,7 +44,7 @@ fn token_hash(token: &str) -> String {
 pub fn checkpoint_if_due(
     conn: &mut store::PooledDb,
     signer: &dyn CheckpointSigner,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<Checkpoint>, JournalError> {
     let day = day_of(now);
     let written = store::write_transaction(conn, |tx| write(tx.conn(), signer, now, &day));
@@ -63,7 +62,7 @@ pub fn checkpoint_if_due(
 fn write(
     conn: &mut DbConnection,
     signer: &dyn CheckpointSigner,
-    now: DateTime<Utc>,
+    now: Timestamp,
     day: &str,
 ) -> Result<Option<Checkpoint>, JournalError> {
     let done = journal_checkpoints::table
@@ -102,7 +101,7 @@ fn write(
     diesel::insert_into(journal_checkpoints::table)
         .values((
             journal_checkpoints::day.eq(day),
-            journal_checkpoints::at.eq(to_db(now)),
+            journal_checkpoints::at.eq(now),
             journal_checkpoints::prev_hash.eq(&prev_hash),
             journal_checkpoints::token.eq(&token),
         ))

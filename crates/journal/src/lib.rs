@@ -16,13 +16,14 @@ pub use checkpoint::{
     CheckpointSigner,
 };
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use ring::digest;
 use ring::rand::SecureRandom;
 use serde::Serialize;
 use store::schema::{journal, journal_heads};
-use store::{from_db, new_id, to_db, DbConnection, StoreError, WriteTx};
+use store::{
+    new_id, AidantId, DbConnection, OrganisationId, StoreError, Timestamp, UsagerId, WriteTx,
+};
 
 /// The chain of the national team's actions (imports, habilitations).
 pub const NATIONAL_CHAIN: &str = "national";
@@ -151,11 +152,11 @@ pub struct NewEntry<'a> {
     /// What happened.
     pub action: Action,
     /// The aidant who acted, if any.
-    pub aidant_id: Option<&'a str>,
+    pub aidant_id: Option<&'a AidantId>,
     /// The usager concerned, if any.
-    pub usager_id: Option<&'a str>,
+    pub usager_id: Option<&'a UsagerId>,
     /// The organisation concerned, if any.
-    pub organisation_id: Option<&'a str>,
+    pub organisation_id: Option<&'a OrganisationId>,
     /// A short subject (e.g. the démarche).
     pub subject: &'a str,
     /// Further details (never a secret in clear: hashes only).
@@ -174,15 +175,15 @@ pub struct JournalEntry {
     /// Position in the chain, from 1.
     pub seq: i64,
     /// When.
-    pub at: chrono::NaiveDateTime,
+    pub at: Timestamp,
     /// Action name.
     pub action: String,
     /// Aidant.
-    pub aidant_id: Option<String>,
+    pub aidant_id: Option<AidantId>,
     /// Usager.
-    pub usager_id: Option<String>,
+    pub usager_id: Option<UsagerId>,
     /// Organisation.
-    pub organisation_id: Option<String>,
+    pub organisation_id: Option<OrganisationId>,
     /// Subject.
     pub subject: String,
     /// Details, as stored JSON text.
@@ -195,8 +196,8 @@ pub struct JournalEntry {
 
 impl JournalEntry {
     /// When the entry was written, in UTC.
-    pub fn at_utc(&self) -> DateTime<Utc> {
-        from_db(self.at)
+    pub fn at_utc(&self) -> Timestamp {
+        self.at
     }
 
     /// The hash this entry must carry, recomputed from its content.
@@ -246,7 +247,7 @@ pub fn open_chain(tx: &mut WriteTx<'_>, chain: &str) -> Result<(), JournalError>
 pub fn append(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     entry: NewEntry<'_>,
 ) -> Result<JournalEntry, JournalError> {
     let conn = tx.conn();
@@ -280,7 +281,7 @@ pub fn append_many(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     chain: &str,
-    entries: &[(DateTime<Utc>, NewEntry<'_>)],
+    entries: &[(Timestamp, NewEntry<'_>)],
 ) -> Result<i64, JournalError> {
     let conn = tx.conn();
     let (mut seq, mut prev_hash): (i64, String) = journal_heads::table
@@ -313,7 +314,7 @@ pub fn append_many(
 /// The stored form of `entry` at position `seq`, after `prev_hash`, with its hash.
 fn chained(
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     entry: &NewEntry<'_>,
     seq: i64,
     prev_hash: String,
@@ -322,11 +323,11 @@ fn chained(
         id: new_id(rng)?,
         chain: entry.chain.to_owned(),
         seq,
-        at: to_db(now),
+        at: now,
         action: entry.action.as_str().to_owned(),
-        aidant_id: entry.aidant_id.map(str::to_owned),
-        usager_id: entry.usager_id.map(str::to_owned),
-        organisation_id: entry.organisation_id.map(str::to_owned),
+        aidant_id: entry.aidant_id.cloned(),
+        usager_id: entry.usager_id.cloned(),
+        organisation_id: entry.organisation_id.cloned(),
         subject: entry.subject.to_owned(),
         details: entry.details.to_string(),
         prev_hash,
@@ -377,7 +378,7 @@ pub fn entries_about(
 /// Everything the journal holds about one usager, oldest first (right of access).
 pub fn entries_of_usager(
     conn: &mut DbConnection,
-    usager_id: &str,
+    usager_id: &UsagerId,
 ) -> Result<Vec<JournalEntry>, JournalError> {
     Ok(journal::table
         .filter(journal::usager_id.eq(usager_id))
@@ -500,7 +501,7 @@ pub fn verify_all(conn: &mut DbConnection) -> Result<Vec<ChainReport>, JournalEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
     use ring::rand::SystemRandom;
     use store::{write_transaction, Scratch};
 
@@ -521,7 +522,7 @@ mod tests {
         let db = Scratch::new().unwrap();
         let mut conn = db.conn().unwrap();
         let rng = SystemRandom::new();
-        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap().into();
         let (first, second) = write_transaction(&mut conn, |tx| {
             open_chain(tx, "s1")?;
             let first = append(tx, &rng, at, entry("s1", "un"))?;

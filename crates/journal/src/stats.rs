@@ -10,12 +10,11 @@
 //! months in Paris time.
 
 use crate::{Action, JournalEntry, JournalError};
-use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use store::schema::{journal_monthly, journal_monthly_closed, journal_monthly_distinct};
-use store::{DbConnection, WriteTx};
+use store::{DbConnection, Timestamp, WriteTx};
 
 /// What is counted once per month, whatever the number of entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,13 +57,16 @@ const METRICS: [&str; 5] = [
 ];
 
 /// The `YYYY-MM` month of `at` in Paris.
-pub fn month_of(at: DateTime<Utc>) -> String {
+pub fn month_of(at: Timestamp) -> String {
     paris::local(at).format("%Y-%m").to_string()
 }
 
 /// What an entry adds to the distinct counts of its month.
 fn distinct_keys(entry: &JournalEntry) -> Vec<(Distinct, String)> {
-    let usager = entry.usager_id.clone().map(|u| (Distinct::Usager, u));
+    let usager = entry
+        .usager_id
+        .clone()
+        .map(|u| (Distinct::Usager, u.into()));
     match entry.action.as_str() {
         a if a == Action::CreateAutorisation.as_str() => {
             let mandat = serde_json::from_str::<serde_json::Value>(&entry.details)
@@ -77,7 +79,7 @@ fn distinct_keys(entry: &JournalEntry) -> Vec<(Distinct, String)> {
         a if a == Action::ConnectAidant.as_str() => entry
             .aidant_id
             .clone()
-            .map(|a| (Distinct::Aidant, a))
+            .map(|a| (Distinct::Aidant, a.into()))
             .into_iter()
             .collect(),
         _ => Vec::new(),
@@ -297,7 +299,7 @@ fn live_sums(
 /// where nothing happened).
 pub fn monthly(
     conn: &mut DbConnection,
-    now: DateTime<Utc>,
+    now: Timestamp,
     count: u32,
 ) -> Result<Vec<Month>, JournalError> {
     let months = last_months(now, count);
@@ -341,7 +343,7 @@ pub fn monthly(
 
 /// Sums once the figures of every month before the month of `now` that is not summed yet (a
 /// month that is over gets no more entries). Returns how many months were closed.
-pub fn close_months(tx: &mut WriteTx<'_>, now: DateTime<Utc>) -> Result<usize, JournalError> {
+pub fn close_months(tx: &mut WriteTx<'_>, now: Timestamp) -> Result<usize, JournalError> {
     let conn = tx.conn();
     let current = month_of(now);
     let closed: Vec<String> = journal_monthly_closed::table
@@ -401,7 +403,7 @@ pub fn demarches_total(conn: &mut DbConnection) -> Result<i64, JournalError> {
 }
 
 /// The `count` months ending with the month of `now`, as `YYYY-MM`, oldest first.
-fn last_months(now: DateTime<Utc>, count: u32) -> Vec<String> {
+fn last_months(now: Timestamp, count: u32) -> Vec<String> {
     use chrono::Datelike;
     let local = paris::local(now);
     let index = local.year() * 12 + local.month0() as i32;
@@ -465,9 +467,13 @@ pub fn rebuild(tx: &mut WriteTx<'_>) -> Result<u64, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
 
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    fn utc(s: &str) -> Timestamp {
+        DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+            .into()
     }
 
     #[test]

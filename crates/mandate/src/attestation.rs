@@ -4,15 +4,15 @@
 //! `create_attestation`. A paper attestation carries its id and fingerprint (QR code); the
 //! verification says whether they match what was journaled, without revealing the usager.
 
-use crate::{from_db, Demarche, Mandate, MandateError};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use crate::{Demarche, Mandate, MandateError};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::hmac;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use store::schema::{attestations, autorisations, mandates, usagers};
-use store::{new_id, to_db, DbConnection, WriteTx};
+use store::{new_id, AidantId, DbConnection, MandateId, OrganisationId, Timestamp, WriteTx};
 
 /// The consent statement printed on every mandate attestation.
 pub const CONSENT_STATEMENT: &str = "L'usager désigné ci-dessus autorise les aidants habilités de la structure à réaliser en son nom, \
@@ -69,7 +69,7 @@ store::text_enum! {
 #[derive(Debug, Clone)]
 pub struct Parties {
     /// Organisation id.
-    pub organisation_id: String,
+    pub organisation_id: OrganisationId,
     /// Organisation name.
     pub organisation_name: String,
     /// SIRET.
@@ -105,7 +105,7 @@ pub struct AttestationContent {
     /// `mandat` or `revocation`.
     pub kind: String,
     /// Mandate id.
-    pub mandate_id: String,
+    pub mandate_id: MandateId,
     /// Organisation name.
     pub organisation_name: String,
     /// SIRET.
@@ -149,7 +149,7 @@ pub struct Attestation {
     /// Id (printed).
     pub id: String,
     /// Mandate.
-    pub mandate_id: String,
+    pub mandate_id: MandateId,
     /// What it attests.
     pub kind: AttestationKind,
     /// Canonical content (JSON).
@@ -157,9 +157,9 @@ pub struct Attestation {
     /// Fingerprint (printed), hex.
     pub fingerprint: String,
     /// When produced.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
     /// By whom.
-    pub created_by: String,
+    pub created_by: AidantId,
 }
 
 impl Attestation {
@@ -175,12 +175,12 @@ impl Attestation {
 pub(crate) fn insert_attestation(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     key: &AttestationKey,
     parties: &Parties,
     mandate: &Mandate,
     kind: AttestationKind,
-    by_aidant: &str,
+    by_aidant: &AidantId,
 ) -> Result<Attestation, MandateError> {
     let usager: crate::Usager = usagers::table
         .find(&mandate.usager_id)
@@ -212,11 +212,11 @@ pub(crate) fn insert_attestation(
         },
         demarches: demarches.iter().map(|d| d.id().to_owned()).collect(),
         duration: mandate.duration.as_str().to_owned(),
-        created_at: from_db(mandate.created_at).to_rfc3339(),
-        expires_at: from_db(mandate.expires_at).to_rfc3339(),
+        created_at: mandate.created_at.to_rfc3339(),
+        expires_at: mandate.expires_at.to_rfc3339(),
         is_remote: mandate.is_remote,
         consent_statement: CONSENT_STATEMENT.to_owned(),
-        revoked_at: mandate.revoked_at.map(|t| from_db(t).to_rfc3339()),
+        revoked_at: mandate.revoked_at.map(|t| t.to_rfc3339()),
     };
     let text =
         serde_json::to_string(&content).map_err(|e| MandateError::Attestation(e.to_string()))?;
@@ -226,7 +226,7 @@ pub(crate) fn insert_attestation(
         kind,
         fingerprint: key.fingerprint(&text),
         content: text,
-        created_at: to_db(now),
+        created_at: now,
         created_by: by_aidant.to_owned(),
     };
     diesel::insert_into(attestations::table)
@@ -245,7 +245,7 @@ pub(crate) fn insert_attestation(
         rng,
         now,
         NewEntry {
-            chain: &mandate.organisation_id,
+            chain: mandate.organisation_id.as_str(),
             action: Action::CreateAttestation,
             aidant_id: Some(by_aidant),
             usager_id: Some(&mandate.usager_id),
@@ -273,7 +273,7 @@ pub fn attestation(conn: &mut DbConnection, id: &str) -> Result<Option<Attestati
 /// The attestations of a mandate, oldest first.
 pub fn attestations_of_mandate(
     conn: &mut DbConnection,
-    mandate_id: &str,
+    mandate_id: &MandateId,
 ) -> Result<Vec<Attestation>, MandateError> {
     Ok(attestations::table
         .filter(attestations::mandate_id.eq(mandate_id))
@@ -290,13 +290,13 @@ pub struct AttestationSummary {
     /// Organisation name.
     pub organisation_name: String,
     /// Start of the mandate.
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// End of the mandate.
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: Timestamp,
     /// Démarches covered at creation.
     pub demarches: Vec<Demarche>,
     /// When the attestation was produced.
-    pub issued_at: DateTime<Utc>,
+    pub issued_at: Timestamp,
     /// Whether the mandate is revoked now.
     pub revoked_now: bool,
     /// Whether the mandate is usable now.
@@ -321,7 +321,7 @@ pub fn verify_attestation(
     key: &AttestationKey,
     id: &str,
     fingerprint: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Verification, MandateError> {
     let Some(attestation) = attestation(conn, id)? else {
         return Ok(Verification::Unknown);
@@ -358,10 +358,10 @@ pub fn verify_attestation(
     Ok(Verification::Genuine(AttestationSummary {
         kind: attestation.kind,
         organisation_name: content.organisation_name.clone(),
-        created_at: parse_time(&content.created_at)?,
-        expires_at: parse_time(&content.expires_at)?,
+        created_at: parse_time(&content.created_at)?.into(),
+        expires_at: parse_time(&content.expires_at)?.into(),
         demarches: content.demarches(),
-        issued_at: from_db(attestation.created_at),
+        issued_at: attestation.created_at,
         revoked_now: mandate.revoked_at.is_some(),
         usable_now: mandate.is_usable(now),
     }))

@@ -5,12 +5,11 @@ use crate::phone::normalise_mobile;
 use crate::usager::normalise_search;
 use crate::{Demarche, Mandate, MandateDuration, MandateError};
 use authenticator::VerifiedAidant;
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{autorisations, mandates};
-use store::{to_db, write_transaction, PooledDb};
+use store::{write_transaction, MandateId, PooledDb, Timestamp};
 
 /// The text of the consent request. It names the organisation, the démarches and the
 /// duration, never the usager.
@@ -33,9 +32,9 @@ pub fn consent_message(
 pub fn mark_consent_requested(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: &VerifiedAidant,
-    mandate_id: &str,
+    mandate_id: &MandateId,
 ) -> Result<(), MandateError> {
     let aidant_id = who.aidant_id();
     write_transaction(conn, |tx| {
@@ -48,19 +47,19 @@ pub fn mark_consent_requested(
             .optional()?
             .ok_or(MandateError::UnknownMandate)?;
         diesel::update(mandates::table.find(mandate_id))
-            .set(mandates::consent_requested_at.eq(Some(to_db(now))))
+            .set(mandates::consent_requested_at.eq(Some(now)))
             .execute(tx.conn())?;
         journal::append(
             tx,
             rng,
             now,
             NewEntry {
-                chain: &mandate.organisation_id,
+                chain: mandate.organisation_id.as_str(),
                 action: Action::RemoteSmsConsentSent,
                 aidant_id: Some(aidant_id),
                 usager_id: Some(&mandate.usager_id),
                 organisation_id: Some(&mandate.organisation_id),
-                subject: &mandate.id,
+                subject: mandate.id.as_str(),
                 details: serde_json::json!({}),
             },
         )?;
@@ -108,7 +107,7 @@ pub enum SmsOutcome {
 pub fn record_sms_answer(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     from: &str,
     text: &str,
 ) -> Result<SmsOutcome, MandateError> {
@@ -123,7 +122,7 @@ pub fn record_sms_answer(
             .filter(mandates::consent_received_at.is_null())
             .filter(mandates::consent_denied_at.is_null())
             .filter(mandates::revoked_at.is_null())
-            .filter(mandates::expires_at.gt(to_db(now)))
+            .filter(mandates::expires_at.gt(now))
             .order(mandates::consent_requested_at.desc())
             .select(Mandate::as_select())
             .first(tx.conn())
@@ -135,37 +134,37 @@ pub fn record_sms_answer(
             return Ok(SmsOutcome::NotUnderstood);
         };
         let entry = |action| NewEntry {
-            chain: &mandate.organisation_id,
+            chain: mandate.organisation_id.as_str(),
             action,
             aidant_id: None,
             usager_id: Some(&mandate.usager_id),
             organisation_id: Some(&mandate.organisation_id),
-            subject: &mandate.id,
+            subject: mandate.id.as_str(),
             details: serde_json::json!({}),
         };
         match answer {
             SmsAnswer::Yes => {
                 diesel::update(mandates::table.find(&mandate.id))
-                    .set(mandates::consent_received_at.eq(Some(to_db(now))))
+                    .set(mandates::consent_received_at.eq(Some(now)))
                     .execute(tx.conn())?;
                 journal::append(tx, rng, now, entry(Action::RemoteSmsConsentReceived))?;
-                Ok(SmsOutcome::Accepted(mandate.id.clone()))
+                Ok(SmsOutcome::Accepted(mandate.id.to_string()))
             }
             SmsAnswer::No => {
                 diesel::update(mandates::table.find(&mandate.id))
                     .set((
-                        mandates::consent_denied_at.eq(Some(to_db(now))),
-                        mandates::revoked_at.eq(Some(to_db(now))),
+                        mandates::consent_denied_at.eq(Some(now)),
+                        mandates::revoked_at.eq(Some(now)),
                     ))
                     .execute(tx.conn())?;
                 diesel::update(
                     autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)),
                 )
                 .filter(autorisations::revoked_at.is_null())
-                .set(autorisations::revoked_at.eq(Some(to_db(now))))
+                .set(autorisations::revoked_at.eq(Some(now)))
                 .execute(tx.conn())?;
                 journal::append(tx, rng, now, entry(Action::RemoteSmsDenial))?;
-                Ok(SmsOutcome::Denied(mandate.id.clone()))
+                Ok(SmsOutcome::Denied(mandate.id.to_string()))
             }
         }
     })

@@ -12,13 +12,16 @@ use crate::{
     create_mandate, Autorisation, Demarche, Mandate, MandateDuration, MandateError, NewMandate,
 };
 use authenticator::VerifiedAidant;
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use identity::IdentitePivot;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{mandate_drafts, mandates, usagers};
-use store::{hash_secret, new_id, to_db, write_transaction, DbConnection, PooledDb};
+use store::{
+    hash_secret, new_id, write_transaction, AidantId, DbConnection, MandateId, OrganisationId,
+    PooledDb, Timestamp, UsagerId,
+};
 
 /// Why a draft cannot go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,9 +47,9 @@ pub struct MandateDraft {
     /// Id (in the wizard's URLs).
     pub id: String,
     /// The aidant creating the mandate.
-    pub aidant_id: String,
+    pub aidant_id: AidantId,
     /// Their organisation.
-    pub organisation_id: String,
+    pub organisation_id: OrganisationId,
     /// Démarche ids, comma-separated.
     pub demarches: String,
     /// Duration.
@@ -66,11 +69,11 @@ pub struct MandateDraft {
     /// The identité pivot (JSON), once identified.
     pub identite: Option<String>,
     /// Created.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
     /// Expires.
-    pub expires_at: NaiveDateTime,
+    pub expires_at: Timestamp,
     /// The mandate it became.
-    pub mandate_id: Option<String>,
+    pub mandate_id: Option<MandateId>,
 }
 
 impl MandateDraft {
@@ -112,9 +115,9 @@ pub struct NewDraft<'a> {
 /// Deletes the drafts that expired before `before`, with the identité pivot FranceConnect gave
 /// for them (a confirmed draft's usager and mandate live on in their own tables); returns how
 /// many.
-pub fn purge_drafts(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<usize, MandateError> {
+pub fn purge_drafts(conn: &mut DbConnection, before: Timestamp) -> Result<usize, MandateError> {
     Ok(
-        diesel::delete(mandate_drafts::table.filter(mandate_drafts::expires_at.lt(to_db(before))))
+        diesel::delete(mandate_drafts::table.filter(mandate_drafts::expires_at.lt(before)))
             .execute(conn)?,
     )
 }
@@ -124,7 +127,7 @@ pub fn purge_drafts(conn: &mut DbConnection, before: DateTime<Utc>) -> Result<us
 pub fn create_draft(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: &VerifiedAidant,
     new: NewDraft<'_>,
 ) -> Result<MandateDraft, MandateError> {
@@ -135,7 +138,7 @@ pub fn create_draft(
     write_transaction(conn, |tx| {
         crate::check_allowed(tx.conn(), organisation_id, new.demarches)?;
         if let Some(renewed) = new.renews {
-            let usager_id: String = mandates::table
+            let usager_id: UsagerId = mandates::table
                 .find(renewed)
                 .filter(mandates::organisation_id.eq(organisation_id))
                 .select(mandates::usager_id)
@@ -147,7 +150,7 @@ pub fn create_draft(
                 rng,
                 now,
                 NewEntry {
-                    chain: organisation_id,
+                    chain: organisation_id.as_str(),
                     action: Action::InitRenewMandat,
                     aidant_id: Some(aidant_id),
                     usager_id: Some(&usager_id),
@@ -178,8 +181,8 @@ pub fn create_draft(
             fc_nonce: new.nonce.to_owned(),
             franceconnect_sub: None,
             identite: None,
-            created_at: to_db(now),
-            expires_at: to_db(now + new.lifetime),
+            created_at: now,
+            expires_at: now + new.lifetime,
             mandate_id: None,
         };
         diesel::insert_into(mandate_drafts::table)
@@ -206,14 +209,14 @@ pub fn create_draft(
 /// for the identification.
 pub fn draft_by_state(
     conn: &mut DbConnection,
-    aidant_id: &str,
+    aidant_id: &AidantId,
     state: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<MandateDraft>, MandateError> {
     Ok(mandate_drafts::table
         .filter(mandate_drafts::fc_state_hash.eq(hash_secret(state)))
         .filter(mandate_drafts::aidant_id.eq(aidant_id))
-        .filter(mandate_drafts::expires_at.gt(to_db(now)))
+        .filter(mandate_drafts::expires_at.gt(now))
         .filter(mandate_drafts::mandate_id.is_null())
         .filter(mandate_drafts::franceconnect_sub.is_null())
         .select(MandateDraft::as_select())
@@ -224,14 +227,14 @@ pub fn draft_by_state(
 /// An unexpired draft of `aidant_id`.
 pub fn draft(
     conn: &mut DbConnection,
-    aidant_id: &str,
+    aidant_id: &AidantId,
     id: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<MandateDraft>, MandateError> {
     Ok(mandate_drafts::table
         .find(id)
         .filter(mandate_drafts::aidant_id.eq(aidant_id))
-        .filter(mandate_drafts::expires_at.gt(to_db(now)))
+        .filter(mandate_drafts::expires_at.gt(now))
         .select(MandateDraft::as_select())
         .first(conn)
         .optional()?)
@@ -305,13 +308,13 @@ pub struct Confirmed {
 pub fn confirm_draft(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     key: &AttestationKey,
     parties: &Parties,
     who: &VerifiedAidant,
     draft_id: &str,
 ) -> Result<Confirmed, MandateError> {
-    if parties.organisation_id != who.organisation_id() {
+    if parties.organisation_id != *who.organisation_id() {
         return Err(MandateError::Draft(DraftError::Expired));
     }
     let aidant_id = who.aidant_id();
@@ -320,14 +323,14 @@ pub fn confirm_draft(
             .find(draft_id)
             .filter(mandate_drafts::aidant_id.eq(aidant_id))
             .filter(mandate_drafts::organisation_id.eq(&parties.organisation_id))
-            .filter(mandate_drafts::expires_at.gt(to_db(now)))
+            .filter(mandate_drafts::expires_at.gt(now))
             .select(MandateDraft::as_select())
             .first(tx.conn())
             .optional()?
             .ok_or(MandateError::Draft(DraftError::Expired))?;
         if let Some(mandate_id) = draft.mandate_id.clone() {
             return Err(MandateError::Draft(DraftError::AlreadyConfirmed(
-                mandate_id,
+                mandate_id.to_string(),
             )));
         }
         let (Some(fc_sub), Some(pivot)) = (draft.franceconnect_sub.clone(), draft.identite()?)
@@ -336,7 +339,7 @@ pub fn confirm_draft(
         };
         let (usager, created) = match usager_by_franceconnect_sub(tx.conn(), &fc_sub)? {
             Some(found) => (found, false),
-            None => match draft.renews.as_deref() {
+            None => match draft.renews.as_ref() {
                 Some(renewed) => {
                     let usager: Usager = mandates::table
                         .inner_join(usagers::table)
@@ -368,12 +371,12 @@ pub fn confirm_draft(
             rng,
             now,
             NewEntry {
-                chain: &draft.organisation_id,
+                chain: draft.organisation_id.as_str(),
                 action: Action::FranceconnectUsager,
                 aidant_id: Some(aidant_id),
                 usager_id: Some(&usager.id),
                 organisation_id: Some(&draft.organisation_id),
-                subject: &usager.id,
+                subject: usager.id.as_str(),
                 details: serde_json::json!({ "nouvel_usager": created }),
             },
         )?;
@@ -390,7 +393,7 @@ pub fn confirm_draft(
                 demarches: &demarches,
                 is_remote: draft.is_remote,
                 consent_phone: draft.is_remote.then_some(draft.phone.as_str()),
-                renews: draft.renews.as_deref(),
+                renews: draft.renews.as_ref().map(MandateId::from).as_ref(),
             },
         )?;
         let claimed = diesel::update(mandate_drafts::table.find(&draft.id))

@@ -1,7 +1,8 @@
 //! Mandate durations.
 
 use crate::MandateError;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
+use store::Timestamp;
 
 store::text_enum! {
     /// How long a mandate lasts (stored as its keyword).
@@ -37,9 +38,9 @@ impl MandateDuration {
     }
 
     /// When a mandate made at `now` ends.
-    pub fn expires_at(self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub fn expires_at(self, now: Timestamp) -> Timestamp {
         match self {
-            MandateDuration::Short => paris::next_midnight(now),
+            MandateDuration::Short => Timestamp::from(paris::next_midnight(now)),
             MandateDuration::Month => now + Duration::days(31),
             MandateDuration::Semester => now + Duration::days(182),
             MandateDuration::Long => now + Duration::days(365),
@@ -50,9 +51,13 @@ impl MandateDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, Utc};
 
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    fn utc(s: &str) -> Timestamp {
+        DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+            .into()
     }
 
     #[test]

@@ -41,13 +41,13 @@ pub use usager::{
 };
 
 use authenticator::VerifiedAidant;
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
 use store::schema::{autorisations, mandates, organisation_usagers, organisations, usagers};
 use store::{
-    from_db, new_id, to_db, write_transaction, DbConnection, PooledDb, StoreError, WriteTx,
+    new_id, write_transaction, AidantId, AutorisationId, DbConnection, MandateId, OrganisationId,
+    PooledDb, StoreError, Timestamp, UsagerId, WriteTx,
 };
 
 /// Errors of the mandate domain.
@@ -106,42 +106,42 @@ impl From<diesel::result::Error> for MandateError {
 #[diesel(table_name = mandates)]
 pub struct Mandate {
     /// Id.
-    pub id: String,
+    pub id: MandateId,
     /// Organisation.
-    pub organisation_id: String,
+    pub organisation_id: OrganisationId,
     /// Usager.
-    pub usager_id: String,
+    pub usager_id: UsagerId,
     /// Aidant who created it.
-    pub created_by: String,
+    pub created_by: AidantId,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
     /// End of validity.
-    pub expires_at: NaiveDateTime,
+    pub expires_at: Timestamp,
     /// Duration.
     pub duration: MandateDuration,
     /// Whether consent is collected remotely.
     pub is_remote: bool,
     /// When remote consent arrived.
-    pub consent_received_at: Option<NaiveDateTime>,
+    pub consent_received_at: Option<Timestamp>,
     /// When it was revoked as a whole.
-    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<Timestamp>,
     /// Who revoked it as a whole.
-    pub revoked_by: Option<String>,
+    pub revoked_by: Option<AidantId>,
     /// The mandate this one renews.
-    pub renews: Option<String>,
+    pub renews: Option<MandateId>,
     /// Mobile number the consent request goes to (remote mandates), E.164.
     pub consent_phone: Option<String>,
     /// When the consent request was sent.
-    pub consent_requested_at: Option<NaiveDateTime>,
+    pub consent_requested_at: Option<Timestamp>,
     /// When the usager refused by SMS.
-    pub consent_denied_at: Option<NaiveDateTime>,
+    pub consent_denied_at: Option<Timestamp>,
 }
 
 impl Mandate {
     /// Whether the mandate can be used at `now` (it may still have no active autorisation).
-    pub fn is_usable(&self, now: DateTime<Utc>) -> bool {
+    pub fn is_usable(&self, now: Timestamp) -> bool {
         self.revoked_at.is_none()
-            && self.expires_at > to_db(now)
+            && self.expires_at > now
             && (!self.is_remote || self.consent_received_at.is_some())
     }
 }
@@ -151,26 +151,26 @@ impl Mandate {
 #[diesel(table_name = autorisations)]
 pub struct Autorisation {
     /// Id.
-    pub id: String,
+    pub id: AutorisationId,
     /// Mandate.
-    pub mandate_id: String,
+    pub mandate_id: MandateId,
     /// Démarche id.
     pub demarche: String,
     /// When revoked.
-    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<Timestamp>,
     /// Who revoked it.
-    pub revoked_by: Option<String>,
+    pub revoked_by: Option<AidantId>,
 }
 
 /// What it takes to create a mandate.
 #[derive(Debug, Clone)]
 pub struct NewMandate<'a> {
     /// Organisation.
-    pub organisation_id: &'a str,
+    pub organisation_id: &'a OrganisationId,
     /// Usager.
-    pub usager_id: &'a str,
+    pub usager_id: &'a UsagerId,
     /// Aidant creating it.
-    pub created_by: &'a str,
+    pub created_by: &'a AidantId,
     /// Duration.
     pub duration: MandateDuration,
     /// Démarches covered.
@@ -180,7 +180,7 @@ pub struct NewMandate<'a> {
     /// Mobile number (E.164) the remote consent request goes to.
     pub consent_phone: Option<&'a str>,
     /// The mandate this one renews.
-    pub renews: Option<&'a str>,
+    pub renews: Option<&'a MandateId>,
 }
 
 /// Creates a mandate with one autorisation per démarche, with its journal entries, inside the
@@ -189,7 +189,7 @@ pub struct NewMandate<'a> {
 pub fn create_mandate(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     new: NewMandate<'_>,
 ) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
     if new.demarches.is_empty() {
@@ -209,18 +209,18 @@ pub fn create_mandate(
     }
     {
         let mandate = Mandate {
-            id: new_id(rng)?,
+            id: new_id(rng)?.into(),
             organisation_id: new.organisation_id.to_owned(),
             usager_id: new.usager_id.to_owned(),
             created_by: new.created_by.to_owned(),
-            created_at: to_db(now),
-            expires_at: to_db(new.duration.expires_at(now)),
+            created_at: now,
+            expires_at: new.duration.expires_at(now),
             duration: new.duration,
             is_remote: new.is_remote,
             consent_received_at: None,
             revoked_at: None,
             revoked_by: None,
-            renews: new.renews.map(str::to_owned),
+            renews: new.renews.cloned(),
             consent_phone: new.consent_phone.map(str::to_owned),
             consent_requested_at: None,
             consent_denied_at: None,
@@ -250,13 +250,13 @@ pub fn create_mandate(
             if !previous.is_empty() {
                 diesel::update(autorisations::table.filter(autorisations::id.eq_any(&previous)))
                     .set((
-                        autorisations::revoked_at.eq(Some(to_db(now))),
+                        autorisations::revoked_at.eq(Some(now)),
                         autorisations::revoked_by.eq(Some(new.created_by)),
                     ))
                     .execute(tx.conn())?;
             }
             let autorisation = Autorisation {
-                id: new_id(rng)?,
+                id: new_id(rng)?.into(),
                 mandate_id: mandate.id.clone(),
                 demarche: demarche.id().to_owned(),
                 revoked_at: None,
@@ -274,7 +274,7 @@ pub fn create_mandate(
                 rng,
                 now,
                 NewEntry {
-                    chain: new.organisation_id,
+                    chain: new.organisation_id.as_str(),
                     action: Action::CreateAutorisation,
                     aidant_id: Some(new.created_by),
                     usager_id: Some(new.usager_id),
@@ -284,7 +284,7 @@ pub fn create_mandate(
                         "mandat": mandate.id,
                         "autorisation": autorisation.id,
                         "duree": mandate.duration.as_str(),
-                        "expire": from_db(mandate.expires_at).to_rfc3339(),
+                        "expire": mandate.expires_at.to_rfc3339(),
                         "remplace": previous,
                     }),
                 },
@@ -300,9 +300,9 @@ pub fn create_mandate(
 pub fn revoke_autorisation(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     who: &VerifiedAidant,
-    autorisation_id: &str,
+    autorisation_id: &AutorisationId,
 ) -> Result<(), MandateError> {
     let (organisation_id, by_aidant) = (who.organisation_id(), who.aidant_id());
     write_transaction(conn, |tx| {
@@ -321,7 +321,7 @@ pub fn revoke_autorisation(
         }
         diesel::update(autorisations::table.find(autorisation_id))
             .set((
-                autorisations::revoked_at.eq(Some(to_db(now))),
+                autorisations::revoked_at.eq(Some(now)),
                 autorisations::revoked_by.eq(Some(by_aidant)),
             ))
             .execute(tx.conn())?;
@@ -333,17 +333,17 @@ pub fn revoke_autorisation(
 fn journal_cancel_autorisation(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     mandate: &Mandate,
     autorisation: &Autorisation,
-    by_aidant: &str,
+    by_aidant: &AidantId,
 ) -> Result<(), MandateError> {
     journal::append(
         tx,
         rng,
         now,
         NewEntry {
-            chain: &mandate.organisation_id,
+            chain: mandate.organisation_id.as_str(),
             action: Action::CancelAutorisation,
             aidant_id: Some(by_aidant),
             usager_id: Some(&mandate.usager_id),
@@ -363,13 +363,13 @@ fn journal_cancel_autorisation(
 pub fn revoke_mandate(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     key: &AttestationKey,
     parties: &Parties,
     who: &VerifiedAidant,
-    mandate_id: &str,
+    mandate_id: &MandateId,
 ) -> Result<Attestation, MandateError> {
-    if parties.organisation_id != who.organisation_id() {
+    if parties.organisation_id != *who.organisation_id() {
         return Err(MandateError::UnknownMandate);
     }
     let by_aidant = who.aidant_id();
@@ -395,13 +395,13 @@ pub fn revoke_mandate(
         diesel::update(autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)))
             .filter(autorisations::revoked_at.is_null())
             .set((
-                autorisations::revoked_at.eq(Some(to_db(now))),
+                autorisations::revoked_at.eq(Some(now)),
                 autorisations::revoked_by.eq(Some(by_aidant)),
             ))
             .execute(tx.conn())?;
         diesel::update(mandates::table.find(&mandate.id))
             .set((
-                mandates::revoked_at.eq(Some(to_db(now))),
+                mandates::revoked_at.eq(Some(now)),
                 mandates::revoked_by.eq(Some(by_aidant)),
             ))
             .execute(tx.conn())?;
@@ -413,17 +413,17 @@ pub fn revoke_mandate(
             rng,
             now,
             NewEntry {
-                chain: &mandate.organisation_id,
+                chain: mandate.organisation_id.as_str(),
                 action: Action::CancelMandat,
                 aidant_id: Some(by_aidant),
                 usager_id: Some(&mandate.usager_id),
                 organisation_id: Some(&mandate.organisation_id),
-                subject: &mandate.id,
+                subject: mandate.id.as_str(),
                 details: serde_json::json!({ "autorisations": active.iter().map(|a| &a.id).collect::<Vec<_>>() }),
             },
         )?;
         let revoked = Mandate {
-            revoked_at: Some(to_db(now)),
+            revoked_at: Some(now),
             revoked_by: Some(by_aidant.to_owned()),
             ..mandate
         };
@@ -443,7 +443,7 @@ pub fn revoke_mandate(
 /// The autorisations of a mandate, in catalogue order.
 pub fn autorisations_of_mandate(
     conn: &mut DbConnection,
-    mandate_id: &str,
+    mandate_id: &MandateId,
 ) -> Result<Vec<Autorisation>, MandateError> {
     let mut rows: Vec<Autorisation> = autorisations::table
         .filter(autorisations::mandate_id.eq(mandate_id))
@@ -460,8 +460,8 @@ pub fn autorisations_of_mandate(
 /// The mandate of an organisation's autorisation.
 pub fn autorisation_mandate(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    autorisation_id: &str,
+    organisation_id: &OrganisationId,
+    autorisation_id: &AutorisationId,
 ) -> Result<Option<String>, MandateError> {
     Ok(autorisations::table
         .inner_join(mandates::table)
@@ -475,8 +475,8 @@ pub fn autorisation_mandate(
 /// A mandate of an organisation.
 pub fn mandate_of_organisation(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    mandate_id: &str,
+    organisation_id: &OrganisationId,
+    mandate_id: &MandateId,
 ) -> Result<Option<Mandate>, MandateError> {
     Ok(mandates::table
         .find(mandate_id)
@@ -490,22 +490,22 @@ pub fn mandate_of_organisation(
 /// `checked_at`. Only [`check_coverage`] builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
-    organisation_id: String,
-    usager_id: String,
+    organisation_id: OrganisationId,
+    usager_id: UsagerId,
     demarche: Demarche,
-    autorisation_id: String,
-    mandate_id: String,
-    expires_at: DateTime<Utc>,
-    checked_at: DateTime<Utc>,
+    autorisation_id: AutorisationId,
+    mandate_id: MandateId,
+    expires_at: Timestamp,
+    checked_at: Timestamp,
 }
 
 impl Coverage {
     /// Organisation.
-    pub fn organisation_id(&self) -> &str {
+    pub fn organisation_id(&self) -> &OrganisationId {
         &self.organisation_id
     }
     /// Usager.
-    pub fn usager_id(&self) -> &str {
+    pub fn usager_id(&self) -> &UsagerId {
         &self.usager_id
     }
     /// Démarche.
@@ -513,19 +513,19 @@ impl Coverage {
         self.demarche
     }
     /// The autorisation that covers it.
-    pub fn autorisation_id(&self) -> &str {
+    pub fn autorisation_id(&self) -> &AutorisationId {
         &self.autorisation_id
     }
     /// Its mandate.
-    pub fn mandate_id(&self) -> &str {
+    pub fn mandate_id(&self) -> &MandateId {
         &self.mandate_id
     }
     /// When the mandate ends.
-    pub fn expires_at(&self) -> DateTime<Utc> {
+    pub fn expires_at(&self) -> Timestamp {
         self.expires_at
     }
     /// When coverage was checked.
-    pub fn checked_at(&self) -> DateTime<Utc> {
+    pub fn checked_at(&self) -> Timestamp {
         self.checked_at
     }
 }
@@ -539,7 +539,7 @@ type UsableAt = diesel::dsl::And<
                 diesel::dsl::IsNull<autorisations::revoked_at>,
                 diesel::dsl::IsNull<mandates::revoked_at>,
             >,
-            diesel::dsl::Gt<mandates::expires_at, NaiveDateTime>,
+            diesel::dsl::Gt<mandates::expires_at, Timestamp>,
         >,
         diesel::dsl::Or<
             diesel::dsl::Eq<mandates::is_remote, bool>,
@@ -568,11 +568,11 @@ diesel::infix_operator!(Concat, " || ", diesel::sql_types::Text);
 /// has the usager's consent, and the démarche is allowed for the structure (its
 /// `allowed_demarches`, a JSON list of ids, unset meaning all). It reads the three tables of
 /// [`usable_join`]. [`is_usable`] is the same rule on loaded rows.
-fn usable_at(now: DateTime<Utc>) -> UsableAt {
+fn usable_at(now: Timestamp) -> UsableAt {
     autorisations::revoked_at
         .is_null()
         .and(mandates::revoked_at.is_null())
-        .and(mandates::expires_at.gt(to_db(now)))
+        .and(mandates::expires_at.gt(now))
         .and(
             mandates::is_remote
                 .eq(false)
@@ -614,28 +614,31 @@ pub fn is_usable(
     autorisation: &Autorisation,
     mandate: &Mandate,
     allowed: &[Demarche],
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> bool {
     autorisation.revoked_at.is_none()
         && mandate.revoked_at.is_none()
-        && from_db(mandate.expires_at) > now
+        && mandate.expires_at > now
         && (!mandate.is_remote || mandate.consent_received_at.is_some())
         && Demarche::parse(&autorisation.demarche).is_ok_and(|d| allowed.contains(&d))
 }
 
 type UsableAutorisations<'a> = diesel::dsl::Filter<
     diesel::dsl::Filter<
-        diesel::dsl::Filter<UsableJoin, diesel::dsl::Eq<mandates::organisation_id, &'a str>>,
-        diesel::dsl::Eq<mandates::usager_id, &'a str>,
+        diesel::dsl::Filter<
+            UsableJoin,
+            diesel::dsl::Eq<mandates::organisation_id, &'a OrganisationId>,
+        >,
+        diesel::dsl::Eq<mandates::usager_id, &'a UsagerId>,
     >,
     UsableAt,
 >;
 
 /// The autorisations of (organisation, usager) usable at `now`.
 fn active_autorisations_query<'a>(
-    organisation_id: &'a str,
-    usager_id: &'a str,
-    now: DateTime<Utc>,
+    organisation_id: &'a OrganisationId,
+    usager_id: &'a UsagerId,
+    now: Timestamp,
 ) -> UsableAutorisations<'a> {
     usable_join()
         .filter(mandates::organisation_id.eq(organisation_id))
@@ -647,10 +650,10 @@ fn active_autorisations_query<'a>(
 /// `demarche` at `now`, or `None`.
 pub fn check_coverage(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    usager_id: &str,
+    organisation_id: &OrganisationId,
+    usager_id: &UsagerId,
     demarche: Demarche,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<Coverage>, MandateError> {
     Ok(
         check_coverage_with_usager(conn, organisation_id, usager_id, demarche, now)?
@@ -662,12 +665,12 @@ pub fn check_coverage(
 /// userinfo endpoints need both).
 pub fn check_coverage_with_usager(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    usager_id: &str,
+    organisation_id: &OrganisationId,
+    usager_id: &UsagerId,
     demarche: Demarche,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<(Coverage, Usager)>, MandateError> {
-    let found: Option<(String, String, NaiveDateTime, Usager)> =
+    let found: Option<(String, String, Timestamp, Usager)> =
         active_autorisations_query(organisation_id, usager_id, now)
             .inner_join(usagers::table.on(usagers::id.eq(mandates::usager_id)))
             .filter(autorisations::demarche.eq(demarche.id()))
@@ -687,9 +690,9 @@ pub fn check_coverage_with_usager(
                     organisation_id: organisation_id.to_owned(),
                     usager_id: usager_id.to_owned(),
                     demarche,
-                    autorisation_id,
-                    mandate_id,
-                    expires_at: from_db(expires_at),
+                    autorisation_id: autorisation_id.into(),
+                    mandate_id: mandate_id.into(),
+                    expires_at,
                     checked_at: now,
                 },
                 usager,
@@ -701,7 +704,7 @@ pub fn check_coverage_with_usager(
 /// Refuses démarches the structure is not allowed.
 pub(crate) fn check_allowed(
     conn: &mut DbConnection,
-    organisation_id: &str,
+    organisation_id: &OrganisationId,
     demarches: &[Demarche],
 ) -> Result<(), MandateError> {
     let allowed = allowed_demarches(conn, organisation_id)?;
@@ -724,7 +727,7 @@ pub fn parse_allowed(stored: Option<&str>) -> Result<Vec<Demarche>, MandateError
 /// The démarches a structure may do: those the national team allowed it (all by default).
 pub fn allowed_demarches(
     conn: &mut DbConnection,
-    organisation_id: &str,
+    organisation_id: &OrganisationId,
 ) -> Result<Vec<Demarche>, MandateError> {
     let stored: Option<Option<String>> = organisations::table
         .find(organisation_id)
@@ -739,21 +742,20 @@ pub fn allowed_demarches(
 /// order). A démarche the structure is not allowed is never offered.
 pub fn active_demarches(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    usager_id: &str,
+    organisation_id: &OrganisationId,
+    usager_id: &UsagerId,
     within: Option<&[Demarche]>,
-    now: DateTime<Utc>,
-) -> Result<Vec<(Demarche, DateTime<Utc>)>, MandateError> {
+    now: Timestamp,
+) -> Result<Vec<(Demarche, Timestamp)>, MandateError> {
     let offered = offered_ids(within);
-    let rows: Vec<(String, NaiveDateTime)> =
+    let rows: Vec<(String, Timestamp)> =
         active_autorisations_query(organisation_id, usager_id, now)
             .filter(autorisations::demarche.eq_any(&offered))
             .select((autorisations::demarche, mandates::expires_at))
             .load(conn)?;
-    let mut out: Vec<(Demarche, DateTime<Utc>)> = Vec::new();
+    let mut out: Vec<(Demarche, Timestamp)> = Vec::new();
     for (id, expires) in rows {
         let demarche = Demarche::parse(&id)?;
-        let expires = from_db(expires);
         match out.iter_mut().find(|(d, _)| *d == demarche) {
             Some(entry) => entry.1 = entry.1.max(expires),
             None => out.push((demarche, expires)),
@@ -776,8 +778,8 @@ fn offered_ids(within: Option<&[Demarche]>) -> Vec<&'static str> {
 /// Lists the usager among the structure's (once, with their search name), for the usager list.
 fn list_in_organisation(
     tx: &mut WriteTx<'_>,
-    organisation_id: &str,
-    usager_id: &str,
+    organisation_id: &OrganisationId,
+    usager_id: &UsagerId,
 ) -> Result<(), MandateError> {
     let search_name: String = usagers::table
         .find(usager_id)
@@ -799,9 +801,9 @@ fn list_in_organisation(
 /// name search, in name order, at most `limit`.
 pub fn usagers_with_active_mandates(
     conn: &mut DbConnection,
-    organisation_id: &str,
+    organisation_id: &OrganisationId,
     within: Option<&[Demarche]>,
-    now: DateTime<Utc>,
+    now: Timestamp,
     search: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Usager>, MandateError> {
@@ -850,18 +852,18 @@ pub fn usagers_with_active_mandates(
         let batch: Vec<(String, Usager)> = query.load(conn)?;
         let full = batch.len() as i64 == batch_size;
         let ids: Vec<&str> = batch.iter().map(|(_, u)| u.id.as_str()).collect();
-        let active: std::collections::HashSet<String> = usable_join()
+        let active: std::collections::HashSet<UsagerId> = usable_join()
             .filter(mandates::organisation_id.eq(organisation_id))
             .filter(mandates::usager_id.eq_any(&ids))
             .filter(autorisations::demarche.eq_any(&offered))
             .filter(usable_at(now))
             .select(mandates::usager_id)
             .distinct()
-            .load::<String>(conn)?
+            .load::<UsagerId>(conn)?
             .into_iter()
             .collect();
         for (name, usager) in batch {
-            after = Some((name, usager.id.clone()));
+            after = Some((name, usager.id.to_string()));
             if active.contains(&usager.id) {
                 found.push(usager);
                 if found.len() as i64 >= limit {
@@ -878,7 +880,7 @@ pub fn usagers_with_active_mandates(
 
 /// Usagers known (each came with a mandate) and mandates in force at `now` (with at least one
 /// usable autorisation), for the public statistics.
-pub fn totals(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(i64, i64), MandateError> {
+pub fn totals(conn: &mut DbConnection, now: Timestamp) -> Result<(i64, i64), MandateError> {
     let usagers = usagers::table.count().get_result(conn)?;
     let active = usable_join()
         .filter(usable_at(now))
@@ -892,16 +894,17 @@ pub fn totals(conn: &mut DbConnection, now: DateTime<Utc>) -> Result<(i64, i64),
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
     use chrono::{Duration, TimeZone};
     use ring::rand::SystemRandom;
     use store::{write_transaction, Scratch};
 
-    fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap()
+    fn at() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap().into()
     }
 
     /// A structure, its aidant and a usager, in a scratch database.
-    fn seeded(conn: &mut store::PooledDb) -> (String, String, Usager) {
+    fn seeded(conn: &mut store::PooledDb) -> (OrganisationId, AidantId, Usager) {
         let rng = SystemRandom::new();
         write_transaction(conn, |tx| -> Result<_, Box<dyn std::error::Error>> {
             let o = accounts::create_organisation(
@@ -958,10 +961,10 @@ mod tests {
 
     fn mandate_for(
         conn: &mut store::PooledDb,
-        (organisation, aidant, usager): &(String, String, Usager),
+        (organisation, aidant, usager): &(OrganisationId, AidantId, Usager),
         demarches: &[Demarche],
         duration: MandateDuration,
-        now: DateTime<Utc>,
+        now: Timestamp,
     ) -> (Mandate, Vec<Autorisation>) {
         write_transaction(conn, |tx| {
             create_mandate(
@@ -1007,7 +1010,7 @@ mod tests {
         let argent = check_coverage(&mut conn, organisation, &usager.id, Demarche::Argent, later)
             .unwrap()
             .unwrap();
-        assert_eq!(argent.mandate_id(), second.id);
+        assert_eq!(argent.mandate_id(), &second.id);
         let famille = check_coverage(
             &mut conn,
             organisation,
@@ -1017,7 +1020,7 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(famille.mandate_id(), first.id, "the other démarche stays");
+        assert_eq!(famille.mandate_id(), &first.id, "the other démarche stays");
         let allowed = Demarche::ALL.to_vec();
         let usable: Vec<bool> = autorisations_of_mandate(&mut conn, &first.id)
             .unwrap()

@@ -7,11 +7,11 @@ use crate::{
     allowed_demarches, autorisations_of_mandate, is_usable, Autorisation, Demarche, Mandate,
     MandateError,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use store::schema::{autorisations, mandates, usagers};
-use store::{from_db, DbConnection};
+use store::{DbConnection, OrganisationId, Timestamp, UsagerId};
 
 /// How soon an active mandate counts as "expiring soon".
 pub const EXPIRING_SOON: i64 = 30;
@@ -40,10 +40,10 @@ impl MandateState {
         }
     }
 
-    fn of(mandate: &Mandate, has_active_autorisation: bool, now: DateTime<Utc>) -> MandateState {
+    fn of(mandate: &Mandate, has_active_autorisation: bool, now: Timestamp) -> MandateState {
         if mandate.revoked_at.is_some() || !has_active_autorisation {
             MandateState::Revoked
-        } else if from_db(mandate.expires_at) <= now {
+        } else if mandate.expires_at <= now {
             MandateState::Expired
         } else if mandate.is_remote && mandate.consent_received_at.is_none() {
             MandateState::AwaitingConsent
@@ -90,7 +90,7 @@ pub struct UsagerRow {
     /// The usager.
     pub usager: Usager,
     /// End of the latest active mandate, or of the latest mandate.
-    pub until: DateTime<Utc>,
+    pub until: Timestamp,
     /// Démarches covered now.
     pub demarches: Vec<Demarche>,
     /// Some mandate waits for SMS consent.
@@ -111,8 +111,8 @@ pub struct UsagerListing {
 }
 
 struct Summary {
-    active_until: Option<DateTime<Utc>>,
-    last_until: DateTime<Utc>,
+    active_until: Option<Timestamp>,
+    last_until: Timestamp,
     demarches: Vec<Demarche>,
     awaiting_consent: bool,
 }
@@ -121,8 +121,8 @@ struct Summary {
 /// page `page` (from 1) of `per_page`.
 pub fn usagers_of_organisation(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    now: DateTime<Utc>,
+    organisation_id: &OrganisationId,
+    now: Timestamp,
     filter: UsagerFilter,
     search: &str,
     page: usize,
@@ -158,9 +158,9 @@ pub fn usagers_of_organisation(
             mandates_with_active.contains(mandate.id.as_str()),
             now,
         );
-        let until = from_db(mandate.expires_at);
+        let until = mandate.expires_at;
         let summary = by_usager
-            .entry((search_name.clone(), mandate.usager_id.clone()))
+            .entry((search_name.clone(), mandate.usager_id.to_string()))
             .or_insert(Summary {
                 active_until: None,
                 last_until: until,
@@ -245,9 +245,9 @@ pub struct MandateDetail {
 /// The mandates an organisation holds for an usager, newest first.
 pub fn mandates_of_usager(
     conn: &mut DbConnection,
-    organisation_id: &str,
-    usager_id: &str,
-    now: DateTime<Utc>,
+    organisation_id: &OrganisationId,
+    usager_id: &UsagerId,
+    now: Timestamp,
 ) -> Result<Vec<MandateDetail>, MandateError> {
     let list: Vec<Mandate> = mandates::table
         .filter(mandates::organisation_id.eq(organisation_id))
@@ -284,8 +284,8 @@ pub fn mandates_of_usager(
 pub fn usager_journal(
     conn: &mut DbConnection,
     who: &authenticator::VerifiedAidant,
-    usager_id: &str,
-    now: DateTime<Utc>,
+    usager_id: &UsagerId,
+    now: Timestamp,
 ) -> Result<Option<(Usager, Vec<journal::JournalEntry>)>, MandateError> {
     if mandates_of_usager(conn, who.organisation_id(), usager_id, now)?.is_empty() {
         return Ok(None);

@@ -1,19 +1,18 @@
 //! Usagers: the people helped, known by their identité pivot.
 
 use crate::MandateError;
-use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use identity::{Gender, IdentitePivot};
 use ring::rand::SecureRandom;
 use store::schema::usagers;
-use store::{new_id, to_db, DbConnection, StoreError, WriteTx};
+use store::{new_id, DbConnection, StoreError, Timestamp, UsagerId, WriteTx};
 
 /// An usager.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = usagers)]
 pub struct Usager {
     /// Row id.
-    pub id: String,
+    pub id: UsagerId,
     /// The stable identifier Aidants Connect gives FranceConnect (`sub` of our ID tokens).
     pub sub: String,
     /// FranceConnect's `sub` for Aidants Connect as a service provider, once known.
@@ -39,7 +38,7 @@ pub struct Usager {
     /// Lower-case, unaccented names, for search.
     pub search_name: String,
     /// Creation time.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
 }
 
 impl Usager {
@@ -129,14 +128,14 @@ pub(crate) fn search_pattern(term: &str) -> String {
 pub fn create_usager(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     new: NewUsager<'_>,
 ) -> Result<Usager, MandateError> {
     let identite = new.identite.clone().validated()?;
     let mut sub_bytes = [0u8; 32];
     rng.fill(&mut sub_bytes).map_err(|_| StoreError::Random)?;
     let usager = Usager {
-        id: new_id(rng)?,
+        id: new_id(rng)?.into(),
         sub: hex::encode(sub_bytes),
         franceconnect_sub: new.franceconnect_sub.map(str::to_owned),
         search_name: normalise_search(&format!(
@@ -152,7 +151,7 @@ pub fn create_usager(
         birthcountry: identite.birthcountry,
         email: identite.email,
         phone: new.phone.to_owned(),
-        created_at: to_db(now),
+        created_at: now,
     };
     diesel::insert_into(usagers::table)
         .values((
@@ -176,7 +175,7 @@ pub fn create_usager(
 }
 
 /// The usager with this row id.
-pub fn usager(conn: &mut DbConnection, id: &str) -> Result<Option<Usager>, MandateError> {
+pub fn usager(conn: &mut DbConnection, id: &UsagerId) -> Result<Option<Usager>, MandateError> {
     Ok(usagers::table
         .find(id)
         .select(Usager::as_select())

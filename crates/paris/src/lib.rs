@@ -6,14 +6,15 @@
 use chrono::{DateTime, Days, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 
-/// The wall-clock time in metropolitan France at `at`.
-pub fn local(at: DateTime<Utc>) -> NaiveDateTime {
-    at.with_timezone(&Paris).naive_local()
+/// The wall-clock time in metropolitan France at `at` (any UTC point in time, e.g. a
+/// `store::Timestamp`).
+pub fn local(at: impl Into<DateTime<Utc>>) -> NaiveDateTime {
+    at.into().with_timezone(&Paris).naive_local()
 }
 
 /// The first midnight in Paris after `at`, in UTC. (Paris never changes its offset at
 /// midnight, so that midnight exists and is unique.)
-pub fn next_midnight(at: DateTime<Utc>) -> DateTime<Utc> {
+pub fn next_midnight(at: impl Into<DateTime<Utc>>) -> DateTime<Utc> {
     let day = local(at).date();
     let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
     let midnight = next.and_time(chrono::NaiveTime::MIN);

@@ -4,12 +4,14 @@
 use crate::OAuthError;
 use crate::{new_secret, param, Lifetimes, PromptLogin, Provider, ProviderError, ACR_EIDAS1};
 use authenticator::VerifiedAidant;
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 use mandate::{Coverage, Demarche};
 use ring::rand::SecureRandom;
 use store::schema::oidc_requests;
-use store::{from_db, hash_secret, to_db, DbConnection};
+use store::{
+    hash_secret, AidantId, AutorisationId, DbConnection, OrganisationId, Timestamp, UsagerId,
+};
 
 /// Longest `state` or `nonce` accepted.
 const MAX_OPAQUE_LEN: usize = 1024;
@@ -378,12 +380,9 @@ pub fn prompt_none_refusal(
 /// Deletes the authorization requests created before `before` (their interaction, code and
 /// tokens expired long ago); returns how many. Anyone can create one with a `GET /authorize`,
 /// so they must not pile up.
-pub fn purge_requests(
-    conn: &mut DbConnection,
-    before: DateTime<Utc>,
-) -> Result<usize, ProviderError> {
+pub fn purge_requests(conn: &mut DbConnection, before: Timestamp) -> Result<usize, ProviderError> {
     Ok(
-        diesel::delete(oidc_requests::table.filter(oidc_requests::created_at.lt(to_db(before))))
+        diesel::delete(oidc_requests::table.filter(oidc_requests::created_at.lt(before)))
             .execute(conn)?,
     )
 }
@@ -403,7 +402,7 @@ pub fn unavailable_refusal(request: &AuthorizationRequest) -> ErrorRedirect {
 pub fn store_request(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     lifetimes: &Lifetimes,
     request: &AuthorizationRequest,
 ) -> Result<String, ProviderError> {
@@ -426,8 +425,8 @@ pub fn store_request(
                 .rep_scope
                 .as_ref()
                 .map(|values| serde_json::Value::from(values.clone()).to_string())),
-            oidc_requests::created_at.eq(to_db(now)),
-            oidc_requests::expires_at.eq(to_db(now + lifetimes.interaction)),
+            oidc_requests::created_at.eq(now),
+            oidc_requests::expires_at.eq(now + lifetimes.interaction),
         ))
         .execute(conn)?;
     Ok(id)
@@ -458,33 +457,33 @@ pub struct PendingRequest {
     /// login_hint.
     pub login_hint: Option<String>,
     /// Received at.
-    pub created_at: NaiveDateTime,
+    pub created_at: Timestamp,
     /// The interaction must finish before.
-    pub expires_at: NaiveDateTime,
+    pub expires_at: Timestamp,
     /// Aidant, once chosen.
-    pub aidant_id: Option<String>,
+    pub aidant_id: Option<AidantId>,
     /// Organisation, once chosen.
-    pub organisation_id: Option<String>,
+    pub organisation_id: Option<OrganisationId>,
     /// Usager, once chosen.
-    pub usager_id: Option<String>,
+    pub usager_id: Option<UsagerId>,
     /// Démarche, once chosen.
     pub demarche: Option<String>,
     /// Autorisation used.
-    pub autorisation_id: Option<String>,
+    pub autorisation_id: Option<AutorisationId>,
     /// When the aidant last authenticated.
-    pub auth_time: Option<NaiveDateTime>,
+    pub auth_time: Option<Timestamp>,
     /// Hash of the code.
     pub code_hash: Option<String>,
     /// Code expiry.
-    pub code_expires_at: Option<NaiveDateTime>,
+    pub code_expires_at: Option<Timestamp>,
     /// When the code was exchanged.
-    pub code_consumed_at: Option<NaiveDateTime>,
+    pub code_consumed_at: Option<Timestamp>,
     /// Hash of the access token.
     pub access_token_hash: Option<String>,
     /// Access token expiry.
-    pub access_token_expires_at: Option<NaiveDateTime>,
+    pub access_token_expires_at: Option<Timestamp>,
     /// When what it issued was revoked.
-    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<Timestamp>,
     /// The PKCE S256 challenge, if the request carried one.
     pub code_challenge: Option<String>,
     /// The démarches the request asked for (`claims.id_token.rep_scope`), a JSON array.
@@ -502,12 +501,12 @@ impl PendingRequest {
     /// client's `prompt_login` is the activity window, which the session's own check already
     /// enforces), or a code older than `max_age` when the request arrived — checked against
     /// the request, so that it is not asked again at each step.
-    pub fn needs_reauthentication(&self, provider: &Provider, otp_at: DateTime<Utc>) -> bool {
+    pub fn needs_reauthentication(&self, provider: &Provider, otp_at: Timestamp) -> bool {
         let prompt_login = provider
             .client(&self.client_id)
             .map(|c| c.prompt_login)
             .unwrap_or_default();
-        let received = from_db(self.created_at);
+        let received = self.created_at;
         let login_prompted = self
             .prompt
             .as_deref()
@@ -561,11 +560,11 @@ impl PendingRequest {
 pub fn pending_request(
     conn: &mut DbConnection,
     id: &str,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Result<Option<PendingRequest>, ProviderError> {
     Ok(oidc_requests::table
         .find(id)
-        .filter(oidc_requests::expires_at.gt(to_db(now)))
+        .filter(oidc_requests::expires_at.gt(now))
         .filter(oidc_requests::code_hash.is_null())
         .filter(oidc_requests::revoked_at.is_null())
         .select(PendingRequest::as_select())
@@ -578,11 +577,11 @@ pub fn pending_request(
 /// request accepts, or when another aidant already took the request.
 pub fn select_usager(
     conn: &mut DbConnection,
-    now: DateTime<Utc>,
+    now: Timestamp,
     provider: &Provider,
     request: &PendingRequest,
     verified: &VerifiedAidant,
-    usager_id: &str,
+    usager_id: &UsagerId,
 ) -> Result<bool, ProviderError> {
     let within = request.requested_demarches(provider);
     if mandate::active_demarches(
@@ -634,16 +633,16 @@ pub enum CompleteRefusal {
 pub fn complete(
     conn: &mut DbConnection,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     provider: &Provider,
     request: &PendingRequest,
     verified: &VerifiedAidant,
     coverage: &Coverage,
 ) -> Result<Result<String, CompleteRefusal>, ProviderError> {
-    let consistent = request.aidant_id.as_deref() == Some(verified.aidant_id())
-        && request.organisation_id.as_deref() == Some(verified.organisation_id())
+    let consistent = request.aidant_id.as_ref() == Some(verified.aidant_id())
+        && request.organisation_id.as_ref() == Some(verified.organisation_id())
         && coverage.organisation_id() == verified.organisation_id()
-        && request.usager_id.as_deref() == Some(coverage.usager_id())
+        && request.usager_id.as_ref() == Some(coverage.usager_id())
         && coverage.checked_at() == now;
     if !consistent {
         return Ok(Err(CompleteRefusal::Mismatch));
@@ -664,14 +663,14 @@ pub fn complete(
             .find(&request.id)
             .filter(oidc_requests::code_hash.is_null())
             .filter(oidc_requests::revoked_at.is_null())
-            .filter(oidc_requests::expires_at.gt(to_db(now))),
+            .filter(oidc_requests::expires_at.gt(now)),
     )
     .set((
         oidc_requests::demarche.eq(coverage.demarche().id()),
         oidc_requests::autorisation_id.eq(coverage.autorisation_id()),
-        oidc_requests::auth_time.eq(to_db(verified.otp_at())),
+        oidc_requests::auth_time.eq(verified.otp_at()),
         oidc_requests::code_hash.eq(hash_secret(&code)),
-        oidc_requests::code_expires_at.eq(to_db(now + lifetimes.code)),
+        oidc_requests::code_expires_at.eq(now + lifetimes.code),
     ))
     .execute(conn)?;
     if updated != 1 {
@@ -686,11 +685,11 @@ pub fn complete(
 /// The aidant gave up: the request is closed and `access_denied` goes back to the client.
 pub fn cancel(
     conn: &mut DbConnection,
-    now: DateTime<Utc>,
+    now: Timestamp,
     request: &PendingRequest,
 ) -> Result<ErrorRedirect, ProviderError> {
     diesel::update(oidc_requests::table.find(&request.id))
-        .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
+        .set(oidc_requests::revoked_at.eq(Some(now)))
         .execute(conn)?;
     Ok(request.error_redirect(OAuthError::AccessDenied, "l'aidant a annulé la connexion"))
 }

@@ -2,12 +2,11 @@
 
 use crate::authorize::with_query;
 use crate::{param, Client, Provider, ProviderError, SigningAlg};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use store::schema::oidc_requests;
-use store::{to_db, DbConnection};
+use store::{DbConnection, Timestamp};
 
 /// Where an end-session request leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +79,7 @@ fn provider_clients_hs256(provider: &Provider) -> impl Iterator<Item = &Client> 
 /// revoked, then the browser goes back to the registered post-logout URI with its state.
 pub fn end_session(
     conn: &mut DbConnection,
-    now: DateTime<Utc>,
+    now: Timestamp,
     provider: &Provider,
     params: &[(String, String)],
 ) -> Result<Result<EndSessionOutcome, EndSessionError>, ProviderError> {
@@ -101,7 +100,7 @@ pub fn end_session(
                     .filter(oidc_requests::usager_id.eq(&usager.id))
                     .filter(oidc_requests::revoked_at.is_null()),
             )
-            .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
+            .set(oidc_requests::revoked_at.eq(Some(now)))
             .execute(conn)?;
         }
     }

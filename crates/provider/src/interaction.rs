@@ -5,7 +5,7 @@
 
 use crate::{PendingRequest, Provider};
 use authenticator::{AidantSession, SessionPolicy, VerifiedAidant};
-use chrono::{DateTime, Utc};
+use store::{Timestamp, UsagerId};
 
 /// What the interaction shows next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum NextStep {
     /// The aidant chooses the usager (with the proof they may act).
     ChooseUsager(VerifiedAidant),
     /// The aidant chooses the démarche for the usager already chosen in their structure.
-    ChooseDemarche(VerifiedAidant, String),
+    ChooseDemarche(VerifiedAidant, UsagerId),
 }
 
 impl NextStep {
@@ -42,14 +42,14 @@ pub fn next_step(
     session: Option<AidantSession>,
     provider: &Provider,
     policy: &SessionPolicy,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> NextStep {
     let Some(session) = session else {
         return NextStep::SignIn;
     };
     if request
         .aidant_id
-        .as_deref()
+        .as_ref()
         .is_some_and(|a| a != session.aidant_id())
     {
         return NextStep::OtherAidant;
@@ -60,7 +60,7 @@ pub fn next_step(
         return NextStep::Recheck(session);
     };
     match &request.usager_id {
-        Some(usager) if request.organisation_id.as_deref() == Some(verified.organisation_id()) => {
+        Some(usager) if request.organisation_id.as_ref() == Some(verified.organisation_id()) => {
             NextStep::ChooseDemarche(verified, usager.clone())
         }
         _ => NextStep::ChooseUsager(verified),

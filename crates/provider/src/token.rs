@@ -5,7 +5,6 @@ use crate::{
     new_secret, param, ClientAuth, PendingRequest, Provider, ProviderError, SigningAlg,
     TokenAuthMethod,
 };
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -13,7 +12,7 @@ use mandate::Demarche;
 use ring::rand::SecureRandom;
 use serde::Serialize;
 use store::schema::oidc_requests;
-use store::{from_db, hash_secret, to_db, write_transaction, DbConnection, PooledDb};
+use store::{hash_secret, write_transaction, DbConnection, PooledDb, Timestamp};
 use subtle::ConstantTimeEq;
 
 /// A refused token request (RFC 6749 §5.2).
@@ -94,7 +93,7 @@ pub fn sign<T: Serialize>(
 pub fn token(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
-    now: DateTime<Utc>,
+    now: Timestamp,
     provider: &Provider,
     auth: &ClientAuth,
     form: &[(String, String)],
@@ -198,11 +197,7 @@ pub fn token(
         revoke(conn, now, &request.id)?;
         return invalid_grant("code déjà utilisé: les jetons émis avec ce code sont révoqués");
     }
-    if request
-        .code_expires_at
-        .map(from_db)
-        .is_none_or(|exp| exp <= now)
-    {
+    if request.code_expires_at.is_none_or(|exp| exp <= now) {
         return invalid_grant("code expiré");
     }
     if request.redirect_uri != redirect_uri {
@@ -225,9 +220,9 @@ pub fn token(
         Some(demarche_id),
         Some(auth_time),
     ) = (
-        request.aidant_id.as_deref(),
-        request.organisation_id.as_deref(),
-        request.usager_id.as_deref(),
+        request.aidant_id.as_ref(),
+        request.organisation_id.as_ref(),
+        request.usager_id.as_ref(),
         request.demarche.as_deref(),
         request.auth_time,
     )
@@ -254,7 +249,7 @@ pub fn token(
         aud: &client.client_id,
         exp: (now + lifetimes.id_token).timestamp(),
         iat: now.timestamp(),
-        auth_time: from_db(auth_time).timestamp(),
+        auth_time: auth_time.timestamp(),
         nonce: &request.nonce,
         acr: &request.acr,
         rep_scope: provider
@@ -293,9 +288,9 @@ pub fn token(
                 .filter(oidc_requests::revoked_at.is_null()),
         )
         .set((
-            oidc_requests::code_consumed_at.eq(Some(to_db(now))),
+            oidc_requests::code_consumed_at.eq(Some(now)),
             oidc_requests::access_token_hash.eq(Some(&access_token_hash)),
-            oidc_requests::access_token_expires_at.eq(Some(to_db(now + lifetimes.access_token))),
+            oidc_requests::access_token_expires_at.eq(Some(now + lifetimes.access_token)),
         ))
         .execute(tx.conn())?;
         if claimed != 1 {
@@ -307,7 +302,7 @@ pub fn token(
             rng,
             now,
             NewEntry {
-                chain: organisation_id,
+                chain: organisation_id.as_str(),
                 action: Action::UseAutorisation,
                 aidant_id: Some(aidant_id),
                 usager_id: Some(usager_id),
@@ -355,17 +350,13 @@ fn pkce_s256(verifier: &str) -> String {
 }
 
 /// Revokes what a request issued (its access token stops working, its code too).
-fn revoke(
-    conn: &mut DbConnection,
-    now: DateTime<Utc>,
-    request_id: &str,
-) -> Result<(), ProviderError> {
+fn revoke(conn: &mut DbConnection, now: Timestamp, request_id: &str) -> Result<(), ProviderError> {
     diesel::update(
         oidc_requests::table
             .find(request_id)
             .filter(oidc_requests::revoked_at.is_null()),
     )
-    .set(oidc_requests::revoked_at.eq(Some(to_db(now))))
+    .set(oidc_requests::revoked_at.eq(Some(now)))
     .execute(conn)?;
     Ok(())
 }

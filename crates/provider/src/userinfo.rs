@@ -3,12 +3,11 @@
 use crate::token::sign;
 use crate::OAuthError;
 use crate::{PendingRequest, Provider, ProviderError};
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use mandate::Demarche;
 use serde_json::Value;
 use store::schema::oidc_requests;
-use store::{from_db, hash_secret, DbConnection};
+use store::{hash_secret, DbConnection, Timestamp};
 
 /// What userinfo answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +37,7 @@ fn invalid(description: &str) -> UserinfoError {
 /// Answers a userinfo request carrying `bearer` (the access token, if any).
 pub fn userinfo(
     conn: &mut DbConnection,
-    now: DateTime<Utc>,
+    now: Timestamp,
     provider: &Provider,
     bearer: Option<&str>,
 ) -> Result<Result<UserinfoResponse, UserinfoError>, ProviderError> {
@@ -59,16 +58,12 @@ pub fn userinfo(
     if request.revoked_at.is_some() {
         return Ok(Err(invalid("jeton révoqué")));
     }
-    if request
-        .access_token_expires_at
-        .map(from_db)
-        .is_none_or(|exp| exp <= now)
-    {
+    if request.access_token_expires_at.is_none_or(|exp| exp <= now) {
         return Ok(Err(invalid("jeton expiré")));
     }
     let (Some(organisation_id), Some(usager_id), Some(demarche_id)) = (
-        request.organisation_id.as_deref(),
-        request.usager_id.as_deref(),
+        request.organisation_id.as_ref(),
+        request.usager_id.as_ref(),
         request.demarche.as_deref(),
     ) else {
         return Ok(Err(invalid("jeton incomplet")));

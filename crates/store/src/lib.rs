@@ -11,9 +11,13 @@
 //! a transaction and a transaction cannot be opened inside another one: on both backends
 //! alike (nesting would fail on SQLite and silently become a savepoint on PostgreSQL).
 
+pub mod ids;
 pub mod schema;
+mod time;
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+pub use ids::{AidantId, AutorisationId, CardId, MandateId, OrganisationId, UsagerId};
+pub use time::Timestamp;
+
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection, R2D2Connection};
@@ -450,11 +454,11 @@ macro_rules! bulk_insert {
 
 /// Commits a write to the readiness probe's row: whether the database accepts writes now
 /// (a database that answers reads may still refuse them: disk full, read-only replica).
-pub fn probe_write(conn: &mut PooledDb, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub fn probe_write(conn: &mut PooledDb, now: Timestamp) -> Result<(), StoreError> {
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
     write_transaction(conn, |tx| {
         diesel::update(schema::readiness_probe::table.find(1))
-            .set(schema::readiness_probe::checked_at.eq(to_db(now)))
+            .set(schema::readiness_probe::checked_at.eq(now))
             .execute(tx.conn())
             .map(|_| ())
             .map_err(StoreError::Query)
@@ -493,16 +497,6 @@ pub fn new_id(rng: &dyn SecureRandom) -> Result<String, StoreError> {
 /// How a secret (code, access token, session token) is kept at rest: its SHA-256, in hex.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, secret.as_bytes()))
-}
-
-/// A point in time as both backends store it (UTC, microsecond precision).
-pub fn to_db(at: DateTime<Utc>) -> NaiveDateTime {
-    at.trunc_subsecs(6).naive_utc()
-}
-
-/// A stored point in time, back in UTC.
-pub fn from_db(at: NaiveDateTime) -> DateTime<Utc> {
-    at.and_utc()
 }
 
 /// A throwaway SQLite database file, migrated, removed when dropped: what the unit tests of

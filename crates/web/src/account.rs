@@ -12,9 +12,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use authenticator::{AidantSession, VerifiedAidant};
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use store::{DbConnection, PooledDb};
+use store::{DbConnection, PooledDb, Timestamp};
 
 /// Where an aidant lands by default.
 pub(crate) const HOME: &str = "/espace-aidant";
@@ -153,7 +152,7 @@ impl Signed {
     }
 
     /// The activity proof, when the last code is recent enough.
-    pub fn verified(&self, state: &AppState, now: DateTime<Utc>) -> Option<VerifiedAidant> {
+    pub fn verified(&self, state: &AppState, now: Timestamp) -> Option<VerifiedAidant> {
         authenticator::verify_activity(&self.session, &state.policy, now)
     }
 }
@@ -162,7 +161,7 @@ impl Signed {
 pub(crate) fn signed_in(
     conn: &mut DbConnection,
     state: &AppState,
-    now: DateTime<Utc>,
+    now: Timestamp,
     token: Option<&str>,
 ) -> Result<Option<Signed>, WebError> {
     let Some(token) = token else { return Ok(None) };
@@ -200,7 +199,7 @@ pub(crate) async fn guarded<T, F>(
 ) -> Result<Guarded<T>, WebError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut PooledDb, &AppState, DateTime<Utc>, Signed) -> Result<Guarded<T>, WebError>
+    F: FnOnce(&mut PooledDb, &AppState, Timestamp, Signed) -> Result<Guarded<T>, WebError>
         + Send
         + 'static,
 {

@@ -14,6 +14,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use mandate::{AttestationKind, Verification};
 use serde::Deserialize;
+use store::{Timestamp, UsagerId};
 
 #[derive(Template)]
 #[template(path = "attestation.html")]
@@ -42,14 +43,14 @@ struct AttestationPage {
     issued: String,
     verify_url: String,
     qr_svg: String,
-    usager_id: String,
+    usager_id: UsagerId,
     intact: bool,
 }
 
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+fn parse_time(text: &str) -> Option<Timestamp> {
     DateTime::parse_from_rfc3339(text)
         .ok()
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).into())
 }
 
 /// A QR code as an SVG data URI.
@@ -160,7 +161,7 @@ pub(crate) async fn show(
                 && m.consent_received_at.is_none()
                 && m.revoked_at.is_none(),
             consent_statement: content.consent_statement.clone(),
-            issued: date_time(store::from_db(attestation.created_at)),
+            issued: date_time(attestation.created_at),
             usager_id: m.usager_id,
             intact,
         })))

@@ -10,20 +10,20 @@ use crate::{AppState, WebError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use mandate::{MandateState, UsagerFilter};
 use serde::Deserialize;
+use store::{AutorisationId, MandateId, OrganisationId, Timestamp, UsagerId};
 
 /// Usagers per page.
 const PER_PAGE: usize = 20;
 
 /// A date as shown, in Paris time.
-pub(crate) fn date(at: DateTime<Utc>) -> String {
+pub(crate) fn date(at: Timestamp) -> String {
     paris::local(at).format("%d/%m/%Y").to_string()
 }
 
 /// A date and time as shown, in Paris time.
-pub(crate) fn date_time(at: DateTime<Utc>) -> String {
+pub(crate) fn date_time(at: Timestamp) -> String {
     paris::local(at).format("%d/%m/%Y à %H:%M").to_string()
 }
 
@@ -123,7 +123,7 @@ pub(crate) async fn usagers(
             .into_iter()
             .map(|(o, _)| OrganisationChoice {
                 current: o.id == signed.organisation.id,
-                id: o.id,
+                id: o.id.into(),
                 name: o.name,
             })
             .collect();
@@ -142,7 +142,7 @@ pub(crate) async fn usagers(
             .map(|r| Row {
                 name: r.usager.display_name(),
                 birthdate: birthdate(&r.usager.birthdate),
-                id: r.usager.id,
+                id: r.usager.id.into(),
                 demarches: r
                     .demarches
                     .iter()
@@ -223,7 +223,7 @@ struct MandateCard {
 #[template(path = "usager.html")]
 struct UsagerPage {
     csrf: String,
-    usager_id: String,
+    usager_id: UsagerId,
     name: String,
     birthdate: String,
     birthplace: String,
@@ -245,7 +245,7 @@ pub(crate) async fn usager(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let usager_id = path.into_inner();
+    let usager_id = UsagerId::from(path.into_inner());
     let csrf = CsrfToken::for_request(&req, &state)?;
     let csrf_value = csrf.value.clone();
     let outcome = guarded(&req, &state, move |conn, _, now, signed| {
@@ -259,20 +259,20 @@ pub(crate) async fn usager(
         let mandates = details
             .into_iter()
             .map(|d| MandateCard {
-                id: d.mandate.id.clone(),
+                id: d.mandate.id.clone().into(),
                 state: d.state.label(),
                 active: d.state == MandateState::Active,
                 awaiting_consent: d.state == MandateState::AwaitingConsent,
-                created: date_time(store::from_db(d.mandate.created_at)),
-                until: date_time(store::from_db(d.mandate.expires_at)),
+                created: date_time(d.mandate.created_at),
+                until: date_time(d.mandate.expires_at),
                 duration: d.mandate.duration.label(),
                 remote: d.mandate.is_remote,
                 autorisations: d
                     .autorisations
                     .into_iter()
                     .map(|(a, demarche, live)| AutorisationRow {
-                        revoked: a.revoked_at.map(|t| date_time(store::from_db(t))),
-                        id: a.id,
+                        revoked: a.revoked_at.map(date_time),
+                        id: a.id.into(),
                         title: demarche.title(),
                         live,
                     })
@@ -319,8 +319,8 @@ pub(crate) struct ActionForm {
 /// The usager page an autorisation or mandate belongs to, within the organisation.
 fn usager_page_of_mandate(
     conn: &mut store::DbConnection,
-    organisation_id: &str,
-    mandate_id: &str,
+    organisation_id: &OrganisationId,
+    mandate_id: &MandateId,
 ) -> Result<Option<String>, WebError> {
     Ok(
         mandate::mandate_of_organisation(conn, organisation_id, mandate_id)?
@@ -338,14 +338,15 @@ pub(crate) async fn revoke_autorisation(
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let autorisation_id = path.into_inner();
+    let autorisation_id = AutorisationId::from(path.into_inner());
     let outcome = guarded(&req, &state, move |conn, state, now, signed| {
         let Some(mandate_id) =
             mandate::autorisation_mandate(conn, &signed.organisation.id, &autorisation_id)?
         else {
             return Ok(Guarded::Done(None));
         };
-        let back = usager_page_of_mandate(conn, &signed.organisation.id, &mandate_id)?;
+        let back =
+            usager_page_of_mandate(conn, &signed.organisation.id, &MandateId::from(mandate_id))?;
         let Some(verified) = signed.verified(state, now) else {
             return Ok(match back {
                 Some(_) => Guarded::Recheck,
@@ -375,8 +376,8 @@ pub(crate) async fn revoke_autorisation(
 #[template(path = "revoke_confirm.html")]
 struct RevokeConfirmPage {
     csrf: String,
-    mandate_id: String,
-    usager_id: String,
+    mandate_id: MandateId,
+    usager_id: UsagerId,
     usager_name: String,
     demarches: String,
     until: String,
@@ -388,7 +389,7 @@ pub(crate) async fn revoke_mandate_page(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let mandate_id = path.into_inner();
+    let mandate_id = MandateId::from(path.into_inner());
     let csrf = CsrfToken::for_request(&req, &state)?;
     let csrf_value = csrf.value.clone();
     let outcome = guarded(&req, &state, move |conn, _, _, signed| {
@@ -414,7 +415,7 @@ pub(crate) async fn revoke_mandate_page(
             csrf: csrf_value,
             usager_name: usager.map(|u| u.display_name()).unwrap_or_default(),
             usager_id: m.usager_id,
-            until: date_time(store::from_db(m.expires_at)),
+            until: date_time(m.expires_at),
             mandate_id: m.id,
             demarches,
         }))))
@@ -441,7 +442,7 @@ pub(crate) async fn revoke_mandate(
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let mandate_id = path.into_inner();
+    let mandate_id = MandateId::from(path.into_inner());
     let here = req.uri().path().to_owned();
     let outcome = guarded(&req, &state, move |conn, state, now, signed| {
         if mandate::mandate_of_organisation(conn, &signed.organisation.id, &mandate_id)?.is_none() {
@@ -480,7 +481,7 @@ pub(crate) async fn resend_consent(
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let mandate_id = path.into_inner();
+    let mandate_id = MandateId::from(path.into_inner());
     let outcome = guarded(&req, &state, move |conn, state, now, signed| {
         let Some(m) = mandate::mandate_of_organisation(conn, &signed.organisation.id, &mandate_id)?
         else {
@@ -523,7 +524,12 @@ pub(crate) async fn switch_organisation(
     let target = form.into_inner().structure;
     let outcome = guarded(&req, &state, move |conn, _, _, signed| {
         Ok(Guarded::Done(
-            authenticator::switch_organisation(conn, &signed.session, &target)?.is_some(),
+            authenticator::switch_organisation(
+                conn,
+                &signed.session,
+                &OrganisationId::from(target),
+            )?
+            .is_some(),
         ))
     })
     .await?;

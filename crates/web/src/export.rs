@@ -10,10 +10,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use authenticator::VerifiedAidant;
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use store::DbConnection;
+use store::{AidantId, DbConnection, OrganisationId, Timestamp, UsagerId};
 
 /// What the usager reads for an action of the journal.
 fn action_label(action: &str) -> &'static str {
@@ -43,7 +42,7 @@ struct Entry {
 #[derive(Template)]
 #[template(path = "usager_journal.html")]
 struct ExportPage {
-    usager_id: String,
+    usager_id: UsagerId,
     name: String,
     birthdate: String,
     generated: String,
@@ -55,15 +54,15 @@ struct ExportPage {
 struct Export {
     usager: mandate::Usager,
     entries: Vec<journal::JournalEntry>,
-    organisations: HashMap<String, String>,
-    aidants: HashMap<String, String>,
+    organisations: HashMap<OrganisationId, String>,
+    aidants: HashMap<AidantId, String>,
 }
 
 fn load(
     conn: &mut DbConnection,
     who: &VerifiedAidant,
-    usager_id: &str,
-    now: DateTime<Utc>,
+    usager_id: &UsagerId,
+    now: Timestamp,
 ) -> Result<Option<Export>, WebError> {
     let Some((usager, entries)) = mandate::usager_journal(conn, who, usager_id, now)? else {
         return Ok(None);
@@ -102,12 +101,12 @@ fn subject_text(subject: &str) -> String {
         .unwrap_or_else(|_| subject.to_owned())
 }
 
-fn name_of(map: &HashMap<String, String>, id: Option<&String>) -> String {
+fn name_of<K: std::hash::Hash + Eq>(map: &HashMap<K, String>, id: Option<&K>) -> String {
     id.and_then(|id| map.get(id)).cloned().unwrap_or_default()
 }
 
 impl Export {
-    fn page(self, now: DateTime<Utc>) -> ExportPage {
+    fn page(self, now: Timestamp) -> ExportPage {
         let entries = self
             .entries
             .iter()
@@ -128,7 +127,7 @@ impl Export {
         }
     }
 
-    fn json(self, now: DateTime<Utc>) -> Value {
+    fn json(self, now: Timestamp) -> Value {
         let entries: Vec<Value> = self
             .entries
             .iter()
@@ -178,7 +177,7 @@ enum Format {
 async fn export(
     req: HttpRequest,
     state: web::Data<AppState>,
-    usager_id: String,
+    usager_id: UsagerId,
     format: Format,
 ) -> Result<HttpResponse, WebError> {
     let here = req.uri().path().to_owned();
@@ -224,7 +223,7 @@ pub(crate) async fn page(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    export(req, state, path.into_inner(), Format::Page).await
+    export(req, state, UsagerId::from(path.into_inner()), Format::Page).await
 }
 
 /// GET /espace-aidant/usagers/{id}/journal.json
@@ -233,5 +232,5 @@ pub(crate) async fn json(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    export(req, state, path.into_inner(), Format::Json).await
+    export(req, state, UsagerId::from(path.into_inner()), Format::Json).await
 }

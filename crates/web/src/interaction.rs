@@ -8,11 +8,10 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use authenticator::{AidantSession, Failure, LoginRefusal, VerifiedAidant};
-use chrono::{DateTime, Utc};
 use mandate::Demarche;
 use provider::{CompleteRefusal, NextStep, PendingRequest};
 use serde::Deserialize;
-use store::{DbConnection, PooledDb};
+use store::{DbConnection, PooledDb, Timestamp, UsagerId};
 
 /// Most usagers listed at once.
 const USAGER_LIST_LIMIT: i64 = 50;
@@ -88,7 +87,7 @@ pub(crate) fn session_cookie_value(req: &HttpRequest, state: &AppState) -> Optio
 fn load_session(
     conn: &mut DbConnection,
     state: &AppState,
-    now: DateTime<Utc>,
+    now: Timestamp,
     token: Option<&str>,
 ) -> Result<Option<AidantSession>, WebError> {
     match token {
@@ -133,7 +132,7 @@ fn count_refusal(metrics: &crate::Metrics, refusal: LoginRefusal) {
 /// The one answer to every failed sign-in, whatever its cause.
 const BAD_CREDENTIALS: &str = "Adresse électronique ou code incorrect. Vérifiez votre adresse, puis saisissez le code que votre carte affiche maintenant (chaque code ne sert qu'une fois ; après une erreur, patientez quelques secondes).";
 
-fn source_locked(until: DateTime<Utc>) -> String {
+fn source_locked(until: Timestamp) -> String {
     format!(
         "Trop de tentatives de connexion échouées depuis ce poste : les connexions sont suspendues jusqu'à {} (heure de Paris). Si vous n'êtes pas à l'origine de ces essais, prévenez votre référent.",
         paris::local(until).format("%H:%M")
@@ -248,7 +247,7 @@ async fn render_step(
                 .map(|u| UsagerRow {
                     name: u.display_name(),
                     birthdate: crate::espace::birthdate(&u.birthdate),
-                    id: u.id,
+                    id: u.id.into(),
                 })
                 .collect();
                 UsagersPage {
@@ -476,7 +475,7 @@ where
     F: FnOnce(
             &mut PooledDb,
             &AppState,
-            DateTime<Utc>,
+            Timestamp,
             &PendingRequest,
             &VerifiedAidant,
         ) -> Result<Choice, WebError>
@@ -518,7 +517,14 @@ pub(crate) async fn choose_usager(
         path.into_inner(),
         &csrf_token,
         move |conn, state, now, request, verified| {
-            if provider::select_usager(conn, now, &state.provider, request, verified, &usager)? {
+            if provider::select_usager(
+                conn,
+                now,
+                &state.provider,
+                request,
+                verified,
+                &UsagerId::from(usager),
+            )? {
                 Ok(Choice::Done(format!("/fi/{}", request.id)))
             } else {
                 Ok(Choice::Refused(

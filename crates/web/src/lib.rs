@@ -25,19 +25,19 @@ use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use authenticator::{SeedCipher, SessionPolicy};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use provider::Provider;
 use ring::rand::SystemRandom;
 use std::net::TcpListener;
 use std::sync::Arc;
+use store::{DbPool, PooledDb, Timestamp};
 
 pub use observe::{count_protocol_error, Metrics, REQUEST_ID};
-use store::{DbPool, PooledDb};
 
 /// Where the current time comes from.
 pub trait Clock: Send + Sync {
     /// Now.
-    fn now(&self) -> DateTime<Utc>;
+    fn now(&self) -> Timestamp;
 }
 
 /// The system clock.
@@ -46,8 +46,8 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)]
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+    fn now(&self) -> Timestamp {
+        Utc::now().into()
     }
 }
 

@@ -18,9 +18,8 @@ use authenticator::{
     CardRefusal, CardState, Dissociation, OtpCard, OtpRefusal, ReferentAction, ReferentSession,
     VerifiedReferent,
 };
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use store::{DbConnection, PooledDb};
+use store::{AidantId, CardId, DbConnection, PooledDb, Timestamp};
 
 /// Where the espace référent starts.
 const HOME: &str = "/espace-referent";
@@ -39,7 +38,7 @@ enum Reply {
 }
 
 /// The path of an aidant's page, with an optional confirmation.
-fn aidant_path(aidant_id: &str, done: Option<&str>) -> String {
+fn aidant_path(aidant_id: &AidantId, done: Option<&str>) -> String {
     match done {
         Some(done) => format!("{HOME}/aidants/{aidant_id}?fait={done}"),
         None => format!("{HOME}/aidants/{aidant_id}"),
@@ -69,7 +68,7 @@ trait ReferentProof: Sized {
     fn extract(
         conn: &mut PooledDb,
         state: &AppState,
-        now: DateTime<Utc>,
+        now: Timestamp,
         signed: &Signed,
     ) -> Result<Result<Self, Guarded<Option<Reply>>>, WebError>;
 }
@@ -78,7 +77,7 @@ impl ReferentProof for ReferentSession {
     fn extract(
         conn: &mut PooledDb,
         _: &AppState,
-        _: DateTime<Utc>,
+        _: Timestamp,
         signed: &Signed,
     ) -> Result<Result<Self, Guarded<Option<Reply>>>, WebError> {
         Ok(authenticator::referent_session(conn, &signed.session)?.ok_or(Guarded::Done(None)))
@@ -89,7 +88,7 @@ impl ReferentProof for VerifiedReferent {
     fn extract(
         conn: &mut PooledDb,
         state: &AppState,
-        now: DateTime<Utc>,
+        now: Timestamp,
         signed: &Signed,
     ) -> Result<Result<Self, Guarded<Option<Reply>>>, WebError> {
         if let Err(missing) = ReferentSession::extract(conn, state, now, signed)? {
@@ -113,14 +112,7 @@ async fn as_referent<P, F>(
 ) -> Result<HttpResponse, WebError>
 where
     P: ReferentProof,
-    F: FnOnce(
-            &mut PooledDb,
-            &AppState,
-            DateTime<Utc>,
-            Signed,
-            P,
-            String,
-        ) -> Result<Reply, WebError>
+    F: FnOnce(&mut PooledDb, &AppState, Timestamp, Signed, P, String) -> Result<Reply, WebError>
         + Send
         + 'static,
 {
@@ -154,14 +146,14 @@ async fn referent_post<F>(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     csrf_token: &str,
-    aidant_id: &str,
+    aidant_id: &AidantId,
     f: F,
 ) -> Result<HttpResponse, WebError>
 where
     F: FnOnce(
             &mut PooledDb,
             &AppState,
-            DateTime<Utc>,
+            Timestamp,
             Signed,
             VerifiedReferent,
             String,
@@ -202,7 +194,7 @@ fn status(member: &Member) -> &'static str {
     }
 }
 
-fn card_summary(cards: &[OtpCard], now: DateTime<Utc>) -> String {
+fn card_summary(cards: &[OtpCard], now: Timestamp) -> String {
     let shown: Vec<String> = cards
         .iter()
         .map(|c| format!("{} ({})", card_name(c), c.state(now).label()))
@@ -236,7 +228,7 @@ pub(crate) async fn aidants(
             for member in accounts::members(conn, &signed.organisation.id)? {
                 let cards = authenticator::cards_of_aidant(conn, &member.aidant.id)?;
                 rows.push(MemberRow {
-                    id: member.aidant.id.clone(),
+                    id: member.aidant.id.clone().into(),
                     name: member.aidant.full_name(),
                     email: member.aidant.email.clone(),
                     referent: member.role == Role::Referent,
@@ -309,10 +301,10 @@ fn done_message(done: &str) -> Option<&'static str> {
 /// Renders the aidant page, or `None` when the aidant is not a member.
 fn aidant_page(
     conn: &mut DbConnection,
-    now: DateTime<Utc>,
+    now: Timestamp,
     signed: &Signed,
     csrf: String,
-    aidant_id: &str,
+    aidant_id: &AidantId,
     input: AidantInput,
 ) -> Result<Option<String>, WebError> {
     let Some(member) = accounts::member(conn, &signed.organisation.id, aidant_id)? else {
@@ -322,7 +314,7 @@ fn aidant_page(
     let shared = !authenticator::may_manage_cards(conn, &signed.aidant.id, aidant_id)?;
     let page = AidantPage {
         csrf,
-        id: member.aidant.id.clone(),
+        id: member.aidant.id.clone().into(),
         name: member.aidant.full_name(),
         email: member.aidant.email.clone(),
         profession: member.aidant.profession.clone(),
@@ -338,7 +330,7 @@ fn aidant_page(
         cards: cards
             .iter()
             .map(|c| CardRow {
-                id: c.id.clone(),
+                id: c.id.clone().into(),
                 name: card_name(c),
                 state: c.state(now).label(),
                 locked: c.state(now) == CardState::Locked,
@@ -364,7 +356,7 @@ pub(crate) async fn aidant(
     path: web::Path<String>,
     query: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let aidant_id = path.into_inner();
+    let aidant_id = AidantId::from(path.into_inner());
     let done = done_message(&query.fait);
     let back = aidant_path(&aidant_id, None);
     as_referent(
@@ -431,10 +423,10 @@ fn card_refusal_message(refusal: CardRefusal) -> String {
 fn after_action(
     conn: &mut DbConnection,
     state: &AppState,
-    now: DateTime<Utc>,
+    now: Timestamp,
     signed: &Signed,
     csrf: String,
-    aidant_id: &str,
+    aidant_id: &AidantId,
     outcome: Result<&'static str, CardRefusal>,
     serial: String,
 ) -> Result<Reply, WebError> {
@@ -471,14 +463,14 @@ async fn action_on_aidant<F>(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     csrf_token: &str,
-    aidant_id: String,
+    aidant_id: AidantId,
     f: F,
 ) -> Result<HttpResponse, WebError>
 where
     F: FnOnce(
             &mut PooledDb,
             &AppState,
-            DateTime<Utc>,
+            Timestamp,
             ReferentAction<'_>,
         ) -> Result<Result<&'static str, CardRefusal>, WebError>
         + Send
@@ -537,7 +529,7 @@ pub(crate) async fn associate(
     path: web::Path<String>,
     form: web::Form<CardForm>,
 ) -> Result<HttpResponse, WebError> {
-    let aidant_id = path.into_inner();
+    let aidant_id = AidantId::from(path.into_inner());
     let CardForm {
         csrf_token, serial, ..
     } = form.into_inner();
@@ -568,7 +560,7 @@ pub(crate) async fn validate(
     path: web::Path<String>,
     form: web::Form<CardForm>,
 ) -> Result<HttpResponse, WebError> {
-    let aidant_id = path.into_inner();
+    let aidant_id = AidantId::from(path.into_inner());
     let CardForm {
         csrf_token, otp, ..
     } = form.into_inner();
@@ -576,7 +568,7 @@ pub(crate) async fn validate(
         &req,
         &state,
         &csrf_token,
-        aidant_id,
+        aidant_id.clone(),
         move |conn, state, now, who| {
             Ok(authenticator::validate_card(
                 conn,
@@ -601,6 +593,7 @@ pub(crate) async fn dissociate(
     form: web::Form<CardForm>,
 ) -> Result<HttpResponse, WebError> {
     let (aidant_id, card_id) = path.into_inner();
+    let (aidant_id, card_id) = (AidantId::from(aidant_id), CardId::from(card_id));
     let CardForm {
         csrf_token,
         motif,
@@ -611,7 +604,7 @@ pub(crate) async fn dissociate(
         &req,
         &state,
         &csrf_token,
-        aidant_id,
+        aidant_id.clone(),
         move |conn, state, now, who| {
             Ok(match Dissociation::parse(&motif, &precision) {
                 None => Err(CardRefusal::ReasonMissing),
@@ -634,11 +627,12 @@ pub(crate) async fn unlock(
     form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, WebError> {
     let (aidant_id, card_id) = path.into_inner();
+    let (aidant_id, card_id) = (AidantId::from(aidant_id), CardId::from(card_id));
     action_on_aidant(
         &req,
         &state,
         &form.csrf_token,
-        aidant_id,
+        aidant_id.clone(),
         move |conn, state, now, who| {
             Ok(
                 authenticator::unlock_card(conn, &state.rng, now, who, &card_id)?
@@ -666,7 +660,7 @@ pub(crate) async fn enrol_digital(
     path: web::Path<String>,
     form: web::Form<CardForm>,
 ) -> Result<HttpResponse, WebError> {
-    let aidant_id = path.into_inner();
+    let aidant_id = AidantId::from(path.into_inner());
     referent_post(
         &req,
         &state,
@@ -700,7 +694,7 @@ pub(crate) async fn enrol_digital(
             };
             let page = DigitalPage {
                 csrf,
-                id: aidant_id.clone(),
+                id: aidant_id.clone().into(),
                 name: member.aidant.full_name(),
                 qr: qr_data_uri(&enrolment.otpauth_uri(&member.aidant.email))?,
             };
@@ -751,7 +745,7 @@ pub(crate) async fn member_action(
         &req,
         &state,
         &form.csrf_token,
-        aidant_id,
+        AidantId::from(aidant_id.clone()),
         move |conn, state, now, who| {
             Ok(match action {
                 MemberAction::Deactivate => {

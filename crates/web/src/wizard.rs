@@ -17,6 +17,7 @@ use chrono::Duration;
 use franceconnect::FranceConnectError;
 use mandate::{Demarche, DraftError, MandateDuration, MandateError};
 use serde::Deserialize;
+use store::{MandateId, UsagerId};
 
 /// How long the aidant has between the first page and the confirmation.
 const DRAFT_LIFETIME_MINUTES: i64 = 30;
@@ -158,13 +159,15 @@ fn renewed(
     id: Option<&str>,
 ) -> Result<Option<Option<(String, String)>>, WebError> {
     let Some(id) = id else { return Ok(Some(None)) };
-    let Some(m) = mandate::mandate_of_organisation(conn, &signed.organisation.id, id)? else {
+    let Some(m) =
+        mandate::mandate_of_organisation(conn, &signed.organisation.id, &MandateId::from(id))?
+    else {
         return Ok(None);
     };
     let name = mandate::usager(conn, &m.usager_id)?
         .map(|u| u.display_name())
         .unwrap_or_default();
-    Ok(Some(Some((m.id, name))))
+    Ok(Some(Some((m.id.into(), name))))
 }
 
 fn unknown_mandate() -> HttpResponse {
@@ -201,7 +204,7 @@ pub(crate) async fn new_page(
             ..Choices::default()
         };
         if let Some((id, _)) = &renew {
-            choices.demarches = mandate::autorisations_of_mandate(conn, id)?
+            choices.demarches = mandate::autorisations_of_mandate(conn, &MandateId::from(id))?
                 .into_iter()
                 .filter(|a| a.revoked_at.is_none())
                 .filter_map(|a| Demarche::parse(&a.demarche).ok())
@@ -394,7 +397,7 @@ pub(crate) async fn callback(
     let now = state.clock.now();
     let identification = match state
         .franceconnect
-        .identify(&query.code, &draft.fc_nonce, now)
+        .identify(&query.code, &draft.fc_nonce, now.into())
         .await
     {
         Ok(identification) => identification,
@@ -508,7 +511,7 @@ fn recap_outcome(
     csrf: String,
     error: Option<String>,
 ) -> Result<RecapOutcome, WebError> {
-    let Some(draft) = mandate::draft(conn, &signed.aidant.id, id, now)? else {
+    let Some(draft) = mandate::draft(conn, &signed.aidant.id, id, now.into())? else {
         return Ok(RecapOutcome::Expired);
     };
     if let Some(mandate_id) = &draft.mandate_id {
@@ -535,7 +538,7 @@ fn recap_outcome(
             .map(|d| (d.title(), d.description()))
             .collect(),
         duration: duration.label(),
-        until: date_time(duration.expires_at(now)),
+        until: date_time(duration.expires_at(now.into())),
         remote: draft.is_remote,
         phone: sms::masked(&draft.phone),
         consent_statement: mandate::CONSENT_STATEMENT,
@@ -545,7 +548,7 @@ fn recap_outcome(
 
 fn attestation_of(
     conn: &mut store::DbConnection,
-    mandate_id: &str,
+    mandate_id: &MandateId,
 ) -> Result<Option<String>, WebError> {
     Ok(mandate::attestations_of_mandate(conn, mandate_id)?
         .into_iter()
@@ -565,7 +568,12 @@ async fn show_recap(
     let here = format!("/mandats/nouveau/{id}");
     let outcome = guarded(req, state, move |conn, _, now, signed| {
         Ok(Guarded::Done(recap_outcome(
-            conn, &signed, now, &id, csrf_value, error,
+            conn,
+            &signed,
+            now.into(),
+            &id,
+            csrf_value,
+            error,
         )?))
     })
     .await?;
@@ -642,7 +650,8 @@ pub(crate) async fn confirm(
         Ok(Guarded::Done(match confirmed {
             Ok(c) => Confirmation::Created(Box::new(c), signed.organisation.name, verified),
             Err(MandateError::Draft(DraftError::AlreadyConfirmed(m))) => Confirmation::AlreadyDone(
-                attestation_of(conn, &m)?.unwrap_or_else(|| crate::account::HOME.to_owned()),
+                attestation_of(conn, &MandateId::from(m))?
+                    .unwrap_or_else(|| crate::account::HOME.to_owned()),
             ),
             Err(MandateError::Draft(DraftError::NotIdentified)) => Confirmation::Restart,
             Err(MandateError::Draft(_)) => Confirmation::Expired,
@@ -682,8 +691,8 @@ pub(crate) async fn confirm(
 #[template(path = "sms_failed.html")]
 struct SmsFailedPage {
     csrf: String,
-    mandate_id: String,
-    usager_id: String,
+    mandate_id: MandateId,
+    usager_id: UsagerId,
 }
 
 /// Sends the consent request of a remote mandate and journals it; a redirect to the usager's
