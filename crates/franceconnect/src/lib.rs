@@ -50,28 +50,32 @@ const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// The eIDAS levels FranceConnect may answer; we ask `eidas1`, the others are stronger.
 const ACCEPTED_ACR: &[&str] = &["eidas1", "eidas2", "eidas3"];
 
+/// What went wrong underneath a [`FranceConnectError`]: the library's own error, kept whole, or
+/// the rule a valid answer broke.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors toward FranceConnect.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FranceConnectError {
     /// The configuration names an invalid URL.
     #[error("adresse FranceConnect invalide : {0}")]
-    Endpoint(String),
+    Endpoint(#[source] Cause),
     /// The random generator failed.
     #[error("générateur aléatoire indisponible")]
     Random,
     /// FranceConnect could not be reached or answered garbage (discovery, transport).
     #[error("FranceConnect est injoignable : {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// The token endpoint refused the code (its OAuth `error`).
     #[error("FranceConnect a refusé l'échange du code : {0}")]
     Token(String),
     /// The ID token did not validate (signature, iss, aud, exp, nonce or acr).
     #[error("jeton d'identité FranceConnect invalide : {0}")]
-    IdToken(String),
+    IdToken(#[source] Cause),
     /// Userinfo failed or did not validate.
     #[error("FranceConnect n'a pas transmis l'identité : {0}")]
-    Userinfo(String),
+    Userinfo(#[source] Cause),
     /// Userinfo names another person than the ID token.
     #[error("l'identité transmise ne correspond pas au jeton d'identité")]
     SubjectMismatch,
@@ -171,14 +175,14 @@ impl FranceConnect {
     /// A client for `config`; nothing is fetched yet.
     pub fn new(config: FranceConnectConfig) -> Result<FranceConnect, FranceConnectError> {
         IssuerUrl::new(config.issuer.clone())
-            .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?;
+            .map_err(|e| FranceConnectError::Endpoint(e.into()))?;
         RedirectUrl::new(config.redirect_uri.clone())
-            .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?;
+            .map_err(|e| FranceConnectError::Endpoint(e.into()))?;
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| FranceConnectError::Unavailable(e.to_string()))?;
+            .map_err(|e| FranceConnectError::Unavailable(e.into()))?;
         Ok(FranceConnect {
             config,
             http,
@@ -205,11 +209,11 @@ impl FranceConnect {
     /// Fetches FranceConnect's discovery document and keys, and keeps them.
     async fn fetch(&self) -> Result<Arc<ProviderMetadataWithLogout>, FranceConnectError> {
         let issuer = IssuerUrl::new(self.config.issuer.clone())
-            .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?;
+            .map_err(|e| FranceConnectError::Endpoint(e.into()))?;
         let metadata = Arc::new(
             ProviderMetadataWithLogout::discover_async(issuer, &self.http)
                 .await
-                .map_err(|e| FranceConnectError::Unavailable(e.to_string()))?,
+                .map_err(|e| FranceConnectError::Unavailable(e.into()))?,
         );
         *self.fetched.write().await = Some(Fetched {
             metadata: metadata.clone(),
@@ -237,7 +241,7 @@ impl FranceConnect {
     async fn client(&self) -> Result<FcClient, FranceConnectError> {
         let metadata = (*self.metadata().await?).clone();
         let redirect = RedirectUrl::new(self.config.redirect_uri.clone())
-            .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?;
+            .map_err(|e| FranceConnectError::Endpoint(e.into()))?;
         Ok(CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
@@ -286,14 +290,14 @@ impl FranceConnect {
         let client = self.client().await?;
         let token_response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| FranceConnectError::Endpoint(e.to_string()))?
+            .map_err(|e| FranceConnectError::Endpoint(e.into()))?
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
                 RequestTokenError::ServerResponse(r) => {
                     FranceConnectError::Token(r.error().as_ref().to_owned())
                 }
-                other => FranceConnectError::Unavailable(other.to_string()),
+                other => FranceConnectError::Unavailable(other.into()),
             })?;
         let id_token = token_response
             .id_token()
@@ -319,11 +323,11 @@ impl FranceConnect {
             )) if self.refresh_for_unknown_key().await? => verify(&self.client().await?),
             other => other,
         };
-        let (acr, subject) = verified.map_err(|e| FranceConnectError::IdToken(e.to_string()))?;
+        let (acr, subject) = verified.map_err(|e| FranceConnectError::IdToken(e.into()))?;
         if !ACCEPTED_ACR.contains(&acr.as_str()) {
-            return Err(FranceConnectError::IdToken(format!(
-                "niveau eIDAS « {acr} » insuffisant"
-            )));
+            return Err(FranceConnectError::IdToken(
+                format!("niveau eIDAS « {acr} » insuffisant").into(),
+            ));
         }
         let claims_json = self
             .userinfo(token_response.access_token().secret(), &subject)
@@ -356,12 +360,11 @@ impl FranceConnect {
             .bearer_auth(access_token)
             .send()
             .await
-            .map_err(|e| FranceConnectError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| FranceConnectError::Unavailable(e.without_url().into()))?;
         if !response.status().is_success() {
-            return Err(FranceConnectError::Userinfo(format!(
-                "statut {}",
-                response.status().as_u16()
-            )));
+            return Err(FranceConnectError::Userinfo(
+                format!("statut {}", response.status().as_u16()).into(),
+            ));
         }
         let is_jwt = response
             .headers()
@@ -371,15 +374,14 @@ impl FranceConnect {
         let body = response
             .text()
             .await
-            .map_err(|e| FranceConnectError::Unavailable(e.without_url().to_string()))?;
+            .map_err(|e| FranceConnectError::Unavailable(e.without_url().into()))?;
         let claims: Value = if is_jwt {
             let header = jsonwebtoken::decode_header(&body)
-                .map_err(|e| FranceConnectError::Userinfo(e.to_string()))?;
+                .map_err(|e| FranceConnectError::Userinfo(e.into()))?;
             if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256) {
-                return Err(FranceConnectError::Userinfo(format!(
-                    "algorithme {:?} refusé",
-                    header.alg
-                )));
+                return Err(FranceConnectError::Userinfo(
+                    format!("algorithme {:?} refusé", header.alg).into(),
+                ));
             }
             let key = match signing_key(&metadata, header.kid.as_deref())? {
                 Some(key) => key,
@@ -403,10 +405,10 @@ impl FranceConnect {
                 .map(str::to_owned)
                 .collect();
             jsonwebtoken::decode::<Value>(&body, &key, &validation)
-                .map_err(|e| FranceConnectError::Userinfo(e.to_string()))?
+                .map_err(|e| FranceConnectError::Userinfo(e.into()))?
                 .claims
         } else {
-            serde_json::from_str(&body).map_err(|e| FranceConnectError::Userinfo(e.to_string()))?
+            serde_json::from_str(&body).map_err(|e| FranceConnectError::Userinfo(e.into()))?
         };
         if claims.get("sub").and_then(Value::as_str) != Some(subject) {
             return Err(FranceConnectError::SubjectMismatch);
@@ -445,15 +447,13 @@ fn signing_key(
 ) -> Result<Option<DecodingKey>, FranceConnectError> {
     let keys: JwkSet = serde_json::to_value(metadata.jwks())
         .and_then(serde_json::from_value)
-        .map_err(|e| FranceConnectError::Userinfo(e.to_string()))?;
+        .map_err(|e| FranceConnectError::Userinfo(e.into()))?;
     let jwk = match kid {
         Some(kid) => keys.find(kid),
         None => keys.keys.first(),
     };
-    jwk.map(|jwk| {
-        DecodingKey::from_jwk(jwk).map_err(|e| FranceConnectError::Userinfo(e.to_string()))
-    })
-    .transpose()
+    jwk.map(|jwk| DecodingKey::from_jwk(jwk).map_err(|e| FranceConnectError::Userinfo(e.into())))
+        .transpose()
 }
 
 /// FranceConnect's userinfo claims as an identité pivot, validated. Returns also FranceConnect's
@@ -492,10 +492,10 @@ mod tests {
         assert_eq!(pivot.preferred_username, "");
         let mut missing = claims.clone();
         missing.as_object_mut().unwrap().remove("birthdate");
-        assert_eq!(
+        assert!(matches!(
             pivot_from_userinfo(&missing),
             Err(FranceConnectError::MissingClaim("birthdate"))
-        );
+        ));
         let mut abroad_with_place = claims;
         abroad_with_place["birthplace"] = "75107".into();
         assert!(matches!(

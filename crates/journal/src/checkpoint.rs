@@ -14,10 +14,14 @@ use store::{DbConnection, Timestamp};
 /// Signs and verifies checkpoints (the provider's signing keys, in the service).
 pub trait CheckpointSigner: Send + Sync {
     /// A compact JWS of `claims`.
-    fn sign(&self, claims: &Value) -> Result<String, String>;
+    fn sign(&self, claims: &Value) -> Result<String, SignatureError>;
     /// The claims of a JWS this service signed, if its signature holds.
-    fn verify(&self, token: &str) -> Result<Value, String>;
+    fn verify(&self, token: &str) -> Result<Value, SignatureError>;
 }
+
+/// Why a checkpoint could not be signed, or its signature does not hold: the signer's own
+/// error, kept whole.
+pub type SignatureError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A written checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,9 +226,10 @@ pub fn verify_checkpoints(
         let claims = match signer.verify(&token) {
             Ok(claims) => claims,
             Err(reason) => {
-                report
-                    .problems
-                    .push(CheckpointProblem::BadSignature { day, reason });
+                report.problems.push(CheckpointProblem::BadSignature {
+                    day,
+                    reason: reason.to_string(),
+                });
                 continue;
             }
         };

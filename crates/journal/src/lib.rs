@@ -13,7 +13,7 @@ pub mod stats;
 
 pub use checkpoint::{
     checkpoint_if_due, verify_checkpoints, Checkpoint, CheckpointProblem, CheckpointReport,
-    CheckpointSigner,
+    CheckpointSigner, SignatureError,
 };
 
 use diesel::prelude::*;
@@ -135,7 +135,7 @@ pub enum JournalError {
     UnknownChain(String),
     /// A checkpoint could not be signed.
     #[error("signature du point de contrôle: {0}")]
-    Signature(String),
+    Signature(#[source] checkpoint::SignatureError),
 }
 
 impl From<diesel::result::Error> for JournalError {

@@ -97,14 +97,13 @@ impl SigningKey {
 
     /// Loads an ES256 key from PKCS#8 PEM.
     pub fn es256_from_pem(pem: &str) -> Result<SigningKey, ProviderError> {
-        let secret =
-            p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| ProviderError::Key(e.to_string()))?;
+        let secret = p256::SecretKey::from_pkcs8_pem(pem).map_err(KeyError::malformed)?;
         let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
             &secret.public_key(),
             false,
         );
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
-            return Err(ProviderError::Key("point P-256 invalide".into()));
+            return Err(ProviderError::Key(KeyError::InvalidPoint));
         };
         let x = URL_SAFE_NO_PAD.encode(x);
         let y = URL_SAFE_NO_PAD.encode(y);
@@ -118,13 +117,12 @@ impl SigningKey {
             point.as_bytes(),
             &random,
         )
-        .map_err(|e| ProviderError::Key(e.to_string()))?;
+        .map_err(KeyError::malformed)?;
         Ok(SigningKey {
             algorithm: Algorithm::ES256,
             pair: KeyPair::Es256(pair),
             random,
-            decoding: DecodingKey::from_ec_components(&x, &y)
-                .map_err(|e| ProviderError::Key(e.to_string()))?,
+            decoding: DecodingKey::from_ec_components(&x, &y).map_err(KeyError::malformed)?,
             jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid}),
             kid,
         })
@@ -132,22 +130,17 @@ impl SigningKey {
 
     /// Loads an RS256 key from PKCS#8 PEM.
     pub fn rs256_from_pem(pem: &str) -> Result<SigningKey, ProviderError> {
-        let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
-            .map_err(|e| ProviderError::Key(e.to_string()))?;
+        let private = rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(KeyError::malformed)?;
         let n = URL_SAFE_NO_PAD.encode(private.n().to_bytes_be());
         let e = URL_SAFE_NO_PAD.encode(private.e().to_bytes_be());
         let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
-        let der = private
-            .to_pkcs8_der()
-            .map_err(|e| ProviderError::Key(e.to_string()))?;
-        let pair = RsaKeyPair::from_pkcs8(der.as_bytes())
-            .map_err(|e| ProviderError::Key(e.to_string()))?;
+        let der = private.to_pkcs8_der().map_err(KeyError::malformed)?;
+        let pair = RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(KeyError::malformed)?;
         Ok(SigningKey {
             algorithm: Algorithm::RS256,
             pair: KeyPair::Rs256(pair),
             random: SystemRandom::new(),
-            decoding: DecodingKey::from_rsa_components(&n, &e)
-                .map_err(|e| ProviderError::Key(e.to_string()))?,
+            decoding: DecodingKey::from_rsa_components(&n, &e).map_err(KeyError::malformed)?,
             jwk: json!({"kty": "RSA", "n": n, "e": e, "use": "sig", "alg": "RS256", "kid": kid}),
             kid,
         })
@@ -164,17 +157,50 @@ pub fn generate_es256_pem() -> Result<String, ProviderError> {
     secret
         .to_pkcs8_pem(LineEnding::LF)
         .map(|pem| pem.to_string())
-        .map_err(|e| ProviderError::Key(e.to_string()))
+        .map_err(|e| KeyError::malformed(e).into())
 }
 
 /// A new RS256 private key (2048 bits), PKCS#8 PEM.
 pub fn generate_rs256_pem() -> Result<String, ProviderError> {
-    let private =
-        rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|e| ProviderError::Key(e.to_string()))?;
+    let private = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(KeyError::malformed)?;
     private
         .to_pkcs8_pem(LineEnding::LF)
         .map(|pem| pem.to_string())
-        .map_err(|e| ProviderError::Key(e.to_string()))
+        .map_err(|e| KeyError::malformed(e).into())
+}
+
+/// Why a signing key could not be read, made or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key's text or bytes are not a key of the expected kind.
+    #[error("clé illisible: {0}")]
+    Malformed(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The EC key's public point cannot be written in coordinates.
+    #[error("point P-256 invalide")]
+    InvalidPoint,
+    /// A key file or the keys' directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl KeyError {
+    fn malformed(e: impl std::error::Error + Send + Sync + 'static) -> KeyError {
+        KeyError::Malformed(Box::new(e))
+    }
+
+    fn file(path: &Path, source: std::io::Error) -> KeyError {
+        KeyError::File {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }
 
 /// The provider's keys: the active ES256 and RS256 keys, and retired public keys still
@@ -193,8 +219,7 @@ impl KeySet {
     /// Loads `es256.pem` and `rs256.pem` from `dir`, generating the missing ones (mode 0600),
     /// and every `retired-*.pem` as a published, non-signing key.
     pub fn load_or_generate(dir: &Path) -> Result<KeySet, ProviderError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ProviderError::Key(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| KeyError::file(dir, e))?;
         let es256 = SigningKey::es256_from_pem(&read_or_create(
             &dir.join("es256.pem"),
             generate_es256_pem,
@@ -205,7 +230,7 @@ impl KeySet {
         )?)?;
         let mut retired = Vec::new();
         let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| ProviderError::Key(e.to_string()))?
+            .map_err(|e| KeyError::file(dir, e))?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
             .filter(|p| {
                 p.file_name()
@@ -215,8 +240,7 @@ impl KeySet {
             .collect();
         paths.sort();
         for path in paths {
-            let pem =
-                std::fs::read_to_string(&path).map_err(|e| ProviderError::Key(e.to_string()))?;
+            let pem = std::fs::read_to_string(&path).map_err(|e| KeyError::file(&path, e))?;
             let key =
                 SigningKey::es256_from_pem(&pem).or_else(|_| SigningKey::rs256_from_pem(&pem))?;
             retired.push(key);
@@ -259,11 +283,11 @@ fn read_or_create(
             tracing::info!(path = %path.display(), "generated a new signing key");
             Ok(pem)
         }
-        Err(e) => Err(ProviderError::Key(format!("{}: {e}", path.display()))),
+        Err(e) => Err(KeyError::file(path, e).into()),
     }
 }
 
-fn write_private(path: &Path, content: &str) -> Result<(), ProviderError> {
+fn write_private(path: &Path, content: &str) -> Result<(), KeyError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -272,39 +296,44 @@ fn write_private(path: &Path, content: &str) -> Result<(), ProviderError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .map_err(|e| ProviderError::Key(format!("{}: {e}", path.display())))?;
+    let mut file = options.open(path).map_err(|e| KeyError::file(path, e))?;
     file.write_all(content.as_bytes())
-        .map_err(|e| ProviderError::Key(format!("{}: {e}", path.display())))
+        .map_err(|e| KeyError::file(path, e))
 }
 
 /// Journal checkpoints are signed with the active ES256 key and verified with any published
 /// key (a retired key still verifies the checkpoints it signed: keep `retired-*.pem`).
 impl journal::CheckpointSigner for KeySet {
-    fn sign(&self, claims: &Value) -> Result<String, String> {
-        self.es256
-            .sign_jwt(claims, Some("JWT"))
-            .map_err(|e| e.to_string())
+    fn sign(&self, claims: &Value) -> Result<String, journal::SignatureError> {
+        Ok(self.es256.sign_jwt(claims, Some("JWT"))?)
     }
 
-    fn verify(&self, token: &str) -> Result<Value, String> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-        let kid = header.kid.ok_or("aucun kid")?;
+    fn verify(&self, token: &str) -> Result<Value, journal::SignatureError> {
+        let header = jsonwebtoken::decode_header(token)?;
+        let kid = header.kid.ok_or(CheckpointKeyError::NoKid)?;
         let key = self
             .by_kid(&kid)
-            .ok_or_else(|| format!("clé {kid} inconnue"))?;
+            .ok_or_else(|| CheckpointKeyError::UnknownKid(kid.clone()))?;
         if key.algorithm != header.alg {
-            return Err("algorithme inattendu".into());
+            return Err(CheckpointKeyError::UnexpectedAlgorithm.into());
         }
         let mut validation = jsonwebtoken::Validation::new(key.algorithm);
         validation.validate_exp = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation)
-            .map(|data| data.claims)
-            .map_err(|e| e.to_string())
+        Ok(jsonwebtoken::decode::<Value>(token, key.decoding_key(), &validation)?.claims)
     }
+}
+
+/// Why a checkpoint's signature names no key this service publishes.
+#[derive(Debug, thiserror::Error)]
+enum CheckpointKeyError {
+    #[error("aucun kid")]
+    NoKid,
+    #[error("clé {0} inconnue")]
+    UnknownKid(String),
+    #[error("algorithme inattendu")]
+    UnexpectedAlgorithm,
 }
 
 #[cfg(test)]

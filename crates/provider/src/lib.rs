@@ -58,7 +58,7 @@ pub enum ProviderError {
     Accounts(#[from] accounts::AccountError),
     /// A key could not be loaded, generated or used.
     #[error("clé de signature: {0}")]
-    Key(String),
+    Key(#[from] keys::KeyError),
     /// A token could not be signed.
     #[error("signature impossible: {0}")]
     Signing(#[source] Box<dyn std::error::Error + Send + Sync>),
