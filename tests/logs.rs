@@ -33,23 +33,24 @@ fn occurs_as_token(haystack: &str, needle: &str) -> bool {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logs_hold_no_secret_and_no_personal_data() {
-    std::env::set_var(
-        "RUST_LOG",
-        "info,web=debug,aidants_connect=debug,provider=debug,authenticator=debug,mandate=debug,\
-         journal=debug,franceconnect=debug,sms=debug,store=debug,actix_server=warn",
-    );
-    let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let sink = buffer.clone();
-    aidants_connect::logging::install(true, move || Capture(sink.clone())).unwrap();
+/// What the journey of [`drive_the_service`] handled that must never reach the log.
+struct Handled {
+    /// Every OTP code typed, the wrong one included.
+    codes: Vec<String>,
+    authorization_code: String,
+    state: String,
+    nonce: String,
+    access_token: String,
+    /// The usager created through the simulator, as stored.
+    created: Vec<mandate::Usager>,
+}
 
-    let (service, _) = TestService::start_with_simulator(Backend::Sqlite);
-    let f = service.fixtures.clone();
+/// A wrong code, then the référent signs in and creates a mandate with an usager who
+/// identifies at (simulated) FranceConnect, remotely (the consent SMS is "sent" to the log);
+/// then a whole identity-provider flow, tokens and userinfo included, and a readiness probe.
+async fn drive_the_service(service: &TestService) -> Handled {
+    let f = &service.fixtures;
     let mut codes = Vec::new();
-
-    // A wrong code, then the référent signs in and creates a mandate with an usager who
-    // identifies at (simulated) FranceConnect, remotely: the consent SMS is "sent" to the log.
     let wrong = service.next_code(SEED_B);
     codes.push(wrong.clone());
     let refused = service
@@ -70,10 +71,9 @@ async fn logs_hold_no_secret_and_no_personal_data() {
         .create_mandate(&browser, &[("demarche", "argent"), ("duree", "MONTH")], 2)
         .await;
 
-    // A whole identity-provider flow, tokens and userinfo included.
     let rp = service.relying_party("fc-es256").await;
     let (authorization_code, state, nonce) = obtain_code(
-        &service,
+        service,
         &Browser::new(),
         &rp,
         &f.usager_all.id,
@@ -91,7 +91,6 @@ async fn logs_hold_no_secret_and_no_personal_data() {
         .unwrap();
     assert_eq!(readyz.status(), 200);
 
-    // The usager created through the simulator, as stored.
     let created: Vec<mandate::Usager> = {
         use diesel::prelude::*;
         use store::schema::usagers;
@@ -103,9 +102,19 @@ async fn logs_hold_no_secret_and_no_personal_data() {
             .unwrap()
     };
     assert_eq!(created.len(), 1);
-    drop(service);
+    Handled {
+        codes,
+        authorization_code,
+        state,
+        nonce,
+        access_token: identity.access_token,
+        created,
+    }
+}
 
-    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+/// Every request is a JSON line with its request id, status and route; every route of the
+/// journey is there, and the upkeep's checkpoint too.
+fn every_request_is_logged(logs: &str) {
     let lines: Vec<serde_json::Value> = logs
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -138,23 +147,32 @@ async fn logs_hold_no_secret_and_no_personal_data() {
         );
     }
     assert!(logs.contains("journal checkpoint written"), "{logs}");
+}
 
-    let mut secrets: Vec<(String, String)> = vec![
-        ("access token".into(), identity.access_token.clone()),
-        ("authorization code".into(), authorization_code.clone()),
-        ("state".into(), state),
-        ("nonce".into(), nonce),
+/// The secrets handled, named: tokens, code, state, nonce, the cards' seeds in both spellings,
+/// every OTP code.
+fn secrets_of(handled: &Handled) -> Vec<(&'static str, String)> {
+    let mut secrets = vec![
+        ("access token", handled.access_token.clone()),
+        ("authorization code", handled.authorization_code.clone()),
+        ("state", handled.state.clone()),
+        ("nonce", handled.nonce.clone()),
     ];
     for seed in [SEED_A, SEED_B, SEED_R] {
-        secrets.push(("card seed (hex)".into(), seed.into()));
+        secrets.push(("card seed (hex)", seed.into()));
         secrets.push((
-            "card seed (base32)".into(),
+            "card seed (base32)",
             data_encoding::BASE32_NOPAD.encode(&hex::decode(seed).unwrap()),
         ));
     }
-    for code in &codes {
-        secrets.push(("OTP code".into(), code.clone()));
+    for code in &handled.codes {
+        secrets.push(("OTP code", code.clone()));
     }
+    secrets
+}
+
+/// The people's data handled: the usagers' identités pivot and e-mails, the aidants' e-mails.
+fn people_of(f: &ac_tests::Fixtures, created: &[mandate::Usager]) -> Vec<String> {
     let mut people = vec![
         f.usager_all.given_name.clone(),
         f.usager_all.family_name.clone(),
@@ -164,7 +182,7 @@ async fn logs_hold_no_secret_and_no_personal_data() {
         f.email_referent_a.clone(),
         f.email_b.clone(),
     ];
-    for u in &created {
+    for u in created {
         people.extend([
             u.given_name.clone(),
             u.family_name.clone(),
@@ -173,16 +191,38 @@ async fn logs_hold_no_secret_and_no_personal_data() {
             u.email.clone(),
         ]);
     }
-    for (what, secret) in &secrets {
+    people.retain(|v| !v.is_empty());
+    people
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_hold_no_secret_and_no_personal_data() {
+    std::env::set_var(
+        "RUST_LOG",
+        "info,web=debug,aidants_connect=debug,provider=debug,authenticator=debug,mandate=debug,\
+         journal=debug,franceconnect=debug,sms=debug,store=debug,actix_server=warn",
+    );
+    let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = buffer.clone();
+    aidants_connect::logging::install(true, move || Capture(sink.clone())).unwrap();
+
+    let (service, _) = TestService::start_with_simulator(Backend::Sqlite);
+    let f = service.fixtures.clone();
+    let handled = drive_the_service(&service).await;
+    drop(service);
+
+    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    every_request_is_logged(&logs);
+    for (what, secret) in secrets_of(&handled) {
         assert!(!secret.is_empty());
         assert!(
-            !occurs_as_token(&logs, secret),
+            !occurs_as_token(&logs, &secret),
             "{what} in the logs: {secret}"
         );
     }
-    for value in people.iter().filter(|v| !v.is_empty()) {
+    for value in people_of(&f, &handled.created) {
         assert!(
-            !occurs_as_token(&logs, value),
+            !occurs_as_token(&logs, &value),
             "personal data in the logs: {value}"
         );
     }

@@ -234,38 +234,28 @@ async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
     chrome.finish().await;
 }
 
-#[tokio::test]
-async fn d_the_other_pages_pass_axe_too() {
-    let (service, sim) = simulated_service();
-    let base = service.issuer().to_owned();
-    let chrome = Chrome::start("d-autres-pages", &base).await;
-    chrome.open(&format!("{base}/"), "accueil").await;
-    chrome
-        .open(&format!("{base}/statistiques"), "statistiques")
-        .await;
-    chrome
-        .open(&format!("{base}/accessibilite"), "accessibilite")
-        .await;
-    chrome
-        .open(&format!("{base}/page-qui-n-existe-pas"), "page-introuvable")
-        .await;
-    chrome
-        .open(
-            &format!("{base}/attestations/verifier?id=inconnue&empreinte=0000"),
+/// The pages anyone reaches: home, statistics, accessibility, a missing page, an unknown
+/// attestation, FranceConnect's logout.
+async fn public_pages(chrome: &Chrome, base: &str) {
+    for (path, step) in [
+        ("/", "accueil"),
+        ("/statistiques", "statistiques"),
+        ("/accessibilite", "accessibilite"),
+        ("/page-qui-n-existe-pas", "page-introuvable"),
+        (
+            "/attestations/verifier?id=inconnue&empreinte=0000",
             "attestation-inconnue",
-        )
-        .await;
-    chrome
-        .open(&format!("{base}/logout"), "deconnexion-fc")
-        .await;
+        ),
+        ("/logout", "deconnexion-fc"),
+    ] {
+        chrome.open(&format!("{base}{path}"), step).await;
+    }
+}
 
-    sign_in(
-        &chrome,
-        &service,
-        &service.fixtures.email_referent_a,
-        SEED_R,
-    )
-    .await;
+/// The espace aidant's tabs and an usager's page; its revocation form is then posted by a
+/// hostile site in the aidant's signed-in browser, even with the right token: the browser
+/// sends no cookie across sites, the form is refused and the mandate stays.
+async fn cross_site_revocation_is_refused(chrome: &Chrome, base: &str, sim: &str) {
     chrome
         .click("Mandats expirés ou révoqués", "espace-aidant-expires")
         .await;
@@ -292,42 +282,26 @@ async fn d_the_other_pages_pass_axe_too() {
     chrome
         .click("Annuler et revenir à l'usager", "fiche-usager-retour")
         .await;
-
-    // A hostile site posts the revocation in the aidant's signed-in browser, even with the
-    // right token: the browser sends no cookie across sites, the form is refused.
     for (forged, step) in [
         ("faux", "post-intersite-faux-jeton"),
         (token.as_str(), "post-intersite"),
     ] {
         chrome.open(&format!("{sim}/"), "site-hostile").await;
-        chrome.expect_at(&sim).await;
+        chrome.expect_at(sim).await;
         chrome
             .forge_post(&action, &[("csrf_token", forged)], step)
             .await;
         chrome.expect_text("Formulaire refusé").await;
     }
     chrome
-        .open(&format!("{base}{}", usager_path), "fiche-usager-intacte")
+        .open(&format!("{base}{usager_path}"), "fiche-usager-intacte")
         .await;
     chrome.expect_text("Révoquer tout le mandat").await;
+}
 
-    // Twenty-one minutes later, the journal asks for a fresh code first.
-    service.clock.advance(Duration::minutes(21));
-    chrome
-        .click(
-            "Relevé de tout ce que le journal contient sur cet usager (droit d'accès RGPD)",
-            "nouveau-code",
-        )
-        .await;
-    chrome
-        .type_in("Code de la carte", &service.next_code(SEED_R))
-        .await;
-    chrome.click("Confirmer", "releve-journal").await;
-    chrome
-        .expect_text("Ce qu'Aidants Connect a enregistré sur Angela DUBOIS")
-        .await;
-
-    // The référent's form refuses an aidant already in the structure.
+/// The référent's form refuses an aidant already in the structure (the message at the
+/// field); then an aidant's page and the digital card's enrolment.
+async fn referent_pages(chrome: &Chrome, service: &TestService, base: &str) {
     chrome
         .open(
             &format!("{base}/espace-referent/aidants/nouveau"),
@@ -358,6 +332,40 @@ async fn d_the_other_pages_pass_axe_too() {
             "carte-numerique",
         )
         .await;
+}
+
+#[tokio::test]
+async fn d_the_other_pages_pass_axe_too() {
+    let (service, sim) = simulated_service();
+    let base = service.issuer().to_owned();
+    let chrome = Chrome::start("d-autres-pages", &base).await;
+    public_pages(&chrome, &base).await;
+    sign_in(
+        &chrome,
+        &service,
+        &service.fixtures.email_referent_a,
+        SEED_R,
+    )
+    .await;
+    cross_site_revocation_is_refused(&chrome, &base, &sim).await;
+
+    // Twenty-one minutes later, the journal asks for a fresh code first.
+    service.clock.advance(Duration::minutes(21));
+    chrome
+        .click(
+            "Relevé de tout ce que le journal contient sur cet usager (droit d'accès RGPD)",
+            "nouveau-code",
+        )
+        .await;
+    chrome
+        .type_in("Code de la carte", &service.next_code(SEED_R))
+        .await;
+    chrome.click("Confirmer", "releve-journal").await;
+    chrome
+        .expect_text("Ce qu'Aidants Connect a enregistré sur Angela DUBOIS")
+        .await;
+
+    referent_pages(&chrome, &service, &base).await;
 
     // The identity provider asks a signed-in aidant whose code is old for a fresh one.
     service.clock.advance(Duration::minutes(21));

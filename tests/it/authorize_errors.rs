@@ -53,26 +53,20 @@ async fn untrusted_client_or_redirect_gets_an_error_page(backend: Backend) {
     }
 }
 
-async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) {
-    let service = TestService::start(backend);
-    let browser = Browser::new();
-    let mut repeated = GOOD.to_vec();
-    repeated.push(("scope", "openid"));
-    let mut with_request = GOOD.to_vec();
-    with_request.push(("request", "eyJhbGciOiJub25lIn0.e30."));
-    let mut prompt_none_login = GOOD.to_vec();
-    prompt_none_login.push(("prompt", "none login"));
-    let mut bad_max_age = GOOD.to_vec();
-    bad_max_age.push(("max_age", "-5"));
-    let mut prompt_none = GOOD.to_vec();
-    prompt_none.push(("prompt", "none"));
-    let with = |extra: &[(&'static str, &'static str)]| {
-        let mut params = GOOD.to_vec();
-        params.extend_from_slice(extra);
-        params
-    };
-    // A nonce is required of the clients registered so (FranceConnect), not of the others
-    // (OpenID Connect Core makes it optional in the code flow).
+/// A refused request: its parameters, the OAuth error expected, whether the state comes back
+/// (it cannot when the request has none).
+type Refusal = (Params, &'static str, bool);
+
+fn with(extra: &[(&'static str, &'static str)]) -> Params {
+    let mut params = GOOD.to_vec();
+    params.extend_from_slice(extra);
+    params
+}
+
+/// The core parameters: response type, scope, state, repetitions, request objects, prompt,
+/// max_age, and the nonce FranceConnect's clients must send (OpenID Connect Core makes it
+/// optional for the others in the code flow).
+fn parameter_refusals() -> Vec<Refusal> {
     let franceconnect_without_nonce: Params = without("nonce")
         .into_iter()
         .map(|(n, v)| {
@@ -83,8 +77,7 @@ async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) 
             }
         })
         .collect();
-    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-    let cases: Vec<(Params, &str, bool)> = vec![
+    vec![
         (without("response_type"), "invalid_request", true),
         (
             replacing("response_type", "token"),
@@ -94,75 +87,84 @@ async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) 
         (replacing("scope", "profile"), "invalid_scope", true),
         (without("scope"), "invalid_scope", true),
         (without("state"), "invalid_request", false),
-        (repeated, "invalid_request", true),
-        (with_request, "request_not_supported", true),
-        (prompt_none_login, "invalid_request", true),
-        (bad_max_age, "invalid_request", true),
-        (prompt_none, "login_required", true),
+        (with(&[("scope", "openid")]), "invalid_request", true),
+        (
+            with(&[("request", "eyJhbGciOiJub25lIn0.e30.")]),
+            "request_not_supported",
+            true,
+        ),
+        (with(&[("prompt", "none login")]), "invalid_request", true),
+        (with(&[("max_age", "-5")]), "invalid_request", true),
+        (with(&[("prompt", "none")]), "login_required", true),
         (franceconnect_without_nonce, "invalid_request", true),
-        (
-            with(&[("code_challenge", challenge)]),
-            "invalid_request",
-            true,
-        ),
-        (
-            with(&[
-                ("code_challenge", challenge),
-                ("code_challenge_method", "plain"),
-            ]),
-            "invalid_request",
-            true,
-        ),
-        (
-            with(&[
-                ("code_challenge", "court"),
-                ("code_challenge_method", "S256"),
-            ]),
-            "invalid_request",
-            true,
-        ),
-        (
-            with(&[("code_challenge_method", "S256")]),
-            "invalid_request",
-            true,
-        ),
-        (with(&[("claims", "{pas du json")]), "invalid_request", true),
-        (with(&[("claims", "[1, 2]")]), "invalid_request", true),
-        (
-            with(&[(
-                "claims",
-                r#"{"id_token":{"rep_scope":{"essential":true,"values":["Famille-Scolarité","Astronautique"]}}}"#,
-            )]),
-            "invalid_request",
-            true,
-        ),
-        (
-            with(&[(
-                "claims",
-                r#"{"id_token":{"rep_scope":{"essential":true,"values":"famille"}}}"#,
-            )]),
-            "invalid_request",
-            true,
-        ),
-    ];
-    for (params, error, has_state) in cases {
-        let page = browser.get(&authorize_url(service.issuer(), &params)).await;
-        assert_eq!(page.status, 302, "{params:?}: {}", page.body);
-        let location = page.location.unwrap();
-        assert!(location.starts_with(RP_REDIRECT), "{location}");
-        let query = query_of(&location);
-        assert_eq!(
-            query.get("error").map(String::as_str),
-            Some(error),
-            "{params:?}"
-        );
-        assert!(query.contains_key("error_description"));
-        assert!(!location.contains("code="), "{location}");
-        assert_eq!(
-            query.get("state").map(String::as_str),
-            has_state.then_some("etat-1"),
-            "{params:?}"
-        );
+    ]
+}
+
+/// PKCE: only S256, with a well-formed challenge, and no method without a challenge.
+fn pkce_refusals() -> Vec<Refusal> {
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    [
+        with(&[("code_challenge", challenge)]),
+        with(&[
+            ("code_challenge", challenge),
+            ("code_challenge_method", "plain"),
+        ]),
+        with(&[
+            ("code_challenge", "court"),
+            ("code_challenge_method", "S256"),
+        ]),
+        with(&[("code_challenge_method", "S256")]),
+    ]
+    .into_iter()
+    .map(|params| (params, "invalid_request", true))
+    .collect()
+}
+
+/// The claims parameter: JSON, an object, and a `rep_scope` naming known démarches.
+fn claims_refusals() -> Vec<Refusal> {
+    [
+        "{pas du json",
+        "[1, 2]",
+        r#"{"id_token":{"rep_scope":{"essential":true,"values":["Famille-Scolarité","Astronautique"]}}}"#,
+        r#"{"id_token":{"rep_scope":{"essential":true,"values":"famille"}}}"#,
+    ]
+    .into_iter()
+    .map(|claims| (with(&[("claims", claims)]), "invalid_request", true))
+    .collect()
+}
+
+/// The request comes back to the client's address with the error, its description and the
+/// state, and never with a code.
+async fn assert_redirected_with_error(service: &TestService, browser: &Browser, refusal: Refusal) {
+    let (params, error, has_state) = refusal;
+    let page = browser.get(&authorize_url(service.issuer(), &params)).await;
+    assert_eq!(page.status, 302, "{params:?}: {}", page.body);
+    let location = page.location.unwrap();
+    assert!(location.starts_with(RP_REDIRECT), "{location}");
+    let query = query_of(&location);
+    assert_eq!(
+        query.get("error").map(String::as_str),
+        Some(error),
+        "{params:?}"
+    );
+    assert!(query.contains_key("error_description"));
+    assert!(!location.contains("code="), "{location}");
+    assert_eq!(
+        query.get("state").map(String::as_str),
+        has_state.then_some("etat-1"),
+        "{params:?}"
+    );
+}
+
+async fn invalid_requests_are_redirected_with_the_exact_error(backend: Backend) {
+    let service = TestService::start(backend);
+    let browser = Browser::new();
+    for refusal in parameter_refusals()
+        .into_iter()
+        .chain(pkce_refusals())
+        .chain(claims_refusals())
+    {
+        assert_redirected_with_error(&service, &browser, refusal).await;
     }
     // Without a nonce, the other clients' requests go on to the aidant.
     let page = browser

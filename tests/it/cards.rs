@@ -811,14 +811,10 @@ async fn codes_one_step_away_are_accepted_two_are_not(backend: Backend) {
     );
 }
 
-/// A référent of B cannot take over an aidant who also works in A: her card serves her in A
-/// too, so every card action is refused, with the reason, and nothing changes.
-async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Backend) {
-    let service = TestService::start(backend);
-    let f = service.fixtures.clone();
-    let base = service.issuer().to_owned();
-    assert!(import(&service, &format!("GADT0000400,{NEW_SEED}\n")).applied());
-    // Rita, référent of A, is also made a member of B, as the national team's CLI does.
+/// Rita, référent of A, is also made a member of B, as the national team's CLI does; she
+/// signs in (in A).
+async fn rita_also_works_in_b(service: &TestService) -> Browser {
+    let f = &service.fixtures;
     admin::create_aidant(
         &mut service.conn(),
         &SystemRandom::new(),
@@ -836,14 +832,80 @@ async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Back
     .unwrap();
     let rita = Browser::new();
     service.sign_in(&rita, &f.email_referent_a, SEED_R).await;
-    let before = authenticator::cards_of_aidant(&mut service.conn(), &f.referent_a).unwrap();
-    let card_actions = || {
-        journal::chain_entries(&mut service.conn(), f.org_b.as_str())
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.action.starts_with("card_"))
-            .count()
+    rita
+}
+
+/// What a card action would change: who holds which card, validated or not, with which seed.
+fn holding(cards: Vec<authenticator::OtpCard>) -> Vec<impl PartialEq + std::fmt::Debug> {
+    cards
+        .into_iter()
+        .map(|c| {
+            (
+                c.id,
+                c.aidant_id,
+                c.validated_at,
+                c.disabled_reason,
+                c.seed_encrypted,
+            )
+        })
+        .collect()
+}
+
+/// Each card action of B's référent on Rita's page is refused with the reason (dissociate,
+/// enrol a digital card, associate from stock, validate with his own code); Rita's session
+/// in A lives on.
+async fn every_card_action_is_refused(
+    service: &TestService,
+    referent_b: &Browser,
+    rita: &Browser,
+    page_path: &str,
+) {
+    let base = service.issuer();
+    let refused = |page: &ac_tests::Page, step: &str| {
+        assert_eq!(page.status, 422, "{step}: {}", page.body);
+        assert!(
+            page.body.contains("seule l&#39;équipe nationale"),
+            "{step}: {}",
+            page.body
+        );
     };
+    let card_r = card(service, "GADT0000103");
+    let dissociate = format!("{page_path}/cartes/{}/dissocier", card_r.id);
+    let page = referent_b
+        .post_from(base, page_path, &dissociate, &[("motif", "erreur")])
+        .await;
+    refused(&page, "dissociation");
+    assert_eq!(
+        rita.get(&format!("{base}/espace-aidant")).await.status,
+        200,
+        "her session in A was not ended"
+    );
+    let enrol = format!("{page_path}/carte-numerique");
+    let page = referent_b.post_from(base, page_path, &enrol, &[]).await;
+    refused(&page, "enrolment");
+    assert!(!page.body.contains("data:image"));
+    let associate = format!("{page_path}/carte");
+    let page = referent_b
+        .post_from(base, page_path, &associate, &[("serial", "GADT0000400")])
+        .await;
+    refused(&page, "association");
+    let own_code = service.next_code(SEED_B);
+    let validate = format!("{page_path}/carte/valider");
+    let page = referent_b
+        .post_from(base, page_path, &validate, &[("otp", &own_code)])
+        .await;
+    refused(&page, "validation");
+}
+
+/// A référent of B cannot take over an aidant who also works in A: her card serves her in A
+/// too, so every card action is refused, with the reason, and nothing changes.
+async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    assert!(import(&service, &format!("GADT0000400,{NEW_SEED}\n")).applied());
+    let rita = rita_also_works_in_b(&service).await;
+    let before = authenticator::cards_of_aidant(&mut service.conn(), &f.referent_a).unwrap();
 
     // B's référent sees her in B's espace, with the reason her cards are not his to manage.
     let referent_b = Browser::new();
@@ -853,62 +915,8 @@ async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Back
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("exerce aussi dans une autre structure"));
     assert!(!page.body.contains("/dissocier"), "no card form is offered");
-    let refused = |page: &ac_tests::Page, step: &str| {
-        assert_eq!(page.status, 422, "{step}: {}", page.body);
-        assert!(
-            page.body.contains("seule l&#39;équipe nationale"),
-            "{step}: {}",
-            page.body
-        );
-    };
-    // Dissociate her card (« erreur »): refused, her session in A lives on.
-    let card_r = card(&service, "GADT0000103");
-    let page = referent_b
-        .post_from(
-            &base,
-            &page_path,
-            &format!("{page_path}/cartes/{}/dissocier", card_r.id),
-            &[("motif", "erreur")],
-        )
-        .await;
-    refused(&page, "dissociation");
-    assert_eq!(
-        rita.get(&format!("{base}/espace-aidant")).await.status,
-        200,
-        "her session in A was not ended"
-    );
-    // Enrol a digital card: refused, no QR code.
-    let page = referent_b
-        .post_from(
-            &base,
-            &page_path,
-            &format!("{page_path}/carte-numerique"),
-            &[],
-        )
-        .await;
-    refused(&page, "enrolment");
-    assert!(!page.body.contains("data:image"));
-    // Associate a card from stock: refused.
-    let page = referent_b
-        .post_from(
-            &base,
-            &page_path,
-            &format!("{page_path}/carte"),
-            &[("serial", "GADT0000400")],
-        )
-        .await;
-    refused(&page, "association");
-    // Validate a card with his own phone's code: refused.
-    let own_code = service.next_code(SEED_B);
-    let page = referent_b
-        .post_from(
-            &base,
-            &page_path,
-            &format!("{page_path}/carte/valider"),
-            &[("otp", &own_code)],
-        )
-        .await;
-    refused(&page, "validation");
+    every_card_action_is_refused(&service, &referent_b, &rita, &page_path).await;
+
     // Sign in with her e-mail and his code: refused; A's usagers stay out of reach.
     let intruder = Browser::new();
     let code = service.next_code(SEED_B);
@@ -920,20 +928,6 @@ async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Back
     assert_eq!(usagers.status, 303);
     // Nothing changed: she holds the same card, validated, with the same seed (the refused
     // sign-in was counted as a wrong code from an unrecognised browser, as any other).
-    let holding = |cards: Vec<authenticator::OtpCard>| -> Vec<_> {
-        cards
-            .into_iter()
-            .map(|c| {
-                (
-                    c.id,
-                    c.aidant_id,
-                    c.validated_at,
-                    c.disabled_reason,
-                    c.seed_encrypted,
-                )
-            })
-            .collect()
-    };
     assert_eq!(
         holding(authenticator::cards_of_aidant(&mut service.conn(), &f.referent_a).unwrap()),
         holding(before)
@@ -942,7 +936,12 @@ async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Back
         card(&service, "GADT0000400").state(service.clock_now()),
         authenticator::CardState::Free
     );
-    assert_eq!(card_actions(), 0, "no card action was journaled");
+    let card_actions = journal::chain_entries(&mut service.conn(), f.org_b.as_str())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("card_"))
+        .count();
+    assert_eq!(card_actions, 0, "no card action was journaled");
 
     // Once he is a référent of A too, every structure she works for is his: he may.
     store::write_transaction(&mut service.conn(), |tx| {
@@ -955,6 +954,7 @@ async fn a_referent_cannot_take_over_an_aidant_who_works_elsewhere(backend: Back
         )
     })
     .unwrap();
+    let card_r = card(&service, "GADT0000103");
     let page = referent_b
         .post_from(
             &base,

@@ -103,22 +103,14 @@ async fn session_is_reused_then_activity_check_asks_a_fresh_code(backend: Backen
     let page = browser
         .get(&format!("{}{interaction}", service.issuer()))
         .await;
-    assert!(
-        page.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        page.body
-    );
+    assert!(page.shows("fi-usager"), "{}", page.body);
 
     // After 20 minutes without a code, a fresh one is asked before any choice.
     service.clock.advance(Duration::minutes(16));
     let page = browser
         .get(&format!("{}{interaction}", service.issuer()))
         .await;
-    assert!(
-        page.body.contains("Confirmez votre identité"),
-        "{}",
-        page.body
-    );
+    assert!(page.shows("fi-code"), "{}", page.body);
     let refused = browser
         .submit(
             service.issuer(),
@@ -134,7 +126,7 @@ async fn session_is_reused_then_activity_check_asks_a_fresh_code(backend: Backen
     let page = browser
         .get(&format!("{}{interaction}", service.issuer()))
         .await;
-    assert!(page.body.contains("Confirmez votre identité"));
+    assert!(page.shows("fi-code"));
     let code = service.next_code(SEED_A);
     let ok = browser
         .submit(service.issuer(), &interaction, "code", &[("otp", &code)])
@@ -143,11 +135,7 @@ async fn session_is_reused_then_activity_check_asks_a_fresh_code(backend: Backen
     let page = browser
         .get(&format!("{}{interaction}", service.issuer()))
         .await;
-    assert!(
-        page.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        page.body
-    );
+    assert!(page.shows("fi-usager"), "{}", page.body);
     let mut conn = service.conn();
     assert_eq!(
         journal::entries_by_action(&mut conn, Action::ActivityCheckAidant)
@@ -177,11 +165,7 @@ async fn prompt_login_and_max_age_force_a_fresh_code(backend: Backend) {
         let page = browser
             .get(&format!("{}{interaction}", service.issuer()))
             .await;
-        assert!(
-            page.body.contains("Confirmez votre identité"),
-            "{extra}: {}",
-            page.body
-        );
+        assert!(page.shows("fi-code"), "{extra}: {}", page.body);
     }
 }
 

@@ -342,11 +342,7 @@ async fn prompt_login_is_met_by_the_activity_window(backend: Backend) {
     service.clock.advance(Duration::minutes(10));
     let interaction = open(&service, &browser, 20, &[]).await;
     let page = browser.get(&format!("{base}{interaction}")).await;
-    assert!(
-        page.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        page.body
-    );
+    assert!(page.shows("fi-usager"), "{}", page.body);
     choose(
         &service,
         &browser,
@@ -360,11 +356,7 @@ async fn prompt_login_is_met_by_the_activity_window(backend: Backend) {
     let interaction = open(&service, &browser, 30, &[]).await;
     let page = browser.get(&format!("{base}{interaction}")).await;
     assert!(page.body.contains("code"), "{}", page.body);
-    assert!(
-        !page.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        page.body
-    );
+    assert!(!page.shows("fi-usager"), "{}", page.body);
     // A client reading prompt=login as OpenID Connect Core does asks a code at once.
     let rp = service.relying_party("fc-es256").await;
     let recheck = Browser::new();
@@ -381,11 +373,7 @@ async fn prompt_login_is_met_by_the_activity_window(backend: Backend) {
     let url = format!("{url}&prompt=login");
     let interaction = recheck.authorize(&url).await;
     let page = recheck.get(&format!("{base}{interaction}")).await;
-    assert!(
-        !page.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        page.body
-    );
+    assert!(!page.shows("fi-usager"), "{}", page.body);
 }
 
 /// `max_age` is checked once, against the request: a code older than it when the request
@@ -406,11 +394,7 @@ async fn max_age_is_checked_once_against_the_request(backend: Backend) {
     );
     let interaction = browser.authorize(&url).await;
     let page = browser.get(&format!("{base}{interaction}")).await;
-    assert!(
-        !page.body.contains("Pour quel usager agissez-vous"),
-        "a code is asked: {}",
-        page.body
-    );
+    assert!(!page.shows("fi-usager"), "a code is asked: {}", page.body);
     let code = service.next_code(SEED_A);
     let page = browser
         .submit(&base, &interaction, "code", &[("otp", &code)])

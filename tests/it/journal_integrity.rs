@@ -75,24 +75,18 @@ fn disable_triggers(conn: &mut store::DbConnection, backend: Backend) {
     .unwrap();
 }
 
-async fn tampering_is_reported(backend: Backend) {
-    let service = TestService::start_configured(backend, &|c| c.journal.upkeep_minutes = 0);
-    let f = service.fixtures.clone();
-    let keys = keys(&service);
-    national_activity(&service);
-    let mut conn = service.conn();
-
-    // Day 1: every chain with entries is recorded; a second round the same day writes nothing.
+/// Day 1: every chain with entries is recorded, and a second round the same day writes
+/// nothing; day 2: only the chain that moved (A). The journal then verifies whole.
+fn two_days_of_checkpoints(service: &TestService, keys: &provider::KeySet) {
     let first = service.upkeep().checkpoint.expect("the day's checkpoint");
     assert_eq!(first.heads, 4, "national, organisations A, B and Brest");
     assert_eq!(service.upkeep().checkpoint, None);
-    // Day 2: only the chain that moved.
     service.clock.advance(Duration::days(1));
-    mandate_activity(&service);
+    mandate_activity(service);
     let second = service.upkeep().checkpoint.unwrap();
     assert_eq!(second.heads, 1, "only organisation A moved");
 
-    let (report, intact) = admin::verify_journal(&mut conn, &keys).unwrap();
+    let (report, intact) = admin::verify_journal(&mut service.conn(), keys).unwrap();
     assert!(intact, "{report}");
     assert!(
         report.contains("4 chaîne(s) vérifiée(s), 0 rompue(s)."),
@@ -102,69 +96,56 @@ async fn tampering_is_reported(backend: Backend) {
         report.contains("2 point(s) de contrôle signé(s) vérifié(s), 5 tête(s) de chaîne contrôlée(s), 0 anomalie(s)."),
         "{report}"
     );
+}
 
-    let national_len = chain_len(&mut conn, ::journal::NATIONAL_CHAIN);
-    let a_len = chain_len(&mut conn, f.org_a.as_str());
-    let b_len = chain_len(&mut conn, f.org_b.as_str());
-    assert_eq!(national_len, 1, "create_organisation");
-    assert!(a_len >= 4 && b_len >= 3, "{a_len} {b_len}");
-
-    // Checkpoints cannot be changed or removed either…
-    assert!(diesel::update(journal_checkpoints::table)
-        .set(journal_checkpoints::token.eq("x"))
-        .execute(&mut conn)
-        .is_err());
-    assert!(diesel::delete(journal_checkpoints::table)
-        .execute(&mut conn)
-        .is_err());
-    // …unless the triggers are turned off, as the database owner could.
-    disable_triggers(&mut conn, backend);
-    // 1. An entry of the national chain edited in place.
+/// What the database owner could do with the triggers off: (1) edit an entry of the national
+/// chain in place, (2) remove an entry from the middle of B's chain, (3) remove A's last two
+/// entries and rewind its head to match, so that A's chain alone looks whole.
+fn tamper_with_three_chains(conn: &mut store::PooledDb, f: &ac_tests::Fixtures, a_len: i64) {
     diesel::update(
         journal::table
             .filter(journal::chain.eq(::journal::NATIONAL_CHAIN))
             .filter(journal::seq.eq(1)),
     )
     .set(journal::subject.eq("falsifie"))
-    .execute(&mut conn)
+    .execute(conn)
     .unwrap();
-    // 2. An entry removed from the middle of organisation B's chain.
     diesel::delete(
         journal::table
             .filter(journal::chain.eq(&f.org_b))
             .filter(journal::seq.eq(2)),
     )
-    .execute(&mut conn)
+    .execute(conn)
     .unwrap();
-    // 3. Organisation A's last two entries removed and its head rewound to match: the chain
-    //    alone looks whole.
     diesel::delete(
         journal::table
             .filter(journal::chain.eq(&f.org_a))
             .filter(journal::seq.gt(a_len - 2)),
     )
-    .execute(&mut conn)
+    .execute(conn)
     .unwrap();
     let new_end: String = journal::table
         .filter(journal::chain.eq(&f.org_a))
         .filter(journal::seq.eq(a_len - 2))
         .select(journal::hash)
-        .first(&mut conn)
+        .first(conn)
         .unwrap();
     diesel::update(journal_heads::table.find(&f.org_a))
         .set((
             journal_heads::seq.eq(a_len - 2),
             journal_heads::head_hash.eq(&new_end),
         ))
-        .execute(&mut conn)
+        .execute(conn)
         .unwrap();
     assert_eq!(
-        ::journal::verify_chain(&mut conn, f.org_a.as_str()).unwrap(),
+        ::journal::verify_chain(conn, f.org_a.as_str()).unwrap(),
         None
     );
+}
 
-    let (report, intact) = admin::verify_journal(&mut conn, &keys).unwrap();
-    assert!(!intact, "{report}");
+/// The operator's report names each tampering: the edited entry, the broken link, and A's
+/// truncation that only the checkpoint reveals.
+fn assert_tampering_reported(report: &str, f: &ac_tests::Fixtures, a_len: i64) {
     assert!(
         report.contains(
             "ROMPUE    national — équipe nationale : entrée n° 1 altérée : son contenu ne correspond plus à son empreinte"
@@ -197,20 +178,53 @@ async fn tampering_is_reported(backend: Backend) {
         report.contains("4 chaîne(s) vérifiée(s), 2 rompue(s)."),
         "{report}"
     );
+}
 
-    // 4. A checkpoint whose signature was forged.
+/// One byte of the day-1 checkpoint's signature changed.
+fn forge_checkpoint_signature(conn: &mut store::PooledDb, day: &str) {
     let token: String = journal_checkpoints::table
-        .find("2026-03-10")
+        .find(day)
         .select(journal_checkpoints::token)
-        .first(&mut conn)
+        .first(conn)
         .unwrap();
-    let mut forged = token.clone().into_bytes();
+    let mut forged = token.into_bytes();
     let i = forged.len() - 20;
     forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
-    diesel::update(journal_checkpoints::table.find("2026-03-10"))
+    diesel::update(journal_checkpoints::table.find(day))
         .set(journal_checkpoints::token.eq(String::from_utf8(forged).unwrap()))
-        .execute(&mut conn)
+        .execute(conn)
         .unwrap();
+}
+
+async fn tampering_is_reported(backend: Backend) {
+    let service = TestService::start_configured(backend, &|c| c.journal.upkeep_minutes = 0);
+    let f = service.fixtures.clone();
+    let keys = keys(&service);
+    national_activity(&service);
+    two_days_of_checkpoints(&service, &keys);
+    let mut conn = service.conn();
+    let national_len = chain_len(&mut conn, ::journal::NATIONAL_CHAIN);
+    let a_len = chain_len(&mut conn, f.org_a.as_str());
+    let b_len = chain_len(&mut conn, f.org_b.as_str());
+    assert_eq!(national_len, 1, "create_organisation");
+    assert!(a_len >= 4 && b_len >= 3, "{a_len} {b_len}");
+
+    // Checkpoints cannot be changed or removed either…
+    assert!(diesel::update(journal_checkpoints::table)
+        .set(journal_checkpoints::token.eq("x"))
+        .execute(&mut conn)
+        .is_err());
+    assert!(diesel::delete(journal_checkpoints::table)
+        .execute(&mut conn)
+        .is_err());
+    // …unless the triggers are turned off, as the database owner could.
+    disable_triggers(&mut conn, backend);
+    tamper_with_three_chains(&mut conn, &f, a_len);
+    let (report, intact) = admin::verify_journal(&mut conn, &keys).unwrap();
+    assert!(!intact, "{report}");
+    assert_tampering_reported(&report, &f, a_len);
+
+    forge_checkpoint_signature(&mut conn, "2026-03-10");
     let (report, _) = admin::verify_journal(&mut conn, &keys).unwrap();
     assert!(
         report.contains("ANOMALIE  point de contrôle du 2026-03-10 : signature invalide"),

@@ -154,11 +154,7 @@ async fn a_site_with_perimeters_through_the_simulator(backend: Backend) {
     let to_ac = browser.get(&format!("{sim}/connexion")).await;
     let interaction = browser.authorize(&to_ac.location.unwrap()).await;
     let page = browser.get(&format!("{base}{interaction}")).await;
-    assert!(
-        page.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        page.body
-    );
+    assert!(page.shows("fi-usager"), "{}", page.body);
     browser
         .submit(
             &base,

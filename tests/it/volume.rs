@@ -7,7 +7,7 @@ use devtools::volume::{self, VolumePlan};
 use diesel::prelude::*;
 use ring::rand::SystemRandom;
 use store::schema::{autorisations, journal, journal_heads, mandates, organisations, usagers};
-use store::{OrganisationId, UsagerId};
+use store::{OrganisationId, Timestamp, UsagerId};
 
 const PLAN: VolumePlan = VolumePlan {
     structures: 4,
@@ -30,8 +30,8 @@ macro_rules! count {
 /// structure (and matching the search), by name, cut at the limit.
 fn check_usager_list(
     conn: &mut store::DbConnection,
-    organisation: &str,
-    now: chrono::DateTime<chrono::Utc>,
+    organisation: &OrganisationId,
+    now: Timestamp,
     limit: usize,
     search: Option<&str>,
 ) {
@@ -48,33 +48,111 @@ fn check_usager_list(
         .unwrap();
     candidates.retain(|u| {
         search.is_none_or(|s| u.search_name.contains(&s.to_lowercase()))
-            && !mandate::active_demarches(
-                conn,
-                &OrganisationId::from(organisation),
-                &u.id,
-                None,
-                now.into(),
-            )
-            .unwrap()
-            .is_empty()
+            && !mandate::active_demarches(conn, organisation, &u.id, None, now)
+                .unwrap()
+                .is_empty()
     });
     candidates.sort_by(|a, b| (&a.search_name, &a.id).cmp(&(&b.search_name, &b.id)));
     candidates.truncate(limit);
-    let listed = mandate::usagers_with_active_mandates(
-        conn,
-        &OrganisationId::from(organisation),
-        None,
-        now.into(),
-        search,
-        limit as i64,
-    )
-    .unwrap();
+    let listed =
+        mandate::usagers_with_active_mandates(conn, organisation, None, now, search, limit as i64)
+            .unwrap();
     assert!(search.is_some() || !listed.is_empty());
     assert_eq!(
         listed.iter().map(|u| &u.id).collect::<Vec<_>>(),
         candidates.iter().map(|u| &u.id).collect::<Vec<_>>(),
         "{organisation} limit {limit}"
     );
+}
+
+/// Each seeded structure's chain and the demo structure's verify, and each head is its
+/// chain's last entry; returns how many entries the chains hold.
+fn every_chain_verifies(conn: &mut store::PooledDb, chains: &[&OrganisationId]) -> i64 {
+    let mut chained = 0;
+    for chain in chains {
+        assert_eq!(::journal::verify_chain(conn, chain.as_str()).unwrap(), None);
+        let (seq, head): (i64, String) = journal_heads::table
+            .find(chain)
+            .select((journal_heads::seq, journal_heads::head_hash))
+            .first(conn)
+            .unwrap();
+        let last: String = journal::table
+            .filter(journal::chain.eq(chain))
+            .filter(journal::seq.eq(seq))
+            .select(journal::hash)
+            .first(conn)
+            .unwrap();
+        assert_eq!(last, head);
+        chained += seq;
+    }
+    chained
+}
+
+/// The aggregates written in bulk are those a rebuild from the journal counts, entry by entry.
+fn aggregates_match_a_rebuild(conn: &mut store::PooledDb, now: Timestamp) {
+    let bulk = ::journal::stats::monthly(conn, now, 12).unwrap();
+    let active_months = bulk.iter().filter(|m| m.demarches > 0).count();
+    assert!(active_months >= 6, "{bulk:?}");
+    store::write_transaction(conn, ::journal::stats::rebuild).unwrap();
+    assert_eq!(::journal::stats::monthly(conn, now, 12).unwrap(), bulk);
+}
+
+/// The service uses one of the demo structure's new mandates from end to end.
+async fn a_new_mandate_is_usable(service: &TestService) {
+    let f = &service.fixtures;
+    let mut conn = service.conn();
+    let (usager_id, demarche): (UsagerId, String) = autorisations::table
+        .inner_join(mandates::table)
+        .filter(mandates::organisation_id.eq(&f.org_a))
+        .filter(mandates::usager_id.ne_all([
+            &f.usager_all.id,
+            &f.usager_argent.id,
+            &f.usager_expired.id,
+            &f.usager_revoked.id,
+        ]))
+        .select((mandates::usager_id, autorisations::demarche))
+        .first(&mut conn)
+        .unwrap();
+    let family: String = usagers::table
+        .find(&usager_id)
+        .select(usagers::family_name)
+        .first(&mut conn)
+        .unwrap();
+    drop(conn);
+    let received = service
+        .use_mandate(&usager_id, mandate::Demarche::parse(&demarche).unwrap())
+        .await;
+    assert_eq!(received.family_name, family);
+}
+
+/// The first 20 usagers by name lose their mandates: a page of 5 needs a second, larger
+/// batch past them, and still lists the next active ones in order.
+fn the_list_walks_past_a_revoked_batch(service: &TestService, now: Timestamp) {
+    let f = &service.fixtures;
+    let mut conn = service.conn();
+    let first: Vec<UsagerId> = store::schema::organisation_usagers::table
+        .filter(store::schema::organisation_usagers::organisation_id.eq(&f.org_a))
+        .order((
+            store::schema::organisation_usagers::search_name,
+            store::schema::organisation_usagers::usager_id,
+        ))
+        .select(store::schema::organisation_usagers::usager_id)
+        .limit(20)
+        .load(&mut conn)
+        .unwrap();
+    diesel::update(
+        mandates::table
+            .filter(mandates::organisation_id.eq(&f.org_a))
+            .filter(mandates::usager_id.eq_any(&first)),
+    )
+    .set(mandates::revoked_at.eq(Some(now)))
+    .execute(&mut conn)
+    .unwrap();
+    let listed =
+        mandate::usagers_with_active_mandates(&mut conn, &f.org_a, None, now, None, 5).unwrap();
+    assert_eq!(listed.len(), 5);
+    assert!(listed.iter().all(|u| !first.contains(&u.id)));
+    check_usager_list(&mut conn, &f.org_a, now, 5, None);
 }
 
 async fn volume_has_the_service_shape(backend: Backend) {
@@ -120,41 +198,15 @@ async fn volume_has_the_service_shape(backend: Backend) {
     assert_eq!(journal_after - journal_before, report.journal as i64);
     assert!(report.journal > 3_000 + 30);
 
-    // Each structure's chain verifies, and its head is its last entry.
     let structures: Vec<OrganisationId> = organisations::table
         .filter(organisations::siret.like("98%"))
         .select(organisations::id)
         .load(&mut conn)
         .unwrap();
     assert_eq!(structures.len(), 4);
-    let mut chained = 0;
-    for chain in structures.iter().chain([&f.org_a]) {
-        assert_eq!(
-            ::journal::verify_chain(&mut conn, chain.as_str()).unwrap(),
-            None
-        );
-        let (seq, head): (i64, String) = journal_heads::table
-            .find(chain)
-            .select((journal_heads::seq, journal_heads::head_hash))
-            .first(&mut conn)
-            .unwrap();
-        let last: String = journal::table
-            .filter(journal::chain.eq(chain))
-            .filter(journal::seq.eq(seq))
-            .select(journal::hash)
-            .first(&mut conn)
-            .unwrap();
-        assert_eq!(last, head);
-        chained += seq;
-    }
-    assert!(chained >= 3_000);
-
-    // The aggregates written in bulk are those a rebuild from the journal counts, entry by entry.
-    let bulk = ::journal::stats::monthly(&mut conn, now, 12).unwrap();
-    let active_months = bulk.iter().filter(|m| m.demarches > 0).count();
-    assert!(active_months >= 6, "{bulk:?}");
-    store::write_transaction(&mut conn, ::journal::stats::rebuild).unwrap();
-    assert_eq!(::journal::stats::monthly(&mut conn, now, 12).unwrap(), bulk);
+    let chains: Vec<&OrganisationId> = structures.iter().chain([&f.org_a]).collect();
+    assert!(every_chain_verifies(&mut conn, &chains) >= 3_000);
+    aggregates_match_a_rebuild(&mut conn, now);
 
     // A second fill is refused and writes nothing.
     let refused = fill(&mut conn, &mut |_| {});
@@ -173,62 +225,11 @@ async fn volume_has_the_service_shape(backend: Backend) {
         (&structures[1], 1000, None),
         (&structures[1], 1000, Some("Martin")),
     ] {
-        check_usager_list(&mut conn, organisation.as_str(), now.into(), limit, search);
+        check_usager_list(&mut conn, organisation, now, limit, search);
     }
-
-    // The service uses one of the demo structure's new mandates from end to end.
-    let (usager_id, demarche): (String, String) = autorisations::table
-        .inner_join(mandates::table)
-        .filter(mandates::organisation_id.eq(&f.org_a))
-        .filter(mandates::usager_id.ne_all([
-            &f.usager_all.id,
-            &f.usager_argent.id,
-            &f.usager_expired.id,
-            &f.usager_revoked.id,
-        ]))
-        .select((mandates::usager_id, autorisations::demarche))
-        .first(&mut conn)
-        .unwrap();
-    let family: String = usagers::table
-        .find(&usager_id)
-        .select(usagers::family_name)
-        .first(&mut conn)
-        .unwrap();
     drop(conn);
-    let received = service
-        .use_mandate(
-            &UsagerId::from(usager_id),
-            mandate::Demarche::parse(&demarche).unwrap(),
-        )
-        .await;
-    assert_eq!(received.family_name, family);
-
-    // The first 20 usagers by name lose their mandates: a page of 5 needs a second, larger
-    // batch past them, and still lists the next active ones in order.
-    let mut conn = service.conn();
-    let first: Vec<UsagerId> = store::schema::organisation_usagers::table
-        .filter(store::schema::organisation_usagers::organisation_id.eq(&f.org_a))
-        .order((
-            store::schema::organisation_usagers::search_name,
-            store::schema::organisation_usagers::usager_id,
-        ))
-        .select(store::schema::organisation_usagers::usager_id)
-        .limit(20)
-        .load(&mut conn)
-        .unwrap();
-    diesel::update(
-        mandates::table
-            .filter(mandates::organisation_id.eq(&f.org_a))
-            .filter(mandates::usager_id.eq_any(&first)),
-    )
-    .set(mandates::revoked_at.eq(Some(now)))
-    .execute(&mut conn)
-    .unwrap();
-    let listed =
-        mandate::usagers_with_active_mandates(&mut conn, &f.org_a, None, now, None, 5).unwrap();
-    assert_eq!(listed.len(), 5);
-    assert!(listed.iter().all(|u| !first.contains(&u.id)));
-    check_usager_list(&mut conn, f.org_a.as_str(), now.into(), 5, None);
+    a_new_mandate_is_usable(&service).await;
+    the_list_walks_past_a_revoked_batch(&service, now);
 }
 
 on_both_backends!(volume_has_the_service_shape);

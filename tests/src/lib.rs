@@ -1046,6 +1046,17 @@ pub struct Page {
     pub headers: reqwest::header::HeaderMap,
 }
 
+impl Page {
+    /// Whether this is the page marked `data-page="{name}"` (a stable marker on `<main>`:
+    /// `fi-connexion`, `fi-code`, `fi-usager`, `fi-demarche`, `connexion`,
+    /// `code-a-confirmer`), so tests name the step, not its French wording.
+    pub fn shows(&self, name: &str) -> bool {
+        self.body.contains(&format!(
+            "<main id=\"contenu\" role=\"main\" tabindex=\"-1\" data-page=\"{name}\">"
+        ))
+    }
+}
+
 impl Default for Browser {
     fn default() -> Self {
         Self::new()
@@ -1185,11 +1196,7 @@ pub async fn obtain_code(
         .await;
     assert_eq!(logged.status, 303, "login refused: {}", logged.body);
     let usagers = browser.get(&format!("{base}{interaction}")).await;
-    assert!(
-        usagers.body.contains("Pour quel usager agissez-vous"),
-        "{}",
-        usagers.body
-    );
+    assert!(usagers.shows("fi-usager"), "{}", usagers.body);
     let chosen = browser
         .submit(
             base,

@@ -17,7 +17,7 @@ use chrono::Duration;
 use franceconnect::FranceConnectError;
 use mandate::{Demarche, DraftError, MandateDuration, MandateError};
 use serde::Deserialize;
-use store::{MandateId, UsagerId};
+use store::{MandateId, Timestamp, UsagerId};
 
 /// How long the aidant has between the first page and the confirmation.
 const DRAFT_LIFETIME_MINUTES: i64 = 30;
@@ -506,12 +506,12 @@ fn draft_expired() -> HttpResponse {
 fn recap_outcome(
     conn: &mut store::DbConnection,
     signed: &Signed,
-    now: chrono::DateTime<chrono::Utc>,
+    now: Timestamp,
     id: &str,
     csrf: String,
     error: Option<String>,
 ) -> Result<RecapOutcome, WebError> {
-    let Some(draft) = mandate::draft(conn, &signed.aidant.id, id, now.into())? else {
+    let Some(draft) = mandate::draft(conn, &signed.aidant.id, id, now)? else {
         return Ok(RecapOutcome::Expired);
     };
     if let Some(mandate_id) = &draft.mandate_id {
@@ -538,7 +538,7 @@ fn recap_outcome(
             .map(|d| (d.title(), d.description()))
             .collect(),
         duration: duration.label(),
-        until: date_time(duration.expires_at(now.into())),
+        until: date_time(duration.expires_at(now)),
         remote: draft.is_remote,
         phone: sms::masked(&draft.phone),
         consent_statement: mandate::CONSENT_STATEMENT,
@@ -568,12 +568,7 @@ async fn show_recap(
     let here = format!("/mandats/nouveau/{id}");
     let outcome = guarded(req, state, move |conn, _, now, signed| {
         Ok(Guarded::Done(recap_outcome(
-            conn,
-            &signed,
-            now.into(),
-            &id,
-            csrf_value,
-            error,
+            conn, &signed, now, &id, csrf_value, error,
         )?))
     })
     .await?;
