@@ -5,6 +5,7 @@
 
 mod authorize_errors;
 mod cards;
+mod email;
 mod flow;
 mod franceconnect;
 mod hostile;

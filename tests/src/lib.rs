@@ -474,6 +474,9 @@ impl TestService {
         config.public_url = format!("http://127.0.0.1:{first_port}");
         config.clients = test_clients();
         config.clients.extend(extra_clients);
+        // E-mail: delivered when a test asks (deliver_emails), never into the repository.
+        config.email.every_seconds = 0;
+        config.email.directory = keys.path().join("emails");
         tweak(&mut config);
         let clock = ManualClock::new(start);
         let pool = aidants_connect::open_database(&config).unwrap();
@@ -762,6 +765,17 @@ impl TestService {
         self.clock.now()
     }
 
+    /// One round of e-mail delivery now, as an instance of the service runs it, with the
+    /// service's e-mail configuration.
+    pub fn deliver_emails(&self) -> mail::Delivery {
+        self.deliver_emails_as(&aidants_connect::mailer(&self.config).unwrap())
+    }
+
+    /// One round of delivery by `mailer` (another instance, another server).
+    pub fn deliver_emails_as(&self, mailer: &mail::Mailer) -> mail::Delivery {
+        mail::deliver_due(&mut self.conn(), mailer, self.clock_now(), 200).unwrap()
+    }
+
     /// The code a fixture card shows now.
     pub fn code(&self, seed_hex: &str) -> String {
         authenticator::card_code_at(&hex::decode(seed_hex).unwrap(), self.clock.now())
@@ -1044,6 +1058,102 @@ pub struct Page {
     pub location: Option<String>,
     pub body: String,
     pub headers: reqwest::header::HeaderMap,
+}
+
+/// A real SMTP server on loopback (Debian's python3-aiosmtpd running
+/// `tests/assets/smtp_sink.py`): it keeps every message it accepts, refuses `inexistant…`
+/// recipients for good (550), asks `plustard…` to come back (451), answers `lent…` after 5 s.
+pub struct SmtpSink {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+/// A message the sink received, parsed.
+#[derive(Debug, Clone)]
+pub struct ReceivedEmail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        use std::io::BufRead;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/smtp_sink.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (Debian: python3-aiosmtpd)");
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "the SMTP sink did not start");
+        SmtpSink { child, dir, port }
+    }
+
+    /// The URL the service sends to (plain SMTP: loopback only).
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far.
+    pub fn received(&self) -> Vec<ReceivedEmail> {
+        let mut messages = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                let bytes = std::fs::read(&path).unwrap();
+                let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
+                let addresses = |a: Option<&mail_parser::Address>| -> Vec<String> {
+                    a.map(|a| {
+                        a.iter()
+                            .filter_map(|m| m.address().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+                };
+                messages.push(ReceivedEmail {
+                    from: addresses(parsed.from()).join(","),
+                    to: addresses(parsed.to()),
+                    reply_to: addresses(parsed.reply_to()).into_iter().next(),
+                    subject: parsed.subject().unwrap_or_default().to_owned(),
+                    text: parsed.body_text(0).unwrap_or_default().into_owned(),
+                    html: parsed.body_html(0).unwrap_or_default().into_owned(),
+                });
+            }
+        }
+        messages
+    }
+
+    /// The messages received for `address`.
+    pub fn to(&self, address: &str) -> Vec<ReceivedEmail> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t == address))
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Page {

@@ -47,6 +47,36 @@ pub struct SmsSection {
     pub webhook_token: String,
 }
 
+/// E-mail: who it comes from, how it leaves, how failures are tried again.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSection {
+    /// `file` (development: `.eml` files in `directory`) or `smtp`.
+    pub transport: String,
+    /// Where the `file` transport writes.
+    pub directory: PathBuf,
+    /// The sender, `Nom <adresse>`.
+    pub from: String,
+    /// Where answers go, `Nom <adresse>`; empty: the sender.
+    pub reply_to: String,
+    /// `smtps://host:465`, or `smtp://host:587?tls=required` (STARTTLS).
+    pub smtp_url: String,
+    /// SMTP user name; empty: no authentication.
+    pub smtp_username: String,
+    /// SMTP password (from the environment: `AC_EMAIL__SMTP_PASSWORD`).
+    pub smtp_password: String,
+    /// Longest wait for the SMTP server at each step.
+    pub timeout_seconds: u64,
+    /// How often each instance sends what is due; 0: never (a test drives it).
+    pub every_seconds: u64,
+    /// Attempts after which a message stays failed.
+    pub max_attempts: i32,
+    /// Delay after a first failure (it doubles at each further one)…
+    pub first_retry_seconds: i64,
+    /// …up to this.
+    pub max_retry_minutes: i64,
+}
+
 /// Session rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +189,8 @@ pub struct Config {
     pub franceconnect: FranceConnectSection,
     /// SMS.
     pub sms: SmsSection,
+    /// E-mail.
+    pub email: EmailSection,
     /// Sessions.
     pub session: SessionConfig,
     /// Lifetimes.
@@ -226,6 +258,29 @@ impl Config {
         }
     }
 
+    fn check_email(&self) -> anyhow::Result<()> {
+        let e = &self.email;
+        e.from
+            .parse::<lettre::message::Mailbox>()
+            .with_context(|| format!("email.from invalide : {}", e.from))?;
+        if !e.reply_to.is_empty() {
+            e.reply_to
+                .parse::<lettre::message::Mailbox>()
+                .with_context(|| format!("email.reply_to invalide : {}", e.reply_to))?;
+        }
+        match e.transport.as_str() {
+            "file" => {}
+            "smtp" => {
+                url::Url::parse(&e.smtp_url).context("email.smtp_url invalide")?;
+            }
+            other => bail!("email.transport doit valoir file ou smtp, pas {other}"),
+        }
+        if e.max_attempts < 1 || e.first_retry_seconds < 1 || e.max_retry_minutes < 1 {
+            bail!("email: max_attempts, first_retry_seconds et max_retry_minutes doivent être positifs");
+        }
+        Ok(())
+    }
+
     /// Whether this is a production deployment.
     pub fn is_production(&self) -> bool {
         self.environment == "production"
@@ -263,6 +318,7 @@ impl Config {
             }
             other => bail!("sms.sender doit valoir log ou http, pas {other}"),
         }
+        self.check_email()?;
         let r = &self.retention;
         if r.sessions_days < 0 || r.mandate_drafts_hours < 0 {
             bail!("retention: durées positives attendues");
@@ -317,6 +373,9 @@ impl Config {
             }
             if self.sms.sender != "http" {
                 bail!("production: sms.sender doit valoir http");
+            }
+            if self.email.transport != "smtp" {
+                bail!("production: email.transport doit valoir smtp");
             }
             if self.sms.webhook_token == DEV_WEBHOOK_TOKEN {
                 bail!("production: le jeton de développement du webhook SMS est interdit");

@@ -217,6 +217,46 @@ pub fn sms_sender(config: &Config) -> anyhow::Result<Arc<dyn sms::SmsSender>> {
     })
 }
 
+/// The e-mail sender of the configuration, named for this instance (random, so that
+/// instances never share a name).
+pub fn mailer(config: &Config) -> anyhow::Result<mail::Mailer> {
+    let e = &config.email;
+    let transport: Box<dyn mail::Transport> = match e.transport.as_str() {
+        "smtp" => Box::new(
+            mail::SmtpTransport::new(&mail::SmtpSettings {
+                url: e.smtp_url.clone(),
+                username: e.smtp_username.clone(),
+                password: e.smtp_password.clone(),
+                timeout: std::time::Duration::from_secs(e.timeout_seconds),
+            })
+            .context("email.smtp_url")?,
+        ),
+        _ => Box::new(mail::FileTransport::new(&e.directory).context("email.directory")?),
+    };
+    let reply_to = if e.reply_to.is_empty() {
+        None
+    } else {
+        Some(e.reply_to.parse().context("email.reply_to")?)
+    };
+    Ok(mail::Mailer {
+        transport,
+        letterhead: mail::Letterhead {
+            from: e.from.parse().context("email.from")?,
+            reply_to,
+            public_url: config.public_url.clone(),
+        },
+        policy: mail::RetryPolicy {
+            first_delay: Duration::seconds(e.first_retry_seconds),
+            max_delay: Duration::minutes(e.max_retry_minutes),
+            max_attempts: e.max_attempts,
+            lease: Duration::seconds(
+                i64::try_from(e.timeout_seconds.saturating_mul(6)).unwrap_or(i64::MAX) + 60,
+            ),
+        },
+        instance: store::new_id(&SystemRandom::new())?,
+    })
+}
+
 /// Starts the service on `listener`; the returned server runs until stopped.
 pub fn start(
     config: &Config,
@@ -229,6 +269,13 @@ pub fn start(
             state.clone(),
             upkeep_rules(config),
             std::time::Duration::from_secs(config.journal.upkeep_minutes * 60),
+        );
+    }
+    if config.email.every_seconds > 0 {
+        maintenance::spawn_mail(
+            state.clone(),
+            Arc::new(mailer(config)?),
+            std::time::Duration::from_secs(config.email.every_seconds),
         );
     }
     Ok(web::serve(state, listener, config.workers)?)

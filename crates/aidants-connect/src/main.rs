@@ -59,6 +59,9 @@ enum Command {
     /// The audit journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// E-mails the service sends.
+    #[command(subcommand)]
+    Email(EmailCommand),
     /// Measurements only: fill the database with a national-scale volume of fictional
     /// structures, aidants, usagers, mandates and journal entries beside the demo (refused in
     /// production and on a database that already holds one).
@@ -100,6 +103,17 @@ enum JournalCommand {
     /// Write today's signed checkpoint of the chain heads if it is missing (the service does it
     /// every `journal.upkeep_minutes`; for cron when that is 0) and print it.
     Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum EmailCommand {
+    /// List the e-mails given up (address refused, or too many attempts), newest first.
+    Failed,
+    /// Put failed e-mails back in the queue: the one named, or all of them.
+    Retry {
+        /// The message's id (from `email failed`); none: every failed message.
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -256,6 +270,35 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
                 ),
                 None => println!("Le point de contrôle du jour existe déjà."),
             }
+            Ok(())
+        }
+        Command::Email(EmailCommand::Failed) => {
+            let pool = aidants_connect::open_database(config)?;
+            let mut conn = pool.get()?;
+            let failed = mail::failed(&mut conn, 1000)?;
+            if failed.is_empty() {
+                println!("Aucun e-mail en échec.");
+            }
+            for m in failed {
+                println!(
+                    "{}  {}  {}  {} essai(s)  {}  {}",
+                    m.id,
+                    m.failed_at
+                        .map(|t| paris::local(t).format("%d/%m/%Y %H:%M").to_string())
+                        .unwrap_or_default(),
+                    m.kind,
+                    m.attempts,
+                    m.recipient,
+                    m.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Email(EmailCommand::Retry { id }) => {
+            let pool = aidants_connect::open_database(config)?;
+            let mut conn = pool.get()?;
+            let count = mail::retry(&mut conn, clock.now(), id.as_deref())?;
+            println!("{count} e-mail(s) remis en file d'envoi.");
             Ok(())
         }
         Command::Journal(JournalCommand::Verify) => {

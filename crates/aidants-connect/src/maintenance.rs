@@ -123,3 +123,59 @@ pub fn spawn(state: actix_web::web::Data<web::AppState>, rules: Rules, every: st
         }
     });
 }
+
+/// Messages sent per round of delivery, at most.
+const MAIL_BATCH: i64 = 200;
+
+/// One round of e-mail delivery at `now`; the outcome and the queue's size go to `/metrics`.
+pub fn deliver_mail(
+    conn: &mut PooledDb,
+    mailer: &mail::Mailer,
+    metrics: &web::Metrics,
+    now: Timestamp,
+) -> anyhow::Result<mail::Delivery> {
+    let delivery = mail::deliver_due(conn, mailer, now, MAIL_BATCH)?;
+    let (pending, failed) = mail::counts(conn)?;
+    metrics.email_round(
+        delivery.sent as u64,
+        delivery.deferred as u64,
+        delivery.failed as u64,
+        pending,
+        failed,
+    );
+    if delivery != mail::Delivery::default() {
+        tracing::info!(
+            sent = delivery.sent,
+            deferred = delivery.deferred,
+            failed = delivery.failed,
+            pending,
+            "e-mail delivery"
+        );
+    }
+    Ok(delivery)
+}
+
+/// Runs [`deliver_mail`] every `every` on the current actix system (it stops with it).
+pub fn spawn_mail(
+    state: actix_web::web::Data<web::AppState>,
+    mailer: std::sync::Arc<mail::Mailer>,
+    every: std::time::Duration,
+) {
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        loop {
+            interval.tick().await;
+            let (state, mailer) = (state.clone(), mailer.clone());
+            let done = actix_web::web::block(move || {
+                let mut conn = state.pool.get()?;
+                deliver_mail(&mut conn, &mailer, &state.metrics, state.clock.now())
+            })
+            .await;
+            match done {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "e-mail delivery failed"),
+                Err(e) => tracing::warn!(error = %e, "e-mail delivery interrupted"),
+            }
+        }
+    });
+}

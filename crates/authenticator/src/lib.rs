@@ -57,6 +57,9 @@ pub enum AuthError {
     /// Journal failed.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// An e-mail could not be written to the outbox.
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
     /// A seed could not be decrypted or is malformed.
     #[error(transparent)]
     Seed(#[from] SeedError),

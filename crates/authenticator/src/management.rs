@@ -15,6 +15,7 @@ use crate::sessions::{end_sessions, SessionPolicy};
 use crate::{AuthError, SeedCipher, VerifiedReferent};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
+use mail::Email;
 use ring::rand::SecureRandom;
 use store::schema::otp_cards;
 use store::{
@@ -87,6 +88,18 @@ impl Dissociation {
             Dissociation::Depart => "depart",
             Dissociation::Erreur => "erreur",
             Dissociation::Autre(_) => "autre",
+        }
+    }
+
+    /// The reason as a person reads it (in the e-mails that tell of it).
+    pub fn label(&self) -> String {
+        match self {
+            Dissociation::Perte => "carte perdue".into(),
+            Dissociation::Casse => "carte cassée".into(),
+            Dissociation::Dysfonctionnement => "carte défectueuse".into(),
+            Dissociation::Depart => "départ de la structure".into(),
+            Dissociation::Erreur => "carte associée par erreur".into(),
+            Dissociation::Autre(text) => text.clone(),
         }
     }
 
@@ -183,6 +196,27 @@ impl ReferentAction<'_> {
             },
         )?;
         Ok(())
+    }
+
+    /// The aidant acted upon and the structure's name, for the e-mails that tell of it.
+    fn parties(&self, conn: &mut DbConnection) -> Result<(accounts::Aidant, String), AuthError> {
+        let aidant =
+            accounts::aidant(conn, self.aidant_id)?.ok_or(diesel::result::Error::NotFound)?;
+        let organisation = accounts::organisation(conn, self.organisation_id)?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        Ok((aidant, organisation))
+    }
+
+    /// The structure's working référents other than the one acting (who sees the outcome on
+    /// their screen) and the aidant acted upon (told in their own words).
+    fn other_referents(&self, conn: &mut DbConnection) -> Result<Vec<String>, AuthError> {
+        Ok(accounts::members(conn, self.organisation_id)?
+            .into_iter()
+            .filter(|m| m.role == accounts::Role::Referent && m.can_work())
+            .filter(|m| m.aidant.id != *self.referent_id && m.aidant.id != *self.aidant_id)
+            .map(|m| m.aidant.email)
+            .collect())
     }
 }
 
@@ -375,6 +409,18 @@ pub fn dissociate_card(
                 "out_of_service": out_of_service,
             }),
         )?;
+        let (aidant, organisation) = who.parties(tx.conn())?;
+        let told = |to_referent| Email::CardDissociated {
+            aidant: aidant.full_name(),
+            organisation: organisation.clone(),
+            serial: card.serial.clone(),
+            reason: reason.label(),
+            to_referent,
+        };
+        mail::enqueue(tx, rng, now, &aidant.email, &told(false))?;
+        for referent in who.other_referents(tx.conn())? {
+            mail::enqueue(tx, rng, now, &referent, &told(true))?;
+        }
         end_sessions(tx, who.aidant_id, None, now)?;
         Ok(Ok(()))
     })
@@ -507,6 +553,14 @@ pub fn deactivate_member(
             Action::DeactivateAidant,
             serde_json::Value::Null,
         )?;
+        let (aidant, organisation) = who.parties(tx.conn())?;
+        let told = Email::MemberDeactivated {
+            aidant: aidant.full_name(),
+            organisation,
+        };
+        for referent in who.other_referents(tx.conn())? {
+            mail::enqueue(tx, rng, now, &referent, &told)?;
+        }
         Ok(Ok(()))
     })
 }
@@ -533,7 +587,8 @@ pub fn reactivate_member(
     })
 }
 
-/// Makes a member of the structure a (co-)référent (`designate_referent`).
+/// Makes a member of the structure a (co-)référent (`designate_referent`) and tells them by
+/// e-mail (not when they already were one).
 pub fn designate_referent(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
@@ -541,6 +596,8 @@ pub fn designate_referent(
     who: ReferentAction<'_>,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
     write_transaction(conn, |tx| {
+        let already = accounts::member(tx.conn(), who.organisation_id, who.aidant_id)?
+            .is_some_and(|m| m.role == accounts::Role::Referent);
         let designated = accounts::designate_referent(
             tx,
             rng,
@@ -549,11 +606,19 @@ pub fn designate_referent(
             who.aidant_id,
             who.referent_id,
         )?;
-        Ok(if designated {
-            Ok(())
-        } else {
-            Err(CardRefusal::NotMember)
-        })
+        if !designated {
+            return Ok(Err(CardRefusal::NotMember));
+        }
+        if already {
+            return Ok(Ok(()));
+        }
+        let (aidant, organisation) = who.parties(tx.conn())?;
+        let told = Email::MadeReferent {
+            aidant: aidant.full_name(),
+            organisation,
+        };
+        mail::enqueue(tx, rng, now, &aidant.email, &told)?;
+        Ok(Ok(()))
     })
 }
 

@@ -311,3 +311,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     trusted_devices,
     readiness_probe,
 );
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        recipient -> Text,
+        kind -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}

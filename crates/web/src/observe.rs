@@ -39,6 +39,8 @@ pub struct Metrics {
     refusals: IntCounterVec,
     otp_failures: IntCounterVec,
     protocol_errors: IntCounter,
+    emails: IntCounterVec,
+    email_queue: prometheus::IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -96,6 +98,22 @@ impl Metrics {
         )?;
         registry.register(Box::new(otp_failures.clone()))?;
         registry.register(Box::new(protocol_errors.clone()))?;
+        let emails = IntCounterVec::new(
+            Opts::new(
+                "ac_emails_total",
+                "E-mails handed to the transport (sent), failed and to be tried again (deferred), or given up (failed)",
+            ),
+            &["outcome"],
+        )?;
+        let email_queue = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "ac_email_queue",
+                "E-mails in the outbox at the last delivery round: waiting (pending) or given up (failed)",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(emails.clone()))?;
+        registry.register(Box::new(email_queue.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -104,7 +122,25 @@ impl Metrics {
             refusals,
             otp_failures,
             protocol_errors,
+            emails,
+            email_queue,
         })
+    }
+
+    /// A round of e-mail delivery: what it sent, deferred and gave up, and what the outbox
+    /// holds after it.
+    pub fn email_round(&self, sent: u64, deferred: u64, failed: u64, pending: i64, given_up: i64) {
+        self.emails.with_label_values(&["sent"]).inc_by(sent);
+        self.emails
+            .with_label_values(&["deferred"])
+            .inc_by(deferred);
+        self.emails.with_label_values(&["failed"]).inc_by(failed);
+        self.email_queue
+            .with_label_values(&["pending"])
+            .set(pending);
+        self.email_queue
+            .with_label_values(&["failed"])
+            .set(given_up);
     }
 
     /// A flow reached its end.

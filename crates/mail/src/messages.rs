@@ -1,0 +1,261 @@
+//! The messages the service sends, each with its French templates (plain text and HTML, in
+//! `templates/`). A subject never names an usager; links are absolute from the public address.
+
+use crate::Letterhead;
+use askama::Template;
+use serde::{Deserialize, Serialize};
+
+/// A message, as the outbox keeps it until it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Email {
+    /// An aidant's card was taken off them by a référent: to the aidant, and to the
+    /// structure's référents.
+    CardDissociated {
+        /// The aidant.
+        aidant: String,
+        /// The structure.
+        organisation: String,
+        /// The card's serial.
+        serial: String,
+        /// The reason, as the référent chose it.
+        reason: String,
+        /// Whether this copy is a référent's (otherwise the aidant's).
+        to_referent: bool,
+    },
+    /// An aidant was deactivated in a structure: to its référents.
+    MemberDeactivated {
+        /// The aidant.
+        aidant: String,
+        /// The structure.
+        organisation: String,
+    },
+    /// An aidant was made (co-)référent of a structure: to them.
+    MadeReferent {
+        /// The aidant.
+        aidant: String,
+        /// The structure.
+        organisation: String,
+    },
+}
+
+/// A message ready to compose: subject, plain text, HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+#[derive(Template)]
+#[template(path = "card_dissociated.txt")]
+struct CardDissociatedText<'a> {
+    aidant: &'a str,
+    organisation: &'a str,
+    serial: &'a str,
+    reason: &'a str,
+    to_referent: bool,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "card_dissociated.html")]
+struct CardDissociatedHtml<'a> {
+    subject: &'a str,
+    m: &'a CardDissociatedText<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "member_deactivated.txt")]
+struct MemberDeactivatedText<'a> {
+    aidant: &'a str,
+    organisation: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "member_deactivated.html")]
+struct MemberDeactivatedHtml<'a> {
+    subject: &'a str,
+    m: &'a MemberDeactivatedText<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "made_referent.txt")]
+struct MadeReferentText<'a> {
+    aidant: &'a str,
+    organisation: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "made_referent.html")]
+struct MadeReferentHtml<'a> {
+    subject: &'a str,
+    m: &'a MadeReferentText<'a>,
+}
+
+impl Email {
+    /// The message's kind, as stored in the outbox and counted in `/metrics`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Email::CardDissociated { .. } => "card_dissociated",
+            Email::MemberDeactivated { .. } => "member_deactivated",
+            Email::MadeReferent { .. } => "made_referent",
+        }
+    }
+
+    /// Subject, text and HTML, with links from `letterhead`.
+    pub fn render(&self, letterhead: &Letterhead) -> Result<Rendered, askama::Error> {
+        match self {
+            Email::CardDissociated {
+                aidant,
+                organisation,
+                serial,
+                reason,
+                to_referent,
+            } => {
+                let subject = if *to_referent {
+                    format!("Une carte a été retirée à {aidant}")
+                } else {
+                    "Votre carte Aidants Connect vous a été retirée".to_owned()
+                };
+                let link = letterhead.link(if *to_referent {
+                    "/espace-referent"
+                } else {
+                    "/connexion"
+                });
+                let m = CardDissociatedText {
+                    aidant,
+                    organisation,
+                    serial,
+                    reason,
+                    to_referent: *to_referent,
+                    link: &link,
+                };
+                let html = CardDissociatedHtml {
+                    subject: &subject,
+                    m: &m,
+                }
+                .render()?;
+                Ok(Rendered {
+                    text: m.render()?,
+                    html,
+                    subject,
+                })
+            }
+            Email::MemberDeactivated {
+                aidant,
+                organisation,
+            } => {
+                let subject = format!("{aidant} a été désactivé·e dans votre structure");
+                let link = letterhead.link("/espace-referent");
+                let m = MemberDeactivatedText {
+                    aidant,
+                    organisation,
+                    link: &link,
+                };
+                let html = MemberDeactivatedHtml {
+                    subject: &subject,
+                    m: &m,
+                }
+                .render()?;
+                Ok(Rendered {
+                    text: m.render()?,
+                    html,
+                    subject,
+                })
+            }
+            Email::MadeReferent {
+                aidant,
+                organisation,
+            } => {
+                let subject = "Vous êtes désormais référent·e Aidants Connect".to_owned();
+                let link = letterhead.link("/espace-referent");
+                let m = MadeReferentText {
+                    aidant,
+                    organisation,
+                    link: &link,
+                };
+                let html = MadeReferentHtml {
+                    subject: &subject,
+                    m: &m,
+                }
+                .render()?;
+                Ok(Rendered {
+                    text: m.render()?,
+                    html,
+                    subject,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn letterhead() -> Letterhead {
+        Letterhead {
+            from: "Aidants Connect <nepasrepondre@aidantsconnect.beta.gouv.fr>"
+                .parse()
+                .unwrap(),
+            reply_to: None,
+            public_url: "https://aidants.example/".into(),
+        }
+    }
+
+    #[test]
+    fn html_is_escaped_text_is_not_and_links_are_absolute() {
+        let email = Email::MemberDeactivated {
+            aidant: "Léa <b>Martin</b>".into(),
+            organisation: "CCAS d'Arles & environs".into(),
+        };
+        let rendered = email.render(&letterhead()).unwrap();
+        assert!(
+            rendered.html.contains("Léa &#60;b&#62;Martin&#60;/b&#62;"),
+            "{}",
+            rendered.html
+        );
+        assert!(!rendered.html.contains("<b>Martin"));
+        assert!(rendered.text.contains("Léa <b>Martin</b>"));
+        assert!(rendered
+            .text
+            .contains("https://aidants.example/espace-referent"));
+        assert!(rendered
+            .html
+            .contains("href=\"https://aidants.example/espace-referent\""));
+        assert!(rendered.html.contains("lang=\"fr\""));
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_the_outbox_payload() {
+        for email in [
+            Email::CardDissociated {
+                aidant: "A".into(),
+                organisation: "S".into(),
+                serial: "GADT1".into(),
+                reason: "perte".into(),
+                to_referent: true,
+            },
+            Email::MemberDeactivated {
+                aidant: "A".into(),
+                organisation: "S".into(),
+            },
+            Email::MadeReferent {
+                aidant: "A".into(),
+                organisation: "S".into(),
+            },
+        ] {
+            let stored = serde_json::to_string(&email).unwrap();
+            assert_eq!(serde_json::from_str::<Email>(&stored).unwrap(), email);
+            let rendered = email.render(&letterhead()).unwrap();
+            assert!(!rendered.subject.is_empty() && !rendered.text.is_empty());
+        }
+    }
+}
