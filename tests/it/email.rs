@@ -22,8 +22,8 @@ fn service_sending_to(backend: Backend, sink: &SmtpSink) -> TestService {
 }
 
 /// Chloé, a second référent of structure A, created and activated as the national team's CLI
-/// does.
-fn second_referent_of_a(service: &TestService, email: &str) {
+/// does; the e-mails of her activation are delivered and the sink emptied.
+fn second_referent_of_a(service: &TestService, sink: &SmtpSink, email: &str) {
     admin::create_aidant(
         &mut service.conn(),
         &SystemRandom::new(),
@@ -46,6 +46,8 @@ fn second_referent_of_a(service: &TestService, email: &str) {
         email,
     )
     .unwrap();
+    service.deliver_emails();
+    sink.clear();
 }
 
 /// Rita, référent of A, signed in; the path of Alex's page in her espace.
@@ -77,9 +79,11 @@ async fn rita_takes_alex_card(service: &TestService, reason: &str) {
     assert_eq!(done.status, 303, "{}", done.body);
 }
 
+/// Messages waiting to be sent (neither sent nor given up).
 fn queued(service: &TestService) -> i64 {
     outbox::table
         .filter(outbox::sent_at.is_null())
+        .filter(outbox::failed_at.is_null())
         .count()
         .get_result(&mut service.conn())
         .unwrap()
@@ -91,7 +95,7 @@ async fn a_dissociated_card_is_told_to_the_aidant_and_the_other_referents(backen
     let sink = SmtpSink::start();
     let service = service_sending_to(backend, &sink);
     let f = service.fixtures.clone();
-    second_referent_of_a(&service, "chloe.seconde@ccas-test.fr");
+    second_referent_of_a(&service, &sink, "chloe.seconde@ccas-test.fr");
     rita_takes_alex_card(&service, "perte").await;
     assert!(sink.received().is_empty(), "nothing leaves before delivery");
     assert_eq!(queued(&service), 2);
@@ -146,7 +150,7 @@ async fn designation_and_deactivation_are_told(backend: Backend) {
     let sink = SmtpSink::start();
     let service = service_sending_to(backend, &sink);
     let f = service.fixtures.clone();
-    second_referent_of_a(&service, "chloe.seconde@ccas-test.fr");
+    second_referent_of_a(&service, &sink, "chloe.seconde@ccas-test.fr");
     let (rita, page) = rita_on_alex_page(&service).await;
     let done = rita
         .post_from(service.issuer(), &page, &format!("{page}/referent"), &[])
@@ -182,31 +186,41 @@ async fn designation_and_deactivation_are_told(backend: Backend) {
 async fn a_refused_address_is_given_up_and_blocks_nothing(backend: Backend) {
     let sink = SmtpSink::start();
     let service = service_sending_to(backend, &sink);
-    second_referent_of_a(&service, "inexistant@ccas-test.fr");
+    second_referent_of_a(&service, &sink, "inexistant@ccas-test.fr");
     rita_takes_alex_card(&service, "casse").await;
     let delivery = service.deliver_emails();
     assert_eq!((delivery.sent, delivery.failed), (1, 1));
     assert_eq!(sink.to(&service.fixtures.email_a).len(), 1);
+    // Her welcome at activation, then the notice of the card: both given up, nothing else.
     let failed = mail::failed(&mut service.conn(), 10).unwrap();
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].recipient, "inexistant@ccas-test.fr");
-    assert!(
-        failed[0]
-            .last_error
-            .as_deref()
-            .unwrap_or_default()
-            .contains("550"),
-        "{failed:?}"
-    );
+    let kinds: Vec<&str> = failed.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["card_dissociated", "welcome"], "newest first");
+    for message in &failed {
+        assert_eq!(message.recipient, "inexistant@ccas-test.fr");
+        assert!(
+            message
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("550"),
+            "{failed:?}"
+        );
+    }
     // Given up means not tried again, even much later.
     service.clock.advance(Duration::days(2));
     assert_eq!(service.deliver_emails(), mail::Delivery::default());
     // Until the team puts it back (`email retry`), once the address is fixed.
     assert_eq!(
-        mail::retry(&mut service.conn(), service.clock_now(), None).unwrap(),
+        mail::retry(
+            &mut service.conn(),
+            service.clock_now(),
+            Some(&failed[0].id)
+        )
+        .unwrap(),
         1
     );
     assert_eq!(queued(&service), 1);
+    assert_eq!(mail::failed(&mut service.conn(), 10).unwrap().len(), 1);
 }
 
 /// A server that is down, asks to come back later or answers too slowly leaves the message
@@ -318,7 +332,58 @@ async fn two_instances_never_send_twice_and_a_dead_claim_is_sent_once(backend: B
     assert_eq!(sink.to("apres.panne@ccas-test.fr").len(), 1);
 }
 
+/// The national team activates an aidant: the aidant is welcomed (how to begin, the sign-in
+/// link), the référents of the structure are told; activating again sends nothing.
+async fn an_activated_aidant_is_welcomed_and_the_referents_told(backend: Backend) {
+    let sink = SmtpSink::start();
+    let service = service_sending_to(backend, &sink);
+    admin::create_aidant(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        service.clock_now(),
+        &admin::AidantInput {
+            email: "nouvelle.aidante@ccas-test.fr".into(),
+            first_name: "Nadia".into(),
+            last_name: "Nouvelle".into(),
+            profession: "Conseillère numérique".into(),
+            phone: String::new(),
+            siret: "11111111100011".into(),
+            referent: false,
+        },
+    )
+    .unwrap();
+    for _ in 0..2 {
+        admin::activate_aidant(
+            &mut service.conn(),
+            &SystemRandom::new(),
+            service.clock_now(),
+            "nouvelle.aidante@ccas-test.fr",
+        )
+        .unwrap();
+    }
+    assert_eq!(service.deliver_emails().sent, 2);
+    let welcome = sink.to("nouvelle.aidante@ccas-test.fr");
+    assert_eq!(welcome.len(), 1);
+    assert_eq!(
+        welcome[0].subject,
+        "Votre compte Aidants Connect est activé"
+    );
+    assert!(welcome[0].text.contains("Bonjour Nadia Nouvelle,"));
+    assert!(welcome[0].text.contains("les usagers de CCAS de Test A"));
+    assert!(welcome[0]
+        .text
+        .contains(&format!("{}/connexion", service.issuer())));
+    let told = sink.to(&service.fixtures.email_referent_a);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].subject, "Le compte de Nadia Nouvelle est activé");
+    assert!(
+        sink.to(&service.fixtures.email_a).is_empty(),
+        "not to plain aidants"
+    );
+}
+
 on_both_backends!(
+    an_activated_aidant_is_welcomed_and_the_referents_told,
     a_dissociated_card_is_told_to_the_aidant_and_the_other_referents,
     designation_and_deactivation_are_told,
     a_refused_address_is_given_up_and_blocks_nothing,

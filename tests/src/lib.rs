@@ -1140,6 +1140,13 @@ impl SmtpSink {
         messages
     }
 
+    /// Forgets what was received so far.
+    pub fn clear(&self) {
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+    }
+
     /// The messages received for `address`.
     pub fn to(&self, address: &str) -> Vec<ReceivedEmail> {
         self.received()

@@ -20,6 +20,9 @@ pub enum AccountError {
     /// Journal failed.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// An e-mail could not be written to the outbox.
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
     /// A SIRET must be 14 digits.
     #[error("SIRET invalide: 14 chiffres attendus")]
     Siret,
@@ -626,7 +629,8 @@ pub fn designate_referent(
 }
 
 /// The national team activates an aidant after their training (`activate_aidant` on the
-/// national chain).
+/// national chain); the aidant is welcomed by e-mail and the référents of each structure they
+/// work for are told.
 pub fn activate_aidant(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
@@ -648,6 +652,31 @@ pub fn activate_aidant(
             None,
             &aidant,
         )?;
+        let organisations = working_organisations(tx.conn(), &aidant.id)?;
+        mail::enqueue(
+            tx,
+            rng,
+            now,
+            &aidant.email,
+            &mail::Email::Welcome {
+                aidant: aidant.full_name(),
+                organisations: organisations.iter().map(|(o, _)| o.name.clone()).collect(),
+            },
+        )?;
+        for (organisation, _) in &organisations {
+            let told = mail::Email::MemberActivated {
+                aidant: aidant.full_name(),
+                organisation: organisation.name.clone(),
+            };
+            for referent in members(tx.conn(), &organisation.id)? {
+                if referent.role == Role::Referent
+                    && referent.can_work()
+                    && referent.aidant.id != aidant.id
+                {
+                    mail::enqueue(tx, rng, now, &referent.aidant.email, &told)?;
+                }
+            }
+        }
     }
     Ok(aidant)
 }

@@ -30,6 +30,20 @@ pub enum Email {
         /// The structure.
         organisation: String,
     },
+    /// An aidant's account was activated by the national team: to them, with where to start.
+    Welcome {
+        /// The aidant.
+        aidant: String,
+        /// The structures they work for.
+        organisations: Vec<String>,
+    },
+    /// An aidant of a structure was activated: to its référents.
+    MemberActivated {
+        /// The aidant.
+        aidant: String,
+        /// The structure.
+        organisation: String,
+    },
     /// An aidant was made (co-)référent of a structure: to them.
     MadeReferent {
         /// The aidant.
@@ -84,6 +98,36 @@ struct MemberDeactivatedHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "welcome.txt")]
+struct WelcomeText<'a> {
+    aidant: &'a str,
+    organisations: &'a [String],
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "welcome.html")]
+struct WelcomeHtml<'a> {
+    subject: &'a str,
+    m: &'a WelcomeText<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "member_activated.txt")]
+struct MemberActivatedText<'a> {
+    aidant: &'a str,
+    organisation: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "member_activated.html")]
+struct MemberActivatedHtml<'a> {
+    subject: &'a str,
+    m: &'a MemberActivatedText<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "made_referent.txt")]
 struct MadeReferentText<'a> {
     aidant: &'a str,
@@ -105,6 +149,8 @@ impl Email {
             Email::CardDissociated { .. } => "card_dissociated",
             Email::MemberDeactivated { .. } => "member_deactivated",
             Email::MadeReferent { .. } => "made_referent",
+            Email::Welcome { .. } => "welcome",
+            Email::MemberActivated { .. } => "member_activated",
         }
     }
 
@@ -159,6 +205,50 @@ impl Email {
                     link: &link,
                 };
                 let html = MemberDeactivatedHtml {
+                    subject: &subject,
+                    m: &m,
+                }
+                .render()?;
+                Ok(Rendered {
+                    text: m.render()?,
+                    html,
+                    subject,
+                })
+            }
+            Email::Welcome {
+                aidant,
+                organisations,
+            } => {
+                let subject = "Votre compte Aidants Connect est activé".to_owned();
+                let link = letterhead.link("/connexion");
+                let m = WelcomeText {
+                    aidant,
+                    organisations,
+                    link: &link,
+                };
+                let html = WelcomeHtml {
+                    subject: &subject,
+                    m: &m,
+                }
+                .render()?;
+                Ok(Rendered {
+                    text: m.render()?,
+                    html,
+                    subject,
+                })
+            }
+            Email::MemberActivated {
+                aidant,
+                organisation,
+            } => {
+                let subject = format!("Le compte de {aidant} est activé");
+                let link = letterhead.link("/espace-referent");
+                let m = MemberActivatedText {
+                    aidant,
+                    organisation,
+                    link: &link,
+                };
+                let html = MemberActivatedHtml {
                     subject: &subject,
                     m: &m,
                 }
@@ -248,6 +338,14 @@ mod tests {
                 organisation: "S".into(),
             },
             Email::MadeReferent {
+                aidant: "A".into(),
+                organisation: "S".into(),
+            },
+            Email::Welcome {
+                aidant: "A".into(),
+                organisations: vec!["S".into(), "T".into()],
+            },
+            Email::MemberActivated {
                 aidant: "A".into(),
                 organisation: "S".into(),
             },
