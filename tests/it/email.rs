@@ -382,7 +382,52 @@ async fn an_activated_aidant_is_welcomed_and_the_referents_told(backend: Backend
     );
 }
 
+/// A stranger's wrong codes lock Alex's card for unrecognised browsers: Alex is told (with
+/// until when, in Paris time), and so is Rita, référent of his structure; the stranger's
+/// failures before the lock send nothing.
+async fn a_locked_card_is_told_to_its_holder_and_the_referents(backend: Backend) {
+    let sink = SmtpSink::start();
+    let service = service_sending_to(backend, &sink);
+    let f = service.fixtures.clone();
+    let stranger = Browser::new();
+    let right = service.next_code(ac_tests::SEED_A);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for wait in [1, 2, 4, 8] {
+        let page = service.try_sign_in(&stranger, &f.email_a, wrong).await;
+        assert_eq!(page.status, 422);
+        service.clock.advance(Duration::seconds(wait));
+    }
+    assert_eq!(queued(&service), 0, "four failures lock nothing");
+    let page = service.try_sign_in(&stranger, &f.email_a, wrong).await;
+    assert_eq!(page.status, 422);
+    let until = paris::local(service.clock_now() + Duration::minutes(15))
+        .format("%d/%m/%Y à %H:%M")
+        .to_string();
+    assert_eq!(service.deliver_emails().sent, 2);
+    let alex = sink.to(&f.email_a);
+    assert_eq!(alex.len(), 1);
+    assert_eq!(alex[0].subject, "Votre carte Aidants Connect est bloquée");
+    assert!(
+        alex[0].text.contains("votre carte GADT0000101"),
+        "{}",
+        alex[0].text
+    );
+    assert!(
+        alex[0].text.contains(&format!("jusqu'au {until}")),
+        "{}",
+        alex[0].text
+    );
+    let rita = sink.to(&f.email_referent_a);
+    assert_eq!(rita.len(), 1);
+    assert_eq!(rita[0].subject, "La carte de Alex Test est bloquée");
+}
+
 on_both_backends!(
+    a_locked_card_is_told_to_its_holder_and_the_referents,
     an_activated_aidant_is_welcomed_and_the_referents_told,
     a_dissociated_card_is_told_to_the_aidant_and_the_other_referents,
     designation_and_deactivation_are_told,

@@ -628,6 +628,21 @@ pub fn designate_referent(
     Ok(true)
 }
 
+/// The addresses of the working référents of `organisation_id`, but those of `except` (the
+/// one acting, the aidant concerned): who is told of what happens to the structure's aidants.
+pub fn referent_emails(
+    conn: &mut DbConnection,
+    organisation_id: &OrganisationId,
+    except: &[&AidantId],
+) -> Result<Vec<String>, AccountError> {
+    Ok(members(conn, organisation_id)?
+        .into_iter()
+        .filter(|m| m.role == Role::Referent && m.can_work())
+        .filter(|m| !except.contains(&&m.aidant.id))
+        .map(|m| m.aidant.email)
+        .collect())
+}
+
 /// The national team activates an aidant after their training (`activate_aidant` on the
 /// national chain); the aidant is welcomed by e-mail and the référents of each structure they
 /// work for are told.
@@ -668,13 +683,8 @@ pub fn activate_aidant(
                 aidant: aidant.full_name(),
                 organisation: organisation.name.clone(),
             };
-            for referent in members(tx.conn(), &organisation.id)? {
-                if referent.role == Role::Referent
-                    && referent.can_work()
-                    && referent.aidant.id != aidant.id
-                {
-                    mail::enqueue(tx, rng, now, &referent.aidant.email, &told)?;
-                }
+            for referent in referent_emails(tx.conn(), &organisation.id, &[&aidant.id])? {
+                mail::enqueue(tx, rng, now, &referent, &told)?;
             }
         }
     }

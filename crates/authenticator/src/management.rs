@@ -211,12 +211,11 @@ impl ReferentAction<'_> {
     /// The structure's working référents other than the one acting (who sees the outcome on
     /// their screen) and the aidant acted upon (told in their own words).
     fn other_referents(&self, conn: &mut DbConnection) -> Result<Vec<String>, AuthError> {
-        Ok(accounts::members(conn, self.organisation_id)?
-            .into_iter()
-            .filter(|m| m.role == accounts::Role::Referent && m.can_work())
-            .filter(|m| m.aidant.id != *self.referent_id && m.aidant.id != *self.aidant_id)
-            .map(|m| m.aidant.email)
-            .collect())
+        Ok(accounts::referent_emails(
+            conn,
+            self.organisation_id,
+            &[self.referent_id, self.aidant_id],
+        )?)
     }
 }
 

@@ -362,6 +362,40 @@ pub(crate) fn journal_card_lock(
             details: serde_json::json!({ "until": until.to_rfc3339() }),
         },
     )?;
+    tell_card_lock(tx, rng, now, aidant_id, serial, until)
+}
+
+/// E-mails the card's holder, and the référents of every structure they work for, that wrong
+/// codes from unrecognised browsers locked the card until `until`.
+fn tell_card_lock(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    aidant_id: &AidantId,
+    serial: &str,
+    until: Timestamp,
+) -> Result<(), AuthError> {
+    let Some(aidant) = accounts::aidant(tx.conn(), aidant_id)? else {
+        return Ok(());
+    };
+    let told = |to_referent| mail::Email::CardLocked {
+        aidant: aidant.full_name(),
+        serial: serial.to_owned(),
+        until: paris::local(until).format("%d/%m/%Y à %H:%M").to_string(),
+        to_referent,
+    };
+    mail::enqueue(tx, rng, now, &aidant.email, &told(false))?;
+    let mut referents = std::collections::BTreeSet::new();
+    for (organisation, _) in accounts::working_organisations(tx.conn(), aidant_id)? {
+        referents.extend(accounts::referent_emails(
+            tx.conn(),
+            &organisation.id,
+            &[aidant_id],
+        )?);
+    }
+    for referent in referents {
+        mail::enqueue(tx, rng, now, &referent, &told(true))?;
+    }
     Ok(())
 }
 

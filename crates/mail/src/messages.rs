@@ -23,6 +23,18 @@ pub enum Email {
         /// Whether this copy is a référent's (otherwise the aidant's).
         to_referent: bool,
     },
+    /// Wrong codes from unrecognised browsers locked an aidant's card for them: to the aidant,
+    /// and to the référents of the structures they work for.
+    CardLocked {
+        /// The aidant.
+        aidant: String,
+        /// The card's serial.
+        serial: String,
+        /// Until when, in Paris time (`02/12/2026 à 14:30`).
+        until: String,
+        /// Whether this copy is a référent's (otherwise the aidant's).
+        to_referent: bool,
+    },
     /// An aidant was deactivated in a structure: to its référents.
     MemberDeactivated {
         /// The aidant.
@@ -80,6 +92,23 @@ struct CardDissociatedText<'a> {
 struct CardDissociatedHtml<'a> {
     subject: &'a str,
     m: &'a CardDissociatedText<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "card_locked.txt")]
+struct CardLockedText<'a> {
+    aidant: &'a str,
+    serial: &'a str,
+    until: &'a str,
+    to_referent: bool,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "card_locked.html")]
+struct CardLockedHtml<'a> {
+    subject: &'a str,
+    m: &'a CardLockedText<'a>,
 }
 
 #[derive(Template)]
@@ -148,6 +177,7 @@ impl Email {
         match self {
             Email::CardDissociated { .. } => "card_dissociated",
             Email::MemberDeactivated { .. } => "member_deactivated",
+            Email::CardLocked { .. } => "card_locked",
             Email::MadeReferent { .. } => "made_referent",
             Email::Welcome { .. } => "welcome",
             Email::MemberActivated { .. } => "member_activated",
@@ -183,6 +213,40 @@ impl Email {
                     link: &link,
                 };
                 let html = CardDissociatedHtml {
+                    subject: &subject,
+                    m: &m,
+                }
+                .render()?;
+                Ok(Rendered {
+                    text: m.render()?,
+                    html,
+                    subject,
+                })
+            }
+            Email::CardLocked {
+                aidant,
+                serial,
+                until,
+                to_referent,
+            } => {
+                let subject = if *to_referent {
+                    format!("La carte de {aidant} est bloquée")
+                } else {
+                    "Votre carte Aidants Connect est bloquée".to_owned()
+                };
+                let link = letterhead.link(if *to_referent {
+                    "/espace-referent"
+                } else {
+                    "/connexion"
+                });
+                let m = CardLockedText {
+                    aidant,
+                    serial,
+                    until,
+                    to_referent: *to_referent,
+                    link: &link,
+                };
+                let html = CardLockedHtml {
                     subject: &subject,
                     m: &m,
                 }
@@ -344,6 +408,12 @@ mod tests {
             Email::Welcome {
                 aidant: "A".into(),
                 organisations: vec!["S".into(), "T".into()],
+            },
+            Email::CardLocked {
+                aidant: "A".into(),
+                serial: "GADT1".into(),
+                until: "02/12/2026 à 14:30".into(),
+                to_referent: false,
             },
             Email::MemberActivated {
                 aidant: "A".into(),
