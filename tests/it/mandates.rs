@@ -598,6 +598,25 @@ async fn a_failed_sms_is_sent_again_and_non_refuses_the_mandate(
     assert!(failed.body.contains("n'a pas pu être envoyé"));
     let lucien = usager_by_family_name(service, "PETIT");
     assert!(!covered(service, lucien.id.as_str()));
+    // The failure is journaled, and the national team told by e-mail (naming the structure,
+    // not the usager).
+    let journaled =
+        journal::entries_by_action(&mut service.conn(), Action::RemoteSmsConsentFailed).unwrap();
+    assert_eq!(journaled.len(), 1);
+    assert_eq!(journaled[0].usager_id.as_ref(), Some(&lucien.id));
+    let told: Vec<(String, String, String)> = store::schema::outbox::table
+        .filter(store::schema::outbox::kind.eq("sms_failed"))
+        .select((
+            store::schema::outbox::recipient,
+            store::schema::outbox::kind,
+            store::schema::outbox::payload,
+        ))
+        .load(&mut service.conn())
+        .unwrap();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].0, service.config.email.national_team);
+    assert!(told[0].2.contains("CCAS de Test A"), "{}", told[0].2);
+    assert!(!told[0].2.contains("PETIT") && !told[0].2.contains("0698765432"));
     inbox.set_failing(false);
     let resend_action = failed
         .body

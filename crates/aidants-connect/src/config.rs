@@ -59,6 +59,8 @@ pub struct EmailSection {
     pub from: String,
     /// Where answers go, `Nom <adresse>`; empty: the sender.
     pub reply_to: String,
+    /// The national team's address: told when a consent SMS cannot be sent.
+    pub national_team: String,
     /// `smtps://host:465`, or `smtp://host:587?tls=required` (STARTTLS).
     pub smtp_url: String,
     /// SMTP user name; empty: no authentication.
@@ -263,6 +265,9 @@ impl Config {
         e.from
             .parse::<lettre::message::Mailbox>()
             .with_context(|| format!("email.from invalide : {}", e.from))?;
+        e.national_team
+            .parse::<lettre::Address>()
+            .with_context(|| format!("email.national_team invalide : {}", e.national_team))?;
         if !e.reply_to.is_empty() {
             e.reply_to
                 .parse::<lettre::message::Mailbox>()

@@ -182,6 +182,7 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         franceconnect: franceconnect_client(config)?,
         sms: sms_sender(config)?,
         sms_webhook_token: config.sms.webhook_token.clone(),
+        national_team_email: config.email.national_team.clone(),
         attestation_key: attestation_key(config)?,
         metrics: web::Metrics::new().context("métriques")?,
         metrics_token: config.observability.metrics_token.clone(),

@@ -55,6 +55,8 @@ pub enum Action {
     InitRenewMandat,
     /// A consent request was sent to the usager by SMS.
     RemoteSmsConsentSent,
+    /// The consent SMS could not be sent (the SMS provider refused it or was unreachable).
+    RemoteSmsConsentFailed,
     /// The usager accepted the mandate by SMS.
     RemoteSmsConsentReceived,
     /// The usager refused the mandate by SMS.
@@ -103,6 +105,7 @@ impl Action {
             Action::CreateAttestation => "create_attestation",
             Action::InitRenewMandat => "init_renew_mandat",
             Action::RemoteSmsConsentSent => "remote_sms_consent_sent",
+            Action::RemoteSmsConsentFailed => "remote_sms_consent_failed",
             Action::RemoteSmsConsentReceived => "remote_sms_consent_received",
             Action::RemoteSmsDenial => "remote_sms_denial",
             Action::ImportTotpCards => "import_totp_cards",

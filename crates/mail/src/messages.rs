@@ -35,6 +35,13 @@ pub enum Email {
         /// Whether this copy is a référent's (otherwise the aidant's).
         to_referent: bool,
     },
+    /// A consent SMS could not be sent: to the national team.
+    SmsFailed {
+        /// The structure whose aidant sent it (name and SIRET).
+        organisation: String,
+        /// What the SMS provider answered.
+        failure: String,
+    },
     /// An aidant was deactivated in a structure: to its référents.
     MemberDeactivated {
         /// The aidant.
@@ -112,6 +119,20 @@ struct CardLockedHtml<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "sms_failed.txt")]
+struct SmsFailedText<'a> {
+    organisation: &'a str,
+    failure: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "sms_failed.html")]
+struct SmsFailedHtml<'a> {
+    subject: &'a str,
+    m: &'a SmsFailedText<'a>,
+}
+
+#[derive(Template)]
 #[template(path = "member_deactivated.txt")]
 struct MemberDeactivatedText<'a> {
     aidant: &'a str,
@@ -178,6 +199,7 @@ impl Email {
             Email::CardDissociated { .. } => "card_dissociated",
             Email::MemberDeactivated { .. } => "member_deactivated",
             Email::CardLocked { .. } => "card_locked",
+            Email::SmsFailed { .. } => "sms_failed",
             Email::MadeReferent { .. } => "made_referent",
             Email::Welcome { .. } => "welcome",
             Email::MemberActivated { .. } => "member_activated",
@@ -247,6 +269,26 @@ impl Email {
                     link: &link,
                 };
                 let html = CardLockedHtml {
+                    subject: &subject,
+                    m: &m,
+                }
+                .render()?;
+                Ok(Rendered {
+                    text: m.render()?,
+                    html,
+                    subject,
+                })
+            }
+            Email::SmsFailed {
+                organisation,
+                failure,
+            } => {
+                let subject = "Un SMS de consentement n'a pas pu être envoyé".to_owned();
+                let m = SmsFailedText {
+                    organisation,
+                    failure,
+                };
+                let html = SmsFailedHtml {
                     subject: &subject,
                     m: &m,
                 }
@@ -408,6 +450,10 @@ mod tests {
             Email::Welcome {
                 aidant: "A".into(),
                 organisations: vec!["S".into(), "T".into()],
+            },
+            Email::SmsFailed {
+                organisation: "S (SIRET 1)".into(),
+                failure: "statut 503".into(),
             },
             Email::CardLocked {
                 aidant: "A".into(),

@@ -27,6 +27,57 @@ pub fn consent_message(
     )
 }
 
+/// Records that the consent SMS of a remote mandate of the verified aidant's structure could
+/// not be sent (`remote_sms_consent_failed`, with the provider's answer) and tells the national
+/// team at `national_team` by e-mail, naming the structure, never the usager.
+pub fn record_consent_sms_failure(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &VerifiedAidant,
+    mandate_id: &MandateId,
+    failure: &str,
+    national_team: &str,
+) -> Result<(), MandateError> {
+    write_transaction(conn, |tx| {
+        let mandate: Mandate = mandates::table
+            .find(mandate_id)
+            .filter(mandates::organisation_id.eq(who.organisation_id()))
+            .select(Mandate::as_select())
+            .first(tx.conn())
+            .optional()?
+            .ok_or(MandateError::UnknownMandate)?;
+        journal::append(
+            tx,
+            rng,
+            now,
+            NewEntry {
+                chain: mandate.organisation_id.as_str(),
+                action: Action::RemoteSmsConsentFailed,
+                aidant_id: Some(who.aidant_id()),
+                usager_id: Some(&mandate.usager_id),
+                organisation_id: Some(&mandate.organisation_id),
+                subject: mandate.id.as_str(),
+                details: serde_json::json!({ "erreur": failure }),
+            },
+        )?;
+        let organisation = accounts::organisation(tx.conn(), &mandate.organisation_id)?
+            .map(|o| format!("{} (SIRET {})", o.name, o.siret))
+            .unwrap_or_default();
+        mail::enqueue(
+            tx,
+            rng,
+            now,
+            national_team,
+            &mail::Email::SmsFailed {
+                organisation,
+                failure: failure.to_owned(),
+            },
+        )?;
+        Ok(())
+    })
+}
+
 /// Records that the verified aidant sent the consent request of a remote mandate of their
 /// structure (`remote_sms_consent_sent`).
 pub fn mark_consent_requested(

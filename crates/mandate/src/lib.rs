@@ -22,7 +22,8 @@ pub use attestation::{
     AttestationKey, AttestationKind, AttestationSummary, Parties, Verification, CONSENT_STATEMENT,
 };
 pub use consent::{
-    consent_message, mark_consent_requested, record_sms_answer, SmsAnswer, SmsOutcome,
+    consent_message, mark_consent_requested, record_consent_sms_failure, record_sms_answer,
+    SmsAnswer, SmsOutcome,
 };
 pub use demarche::Demarche;
 pub use draft::{
@@ -60,6 +61,12 @@ pub enum MandateError {
     /// Journal failed.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// An e-mail could not be written to the outbox.
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
+    /// A structure could not be read.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
     /// The identité pivot is malformed.
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),

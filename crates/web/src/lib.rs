@@ -86,6 +86,8 @@ pub struct AppState {
     pub sms: Arc<dyn sms::SmsSender>,
     /// The Bearer token the SMS provider presents on the inbound webhook.
     pub sms_webhook_token: String,
+    /// The national team's e-mail address (told when a consent SMS cannot be sent).
+    pub national_team_email: String,
     /// Key of attestation fingerprints.
     pub attestation_key: mandate::AttestationKey,
     /// Prometheus metrics.

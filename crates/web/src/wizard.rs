@@ -734,6 +734,20 @@ pub(crate) async fn request_consent(
         }
         Err(e) => {
             tracing::warn!(error = %e, "consent SMS not sent");
+            let now = state.clock.now();
+            let (mandate_id, who, failure) = (m.id.clone(), who.clone(), e.to_string());
+            with_db(state, move |conn, state| {
+                Ok(mandate::record_consent_sms_failure(
+                    conn,
+                    &state.rng,
+                    now,
+                    &who,
+                    &mandate_id,
+                    &failure,
+                    &state.national_team_email,
+                )?)
+            })
+            .await?;
             let page = SmsFailedPage {
                 csrf,
                 mandate_id: m.id.clone(),
