@@ -260,6 +260,31 @@ async fn an_unavailable_server_defers_and_a_later_round_sends(backend: Backend) 
     service.clock.advance(Duration::seconds(60));
     assert_eq!(service.deliver_emails().sent, 1);
     assert_eq!(sink.to(&service.fixtures.email_a).len(), 1);
+
+    // A server too slow to answer (beyond email.timeout_seconds) is a failure to try again,
+    // not a message sent.
+    store::write_transaction(&mut service.conn(), |tx| {
+        mail::enqueue(
+            tx,
+            &SystemRandom::new(),
+            service.clock_now(),
+            "lent@ccas-test.fr",
+            &mail::Email::MadeReferent {
+                aidant: "Léon Lent".into(),
+                organisation: "CCAS de Test A".into(),
+            },
+        )
+    })
+    .unwrap();
+    let slow = service.deliver_emails();
+    assert_eq!((slow.sent, slow.deferred), (0, 1));
+    let waiting = outbox::table
+        .filter(outbox::recipient.eq("lent@ccas-test.fr"))
+        .select(outbox::last_error)
+        .first::<Option<String>>(&mut service.conn())
+        .unwrap()
+        .unwrap_or_default();
+    assert!(waiting.contains("échec passager"), "{waiting}");
 }
 
 /// Two instances delivering at once send each message once; a message claimed by an
