@@ -40,13 +40,7 @@ pub fn record_consent_sms_failure(
     national_team: &str,
 ) -> Result<(), MandateError> {
     write_transaction(conn, |tx| {
-        let mandate: Mandate = mandates::table
-            .find(mandate_id)
-            .filter(mandates::organisation_id.eq(who.organisation_id()))
-            .select(Mandate::as_select())
-            .first(tx.conn())
-            .optional()?
-            .ok_or(MandateError::UnknownMandate)?;
+        let mandate = crate::mandate_of_structure(tx.conn(), who, mandate_id)?;
         journal::append(
             tx,
             rng,
@@ -89,14 +83,10 @@ pub fn mark_consent_requested(
 ) -> Result<(), MandateError> {
     let aidant_id = who.aidant_id();
     write_transaction(conn, |tx| {
-        let mandate: Mandate = mandates::table
-            .find(mandate_id)
-            .filter(mandates::organisation_id.eq(who.organisation_id()))
-            .filter(mandates::is_remote.eq(true))
-            .select(Mandate::as_select())
-            .first(tx.conn())
-            .optional()?
-            .ok_or(MandateError::UnknownMandate)?;
+        let mandate = crate::mandate_of_structure(tx.conn(), who, mandate_id)?;
+        if !mandate.is_remote {
+            return Err(MandateError::UnknownMandate);
+        }
         diesel::update(mandates::table.find(mandate_id))
             .set(mandates::consent_requested_at.eq(Some(now)))
             .execute(tx.conn())?;

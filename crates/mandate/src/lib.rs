@@ -381,13 +381,7 @@ pub fn revoke_mandate(
     }
     let by_aidant = who.aidant_id();
     write_transaction(conn, |tx| {
-        let mandate: Mandate = mandates::table
-            .find(mandate_id)
-            .filter(mandates::organisation_id.eq(who.organisation_id()))
-            .select(Mandate::as_select())
-            .first(tx.conn())
-            .optional()?
-            .ok_or(MandateError::UnknownMandate)?;
+        let mandate = mandate_of_structure(tx.conn(), who, mandate_id)?;
         if mandate.revoked_at.is_some() {
             return attestations_of_mandate(tx.conn(), &mandate.id)?
                 .into_iter()
@@ -640,6 +634,22 @@ type UsableAutorisations<'a> = diesel::dsl::Filter<
     >,
     UsableAt,
 >;
+
+/// The mandate `mandate_id` when it is one of the verified aidant's structure; otherwise, as
+/// for a mandate that does not exist, `UnknownMandate`.
+pub(crate) fn mandate_of_structure(
+    conn: &mut DbConnection,
+    who: &VerifiedAidant,
+    mandate_id: &MandateId,
+) -> Result<Mandate, MandateError> {
+    mandates::table
+        .find(mandate_id)
+        .filter(mandates::organisation_id.eq(who.organisation_id()))
+        .select(Mandate::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(MandateError::UnknownMandate)
+}
 
 /// The autorisations of (organisation, usager) usable at `now`.
 fn active_autorisations_query<'a>(
