@@ -83,6 +83,37 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Declares the HTML template of a message: the layout around its text template's data `m`,
+/// under the message's subject.
+macro_rules! html_of {
+    ($html:ident, $text:ident, $path:literal) => {
+        #[derive(Template)]
+        #[template(path = $path)]
+        struct $html<'a> {
+            subject: &'a str,
+            m: &'a $text<'a>,
+        }
+    };
+}
+
+/// A message rendered: `subject`, its text template's data, and the HTML template around it.
+macro_rules! rendered {
+    ($subject:expr, $text:expr, $html:ident) => {{
+        let subject: String = $subject;
+        let m = $text;
+        let html = $html {
+            subject: &subject,
+            m: &m,
+        }
+        .render()?;
+        Ok(Rendered {
+            text: m.render()?,
+            html,
+            subject,
+        })
+    }};
+}
+
 #[derive(Template)]
 #[template(path = "card_dissociated.txt")]
 struct CardDissociatedText<'a> {
@@ -94,12 +125,11 @@ struct CardDissociatedText<'a> {
     link: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "card_dissociated.html")]
-struct CardDissociatedHtml<'a> {
-    subject: &'a str,
-    m: &'a CardDissociatedText<'a>,
-}
+html_of!(
+    CardDissociatedHtml,
+    CardDissociatedText,
+    "card_dissociated.html"
+);
 
 #[derive(Template)]
 #[template(path = "card_locked.txt")]
@@ -111,12 +141,7 @@ struct CardLockedText<'a> {
     link: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "card_locked.html")]
-struct CardLockedHtml<'a> {
-    subject: &'a str,
-    m: &'a CardLockedText<'a>,
-}
+html_of!(CardLockedHtml, CardLockedText, "card_locked.html");
 
 #[derive(Template)]
 #[template(path = "sms_failed.txt")]
@@ -125,12 +150,7 @@ struct SmsFailedText<'a> {
     failure: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "sms_failed.html")]
-struct SmsFailedHtml<'a> {
-    subject: &'a str,
-    m: &'a SmsFailedText<'a>,
-}
+html_of!(SmsFailedHtml, SmsFailedText, "sms_failed.html");
 
 #[derive(Template)]
 #[template(path = "member_deactivated.txt")]
@@ -140,12 +160,11 @@ struct MemberDeactivatedText<'a> {
     link: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "member_deactivated.html")]
-struct MemberDeactivatedHtml<'a> {
-    subject: &'a str,
-    m: &'a MemberDeactivatedText<'a>,
-}
+html_of!(
+    MemberDeactivatedHtml,
+    MemberDeactivatedText,
+    "member_deactivated.html"
+);
 
 #[derive(Template)]
 #[template(path = "welcome.txt")]
@@ -155,12 +174,7 @@ struct WelcomeText<'a> {
     link: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "welcome.html")]
-struct WelcomeHtml<'a> {
-    subject: &'a str,
-    m: &'a WelcomeText<'a>,
-}
+html_of!(WelcomeHtml, WelcomeText, "welcome.html");
 
 #[derive(Template)]
 #[template(path = "member_activated.txt")]
@@ -170,12 +184,11 @@ struct MemberActivatedText<'a> {
     link: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "member_activated.html")]
-struct MemberActivatedHtml<'a> {
-    subject: &'a str,
-    m: &'a MemberActivatedText<'a>,
-}
+html_of!(
+    MemberActivatedHtml,
+    MemberActivatedText,
+    "member_activated.html"
+);
 
 #[derive(Template)]
 #[template(path = "made_referent.txt")]
@@ -185,11 +198,16 @@ struct MadeReferentText<'a> {
     link: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "made_referent.html")]
-struct MadeReferentHtml<'a> {
-    subject: &'a str,
-    m: &'a MadeReferentText<'a>,
+html_of!(MadeReferentHtml, MadeReferentText, "made_referent.html");
+
+/// Where the reader of a copy acts from: the espace référent for a référent's copy, the
+/// sign-in page for the aidant's.
+fn where_to_act(letterhead: &Letterhead, to_referent: bool) -> String {
+    letterhead.link(if to_referent {
+        "/espace-referent"
+    } else {
+        "/connexion"
+    })
 }
 
 impl Email {
@@ -221,29 +239,19 @@ impl Email {
                 } else {
                     "Votre carte Aidants Connect vous a été retirée".to_owned()
                 };
-                let link = letterhead.link(if *to_referent {
-                    "/espace-referent"
-                } else {
-                    "/connexion"
-                });
-                let m = CardDissociatedText {
-                    aidant,
-                    organisation,
-                    serial,
-                    reason,
-                    to_referent: *to_referent,
-                    link: &link,
-                };
-                let html = CardDissociatedHtml {
-                    subject: &subject,
-                    m: &m,
-                }
-                .render()?;
-                Ok(Rendered {
-                    text: m.render()?,
-                    html,
+                let link = where_to_act(letterhead, *to_referent);
+                rendered!(
                     subject,
-                })
+                    CardDissociatedText {
+                        aidant,
+                        organisation,
+                        serial,
+                        reason,
+                        to_referent: *to_referent,
+                        link: &link,
+                    },
+                    CardDissociatedHtml
+                )
             }
             Email::CardLocked {
                 aidant,
@@ -256,48 +264,32 @@ impl Email {
                 } else {
                     "Votre carte Aidants Connect est bloquée".to_owned()
                 };
-                let link = letterhead.link(if *to_referent {
-                    "/espace-referent"
-                } else {
-                    "/connexion"
-                });
-                let m = CardLockedText {
-                    aidant,
-                    serial,
-                    until,
-                    to_referent: *to_referent,
-                    link: &link,
-                };
-                let html = CardLockedHtml {
-                    subject: &subject,
-                    m: &m,
-                }
-                .render()?;
-                Ok(Rendered {
-                    text: m.render()?,
-                    html,
+                let link = where_to_act(letterhead, *to_referent);
+                rendered!(
                     subject,
-                })
+                    CardLockedText {
+                        aidant,
+                        serial,
+                        until,
+                        to_referent: *to_referent,
+                        link: &link,
+                    },
+                    CardLockedHtml
+                )
             }
             Email::SmsFailed {
                 organisation,
                 failure,
             } => {
                 let subject = "Un SMS de consentement n'a pas pu être envoyé".to_owned();
-                let m = SmsFailedText {
-                    organisation,
-                    failure,
-                };
-                let html = SmsFailedHtml {
-                    subject: &subject,
-                    m: &m,
-                }
-                .render()?;
-                Ok(Rendered {
-                    text: m.render()?,
-                    html,
+                rendered!(
                     subject,
-                })
+                    SmsFailedText {
+                        organisation,
+                        failure,
+                    },
+                    SmsFailedHtml
+                )
             }
             Email::MemberDeactivated {
                 aidant,
@@ -305,21 +297,15 @@ impl Email {
             } => {
                 let subject = format!("{aidant} a été désactivé·e dans votre structure");
                 let link = letterhead.link("/espace-referent");
-                let m = MemberDeactivatedText {
-                    aidant,
-                    organisation,
-                    link: &link,
-                };
-                let html = MemberDeactivatedHtml {
-                    subject: &subject,
-                    m: &m,
-                }
-                .render()?;
-                Ok(Rendered {
-                    text: m.render()?,
-                    html,
+                rendered!(
                     subject,
-                })
+                    MemberDeactivatedText {
+                        aidant,
+                        organisation,
+                        link: &link,
+                    },
+                    MemberDeactivatedHtml
+                )
             }
             Email::Welcome {
                 aidant,
@@ -327,21 +313,15 @@ impl Email {
             } => {
                 let subject = "Votre compte Aidants Connect est activé".to_owned();
                 let link = letterhead.link("/connexion");
-                let m = WelcomeText {
-                    aidant,
-                    organisations,
-                    link: &link,
-                };
-                let html = WelcomeHtml {
-                    subject: &subject,
-                    m: &m,
-                }
-                .render()?;
-                Ok(Rendered {
-                    text: m.render()?,
-                    html,
+                rendered!(
                     subject,
-                })
+                    WelcomeText {
+                        aidant,
+                        organisations,
+                        link: &link,
+                    },
+                    WelcomeHtml
+                )
             }
             Email::MemberActivated {
                 aidant,
@@ -349,21 +329,15 @@ impl Email {
             } => {
                 let subject = format!("Le compte de {aidant} est activé");
                 let link = letterhead.link("/espace-referent");
-                let m = MemberActivatedText {
-                    aidant,
-                    organisation,
-                    link: &link,
-                };
-                let html = MemberActivatedHtml {
-                    subject: &subject,
-                    m: &m,
-                }
-                .render()?;
-                Ok(Rendered {
-                    text: m.render()?,
-                    html,
+                rendered!(
                     subject,
-                })
+                    MemberActivatedText {
+                        aidant,
+                        organisation,
+                        link: &link,
+                    },
+                    MemberActivatedHtml
+                )
             }
             Email::MadeReferent {
                 aidant,
@@ -371,21 +345,15 @@ impl Email {
             } => {
                 let subject = "Vous êtes désormais référent·e Aidants Connect".to_owned();
                 let link = letterhead.link("/espace-referent");
-                let m = MadeReferentText {
-                    aidant,
-                    organisation,
-                    link: &link,
-                };
-                let html = MadeReferentHtml {
-                    subject: &subject,
-                    m: &m,
-                }
-                .render()?;
-                Ok(Rendered {
-                    text: m.render()?,
-                    html,
+                rendered!(
                     subject,
-                })
+                    MadeReferentText {
+                        aidant,
+                        organisation,
+                        link: &link,
+                    },
+                    MadeReferentHtml
+                )
             }
         }
     }
