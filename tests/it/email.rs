@@ -12,13 +12,7 @@ use store::schema::outbox;
 
 /// A service that sends through `sink`.
 fn service_sending_to(backend: Backend, sink: &SmtpSink) -> TestService {
-    let url = sink.url();
-    TestService::start_configured(backend, &move |c| {
-        c.email.transport = "smtp".into();
-        c.email.smtp_url = url.clone();
-        c.email.timeout_seconds = 2;
-        c.email.reply_to = "Équipe Aidants Connect <contact@aidants.example>".into();
-    })
+    TestService::start_sending_to(backend, sink, &|_| {})
 }
 
 /// Chloé, a second référent of structure A, created and activated as the national team's CLI
@@ -206,6 +200,7 @@ async fn a_refused_address_is_given_up_and_blocks_nothing(backend: Backend) {
             "{failed:?}"
         );
     }
+    refusals_are_journaled_once_and_shown_to_the_referent(&service).await;
     // Given up means not tried again, even much later.
     service.clock.advance(Duration::days(2));
     assert_eq!(service.deliver_emails(), mail::Delivery::default());
@@ -221,6 +216,56 @@ async fn a_refused_address_is_given_up_and_blocks_nothing(backend: Backend) {
     );
     assert_eq!(queued(&service), 1);
     assert_eq!(mail::failed(&mut service.conn(), 10).unwrap().len(), 1);
+}
+
+/// Each refused message to Chloé is journaled `email_undeliverable` on her structure's chain,
+/// once however many rounds follow; Rita sees the refused address in her espace référent.
+async fn refusals_are_journaled_once_and_shown_to_the_referent(service: &TestService) {
+    let f = &service.fixtures;
+    let chloe = accounts::find_aidant_by_email(&mut service.conn(), "inexistant@ccas-test.fr")
+        .unwrap()
+        .unwrap();
+    let refusals = || -> Vec<journal::JournalEntry> {
+        journal::chain_entries(&mut service.conn(), f.org_a.as_str())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "email_undeliverable")
+            .collect()
+    };
+    assert_eq!(service.deliver_emails(), mail::Delivery::default());
+    let entries = refusals();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    for entry in &entries {
+        assert_eq!(entry.subject, chloe.id.as_str());
+        assert!(
+            !entry.details.contains("inexistant@"),
+            "no address in the journal"
+        );
+    }
+    let (rita, _) = rita_on_alex_page(service).await;
+    let list = rita
+        .get(&format!("{}/espace-referent", service.issuer()))
+        .await;
+    assert!(
+        list.body.contains(&format!("id=\"refusee-{}\"", chloe.id)),
+        "{}",
+        list.body
+    );
+    assert!(!list
+        .body
+        .contains(&format!("id=\"refusee-{}\"", f.aidant_a)));
+    let page = rita
+        .get(&format!(
+            "{}/espace-referent/aidants/{}",
+            service.issuer(),
+            chloe.id
+        ))
+        .await;
+    assert!(
+        page.body.contains("id=\"adresse-refusee\""),
+        "{}",
+        page.body
+    );
 }
 
 /// A server that is down, asks to come back later or answers too slowly leaves the message

@@ -9,6 +9,7 @@ mod email;
 mod flow;
 mod franceconnect;
 mod hostile;
+mod jobs;
 mod journal_integrity;
 mod load;
 mod mandates;

@@ -367,9 +367,34 @@ impl TestService {
         Self::launch(backend, 1, Vec::new(), start_time(), tweak)
     }
 
+    /// A service that sends its e-mail through `sink` (SMTP on loopback), with a reply-to.
+    pub fn start_sending_to(
+        backend: Backend,
+        sink: &SmtpSink,
+        tweak: &dyn Fn(&mut Config),
+    ) -> TestService {
+        let url = sink.url();
+        TestService::start_configured(backend, &move |c| {
+            c.email.transport = "smtp".into();
+            c.email.smtp_url = url.clone();
+            c.email.timeout_seconds = 2;
+            c.email.reply_to = "Équipe Aidants Connect <contact@aidants.example>".into();
+            tweak(c);
+        })
+    }
+
     /// A service with `count` instances sharing one database and one issuer URL.
     pub fn start_instances(backend: Backend, count: usize) -> TestService {
-        Self::launch(backend, count, Vec::new(), start_time(), &|_| {})
+        Self::start_instances_configured(backend, count, &|_| {})
+    }
+
+    /// As `start_instances`, with a configuration `tweak` changes.
+    pub fn start_instances_configured(
+        backend: Backend,
+        count: usize,
+        tweak: &dyn Fn(&mut Config),
+    ) -> TestService {
+        Self::launch(backend, count, Vec::new(), start_time(), tweak)
     }
 
     /// A service and the FranceConnect simulator, both on the test clock: the simulator is
@@ -477,6 +502,10 @@ impl TestService {
         // E-mail: delivered when a test asks (deliver_emails), never into the repository.
         config.email.every_seconds = 0;
         config.email.directory = keys.path().join("emails");
+        // Scheduled jobs: run when a test asks (run_jobs), or where a test turns them on.
+        config.jobs.expiring_mandates = false;
+        config.jobs.aidants_without_card = false;
+        config.jobs.inactivity = "off".into();
         tweak(&mut config);
         let clock = ManualClock::new(start);
         let pool = aidants_connect::open_database(&config).unwrap();
@@ -771,9 +800,31 @@ impl TestService {
         self.deliver_emails_as(&aidants_connect::mailer(&self.config).unwrap())
     }
 
-    /// One round of delivery by `mailer` (another instance, another server).
+    /// One round of delivery by `mailer` (another instance, another server), with the report
+    /// of refused addresses that follows it.
     pub fn deliver_emails_as(&self, mailer: &mail::Mailer) -> mail::Delivery {
-        mail::deliver_due(&mut self.conn(), mailer, self.clock_now(), 200).unwrap()
+        aidants_connect::maintenance::deliver_mail(
+            &mut self.conn(),
+            &SystemRandom::new(),
+            mailer,
+            &web::Metrics::new().unwrap(),
+            self.clock_now(),
+        )
+        .unwrap()
+    }
+
+    /// One round of the scheduled jobs of `schedule` now, as an instance's upkeep runs them.
+    pub fn run_jobs(
+        &self,
+        schedule: &aidants_connect::jobs::Schedule,
+    ) -> Vec<aidants_connect::jobs::JobRun> {
+        aidants_connect::jobs::run_due(
+            &mut self.conn(),
+            &SystemRandom::new(),
+            schedule,
+            self.clock_now(),
+        )
+        .unwrap()
     }
 
     /// The code a fixture card shows now.

@@ -2,7 +2,12 @@
 //! référent), activation and deactivation, and the habilitation state of an organisation.
 //!
 //! This crate never checks a credential: the authenticator does. It opens each new
-//! organisation's journal chain.
+//! organisation's journal chain. It applies the inactivity rule ([`apply_inactivity`]) and
+//! records the addresses whose mail is refused ([`record_undeliverable`]).
+
+mod inactivity;
+
+pub use inactivity::{apply_inactivity, restart_idle, InactivityRound, InactivityRule};
 
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
@@ -516,9 +521,11 @@ pub fn memberships_outside_authority(
     Ok(held.into_iter().filter(|o| !managed.contains(o)).collect())
 }
 
-/// Activates or deactivates a membership; returns whether it exists.
+/// Activates or deactivates a membership; returns whether it exists. A membership given back
+/// restarts the aidant's inactivity.
 pub fn set_membership_active(
     tx: &mut WriteTx<'_>,
+    now: Timestamp,
     aidant_id: &AidantId,
     organisation_id: &OrganisationId,
     active: bool,
@@ -526,10 +533,16 @@ pub fn set_membership_active(
     let changed = diesel::update(memberships::table.find((aidant_id, organisation_id)))
         .set(memberships::active.eq(active))
         .execute(tx.conn())?;
+    if changed == 1 && active {
+        restart_idle(tx, aidant_id, now)?;
+    }
     Ok(changed == 1)
 }
 
-fn journal_member_action(
+/// Journals `action` about `aidant`, on the structure's chain (or the national one), by `by`
+/// (or nobody: the national team, a rule), with `details`.
+#[allow(clippy::too_many_arguments)]
+fn journal_about_member(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
@@ -537,6 +550,7 @@ fn journal_member_action(
     organisation_id: Option<&OrganisationId>,
     by: Option<&AidantId>,
     aidant: &Aidant,
+    details: serde_json::Value,
 ) -> Result<(), AccountError> {
     journal::append(
         tx,
@@ -549,10 +563,32 @@ fn journal_member_action(
             usager_id: None,
             organisation_id,
             subject: aidant.id.as_str(),
-            details: serde_json::json!({ "aidant": aidant.id }),
+            details,
         },
     )?;
     Ok(())
+}
+
+/// [`journal_about_member`] with the aidant's id as details.
+fn journal_member_action(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    action: journal::Action,
+    organisation_id: Option<&OrganisationId>,
+    by: Option<&AidantId>,
+    aidant: &Aidant,
+) -> Result<(), AccountError> {
+    journal_about_member(
+        tx,
+        rng,
+        now,
+        action,
+        organisation_id,
+        by,
+        aidant,
+        serde_json::json!({ "aidant": aidant.id }),
+    )
 }
 
 /// Adds an aidant to an organisation, journaled as `add_aidant` on its chain: an aidant new to
@@ -577,6 +613,7 @@ pub fn add_member(
         None => create_aidant(tx, rng, now, new)?,
     };
     set_membership(tx, now, &aidant.id, organisation_id, role)?;
+    restart_idle(tx, &aidant.id, now)?;
     journal_member_action(
         tx,
         rng,
@@ -657,6 +694,7 @@ pub fn activate_aidant(
     };
     if !aidant.active {
         set_active(tx, &aidant.id, true)?;
+        restart_idle(tx, &aidant.id, now)?;
         aidant.active = true;
         journal_member_action(
             tx,
@@ -750,6 +788,60 @@ pub fn set_allowed_demarches(
     Ok(())
 }
 
+/// Records that mail to `address` is refused (message `message_id`, of `kind`), journaled
+/// `email_undeliverable`: on the chain of each structure of the aidant who has this address
+/// (their référents see it), or on the national chain when no aidant has it.
+pub fn record_undeliverable(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    address: &str,
+    kind: &str,
+    message_id: &str,
+) -> Result<(), AccountError> {
+    let details = serde_json::json!({ "message": message_id, "kind": kind });
+    let Some(aidant) = find_aidant_by_email(tx.conn(), address)? else {
+        journal::append(
+            tx,
+            rng,
+            now,
+            journal::NewEntry {
+                chain: journal::NATIONAL_CHAIN,
+                action: journal::Action::EmailUndeliverable,
+                aidant_id: None,
+                usager_id: None,
+                organisation_id: None,
+                subject: kind,
+                details,
+            },
+        )?;
+        return Ok(());
+    };
+    let structures: Vec<OrganisationId> = memberships::table
+        .filter(memberships::aidant_id.eq(&aidant.id))
+        .order(memberships::organisation_id)
+        .select(memberships::organisation_id)
+        .load(tx.conn())?;
+    let chains: Vec<Option<&OrganisationId>> = if structures.is_empty() {
+        vec![None]
+    } else {
+        structures.iter().map(Some).collect()
+    };
+    for organisation_id in chains {
+        journal_about_member(
+            tx,
+            rng,
+            now,
+            journal::Action::EmailUndeliverable,
+            organisation_id,
+            None,
+            &aidant,
+            serde_json::json!({ "aidant": aidant.id, "message": message_id, "kind": kind }),
+        )?;
+    }
+    Ok(())
+}
+
 /// Habilitated organisations and active aidants (active account with an active membership),
 /// for the public statistics.
 pub fn totals(conn: &mut DbConnection) -> Result<(i64, i64), AccountError> {
@@ -827,12 +919,12 @@ mod tests {
         assert!(may_work_for(&mut conn, &aidant.id, &open.id).unwrap());
         assert!(!may_work_for(&mut conn, &aidant.id, &pending.id).unwrap());
         write_transaction(&mut conn, |tx| {
-            set_membership_active(tx, &aidant.id, &open.id, false)
+            set_membership_active(tx, now(), &aidant.id, &open.id, false)
         })
         .unwrap();
         assert!(!may_work_for(&mut conn, &aidant.id, &open.id).unwrap());
         write_transaction(&mut conn, |tx| {
-            set_membership_active(tx, &aidant.id, &open.id, true)?;
+            set_membership_active(tx, now(), &aidant.id, &open.id, true)?;
             set_active(tx, &aidant.id, false)
         })
         .unwrap();

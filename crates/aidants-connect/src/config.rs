@@ -79,6 +79,24 @@ pub struct EmailSection {
     pub max_retry_minutes: i64,
 }
 
+/// The upkeep's scheduled jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    /// The Paris hour at which periods begin (0–23).
+    pub hour: u32,
+    /// The weekly digest of mandates about to end, to aidants.
+    pub expiring_mandates: bool,
+    /// The weekly reminder of aidants without a card, to référents.
+    pub aidants_without_card: bool,
+    /// The inactivity rule: `auto` (production only), `on` or `off`.
+    pub inactivity: String,
+    /// Days without a sign-in before the warning.
+    pub inactivity_warning_days: i64,
+    /// Days without a sign-in before the memberships are deactivated.
+    pub inactivity_deactivation_days: i64,
+}
+
 /// Session rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +217,8 @@ pub struct Config {
     pub lifetimes: LifetimesConfig,
     /// Journal upkeep.
     pub journal: JournalConfig,
+    /// Scheduled jobs of the upkeep.
+    pub jobs: JobsSection,
     /// What expired, how long it is kept.
     pub retention: RetentionConfig,
     /// Logs and metrics.
@@ -286,6 +306,15 @@ impl Config {
         Ok(())
     }
 
+    /// Whether the inactivity rule applies here.
+    pub fn applies_inactivity(&self) -> bool {
+        match self.jobs.inactivity.as_str() {
+            "on" => true,
+            "off" => false,
+            _ => self.is_production(),
+        }
+    }
+
     /// Whether this is a production deployment.
     pub fn is_production(&self) -> bool {
         self.environment == "production"
@@ -296,6 +325,18 @@ impl Config {
             bail!("environment doit valoir development ou production");
         }
         url::Url::parse(&self.public_url).context("public_url invalide")?;
+        let j = &self.jobs;
+        if j.hour > 23 {
+            bail!("jobs.hour doit être une heure de 0 à 23");
+        }
+        if !matches!(j.inactivity.as_str(), "auto" | "on" | "off") {
+            bail!("jobs.inactivity doit valoir auto, on ou off");
+        }
+        if j.inactivity_warning_days < 1
+            || j.inactivity_deactivation_days <= j.inactivity_warning_days
+        {
+            bail!("jobs.inactivity_deactivation_days doit dépasser jobs.inactivity_warning_days (≥ 1)");
+        }
         for client in &self.clients {
             if client.redirect_uris.is_empty() {
                 bail!("le client {} n'a aucune redirect_uri", client.client_id);

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod jobs;
 pub mod logging;
 pub mod maintenance;
 
@@ -155,6 +156,22 @@ pub fn upkeep_rules(config: &Config) -> maintenance::Rules {
     }
 }
 
+/// The scheduled jobs of the configuration.
+pub fn schedule(config: &Config) -> jobs::Schedule {
+    let j = &config.jobs;
+    jobs::Schedule {
+        hour: j.hour,
+        expiring_mandates: j.expiring_mandates,
+        aidants_without_card: j.aidants_without_card,
+        inactivity: config
+            .applies_inactivity()
+            .then(|| accounts::InactivityRule {
+                warn_after: Duration::days(j.inactivity_warning_days),
+                deactivate_after: Duration::days(j.inactivity_deactivation_days),
+            }),
+    }
+}
+
 /// Builds the application state from the configuration (database migrated, keys loaded).
 pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let pool = open_database(config)?;
@@ -269,6 +286,7 @@ pub fn start(
         maintenance::spawn(
             state.clone(),
             upkeep_rules(config),
+            schedule(config),
             std::time::Duration::from_secs(config.journal.upkeep_minutes * 60),
         );
     }

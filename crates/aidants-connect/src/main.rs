@@ -62,6 +62,9 @@ enum Command {
     /// E-mails the service sends.
     #[command(subcommand)]
     Email(EmailCommand),
+    /// The upkeep's scheduled jobs (expiring mandates, aidants without a card, inactivity).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Measurements only: fill the database with a national-scale volume of fictional
     /// structures, aidants, usagers, mandates and journal entries beside the demo (refused in
     /// production and on a database that already holds one).
@@ -103,6 +106,15 @@ enum JournalCommand {
     /// Write today's signed checkpoint of the chain heads if it is missing (the service does it
     /// every `journal.upkeep_minutes`; for cron when that is 0) and print it.
     Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Each job's period last done and its last run.
+    Status,
+    /// Run the jobs whose period is still to do (the service does it every
+    /// `journal.upkeep_minutes`; for cron when that is 0).
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -301,6 +313,7 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             println!("{count} e-mail(s) remis en file d'envoi.");
             Ok(())
         }
+        Command::Jobs(command) => jobs(config, &clock, &command),
         Command::Journal(JournalCommand::Verify) => {
             let pool = aidants_connect::open_database(config)?;
             let keys = provider::KeySet::load_or_generate(&config.keys_dir)?;
@@ -487,9 +500,11 @@ fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {
         println!("Données de démonstration créées.");
     }
     println!(
-        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).",
+        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).\nAidant sans carte : {} — associez-lui la carte {} depuis l'espace référent.",
         demo::DEMO_EMAIL,
-        demo::DEMO_CARD_SERIAL
+        demo::DEMO_CARD_SERIAL,
+        demo::DEMO_CARDLESS_EMAIL,
+        demo::DEMO_STOCK_CARD_SERIAL
     );
     Ok(())
 }
@@ -504,4 +519,44 @@ fn serve(config: &Config) -> anyhow::Result<()> {
         server.await?;
         Ok(())
     })
+}
+
+/// `aidants-connect jobs status|run`.
+fn jobs(config: &Config, clock: &dyn Clock, command: &JobsCommand) -> anyhow::Result<()> {
+    let pool = aidants_connect::open_database(config)?;
+    let mut conn = pool.get()?;
+    if let JobsCommand::Run = command {
+        let schedule = aidants_connect::schedule(config);
+        for run in
+            aidants_connect::jobs::run_due(&mut conn, &SystemRandom::new(), &schedule, clock.now())?
+        {
+            match run.outcome {
+                Ok(items) => println!(
+                    "{} ({}) : fait, {items} élément(s).",
+                    run.job.name(),
+                    run.period
+                ),
+                Err(error) => println!("{} ({}) : échec : {error}", run.job.name(), run.period),
+            }
+        }
+    }
+    let states = aidants_connect::jobs::states(&mut conn)?;
+    if states.is_empty() {
+        println!("Aucune tâche planifiée n'a encore tourné.");
+    }
+    for state in states {
+        println!(
+            "{}  période {}  dernier passage {}  {}  {} élément(s)  {}",
+            state.name,
+            state.period.unwrap_or_else(|| "aucune".into()),
+            state
+                .last_run_at
+                .map(|t| paris::local(t).format("%d/%m/%Y %H:%M").to_string())
+                .unwrap_or_default(),
+            state.last_outcome.unwrap_or_default(),
+            state.last_items,
+            state.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
 }

@@ -3,7 +3,11 @@
 //! counts, authorization requests, sessions, the mandate wizard's drafts, browsers no longer
 //! recognised — past its retention.
 //! Every instance runs it; the checkpoint is written once per day whichever instance comes
-//! first. Nothing personal is journaled or logged about what is deleted: counts only.
+//! first, and so is each scheduled job's period ([`crate::jobs`]). Nothing personal is
+//! journaled or logged about what is deleted: counts only.
+//!
+//! Beside it, each instance delivers the e-mail of the outbox ([`deliver_mail`]) and reports
+//! the addresses refused by their servers.
 
 use authenticator::SessionPolicy;
 use chrono::Duration;
@@ -103,16 +107,25 @@ pub fn run_once(
     })
 }
 
-/// Runs [`run_once`] now and then every `every`, on the current actix system (it stops with it).
-pub fn spawn(state: actix_web::web::Data<web::AppState>, rules: Rules, every: std::time::Duration) {
+/// Runs [`run_once`] and the scheduled jobs due now and then every `every`, on the current
+/// actix system (it stops with it); every round shows the jobs' last runs in `/metrics`.
+pub fn spawn(
+    state: actix_web::web::Data<web::AppState>,
+    rules: Rules,
+    schedule: crate::jobs::Schedule,
+    every: std::time::Duration,
+) {
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(every);
         loop {
             interval.tick().await;
             let state = state.clone();
-            let done = actix_web::web::block(move || {
+            let done = actix_web::web::block(move || -> anyhow::Result<()> {
                 let mut conn = state.pool.get()?;
-                run_once(&mut conn, state.provider.keys(), &rules, state.clock.now())
+                let now = state.clock.now();
+                run_once(&mut conn, state.provider.keys(), &rules, now)?;
+                crate::jobs::run_due(&mut conn, &state.rng, &schedule, now)?;
+                crate::jobs::publish(&mut conn, &state.metrics)
             })
             .await;
             match done {
@@ -128,13 +141,30 @@ pub fn spawn(state: actix_web::web::Data<web::AppState>, rules: Rules, every: st
 const MAIL_BATCH: i64 = 200;
 
 /// One round of e-mail delivery at `now`; the outcome and the queue's size go to `/metrics`.
+/// Then each address refused since is reported once (journal, state shown to référents).
 pub fn deliver_mail(
     conn: &mut PooledDb,
+    rng: &dyn ring::rand::SecureRandom,
     mailer: &mail::Mailer,
     metrics: &web::Metrics,
     now: Timestamp,
 ) -> anyhow::Result<mail::Delivery> {
     let delivery = mail::deliver_due(conn, mailer, now, MAIL_BATCH)?;
+    for refused in mail::unreported_refusals(conn, MAIL_BATCH)? {
+        store::write_transaction(conn, |tx| -> anyhow::Result<()> {
+            if mail::mark_reported(tx, &refused.id, now)? {
+                accounts::record_undeliverable(
+                    tx,
+                    rng,
+                    now,
+                    &refused.recipient,
+                    &refused.kind,
+                    &refused.id,
+                )?;
+            }
+            Ok(())
+        })?;
+    }
     let (pending, failed) = mail::counts(conn)?;
     metrics.email_round(
         delivery.sent as u64,
@@ -168,7 +198,13 @@ pub fn spawn_mail(
             let (state, mailer) = (state.clone(), mailer.clone());
             let done = actix_web::web::block(move || {
                 let mut conn = state.pool.get()?;
-                deliver_mail(&mut conn, &mailer, &state.metrics, state.clock.now())
+                deliver_mail(
+                    &mut conn,
+                    &state.rng,
+                    &mailer,
+                    &state.metrics,
+                    state.clock.now(),
+                )
             })
             .await;
             match done {

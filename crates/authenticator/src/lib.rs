@@ -4,7 +4,8 @@
 //! card for unrecognised browsers (locks that double) and per source address (keyed tags), the
 //! card lifecycle (CSV import, association, validation, dissociation, digital enrolment,
 //! unlocking, deactivation by a référent — of an aidant whose every structure they manage),
-//! aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and the activity check.
+//! aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and the activity check,
+//! and the weekly reminder to référents of the aidants without a card in service.
 //!
 //! Its outputs that other crates rely on are proofs, which only this crate can construct (module
 //! `authority`): [`VerifiedAidant`], that an aidant passed the OTP check within the activity
@@ -17,6 +18,7 @@ mod cards;
 mod devices;
 mod import;
 mod management;
+mod reminder;
 mod seed;
 mod sessions;
 mod throttle;
@@ -33,6 +35,7 @@ pub use management::{
     deactivate_member, designate_referent, dissociate_card, may_manage_cards, reactivate_member,
     unlock_card, validate_card, CardRefusal, Dissociation, Enrolment, ReferentAction,
 };
+pub use reminder::aidants_without_card_reminder;
 pub use seed::{SeedCipher, SeedError};
 pub use sessions::{
     end_session, end_sessions, login, purge_sessions, recheck, session_by_token,

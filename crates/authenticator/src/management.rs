@@ -541,7 +541,7 @@ pub fn deactivate_member(
         return Ok(Err(CardRefusal::SelfDeactivation));
     }
     write_transaction(conn, |tx| {
-        if !accounts::set_membership_active(tx, who.aidant_id, who.organisation_id, false)? {
+        if !accounts::set_membership_active(tx, now, who.aidant_id, who.organisation_id, false)? {
             return Ok(Err(CardRefusal::NotMember));
         }
         end_sessions(tx, who.aidant_id, Some(who.organisation_id), now)?;
@@ -572,7 +572,7 @@ pub fn reactivate_member(
     who: ReferentAction<'_>,
 ) -> Result<Result<(), CardRefusal>, AuthError> {
     write_transaction(conn, |tx| {
-        if !accounts::set_membership_active(tx, who.aidant_id, who.organisation_id, true)? {
+        if !accounts::set_membership_active(tx, now, who.aidant_id, who.organisation_id, true)? {
             return Ok(Err(CardRefusal::NotMember));
         }
         who.journal(

@@ -567,6 +567,7 @@ fn open_session(
         &aidant.id,
         &organisation.id,
     )?;
+    accounts::restart_idle(tx, &aidant.id, now)?;
     let device = if accepted.recognised {
         None
     } else {

@@ -1,5 +1,6 @@
 //! The demo seed: one habilitated organisation, a référent-aidant with a known OTP card, a
-//! second card in stock, fictional usagers and their mandates. Idempotent.
+//! second card in stock, a second aidant who has no card yet (the référent's weekly reminder
+//! names them), fictional usagers and their mandates. Idempotent.
 
 use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
 use authenticator::{CardKind, NewCard, SeedCipher};
@@ -14,6 +15,8 @@ pub const DEMO_EMAIL: &str = "camille.durand@france-services-demo.fr";
 pub const DEMO_CARD_SERIAL: &str = "GADT0000001";
 /// The demo card's seed (public on purpose: it is a demonstration card).
 pub const DEMO_CARD_SEED_HEX: &str = "4a6f6b65725f64656d6f5f6361727465313233";
+/// The demo aidant who has no card yet: associate the card in stock to them.
+pub const DEMO_CARDLESS_EMAIL: &str = "leo.petit@france-services-demo.fr";
 /// A demo card in stock, for trying association and validation in the espace référent.
 pub const DEMO_STOCK_CARD_SERIAL: &str = "GADT0000002";
 /// Its seed (public on purpose too).
@@ -131,6 +134,20 @@ pub fn seed_demo(
             },
         )?;
         accounts::set_membership(tx, now, &aidant.id, &organisation.id, Role::Referent)?;
+        let cardless = accounts::create_aidant(
+            tx,
+            rng,
+            now,
+            NewAidant {
+                email: DEMO_CARDLESS_EMAIL,
+                first_name: "Léo",
+                last_name: "Petit",
+                profession: "Conseiller numérique",
+                phone: "",
+                active: true,
+            },
+        )?;
+        accounts::set_membership(tx, now, &cardless.id, &organisation.id, Role::Aidant)?;
         authenticator::create_card(
             tx,
             rng,

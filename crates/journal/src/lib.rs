@@ -89,6 +89,8 @@ pub enum Action {
     DesignateReferent,
     /// The national team set the démarches an organisation may do.
     SetAllowedDemarches,
+    /// Mail to an address was refused by its server (the address does not exist).
+    EmailUndeliverable,
 }
 
 impl Action {
@@ -122,6 +124,7 @@ impl Action {
             Action::ReactivateAidant => "reactivate_aidant",
             Action::DesignateReferent => "designate_referent",
             Action::SetAllowedDemarches => "set_allowed_demarches",
+            Action::EmailUndeliverable => "email_undeliverable",
         }
     }
 }

@@ -12,13 +12,16 @@
 //!   marks it sent. A refused or unreachable server leaves it queued: it is tried again after
 //!   a delay that doubles each time, up to [`RetryPolicy::max_attempts`]; then, or at once when
 //!   the server says the address does not exist, it stays as failed ([`failed`], [`retry`]).
+//!   A refused address is marked undeliverable: the upkeep reports it once
+//!   ([`unreported_refusals`], [`mark_reported`]) and pages show it ([`refused_addresses`])
+//!   until a later message to it goes through.
 //! - Delivery is at least once: a crash between sending and marking sends the message again
 //!   once its claim has lapsed (`docs/operations.md`).
 
 mod messages;
 mod transport;
 
-pub use messages::{Email, Rendered};
+pub use messages::{Email, ExpiringMandate, Rendered};
 pub use transport::{FileTransport, SendError, SmtpSettings, SmtpTransport, Transport};
 
 use chrono::Duration;
@@ -139,6 +142,8 @@ pub struct QueuedEmail {
     pub failed_at: Option<Timestamp>,
     /// Why the last send failed.
     pub last_error: Option<String>,
+    /// Whether the recipient's server refused the address.
+    pub undeliverable: bool,
 }
 
 /// What one round of delivery did.
@@ -225,6 +230,7 @@ pub fn deliver_due(
                         outbox::attempts.eq(attempts),
                         outbox::next_attempt_at.eq(now + policy.delay_after(attempts)),
                         outbox::failed_at.eq(give_up.then_some(now)),
+                        outbox::undeliverable.eq(error.is_undeliverable()),
                         outbox::last_error.eq(Some(error.to_string())),
                         outbox::claimed_by.eq(None::<String>),
                         outbox::claimed_until.eq(None::<Timestamp>),
@@ -295,7 +301,7 @@ fn send(
     let to: Mailbox = message
         .recipient
         .parse()
-        .map_err(|e| SendError::Permanent(Box::new(e)))?;
+        .map_err(|e| SendError::Undeliverable(Box::new(e)))?;
     let email: Email =
         serde_json::from_str(&message.payload).map_err(|e| SendError::Permanent(Box::new(e)))?;
     let rendered = email
@@ -365,6 +371,65 @@ pub fn retry(
     })
 }
 
+/// Messages whose address was refused and not yet reported, oldest first, at most `limit`.
+pub fn unreported_refusals(
+    conn: &mut DbConnection,
+    limit: i64,
+) -> Result<Vec<QueuedEmail>, MailError> {
+    Ok(outbox::table
+        .filter(outbox::undeliverable.eq(true))
+        .filter(outbox::reported_at.is_null())
+        .order((outbox::failed_at.asc(), outbox::id))
+        .limit(limit)
+        .select(QueuedEmail::as_select())
+        .load(conn)?)
+}
+
+/// Marks the refusal of message `id` as reported, in the transaction that reports it;
+/// returns whether it was still unreported (another instance may have done it first).
+pub fn mark_reported(tx: &mut WriteTx<'_>, id: &str, now: Timestamp) -> Result<bool, MailError> {
+    let marked = diesel::update(
+        outbox::table
+            .find(id)
+            .filter(outbox::undeliverable.eq(true))
+            .filter(outbox::reported_at.is_null()),
+    )
+    .set(outbox::reported_at.eq(now))
+    .execute(tx.conn())?;
+    Ok(marked == 1)
+}
+
+/// Among `addresses`, those whose last message was refused (no later one went through), each
+/// with when it was refused.
+pub fn refused_addresses(
+    conn: &mut DbConnection,
+    addresses: &[&str],
+) -> Result<Vec<(String, Timestamp)>, MailError> {
+    use diesel::dsl::max;
+    let refused: Vec<(String, Option<Timestamp>)> = outbox::table
+        .filter(outbox::recipient.eq_any(addresses))
+        .filter(outbox::undeliverable.eq(true))
+        .group_by(outbox::recipient)
+        .select((outbox::recipient, max(outbox::failed_at)))
+        .load(conn)?;
+    let sent: Vec<(String, Option<Timestamp>)> = outbox::table
+        .filter(outbox::recipient.eq_any(addresses))
+        .filter(outbox::sent_at.is_not_null())
+        .group_by(outbox::recipient)
+        .select((outbox::recipient, max(outbox::sent_at)))
+        .load(conn)?;
+    Ok(refused
+        .into_iter()
+        .filter_map(|(address, at)| {
+            let at = at?;
+            let later = sent
+                .iter()
+                .any(|(other, sent_at)| *other == address && sent_at.is_some_and(|s| s > at));
+            (!later).then_some((address, at))
+        })
+        .collect())
+}
+
 /// How many messages wait to be sent, and how many were given up (for `/metrics`).
 pub fn counts(conn: &mut DbConnection) -> Result<(i64, i64), MailError> {
     let pending = outbox::table
@@ -414,6 +479,83 @@ mod tests {
         })
         .unwrap();
         assert_eq!(counts(&mut conn).unwrap(), (1, 0));
+    }
+
+    /// Refuses `refused` as a mailbox that does not exist, accepts every other address.
+    struct Refusing {
+        refused: &'static str,
+    }
+
+    impl Transport for Refusing {
+        fn send(&self, message: &lettre::Message) -> Result<(), SendError> {
+            let to = message.envelope().to().iter().map(ToString::to_string);
+            if to.into_iter().any(|a| a == self.refused) {
+                Err(SendError::Undeliverable("550 mailbox unavailable".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_address_is_reported_once_and_shown_until_mail_goes_through() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let rng = SystemRandom::new();
+        let mut now: Timestamp = chrono::Utc
+            .with_ymd_and_hms(2026, 6, 1, 9, 0, 0)
+            .unwrap()
+            .into();
+        let mut mailer = Mailer {
+            transport: Box::new(Refusing {
+                refused: "lea@exemple.fr",
+            }),
+            letterhead: Letterhead {
+                from: "Aidants Connect <nepasrepondre@exemple.fr>"
+                    .parse()
+                    .unwrap(),
+                reply_to: None,
+                public_url: "https://aidants.example".into(),
+            },
+            policy: RetryPolicy {
+                first_delay: Duration::seconds(60),
+                max_delay: Duration::minutes(5),
+                max_attempts: 8,
+                lease: Duration::minutes(1),
+            },
+            instance: "a".into(),
+        };
+        for to in ["lea@exemple.fr", "paul@exemple.fr"] {
+            write_transaction(&mut conn, |tx| enqueue(tx, &rng, now, to, &email())).unwrap();
+        }
+        let delivery = deliver_due(&mut conn, &mailer, now, 10).unwrap();
+        assert_eq!(
+            (delivery.sent, delivery.failed),
+            (1, 1),
+            "one refusal blocks nothing"
+        );
+        let addresses = ["lea@exemple.fr", "paul@exemple.fr"];
+        assert_eq!(
+            refused_addresses(&mut conn, &addresses).unwrap(),
+            [("lea@exemple.fr".to_owned(), now)]
+        );
+        let unreported = unreported_refusals(&mut conn, 10).unwrap();
+        assert_eq!(unreported.len(), 1);
+        assert!(unreported[0].undeliverable);
+        let id = unreported[0].id.clone();
+        assert!(write_transaction(&mut conn, |tx| mark_reported(tx, &id, now)).unwrap());
+        assert!(!write_transaction(&mut conn, |tx| mark_reported(tx, &id, now)).unwrap());
+        assert!(unreported_refusals(&mut conn, 10).unwrap().is_empty());
+
+        // The address is fixed on the recipient's side: the next message goes through.
+        now += Duration::hours(1);
+        mailer.transport = Box::new(Refusing { refused: "" });
+        write_transaction(&mut conn, |tx| {
+            enqueue(tx, &rng, now, "lea@exemple.fr", &email())
+        })
+        .unwrap();
+        assert_eq!(deliver_due(&mut conn, &mailer, now, 10).unwrap().sent, 1);
+        assert!(refused_addresses(&mut conn, &addresses).unwrap().is_empty());
     }
 
     #[test]

@@ -70,6 +70,56 @@ pub enum Email {
         /// The structure.
         organisation: String,
     },
+    /// The weekly digest of the mandates that end within 30 days: to each aidant of the
+    /// structures that hold them.
+    ExpiringMandates {
+        /// The aidant.
+        aidant: String,
+        /// The mandates, soonest first.
+        mandates: Vec<ExpiringMandate>,
+    },
+    /// The weekly reminder of the structure's aidants who have no card in service: to its
+    /// référents.
+    AidantsWithoutCard {
+        /// The structure.
+        organisation: String,
+        /// The aidants, by name.
+        aidants: Vec<String>,
+    },
+    /// An aidant has not signed in for long: to them, before their access ends.
+    InactivityWarning {
+        /// The aidant.
+        aidant: String,
+        /// Not signed in since then (`02/06/2026`).
+        since: String,
+        /// The day their access ends without a sign-in (`02/07/2026`).
+        deactivation: String,
+        /// The structures they would leave.
+        organisations: Vec<String>,
+    },
+    /// An aidant's membership was deactivated for inactivity: to them, and to the
+    /// structure's référents.
+    InactivityDeactivated {
+        /// The aidant.
+        aidant: String,
+        /// Not signed in since then.
+        since: String,
+        /// The structure.
+        organisation: String,
+        /// Whether this copy is a référent's (otherwise the aidant's).
+        to_referent: bool,
+    },
+}
+
+/// One line of [`Email::ExpiringMandates`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiringMandate {
+    /// The structure that holds the mandate.
+    pub organisation: String,
+    /// The usager, by name.
+    pub usager: String,
+    /// The day it ends, in Paris time (`31/12/2026`).
+    pub expires: String,
 }
 
 /// A message ready to compose: subject, plain text, HTML.
@@ -200,6 +250,66 @@ struct MadeReferentText<'a> {
 
 html_of!(MadeReferentHtml, MadeReferentText, "made_referent.html");
 
+#[derive(Template)]
+#[template(path = "expiring_mandates.txt")]
+struct ExpiringMandatesText<'a> {
+    aidant: &'a str,
+    mandates: &'a [ExpiringMandate],
+    link: &'a str,
+}
+
+html_of!(
+    ExpiringMandatesHtml,
+    ExpiringMandatesText,
+    "expiring_mandates.html"
+);
+
+#[derive(Template)]
+#[template(path = "aidants_without_card.txt")]
+struct AidantsWithoutCardText<'a> {
+    organisation: &'a str,
+    aidants: &'a [String],
+    link: &'a str,
+}
+
+html_of!(
+    AidantsWithoutCardHtml,
+    AidantsWithoutCardText,
+    "aidants_without_card.html"
+);
+
+#[derive(Template)]
+#[template(path = "inactivity_warning.txt")]
+struct InactivityWarningText<'a> {
+    aidant: &'a str,
+    since: &'a str,
+    deactivation: &'a str,
+    organisations: &'a [String],
+    link: &'a str,
+}
+
+html_of!(
+    InactivityWarningHtml,
+    InactivityWarningText,
+    "inactivity_warning.html"
+);
+
+#[derive(Template)]
+#[template(path = "inactivity_deactivated.txt")]
+struct InactivityDeactivatedText<'a> {
+    aidant: &'a str,
+    since: &'a str,
+    organisation: &'a str,
+    to_referent: bool,
+    link: &'a str,
+}
+
+html_of!(
+    InactivityDeactivatedHtml,
+    InactivityDeactivatedText,
+    "inactivity_deactivated.html"
+);
+
 /// Where the reader of a copy acts from: the espace référent for a référent's copy, the
 /// sign-in page for the aidant's.
 fn where_to_act(letterhead: &Letterhead, to_referent: bool) -> String {
@@ -221,6 +331,10 @@ impl Email {
             Email::MadeReferent { .. } => "made_referent",
             Email::Welcome { .. } => "welcome",
             Email::MemberActivated { .. } => "member_activated",
+            Email::ExpiringMandates { .. } => "expiring_mandates",
+            Email::AidantsWithoutCard { .. } => "aidants_without_card",
+            Email::InactivityWarning { .. } => "inactivity_warning",
+            Email::InactivityDeactivated { .. } => "inactivity_deactivated",
         }
     }
 
@@ -355,6 +469,90 @@ impl Email {
                     MadeReferentHtml
                 )
             }
+            Email::ExpiringMandates { aidant, mandates } => {
+                let subject = if mandates.len() == 1 {
+                    "Un mandat arrive à échéance".to_owned()
+                } else {
+                    format!("{} mandats arrivent à échéance", mandates.len())
+                };
+                let link = letterhead.link("/espace-aidant?etat=bientot");
+                rendered!(
+                    subject,
+                    ExpiringMandatesText {
+                        aidant,
+                        mandates,
+                        link: &link,
+                    },
+                    ExpiringMandatesHtml
+                )
+            }
+            Email::AidantsWithoutCard {
+                organisation,
+                aidants,
+            } => {
+                let subject = if aidants.len() == 1 {
+                    "Un aidant de votre structure n'a pas de carte".to_owned()
+                } else {
+                    format!(
+                        "{} aidants de votre structure n'ont pas de carte",
+                        aidants.len()
+                    )
+                };
+                let link = letterhead.link("/espace-referent");
+                rendered!(
+                    subject,
+                    AidantsWithoutCardText {
+                        organisation,
+                        aidants,
+                        link: &link,
+                    },
+                    AidantsWithoutCardHtml
+                )
+            }
+            Email::InactivityWarning {
+                aidant,
+                since,
+                deactivation,
+                organisations,
+            } => {
+                let subject = "Votre accès à Aidants Connect sera bientôt désactivé".to_owned();
+                let link = letterhead.link("/connexion");
+                rendered!(
+                    subject,
+                    InactivityWarningText {
+                        aidant,
+                        since,
+                        deactivation,
+                        organisations,
+                        link: &link,
+                    },
+                    InactivityWarningHtml
+                )
+            }
+            Email::InactivityDeactivated {
+                aidant,
+                since,
+                organisation,
+                to_referent,
+            } => {
+                let subject = if *to_referent {
+                    format!("{aidant} a été désactivé·e faute de connexion")
+                } else {
+                    "Votre accès à Aidants Connect a été désactivé".to_owned()
+                };
+                let link = where_to_act(letterhead, *to_referent);
+                rendered!(
+                    subject,
+                    InactivityDeactivatedText {
+                        aidant,
+                        since,
+                        organisation,
+                        to_referent: *to_referent,
+                        link: &link,
+                    },
+                    InactivityDeactivatedHtml
+                )
+            }
         }
     }
 }
@@ -432,6 +630,30 @@ mod tests {
             Email::MemberActivated {
                 aidant: "A".into(),
                 organisation: "S".into(),
+            },
+            Email::ExpiringMandates {
+                aidant: "A".into(),
+                mandates: vec![ExpiringMandate {
+                    organisation: "S".into(),
+                    usager: "U".into(),
+                    expires: "31/12/2026".into(),
+                }],
+            },
+            Email::AidantsWithoutCard {
+                organisation: "S".into(),
+                aidants: vec!["A".into(), "B".into()],
+            },
+            Email::InactivityWarning {
+                aidant: "A".into(),
+                since: "02/06/2026".into(),
+                deactivation: "02/07/2026".into(),
+                organisations: vec!["S".into()],
+            },
+            Email::InactivityDeactivated {
+                aidant: "A".into(),
+                since: "02/06/2026".into(),
+                organisation: "S".into(),
+                to_referent: true,
             },
         ] {
             let stored = serde_json::to_string(&email).unwrap();

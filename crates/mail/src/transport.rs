@@ -7,7 +7,12 @@ use std::time::Duration;
 /// Why a message was not handed over.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// It will never go: the address is invalid or the server refused it for good (5xx).
+    /// The address does not exist or is not one: the recipient's server refused the mailbox
+    /// (550, 551, 553) or the address cannot be read. Reported, never tried again.
+    #[error("adresse non distribuable : {0}")]
+    Undeliverable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// It will never go: the message cannot be composed, or the server refused it for good
+    /// (another 5xx).
     #[error("refusé définitivement : {0}")]
     Permanent(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// It may go later: the server is unreachable, timed out or asked to try again (4xx).
@@ -18,7 +23,12 @@ pub enum SendError {
 impl SendError {
     /// Whether trying again is useless.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, SendError::Permanent(_))
+        !matches!(self, SendError::Transient(_))
+    }
+
+    /// Whether the address itself was refused.
+    pub fn is_undeliverable(&self) -> bool {
+        matches!(self, SendError::Undeliverable(_))
     }
 }
 
@@ -41,6 +51,10 @@ pub struct SmtpSettings {
     /// Longest wait for the server at each step.
     pub timeout: Duration,
 }
+
+/// The replies by which a server says the mailbox does not exist: unavailable, not local,
+/// name not allowed (RFC 5321, 4.2.3).
+const MAILBOX_REFUSED: [&str; 3] = ["550", "551", "553"];
 
 /// Sends through an SMTP server (lettre), one connection per message.
 #[derive(Clone)]
@@ -75,7 +89,12 @@ impl SmtpTransport {
 impl Transport for SmtpTransport {
     fn send(&self, message: &lettre::Message) -> Result<(), SendError> {
         self.inner.send(message).map(|_| ()).map_err(|e| {
-            if e.is_permanent() {
+            let mailbox_refused = e
+                .status()
+                .is_some_and(|code| MAILBOX_REFUSED.contains(&code.to_string().as_str()));
+            if mailbox_refused {
+                SendError::Undeliverable(Box::new(e))
+            } else if e.is_permanent() {
                 SendError::Permanent(Box::new(e))
             } else {
                 SendError::Transient(Box::new(e))

@@ -11,6 +11,7 @@
 mod attestation;
 mod consent;
 mod demarche;
+mod digest;
 mod draft;
 mod duration;
 mod listing;
@@ -26,6 +27,7 @@ pub use consent::{
     SmsAnswer, SmsOutcome,
 };
 pub use demarche::Demarche;
+pub use digest::expiring_mandates_digest;
 pub use draft::{
     confirm_draft, create_draft, draft, draft_by_state, purge_drafts, record_identification,
     Confirmed, DraftError, MandateDraft, NewDraft,
@@ -533,7 +535,7 @@ impl Coverage {
 
 /// The rule of a usable autorisation, as one SQL expression over an autorisation joined with
 /// its mandate and the mandate's structure (see [`usable_at`]).
-type UsableAt = diesel::dsl::And<
+pub(crate) type UsableAt = diesel::dsl::And<
     diesel::dsl::And<
         diesel::dsl::And<
             diesel::dsl::And<
@@ -569,7 +571,7 @@ diesel::infix_operator!(Concat, " || ", diesel::sql_types::Text);
 /// has the usager's consent, and the démarche is allowed for the structure (its
 /// `allowed_demarches`, a JSON list of ids, unset meaning all). It reads the three tables of
 /// [`usable_join`]. [`is_usable`] is the same rule on loaded rows.
-fn usable_at(now: Timestamp) -> UsableAt {
+pub(crate) fn usable_at(now: Timestamp) -> UsableAt {
     autorisations::revoked_at
         .is_null()
         .and(mandates::revoked_at.is_null())
@@ -596,14 +598,14 @@ fn quoted(text: &'static str) -> QuotedText {
     diesel::IntoSql::into_sql::<diesel::sql_types::Text>(text)
 }
 
-type UsableJoin = diesel::dsl::InnerJoinOn<
+pub(crate) type UsableJoin = diesel::dsl::InnerJoinOn<
     diesel::dsl::InnerJoin<autorisations::table, mandates::table>,
     organisations::table,
     diesel::dsl::Eq<organisations::id, mandates::organisation_id>,
 >;
 
 /// Autorisations with their mandate and the mandate's structure: what [`usable_at`] reads.
-fn usable_join() -> UsableJoin {
+pub(crate) fn usable_join() -> UsableJoin {
     autorisations::table
         .inner_join(mandates::table)
         .inner_join(organisations::table.on(organisations::id.eq(mandates::organisation_id)))

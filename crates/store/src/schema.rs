@@ -26,6 +26,8 @@ diesel::table! {
         phone -> Text,
         active -> Bool,
         created_at -> Timestamp,
+        idle_since -> Nullable<Timestamp>,
+        idle_warned_at -> Nullable<Timestamp>,
     }
 }
 
@@ -325,6 +327,19 @@ diesel::table! {
         claimed_until -> Nullable<Timestamp>,
         sent_at -> Nullable<Timestamp>,
         failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        undeliverable -> Bool,
+        reported_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    scheduled_jobs (name) {
+        name -> Text,
+        period -> Nullable<Text>,
+        last_run_at -> Nullable<Timestamp>,
+        last_outcome -> Nullable<Text>,
+        last_items -> Integer,
         last_error -> Nullable<Text>,
     }
 }

@@ -117,6 +117,9 @@ pub enum WebError {
     /// Journal.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// The outbox.
+    #[error(transparent)]
+    Mail(#[from] mail::MailError),
     /// A blocking task failed.
     #[error("tâche interrompue")]
     Blocking,

@@ -41,6 +41,9 @@ pub struct Metrics {
     protocol_errors: IntCounter,
     emails: IntCounterVec,
     email_queue: prometheus::IntGaugeVec,
+    job_last_run: prometheus::IntGaugeVec,
+    job_succeeded: prometheus::IntGaugeVec,
+    job_items: prometheus::IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,6 +117,23 @@ impl Metrics {
         )?;
         registry.register(Box::new(emails.clone()))?;
         registry.register(Box::new(email_queue.clone()))?;
+        let job_gauge = |name: &str, help: &str| -> Result<_, prometheus::Error> {
+            let gauge = prometheus::IntGaugeVec::new(Opts::new(name, help), &["job"])?;
+            registry.register(Box::new(gauge.clone()))?;
+            Ok(gauge)
+        };
+        let job_last_run = job_gauge(
+            "ac_job_last_run_timestamp_seconds",
+            "When each scheduled job last ran, by whichever instance (Unix time)",
+        )?;
+        let job_succeeded = job_gauge(
+            "ac_job_last_run_succeeded",
+            "Whether each scheduled job's last run succeeded (1) or failed (0)",
+        )?;
+        let job_items = job_gauge(
+            "ac_job_last_run_items",
+            "What each scheduled job's last successful run did: e-mails written, memberships deactivated",
+        )?;
         Ok(Metrics {
             registry,
             requests,
@@ -124,7 +144,20 @@ impl Metrics {
             protocol_errors,
             emails,
             email_queue,
+            job_last_run,
+            job_succeeded,
+            job_items,
         })
+    }
+
+    /// A scheduled job's last run as the database records it: when (Unix time), whether it
+    /// succeeded, what it did.
+    pub fn job_state(&self, job: &str, last_run: i64, succeeded: bool, items: i64) {
+        self.job_last_run.with_label_values(&[job]).set(last_run);
+        self.job_succeeded
+            .with_label_values(&[job])
+            .set(i64::from(succeeded));
+        self.job_items.with_label_values(&[job]).set(items);
     }
 
     /// A round of e-mail delivery: what it sent, deferred and gave up, and what the outbox

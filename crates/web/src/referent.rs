@@ -174,6 +174,8 @@ struct MemberRow {
     referent: bool,
     status: &'static str,
     cards: String,
+    /// When mail to the address was last refused, if no later mail went through.
+    refused: Option<String>,
 }
 
 #[derive(Template)]
@@ -192,6 +194,14 @@ fn status(member: &Member) -> &'static str {
     } else {
         "actif"
     }
+}
+
+/// The Paris day mail to `address` was refused, if it is among `refused`.
+fn refused_on(refused: &[(String, Timestamp)], address: &str) -> Option<String> {
+    refused
+        .iter()
+        .find(|(a, _)| a == address)
+        .map(|(_, at)| paris::local(*at).format("%d/%m/%Y").to_string())
 }
 
 fn card_summary(cards: &[OtpCard], now: Timestamp) -> String {
@@ -224,15 +234,19 @@ pub(crate) async fn aidants(
         &state,
         HOME.to_owned(),
         |conn, _, now, signed, _: ReferentSession, csrf| {
+            let members = accounts::members(conn, &signed.organisation.id)?;
+            let addresses: Vec<&str> = members.iter().map(|m| m.aidant.email.as_str()).collect();
+            let refused = mail::refused_addresses(conn, &addresses)?;
             let mut rows = Vec::new();
-            for member in accounts::members(conn, &signed.organisation.id)? {
+            for member in &members {
                 let cards = authenticator::cards_of_aidant(conn, &member.aidant.id)?;
                 rows.push(MemberRow {
+                    refused: refused_on(&refused, &member.aidant.email),
                     id: member.aidant.id.clone().into(),
                     name: member.aidant.full_name(),
                     email: member.aidant.email.clone(),
                     referent: member.role == Role::Referent,
-                    status: status(&member),
+                    status: status(member),
                     cards: card_summary(&cards, now),
                 });
             }
@@ -264,6 +278,8 @@ struct AidantPage {
     profession: String,
     referent: bool,
     status: &'static str,
+    /// When mail to the address was last refused, if no later mail went through.
+    refused: Option<String>,
     deactivated: bool,
     is_self: bool,
     /// The aidant works elsewhere too: their cards are not managed here.
@@ -312,7 +328,9 @@ fn aidant_page(
     };
     let cards = authenticator::cards_of_aidant(conn, aidant_id)?;
     let shared = !authenticator::may_manage_cards(conn, &signed.aidant.id, aidant_id)?;
+    let refused = mail::refused_addresses(conn, &[member.aidant.email.as_str()])?;
     let page = AidantPage {
+        refused: refused_on(&refused, &member.aidant.email),
         csrf,
         id: member.aidant.id.clone().into(),
         name: member.aidant.full_name(),
