@@ -153,6 +153,9 @@ pub struct RetentionConfig {
     pub sessions_days: i64,
     /// The mandate wizard's drafts (with the usager's FranceConnect identity), after they expire.
     pub mandate_drafts_hours: i64,
+    /// E-mails of the outbox (their data names aidants and usagers), after they were sent or
+    /// given up (and, if refused, reported).
+    pub emails_days: i64,
 }
 
 /// The journal's upkeep.
@@ -366,7 +369,7 @@ impl Config {
         }
         self.check_email()?;
         let r = &self.retention;
-        if r.sessions_days < 0 || r.mandate_drafts_hours < 0 {
+        if r.sessions_days < 0 || r.mandate_drafts_hours < 0 || r.emails_days < 1 {
             bail!("retention: durées positives attendues");
         }
         let request_life_seconds = self.lifetimes.interaction_minutes * 60

@@ -152,6 +152,7 @@ pub fn upkeep_rules(config: &Config) -> maintenance::Rules {
             oidc_requests: Duration::hours(r.oidc_requests_hours),
             sessions: Duration::days(r.sessions_days),
             mandate_drafts: Duration::hours(r.mandate_drafts_hours),
+            emails: Duration::days(r.emails_days),
         },
     }
 }

@@ -1,7 +1,7 @@
 //! Periodic upkeep of a running service: the day's signed journal checkpoint, the statistics
 //! of the months that are over summed once, and deleting what expired — failed sign-in
 //! counts, authorization requests, sessions, the mandate wizard's drafts, browsers no longer
-//! recognised — past its retention.
+//! recognised, e-mails sent or given up — past its retention.
 //! Every instance runs it; the checkpoint is written once per day whichever instance comes
 //! first, and so is each scheduled job's period ([`crate::jobs`]). Nothing personal is
 //! journaled or logged about what is deleted: counts only.
@@ -23,6 +23,8 @@ pub struct Retention {
     pub sessions: Duration,
     /// Mandate drafts, after they expire.
     pub mandate_drafts: Duration,
+    /// E-mails, after they were sent or given up.
+    pub emails: Duration,
 }
 
 /// What the upkeep follows: the session rules (for throttle counts) and the retention.
@@ -47,6 +49,8 @@ pub struct Purged {
     pub mandate_drafts: usize,
     /// Browsers no longer recognised.
     pub devices: usize,
+    /// E-mails sent or given up past their retention.
+    pub emails: usize,
 }
 
 /// What one round of upkeep did.
@@ -89,6 +93,7 @@ pub fn run_once(
         devices: store::write_transaction(conn, |tx| {
             authenticator::purge_devices(tx.conn(), now - rules.policy.device_lifetime)
         })?,
+        emails: mail::purge(conn, now - retention.emails)?,
     };
     if purged != Purged::default() {
         tracing::info!(
@@ -97,6 +102,7 @@ pub fn run_once(
             sessions = purged.sessions,
             mandate_drafts = purged.mandate_drafts,
             devices = purged.devices,
+            emails = purged.emails,
             "expired rows deleted"
         );
     }

@@ -430,6 +430,22 @@ pub fn refused_addresses(
         .collect())
 }
 
+/// Deletes the messages sent or given up before `before` (a refusal only once reported):
+/// what they say names people. Returns how many. A refusal is always older than the message
+/// that went through after it, so it is deleted first and never shows again on its own.
+pub fn purge(conn: &mut DbConnection, before: Timestamp) -> Result<usize, MailError> {
+    let sent = diesel::delete(outbox::table.filter(outbox::sent_at.lt(before))).execute(conn)?;
+    let given_up = diesel::delete(
+        outbox::table.filter(outbox::failed_at.lt(before)).filter(
+            outbox::undeliverable
+                .eq(false)
+                .or(outbox::reported_at.is_not_null()),
+        ),
+    )
+    .execute(conn)?;
+    Ok(sent + given_up)
+}
+
 /// How many messages wait to be sent, and how many were given up (for `/metrics`).
 pub fn counts(conn: &mut DbConnection) -> Result<(i64, i64), MailError> {
     let pending = outbox::table
@@ -555,6 +571,16 @@ mod tests {
         })
         .unwrap();
         assert_eq!(deliver_due(&mut conn, &mailer, now, 10).unwrap().sent, 1);
+        assert!(refused_addresses(&mut conn, &addresses).unwrap().is_empty());
+
+        // Past the retention, what was sent or given up and reported goes; what waits stays.
+        write_transaction(&mut conn, |tx| {
+            enqueue(tx, &rng, now, "paul@exemple.fr", &email())
+        })
+        .unwrap();
+        assert_eq!(purge(&mut conn, now).unwrap(), 2, "the first two");
+        assert_eq!(purge(&mut conn, now + Duration::seconds(1)).unwrap(), 1);
+        assert_eq!(counts(&mut conn).unwrap(), (1, 0));
         assert!(refused_addresses(&mut conn, &addresses).unwrap().is_empty());
     }
 
