@@ -7,6 +7,7 @@ use crate::{journal_about_member, AccountError, Aidant};
 use chrono::Duration;
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
+use std::collections::BTreeMap;
 use store::schema::{aidants, memberships, organisations};
 use store::{AidantId, OrganisationId, Timestamp, WriteTx};
 
@@ -88,6 +89,7 @@ pub fn apply_inactivity(
         ))
         .load(tx.conn())?;
     let mut round = InactivityRound::default();
+    let mut to_warn = Vec::new();
     for (aidant, idle_since, warned_at) in rows {
         let idle = Idle {
             since: idle_since.unwrap_or(aidant.created_at),
@@ -96,18 +98,20 @@ pub fn apply_inactivity(
         };
         let warned = idle.warned_at.filter(|at| *at >= idle.since);
         match warned {
-            None => {
-                warn(tx, rng, now, rule, &idle)?;
-                round.warned += 1;
-            }
+            None => to_warn.push(idle),
             Some(at) if idle.since + rule.deactivate_after <= now && at + rule.notice() <= now => {
                 round.deactivated += deactivate(tx, rng, now, &idle)?;
             }
             Some(_) => {}
         }
     }
+    round.warned = warn(tx, rng, now, rule, &to_warn)?;
     Ok(round)
 }
+
+/// Rows per statement when the rule reads or writes many aidants at once (well under the
+/// backends' limits on bound parameters).
+const CHUNK: usize = 1_000;
 
 /// `at` as a Paris date, `31/12/2026`.
 fn day(at: Timestamp) -> String {
@@ -128,31 +132,50 @@ fn active_memberships(
         .load(tx.conn())?)
 }
 
+/// Warns each of `idle` by e-mail of the day their access ends, and records the warning, a
+/// few statements for them all (on the first day of the rule, every aidant may be due).
+/// Returns how many.
 fn warn(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
     rule: &InactivityRule,
-    idle: &Idle,
-) -> Result<(), AccountError> {
-    diesel::update(aidants::table.find(&idle.aidant.id))
-        .set(aidants::idle_warned_at.eq(now))
-        .execute(tx.conn())?;
-    let deactivation = (idle.since + rule.deactivate_after).max(now + rule.notice());
-    let organisations = active_memberships(tx, &idle.aidant.id)?;
-    mail::enqueue(
-        tx,
-        rng,
-        now,
-        &idle.aidant.email,
-        &mail::Email::InactivityWarning {
-            aidant: idle.aidant.full_name(),
-            since: day(idle.since),
-            deactivation: day(deactivation),
-            organisations: organisations.into_iter().map(|(_, name)| name).collect(),
-        },
-    )?;
-    Ok(())
+    idle: &[Idle],
+) -> Result<usize, AccountError> {
+    let mut structures: BTreeMap<AidantId, Vec<String>> = BTreeMap::new();
+    for chunk in idle.chunks(CHUNK) {
+        let ids: Vec<&AidantId> = chunk.iter().map(|i| &i.aidant.id).collect();
+        diesel::update(aidants::table.filter(aidants::id.eq_any(&ids)))
+            .set(aidants::idle_warned_at.eq(now))
+            .execute(tx.conn())?;
+        let held: Vec<(AidantId, String)> = memberships::table
+            .inner_join(organisations::table)
+            .filter(memberships::aidant_id.eq_any(&ids))
+            .filter(memberships::active.eq(true))
+            .order((memberships::aidant_id, organisations::name.asc()))
+            .select((memberships::aidant_id, organisations::name))
+            .load(tx.conn())?;
+        for (aidant_id, name) in held {
+            structures.entry(aidant_id).or_default().push(name);
+        }
+    }
+    let messages: Vec<(String, mail::Email)> = idle
+        .iter()
+        .map(|i| {
+            let deactivation = (i.since + rule.deactivate_after).max(now + rule.notice());
+            (
+                i.aidant.email.clone(),
+                mail::Email::InactivityWarning {
+                    aidant: i.aidant.full_name(),
+                    since: day(i.since),
+                    deactivation: day(deactivation),
+                    organisations: structures.remove(&i.aidant.id).unwrap_or_default(),
+                },
+            )
+        })
+        .collect();
+    mail::enqueue_many(tx, rng, now, &messages)?;
+    Ok(messages.len())
 }
 
 /// Deactivates every active membership of the aidant, each journaled `deactivate_aidant` on

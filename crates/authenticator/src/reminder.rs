@@ -53,16 +53,16 @@ pub fn aidants_without_card_reminder(
                 .push(format!("{first} {last}"));
         }
     }
-    let mut sent = 0;
+    let mut messages = Vec::new();
     for (organisation_id, (organisation, aidants)) in without {
         let email = mail::Email::AidantsWithoutCard {
             organisation,
             aidants,
         };
         for referent in accounts::referent_emails(tx.conn(), &organisation_id, &[])? {
-            mail::enqueue(tx, rng, now, &referent, &email)?;
-            sent += 1;
+            messages.push((referent, email.clone()));
         }
     }
-    Ok(sent)
+    mail::enqueue_many(tx, rng, now, &messages)?;
+    Ok(messages.len())
 }

@@ -95,6 +95,41 @@ impl RetryPolicy {
     }
 }
 
+/// A message as first written to the outbox.
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewMessage {
+    id: String,
+    recipient: String,
+    kind: &'static str,
+    payload: String,
+    created_at: Timestamp,
+    attempts: i32,
+    next_attempt_at: Timestamp,
+    undeliverable: bool,
+}
+
+impl NewMessage {
+    fn new(
+        rng: &dyn SecureRandom,
+        now: Timestamp,
+        to: &str,
+        email: &Email,
+    ) -> Result<NewMessage, MailError> {
+        Ok(NewMessage {
+            id: store::new_id(rng)?,
+            recipient: to.to_owned(),
+            kind: email.kind(),
+            payload: serde_json::to_string(email)?,
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            undeliverable: false,
+        })
+    }
+}
+
 /// Writes `email` to `to` in the outbox, in the caller's transaction. An address that is not
 /// one is written too: its delivery fails and says so, the action is not refused for it.
 pub fn enqueue(
@@ -105,16 +140,24 @@ pub fn enqueue(
     email: &Email,
 ) -> Result<(), MailError> {
     diesel::insert_into(outbox::table)
-        .values((
-            outbox::id.eq(store::new_id(rng)?),
-            outbox::recipient.eq(to),
-            outbox::kind.eq(email.kind()),
-            outbox::payload.eq(serde_json::to_string(email)?),
-            outbox::created_at.eq(now),
-            outbox::attempts.eq(0),
-            outbox::next_attempt_at.eq(now),
-        ))
+        .values(NewMessage::new(rng, now, to, email)?)
         .execute(tx.conn())?;
+    Ok(())
+}
+
+/// Writes each `(to, email)` to the outbox in the caller's transaction, as [`enqueue`] does,
+/// in as few statements as the backend allows (the upkeep's jobs write thousands at once).
+pub fn enqueue_many(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    messages: &[(String, Email)],
+) -> Result<(), MailError> {
+    let rows = messages
+        .iter()
+        .map(|(to, email)| NewMessage::new(rng, now, to, email))
+        .collect::<Result<Vec<_>, _>>()?;
+    store::bulk_insert!(tx.conn(), outbox::table, &rows);
     Ok(())
 }
 

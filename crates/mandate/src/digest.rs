@@ -83,19 +83,19 @@ pub fn expiring_mandates_digest(
             digest.2.extend(lines.iter().cloned());
         }
     }
-    let sent = digests.len();
-    for (_, (aidant, email, mut lines)) in digests {
-        lines.sort_by(|(a, la), (b, lb)| a.cmp(b).then_with(|| la.usager.cmp(&lb.usager)));
-        mail::enqueue(
-            tx,
-            rng,
-            now,
-            &email,
-            &mail::Email::ExpiringMandates {
-                aidant,
-                mandates: lines.into_iter().map(|(_, line)| line).collect(),
-            },
-        )?;
-    }
-    Ok(sent)
+    let messages: Vec<(String, mail::Email)> = digests
+        .into_values()
+        .map(|(aidant, email, mut lines)| {
+            lines.sort_by(|(a, la), (b, lb)| a.cmp(b).then_with(|| la.usager.cmp(&lb.usager)));
+            (
+                email,
+                mail::Email::ExpiringMandates {
+                    aidant,
+                    mandates: lines.into_iter().map(|(_, line)| line).collect(),
+                },
+            )
+        })
+        .collect();
+    mail::enqueue_many(tx, rng, now, &messages)?;
+    Ok(messages.len())
 }
