@@ -247,6 +247,7 @@ async fn public_pages(chrome: &Chrome, base: &str) {
             "attestation-inconnue",
         ),
         ("/logout", "deconnexion-fc"),
+        ("/administration/connexion", "administration-connexion"),
     ] {
         chrome.open(&format!("{base}{path}"), step).await;
     }

@@ -18,6 +18,7 @@ mod refusals;
 mod sessions;
 mod sign_in;
 mod simulator;
+mod staff;
 mod storage;
 mod usable;
 mod volume;

@@ -270,6 +270,37 @@ pub fn activate_aidant(
     })?)
 }
 
+/// `staff create`: a member of the national team, with the token of their enrolment link.
+#[allow(clippy::too_many_arguments)]
+pub fn create_staff(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    link_lifetime: chrono::Duration,
+    now: Timestamp,
+    email: &str,
+    first_name: &str,
+    last_name: &str,
+    role: &str,
+) -> Result<authenticator::Created, AdminError> {
+    let role = authenticator::StaffRole::parse(role)
+        .map_err(|_| AdminError::Refused("rôle inconnu : admin, support ou auditeur".into()))?;
+    authenticator::create_staff(
+        conn,
+        rng,
+        cipher,
+        now,
+        authenticator::NewStaff {
+            email,
+            first_name,
+            last_name,
+            role,
+        },
+        authenticator::StaffCard::Enrol(link_lifetime),
+    )?
+    .map_err(|refusal| AdminError::Refused(refusal.to_string()))
+}
+
 /// How the operator reads a chain: its organisation's name and SIRET.
 fn chain_name(conn: &mut PooledDb, chain: &str) -> Result<String, AdminError> {
     Ok(if chain == journal::NATIONAL_CHAIN {

@@ -79,6 +79,18 @@ pub struct EmailSection {
     pub max_retry_minutes: i64,
 }
 
+/// The national team's back office.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffSection {
+    /// A session unused for this long ends.
+    pub idle_minutes: i64,
+    /// A session ends this long after sign-in.
+    pub absolute_hours: i64,
+    /// An enrolment link works this long.
+    pub enrolment_hours: i64,
+}
+
 /// The upkeep's scheduled jobs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +234,8 @@ pub struct Config {
     pub journal: JournalConfig,
     /// Scheduled jobs of the upkeep.
     pub jobs: JobsSection,
+    /// The national team's back office.
+    pub staff: StaffSection,
     /// What expired, how long it is kept.
     pub retention: RetentionConfig,
     /// Logs and metrics.
@@ -328,6 +342,10 @@ impl Config {
             bail!("environment doit valoir development ou production");
         }
         url::Url::parse(&self.public_url).context("public_url invalide")?;
+        let s = &self.staff;
+        if s.idle_minutes < 1 || s.absolute_hours < 1 || s.enrolment_hours < 1 {
+            bail!("staff: durées d'au moins 1 attendues");
+        }
         let j = &self.jobs;
         if j.hour > 23 {
             bail!("jobs.hour doit être une heure de 0 à 23");

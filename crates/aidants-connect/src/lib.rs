@@ -157,6 +157,15 @@ pub fn upkeep_rules(config: &Config) -> maintenance::Rules {
     }
 }
 
+/// How long the national team's sessions last.
+pub fn staff_lifetimes(config: &Config) -> authenticator::StaffLifetimes {
+    let s = &config.staff;
+    authenticator::StaffLifetimes {
+        idle: Duration::minutes(s.idle_minutes),
+        absolute: Duration::hours(s.absolute_hours),
+    }
+}
+
 /// The scheduled jobs of the configuration.
 pub fn schedule(config: &Config) -> jobs::Schedule {
     let j = &config.jobs;
@@ -204,6 +213,7 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         attestation_key: attestation_key(config)?,
         metrics: web::Metrics::new().context("métriques")?,
         metrics_token: config.observability.metrics_token.clone(),
+        staff: staff_lifetimes(config),
     })
 }
 

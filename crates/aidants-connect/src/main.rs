@@ -40,7 +40,7 @@ enum Command {
     /// Print the code a demo card shows now (development only).
     #[cfg(feature = "dev-tools")]
     OtpCode {
-        /// The demo card: GADT0000001 (the demo aidant's) or GADT0000002 (in stock).
+        /// The demo card: GADT0000001 (the demo aidant's), GADT0000002 (in stock) or EQDEMO0000001 (the national team's).
         #[arg(default_value = demo::DEMO_CARD_SERIAL)]
         serial: String,
     },
@@ -65,6 +65,9 @@ enum Command {
     /// The upkeep's scheduled jobs (expiring mandates, aidants without a card, inactivity).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The national team's members (the back office at /administration).
+    #[command(subcommand)]
+    Staff(StaffCommand),
     /// Measurements only: fill the database with a national-scale volume of fictional
     /// structures, aidants, usagers, mandates and journal entries beside the demo (refused in
     /// production and on a database that already holds one).
@@ -106,6 +109,25 @@ enum JournalCommand {
     /// Write today's signed checkpoint of the chain heads if it is missing (the service does it
     /// every `journal.upkeep_minutes`; for cron when that is 0) and print it.
     Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create a member of the national team; prints their single-use enrolment link.
+    Create {
+        /// E-mail address.
+        #[arg(long)]
+        email: String,
+        /// First name.
+        #[arg(long)]
+        first_name: String,
+        /// Last name.
+        #[arg(long)]
+        last_name: String,
+        /// `admin`, `support` or `auditeur`.
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -314,6 +336,34 @@ fn run(command: Command, config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Jobs(command) => jobs(config, &clock, &command),
+        Command::Staff(StaffCommand::Create {
+            email,
+            first_name,
+            last_name,
+            role,
+        }) => {
+            let pool = aidants_connect::open_database(config)?;
+            let created = admin::create_staff(
+                &mut pool.get()?,
+                &SystemRandom::new(),
+                &aidants_connect::seed_cipher(config)?,
+                chrono::Duration::hours(config.staff.enrolment_hours),
+                clock.now(),
+                &email,
+                &first_name,
+                &last_name,
+                &role,
+            )?;
+            println!(
+                "{} ({}) créé·e. Lien d'enrôlement, à usage unique, valable {} h :\n{}/administration/enrolement/{}",
+                created.staff.full_name(),
+                created.staff.role.label(),
+                config.staff.enrolment_hours,
+                config.public_url.trim_end_matches('/'),
+                created.token.as_ref().map(|t| t.expose()).unwrap_or_default()
+            );
+            Ok(())
+        }
         Command::Journal(JournalCommand::Verify) => {
             let pool = aidants_connect::open_database(config)?;
             let keys = provider::KeySet::load_or_generate(&config.keys_dir)?;
@@ -500,11 +550,14 @@ fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {
         println!("Données de démonstration créées.");
     }
     println!(
-        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).\nAidant sans carte : {} — associez-lui la carte {} depuis l'espace référent.",
+        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).\nAidant sans carte : {} — associez-lui la carte {} depuis l'espace référent.\nÉquipe nationale (/administration) : {} — carte {} (`aidants-connect otp-code {}`).",
         demo::DEMO_EMAIL,
         demo::DEMO_CARD_SERIAL,
         demo::DEMO_CARDLESS_EMAIL,
-        demo::DEMO_STOCK_CARD_SERIAL
+        demo::DEMO_STOCK_CARD_SERIAL,
+        demo::DEMO_STAFF_EMAIL,
+        demo::DEMO_STAFF_CARD_SERIAL,
+        demo::DEMO_STAFF_CARD_SERIAL
     );
     Ok(())
 }

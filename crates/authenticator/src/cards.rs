@@ -5,7 +5,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use store::schema::otp_cards;
-use store::{AidantId, CardId, PooledDb, Timestamp, WriteTx};
+use store::{AidantId, CardId, PooledDb, StaffId, Timestamp, WriteTx};
 use subtle::ConstantTimeEq;
 
 /// Digits of a code.
@@ -64,6 +64,8 @@ pub struct OtpCard {
     pub unseen_failures: i32,
     /// Locks they caused that its holder has not been told about yet.
     pub unseen_locks: i32,
+    /// The member of the national team holding it (then no aidant does).
+    pub staff_id: Option<StaffId>,
 }
 
 impl OtpCard {
@@ -78,7 +80,7 @@ impl OtpCard {
             CardState::OutOfService
         } else if self.locked_until.is_some_and(|u| u > now) {
             CardState::Locked
-        } else if self.aidant_id.is_none() {
+        } else if self.aidant_id.is_none() && self.staff_id.is_none() {
             CardState::Free
         } else if self.validated_at.is_none() {
             CardState::AwaitingValidation
@@ -140,6 +142,18 @@ pub fn create_card(
     now: Timestamp,
     new: NewCard<'_>,
 ) -> Result<OtpCard, AuthError> {
+    insert_card(tx, rng, cipher, now, new, None)
+}
+
+/// Registers a card held by `new.aidant_id` or by the national team's member `staff_id`.
+pub(crate) fn insert_card(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    now: Timestamp,
+    new: NewCard<'_>,
+    staff_id: Option<&StaffId>,
+) -> Result<OtpCard, AuthError> {
     let id = CardId::generate(rng)?;
     let card = OtpCard {
         seed_encrypted: cipher.seal_hex(rng, &id, new.seed_hex)?,
@@ -159,6 +173,7 @@ pub fn create_card(
         locks: 0,
         unseen_failures: 0,
         unseen_locks: 0,
+        staff_id: staff_id.cloned(),
     };
     diesel::insert_into(otp_cards::table)
         .values((
@@ -169,6 +184,7 @@ pub fn create_card(
             otp_cards::digits.eq(card.digits),
             otp_cards::period.eq(card.period),
             otp_cards::aidant_id.eq(&card.aidant_id),
+            otp_cards::staff_id.eq(&card.staff_id),
             otp_cards::validated_at.eq(card.validated_at),
             otp_cards::failures.eq(0),
             otp_cards::created_at.eq(card.created_at),

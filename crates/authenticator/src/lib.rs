@@ -21,6 +21,7 @@ mod management;
 mod reminder;
 mod seed;
 mod sessions;
+mod staff;
 mod throttle;
 
 pub use authority::{referent_session, verify_referent, ReferentSession, VerifiedReferent};
@@ -41,6 +42,11 @@ pub use sessions::{
     end_session, end_sessions, login, purge_sessions, recheck, session_by_token,
     switch_organisation, verify_activity, AidantSession, CardAlert, Credentials, Failure,
     LoginRefusal, SessionPolicy, SessionToken, SignedIn, VerifiedAidant,
+};
+pub use staff::{
+    complete_staff_enrolment, create_staff, end_staff_session, staff_enrolment, staff_login,
+    staff_session_by_token, Created, EnrolmentRefusal, NewStaff, Staff, StaffCard, StaffEnrolment,
+    StaffLifetimes, StaffRefusal, StaffRole, StaffSession, StaffSignedIn,
 };
 pub use throttle::purge_login_throttle;
 
@@ -69,6 +75,9 @@ pub enum AuthError {
     /// A stored card kind is not one this version knows.
     #[error("type de carte inconnu: {0}")]
     CardKind(String),
+    /// A stored staff role is not one this version knows.
+    #[error("rôle inconnu dans l'équipe: {0}")]
+    StaffRole(String),
 }
 
 impl From<diesel::result::Error> for AuthError {

@@ -268,7 +268,7 @@ pub fn associate_card(
         if card.disabled_reason.is_some() {
             return Ok(Err(CardRefusal::OutOfService));
         }
-        if card.aidant_id.is_some() {
+        if card.aidant_id.is_some() || card.staff_id.is_some() {
             return Ok(Err(CardRefusal::CardTaken));
         }
         if cards_of_aidant(tx.conn(), who.aidant_id)?
@@ -280,7 +280,8 @@ pub fn associate_card(
         let taken = diesel::update(
             otp_cards::table
                 .find(&card.id)
-                .filter(otp_cards::aidant_id.is_null()),
+                .filter(otp_cards::aidant_id.is_null())
+                .filter(otp_cards::staff_id.is_null()),
         )
         .set((
             otp_cards::aidant_id.eq(who.aidant_id),
@@ -469,6 +470,11 @@ impl std::fmt::Debug for Enrolment {
 }
 
 impl Enrolment {
+    /// The card and its raw seed.
+    pub(crate) fn new(card: OtpCard, seed: Vec<u8>) -> Enrolment {
+        Enrolment { card, seed }
+    }
+
     /// The `otpauth://` URI a TOTP application scans (RFC 6238 parameters, seed in base32).
     pub fn otpauth_uri(&self, account: &str) -> String {
         let label: String =
@@ -670,6 +676,7 @@ mod tests {
             locks: 0,
             unseen_failures: 0,
             unseen_locks: 0,
+            staff_id: None,
         };
         let enrolment = Enrolment {
             card,

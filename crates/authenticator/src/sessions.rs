@@ -199,7 +199,7 @@ pub struct CardAlert {
     pub locked_until: Option<Timestamp>,
 }
 
-fn new_token(rng: &dyn SecureRandom) -> Result<SessionToken, AuthError> {
+pub(crate) fn new_token(rng: &dyn SecureRandom) -> Result<SessionToken, AuthError> {
     let mut bytes = [0u8; 32];
     rng.fill(&mut bytes).map_err(|_| StoreError::Random)?;
     Ok(SessionToken(URL_SAFE_NO_PAD.encode(bytes)))
@@ -402,7 +402,7 @@ fn tell_card_lock(
 /// Runs a code check for a sign-in or an activity check from `source`: refused without
 /// looking at the code while the address must wait, counted against the address when it
 /// fails, clearing the address's count when it succeeds.
-fn throttled<T>(
+pub(crate) fn throttled<T>(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,

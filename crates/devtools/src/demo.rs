@@ -1,6 +1,7 @@
 //! The demo seed: one habilitated organisation, a référent-aidant with a known OTP card, a
 //! second card in stock, a second aidant who has no card yet (the référent's weekly reminder
-//! names them), fictional usagers and their mandates. Idempotent.
+//! names them), fictional usagers and their mandates, and an administrator of the national
+//! team with a known card (the back office at `/administration`). Idempotent.
 
 use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
 use authenticator::{CardKind, NewCard, SeedCipher};
@@ -21,6 +22,12 @@ pub const DEMO_CARDLESS_EMAIL: &str = "leo.petit@france-services-demo.fr";
 pub const DEMO_STOCK_CARD_SERIAL: &str = "GADT0000002";
 /// Its seed (public on purpose too).
 const DEMO_STOCK_CARD_SEED_HEX: &str = "53746f636b5f64656d6f5f6361727465343536";
+/// The demo administrator of the national team.
+pub const DEMO_STAFF_EMAIL: &str = "equipe.demo@aidantsconnect.beta.gouv.fr";
+/// Their card's serial.
+pub const DEMO_STAFF_CARD_SERIAL: &str = "EQDEMO0000001";
+/// Its seed (public on purpose: a demonstration card).
+const DEMO_STAFF_CARD_SEED_HEX: &str = "4571756970655f64656d6f5f6361727465373839";
 
 /// What the seed created (or found).
 #[derive(Debug, Clone)]
@@ -176,6 +183,23 @@ pub fn seed_demo(
         )?;
         Ok((organisation, aidant))
     })?;
+    authenticator::create_staff(
+        conn,
+        rng,
+        cipher,
+        now,
+        authenticator::NewStaff {
+            email: DEMO_STAFF_EMAIL,
+            first_name: "Dominique",
+            last_name: "Équipe",
+            role: authenticator::StaffRole::Admin,
+        },
+        authenticator::StaffCard::Known {
+            serial: DEMO_STAFF_CARD_SERIAL,
+            seed_hex: DEMO_STAFF_CARD_SEED_HEX,
+        },
+    )?
+    .map_err(|refusal| anyhow::anyhow!(refusal))?;
     for (identite, demarches, duration) in demo_usagers().map_err(mandate::MandateError::from)? {
         write_transaction(conn, |tx| {
             let usager = mandate::create_usager(
@@ -217,6 +241,7 @@ pub fn demo_code(serial: &str, now: Timestamp) -> Option<String> {
     let seed = match serial.trim().to_uppercase().as_str() {
         DEMO_CARD_SERIAL => DEMO_CARD_SEED_HEX,
         DEMO_STOCK_CARD_SERIAL => DEMO_STOCK_CARD_SEED_HEX,
+        DEMO_STAFF_CARD_SERIAL => DEMO_STAFF_CARD_SEED_HEX,
         _ => return None,
     };
     Some(authenticator::card_code_at(

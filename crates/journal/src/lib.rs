@@ -91,6 +91,12 @@ pub enum Action {
     SetAllowedDemarches,
     /// Mail to an address was refused by its server (the address does not exist).
     EmailUndeliverable,
+    /// A member of the national team was created.
+    CreateStaff,
+    /// A member of the national team enrolled their card.
+    EnrolStaff,
+    /// A member of the national team signed in to the back office.
+    ConnectStaff,
 }
 
 impl Action {
@@ -125,6 +131,9 @@ impl Action {
             Action::DesignateReferent => "designate_referent",
             Action::SetAllowedDemarches => "set_allowed_demarches",
             Action::EmailUndeliverable => "email_undeliverable",
+            Action::CreateStaff => "create_staff",
+            Action::EnrolStaff => "enrol_staff",
+            Action::ConnectStaff => "connect_staff",
         }
     }
 }

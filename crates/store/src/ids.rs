@@ -99,4 +99,6 @@ row_id! {
     AutorisationId;
     /// An OTP card (`otp_cards.id`).
     CardId;
+    /// A member of the national team (`staff.id`).
+    StaffId;
 }

@@ -15,7 +15,7 @@ pub mod ids;
 pub mod schema;
 mod time;
 
-pub use ids::{AidantId, AutorisationId, CardId, MandateId, OrganisationId, UsagerId};
+pub use ids::{AidantId, AutorisationId, CardId, MandateId, OrganisationId, StaffId, UsagerId};
 pub use time::Timestamp;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};

@@ -60,6 +60,7 @@ diesel::table! {
         locks -> Integer,
         unseen_failures -> Integer,
         unseen_locks -> Integer,
+        staff_id -> Nullable<Text>,
     }
 }
 
@@ -332,6 +333,34 @@ diesel::table! {
         reported_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    staff (id) {
+        id -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        role -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        enrolment_hash -> Nullable<Text>,
+        enrolment_expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    staff_sessions (token_hash) {
+        token_hash -> Text,
+        staff_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(staff_sessions -> staff (staff_id));
+diesel::allow_tables_to_appear_in_same_query!(staff, staff_sessions, otp_cards);
 
 diesel::table! {
     scheduled_jobs (name) {

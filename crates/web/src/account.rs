@@ -257,13 +257,14 @@ pub(crate) async fn login_page(
 #[derive(Deserialize)]
 pub(crate) struct LoginForm {
     #[serde(default)]
-    csrf_token: String,
+    pub(crate) csrf_token: String,
     #[serde(default)]
-    email: String,
+    pub(crate) email: String,
     #[serde(default)]
-    otp: String,
+    pub(crate) otp: String,
+    /// Where to go once signed in (the aidants' sign-in only).
     #[serde(default)]
-    suite: String,
+    pub(crate) suite: String,
 }
 
 /// POST /connexion: e-mail + code of the card.

@@ -1,6 +1,7 @@
 //! The cookies the service sets: their names (with the `__Host-` prefix when they are
 //! `Secure`, so that no other site or sub-domain can plant one) and their flags (`HttpOnly`,
-//! path `/`, never a `Domain`).
+//! path `/`, never a `Domain`). The national team's session is the exception: sent to
+//! `/administration` only, `SameSite=Strict`, hence `__Secure-` (which allows a path).
 
 use crate::AppState;
 use actix_web::cookie::{Cookie, SameSite};
@@ -15,6 +16,8 @@ pub(crate) enum Jar {
     Csrf,
     /// The browsers an aidant signed in from ("appareil reconnu").
     Device,
+    /// A national team member's session, sent to `/administration` only.
+    Staff,
 }
 
 impl Jar {
@@ -27,6 +30,9 @@ impl Jar {
             (Jar::Csrf, false) => "ac_csrf",
             (Jar::Device, true) => "__Host-ac_appareil",
             (Jar::Device, false) => "ac_appareil",
+            // `__Host-` requires the path `/`; `__Secure-` still forbids planting it over http.
+            (Jar::Staff, true) => "__Secure-ac_equipe",
+            (Jar::Staff, false) => "ac_equipe",
         }
     }
 
@@ -34,7 +40,14 @@ impl Jar {
         match self {
             // Followed from FranceConnect's redirect to the interaction: a top-level navigation.
             Jar::Session | Jar::Device => SameSite::Lax,
-            Jar::Csrf => SameSite::Strict,
+            Jar::Csrf | Jar::Staff => SameSite::Strict,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Jar::Staff => "/administration",
+            Jar::Session | Jar::Csrf | Jar::Device => "/",
         }
     }
 
@@ -52,7 +65,7 @@ impl Jar {
         max_age: Option<chrono::Duration>,
     ) -> Cookie<'static> {
         let mut cookie = Cookie::build(self.name(secure), value)
-            .path("/")
+            .path(self.path())
             .http_only(true)
             .secure(secure)
             .same_site(self.same_site())

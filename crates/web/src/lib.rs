@@ -6,6 +6,7 @@
 //! `mandate`, `provider`…). Time is read here, once per request, from the injected [`Clock`].
 
 mod account;
+mod administration;
 mod assets;
 mod attestation;
 mod cookies;
@@ -94,6 +95,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Bearer token `/metrics` requires (empty: open).
     pub metrics_token: String,
+    /// How long the national team's sessions and enrolment links last.
+    pub staff: authenticator::StaffLifetimes,
 }
 
 /// Errors a handler can meet that are not the visitor's fault.
@@ -264,6 +267,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(interaction::choose_demarche),
         )
         .route("/fi/{id}/annuler", web::post().to(interaction::cancel))
+        .route("/administration", web::get().to(administration::home))
+        .route("/administration/", web::get().to(administration::home))
+        .route(
+            "/administration/connexion",
+            web::get().to(administration::login_page),
+        )
+        .route(
+            "/administration/connexion",
+            web::post().to(administration::login),
+        )
+        .route(
+            "/administration/deconnexion",
+            web::post().to(administration::logout),
+        )
+        .route(
+            "/administration/enrolement/{token}",
+            web::get().to(administration::enrolment),
+        )
+        .route(
+            "/administration/enrolement/{token}",
+            web::post().to(administration::enrol),
+        )
         .route("/connexion", web::get().to(account::login_page))
         .route("/connexion", web::post().to(account::login))
         .route("/code", web::get().to(account::recheck_page))

@@ -126,7 +126,7 @@ pub(crate) async fn home(
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf_token: String,
+    pub(crate) csrf_token: String,
 }
 
 /// Ends the aidant's session.

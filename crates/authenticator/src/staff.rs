@@ -1,0 +1,547 @@
+//! The national team's accounts ("staff"): their own kind of account, never an aidant of a
+//! structure, each with a role. A member is created with a digital card and a single-use
+//! enrolment link (its token kept hashed, valid for a while); following it shows the card's
+//! seed once as a QR code, and a code it shows validates the card. They then sign in at
+//! `/administration` with e-mail and code, under the card rules of the aidants (single use,
+//! delay after a wrong code, locks that double) and the source-address throttle, for sessions
+//! shorter than an aidant's. Every step is journaled on the national chain.
+//!
+//! [`StaffSession`] is the proof of a live staff session; only this module builds it.
+
+use crate::cards::{insert_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal};
+use crate::management::Enrolment;
+use crate::sessions::{new_token, throttled, Credentials, Failure, LoginRefusal, SessionToken};
+use crate::{AuthError, SeedCipher, SessionPolicy};
+use chrono::Duration;
+use diesel::prelude::*;
+use journal::{Action, NewEntry};
+use ring::rand::SecureRandom;
+use store::schema::{otp_cards, staff, staff_sessions};
+use store::{hash_secret, write_transaction, DbConnection, PooledDb, StaffId, Timestamp, WriteTx};
+
+store::text_enum! {
+    /// What a member of the national team may do (stored as its name).
+    pub enum StaffRole(AuthError, AuthError::StaffRole) {
+        /// Everything.
+        Admin = "admin",
+        /// Accounts and cards; no mandate transfer, no erasure.
+        Support = "support",
+        /// Read only: the journal, the statistics, the verification reports.
+        Auditor = "auditeur",
+    }
+}
+
+impl StaffRole {
+    /// The role as the back office names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            StaffRole::Admin => "administrateur",
+            StaffRole::Support => "support",
+            StaffRole::Auditor => "auditeur",
+        }
+    }
+}
+
+/// A member of the national team.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = staff)]
+pub struct Staff {
+    /// Id.
+    pub id: StaffId,
+    /// E-mail address (lower case).
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Role.
+    pub role: StaffRole,
+    /// Whether they may sign in.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+impl Staff {
+    /// "First Last".
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+}
+
+/// How long staff sessions last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaffLifetimes {
+    /// A session unused for this long ends.
+    pub idle: Duration,
+    /// A session ends this long after sign-in.
+    pub absolute: Duration,
+}
+
+/// What it takes to create a member of the national team.
+#[derive(Debug, Clone, Copy)]
+pub struct NewStaff<'a> {
+    /// E-mail address.
+    pub email: &'a str,
+    /// First name.
+    pub first_name: &'a str,
+    /// Last name.
+    pub last_name: &'a str,
+    /// Role.
+    pub role: StaffRole,
+}
+
+/// Why a member could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StaffRefusal {
+    /// The address is not an e-mail address.
+    #[error("adresse électronique invalide")]
+    Email,
+    /// A name is empty.
+    #[error("le nom et le prénom sont obligatoires")]
+    Name,
+    /// A member already has this address.
+    #[error("un membre de l'équipe a déjà cette adresse")]
+    EmailTaken,
+}
+
+/// The card a new member signs in with.
+#[derive(Debug, Clone, Copy)]
+pub enum StaffCard<'a> {
+    /// A digital card to enrol through a single-use link that works this long (the real
+    /// case).
+    Enrol(Duration),
+    /// A card whose seed is already known and checked, validated at once (the demo's).
+    Known {
+        /// Its serial.
+        serial: &'a str,
+        /// Its seed, hexadecimal.
+        seed_hex: &'a str,
+    },
+}
+
+/// A member just created, with the token of their single-use enrolment link (shown once).
+#[derive(Debug)]
+pub struct Created {
+    /// The member.
+    pub staff: Staff,
+    /// The link's token, `/administration/enrolement/{token}`, when their card is to enrol.
+    pub token: Option<SessionToken>,
+}
+
+/// Creates a member of the national team with their card, journaled `create_staff` on the
+/// national chain. The command line creates the first administrator.
+pub fn create_staff(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    now: Timestamp,
+    new: NewStaff<'_>,
+    card: StaffCard<'_>,
+) -> Result<Result<Created, StaffRefusal>, AuthError> {
+    let email = accounts::normalise_email(new.email);
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.contains(char::is_whitespace);
+    if !valid {
+        return Ok(Err(StaffRefusal::Email));
+    }
+    if new.first_name.trim().is_empty() || new.last_name.trim().is_empty() {
+        return Ok(Err(StaffRefusal::Name));
+    }
+    let (link, serial, seed_hex) = match card {
+        StaffCard::Enrol(lasts) => {
+            let mut seed = vec![0u8; 20];
+            rng.fill(&mut seed).map_err(|_| store::StoreError::Random)?;
+            (
+                Some((new_token(rng)?, now + lasts)),
+                None,
+                hex::encode(&seed),
+            )
+        }
+        StaffCard::Known { serial, seed_hex } => (None, Some(serial), seed_hex.to_owned()),
+    };
+    write_transaction(conn, |tx| {
+        let taken: i64 = staff::table
+            .filter(staff::email.eq(&email))
+            .count()
+            .get_result(tx.conn())?;
+        if taken > 0 {
+            return Ok(Err(StaffRefusal::EmailTaken));
+        }
+        let member = Staff {
+            id: StaffId::generate(rng)?,
+            email: email.clone(),
+            first_name: new.first_name.trim().to_owned(),
+            last_name: new.last_name.trim().to_owned(),
+            role: new.role,
+            active: true,
+            created_at: now,
+        };
+        diesel::insert_into(staff::table)
+            .values((
+                staff::id.eq(&member.id),
+                staff::email.eq(&member.email),
+                staff::first_name.eq(&member.first_name),
+                staff::last_name.eq(&member.last_name),
+                staff::role.eq(member.role),
+                staff::active.eq(true),
+                staff::created_at.eq(now),
+                staff::enrolment_hash.eq(link.as_ref().map(|(t, _)| hash_secret(t.expose()))),
+                staff::enrolment_expires_at.eq(link.as_ref().map(|(_, until)| *until)),
+            ))
+            .execute(tx.conn())?;
+        let generated = format!("EQ{}", &member.id.as_str()[..12].to_uppercase());
+        insert_card(
+            tx,
+            rng,
+            cipher,
+            now,
+            NewCard {
+                serial: serial.unwrap_or(&generated),
+                seed_hex: &seed_hex,
+                kind: if serial.is_some() {
+                    CardKind::Physical
+                } else {
+                    CardKind::Digital
+                },
+                aidant_id: None,
+                validated: serial.is_some(),
+            },
+            Some(&member.id),
+        )?;
+        journal_staff(
+            tx,
+            rng,
+            now,
+            Action::CreateStaff,
+            &member,
+            serde_json::json!({ "staff": member.id, "role": member.role.as_str() }),
+        )?;
+        Ok(Ok(Created {
+            staff: member,
+            token: link.map(|(token, _)| token),
+        }))
+    })
+}
+
+/// Journals a staff member's step on the national chain, about them.
+fn journal_staff(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    action: Action,
+    member: &Staff,
+    details: serde_json::Value,
+) -> Result<(), AuthError> {
+    journal::append(
+        tx,
+        rng,
+        now,
+        NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action,
+            aidant_id: None,
+            usager_id: None,
+            organisation_id: None,
+            subject: member.id.as_str(),
+            details,
+        },
+    )?;
+    Ok(())
+}
+
+/// The member whose enrolment link `token` is, while it works, with their card to enrol.
+fn enrolling(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    token: &str,
+) -> Result<Option<(Staff, OtpCard)>, AuthError> {
+    let Some(member) = staff::table
+        .filter(staff::enrolment_hash.eq(hash_secret(token)))
+        .filter(staff::enrolment_expires_at.gt(now))
+        .filter(staff::active.eq(true))
+        .select(Staff::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let card = otp_cards::table
+        .filter(otp_cards::staff_id.eq(&member.id))
+        .filter(otp_cards::validated_at.is_null())
+        .filter(otp_cards::disabled_reason.is_null())
+        .select(OtpCard::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(card.map(|card| (member, card)))
+}
+
+/// What the enrolment page shows: the member, and their card's seed to scan (once the link
+/// is used, never again).
+#[derive(Debug)]
+pub struct StaffEnrolment {
+    /// The member.
+    pub staff: Staff,
+    /// The card and its seed.
+    pub enrolment: Enrolment,
+}
+
+/// The enrolment the link `token` opens, if it still works.
+pub fn staff_enrolment(
+    conn: &mut DbConnection,
+    cipher: &SeedCipher,
+    now: Timestamp,
+    token: &str,
+) -> Result<Option<StaffEnrolment>, AuthError> {
+    let Some((member, card)) = enrolling(conn, now, token)? else {
+        return Ok(None);
+    };
+    let seed = cipher.open(&card.id, &card.seed_encrypted)?;
+    Ok(Some(StaffEnrolment {
+        staff: member,
+        enrolment: Enrolment::new(card, seed),
+    }))
+}
+
+/// Why an enrolment was not completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrolmentRefusal {
+    /// The link does not work (unknown, used or expired).
+    UnknownLink,
+    /// The code was refused.
+    Code(OtpRefusal),
+}
+
+/// Validates the card of the enrolment link `token` with a `code` it shows, ends the link,
+/// and journals `enrol_staff`. A wrong code counts against the card as at sign-in.
+pub fn complete_staff_enrolment(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    policy: &SessionPolicy,
+    now: Timestamp,
+    token: &str,
+    code: &str,
+) -> Result<Result<Staff, EnrolmentRefusal>, AuthError> {
+    write_transaction(conn, |tx| {
+        let Some((member, card)) = enrolling(tx.conn(), now, token)? else {
+            return Ok(Err(EnrolmentRefusal::UnknownLink));
+        };
+        if let Err(refusal) = verify_code(tx, cipher, &card, code, now, &policy.card)? {
+            return Ok(Err(EnrolmentRefusal::Code(refusal)));
+        }
+        diesel::update(otp_cards::table.find(&card.id))
+            .set(otp_cards::validated_at.eq(now))
+            .execute(tx.conn())?;
+        diesel::update(staff::table.find(&member.id))
+            .set((
+                staff::enrolment_hash.eq(None::<String>),
+                staff::enrolment_expires_at.eq(None::<Timestamp>),
+            ))
+            .execute(tx.conn())?;
+        journal_staff(
+            tx,
+            rng,
+            now,
+            Action::EnrolStaff,
+            &member,
+            serde_json::json!({ "staff": member.id, "card": card.serial }),
+        )?;
+        Ok(Ok(member))
+    })
+}
+
+/// A live staff session: the proof that a member of the national team signed in with their
+/// card, within the session's idle and absolute lifetimes, and is still active.
+#[derive(Debug, Clone)]
+pub struct StaffSession {
+    staff: Staff,
+    expires_at: Timestamp,
+}
+
+impl StaffSession {
+    /// The member.
+    pub fn staff(&self) -> &Staff {
+        &self.staff
+    }
+
+    /// Their role.
+    pub fn role(&self) -> StaffRole {
+        self.staff.role
+    }
+
+    /// When the session ends at the latest.
+    pub fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+}
+
+/// A staff sign-in: the browser's token and the session.
+#[derive(Debug)]
+pub struct StaffSignedIn {
+    /// The token the browser keeps (hashed at rest).
+    pub token: SessionToken,
+    /// The session.
+    pub session: StaffSession,
+}
+
+/// Signs a member of the national team in with e-mail and the code of their card, journaled
+/// `connect_staff`. Every failure gets the one answer of the aidants' sign-in; failures count
+/// against the card (a lock is journaled `lock_otp_card`) and the source address.
+pub fn staff_login(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    policy: &SessionPolicy,
+    lifetimes: &StaffLifetimes,
+    now: Timestamp,
+    credentials: Credentials<'_>,
+) -> Result<Result<StaffSignedIn, LoginRefusal>, AuthError> {
+    write_transaction(conn, |tx| {
+        throttled(tx, rng, cipher, policy, now, credentials.source, |tx| {
+            open_staff_session(tx, rng, cipher, policy, lifetimes, now, credentials)
+        })
+    })
+}
+
+fn open_staff_session(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    policy: &SessionPolicy,
+    lifetimes: &StaffLifetimes,
+    now: Timestamp,
+    credentials: Credentials<'_>,
+) -> Result<Result<StaffSignedIn, LoginRefusal>, AuthError> {
+    let refused = |failure| Ok(Err(LoginRefusal::BadCredentials(failure)));
+    let Some(member) = staff::table
+        .filter(staff::email.eq(accounts::normalise_email(credentials.email)))
+        .filter(staff::active.eq(true))
+        .select(Staff::as_select())
+        .first(tx.conn())
+        .optional()?
+    else {
+        return refused(Failure::UnknownAccount);
+    };
+    let cards: Vec<OtpCard> = otp_cards::table
+        .filter(otp_cards::staff_id.eq(&member.id))
+        .filter(otp_cards::validated_at.is_not_null())
+        .filter(otp_cards::disabled_reason.is_null())
+        .order(otp_cards::created_at.asc())
+        .select(OtpCard::as_select())
+        .load(tx.conn())?;
+    let mut failure = Failure::UnknownAccount;
+    let mut accepted = false;
+    for card in &cards {
+        match verify_code(tx, cipher, card, credentials.code, now, &policy.card)? {
+            Ok(_) => {
+                accepted = true;
+                break;
+            }
+            Err(OtpRefusal::Locked { until, now_locked }) => {
+                if now_locked {
+                    journal::append(
+                        tx,
+                        rng,
+                        now,
+                        NewEntry {
+                            chain: journal::NATIONAL_CHAIN,
+                            action: Action::LockOtpCard,
+                            aidant_id: None,
+                            usager_id: None,
+                            organisation_id: None,
+                            subject: &card.serial,
+                            details: serde_json::json!({
+                                "staff": member.id,
+                                "until": until.to_rfc3339(),
+                            }),
+                        },
+                    )?;
+                }
+                failure = Failure::Locked(until);
+            }
+            Err(OtpRefusal::TooSoon(until)) => failure = Failure::TooSoon(until),
+            Err(OtpRefusal::Replayed) => failure = Failure::Replayed,
+            Err(OtpRefusal::WrongCode) => failure = Failure::WrongCode,
+            Err(OtpRefusal::OutOfService) => {}
+        }
+    }
+    if !accepted {
+        return refused(failure);
+    }
+    let token = new_token(rng)?;
+    let expires_at = now + lifetimes.absolute;
+    diesel::insert_into(staff_sessions::table)
+        .values((
+            staff_sessions::token_hash.eq(hash_secret(token.expose())),
+            staff_sessions::staff_id.eq(&member.id),
+            staff_sessions::created_at.eq(now),
+            staff_sessions::last_seen_at.eq(now),
+            staff_sessions::expires_at.eq(expires_at),
+        ))
+        .execute(tx.conn())?;
+    journal_staff(
+        tx,
+        rng,
+        now,
+        Action::ConnectStaff,
+        &member,
+        serde_json::json!({ "staff": member.id }),
+    )?;
+    Ok(Ok(StaffSignedIn {
+        token,
+        session: StaffSession {
+            staff: member,
+            expires_at,
+        },
+    }))
+}
+
+/// The live staff session a browser token names, if any (not ended, within its idle and
+/// absolute lifetimes, member active); marks it as seen.
+pub fn staff_session_by_token(
+    conn: &mut DbConnection,
+    lifetimes: &StaffLifetimes,
+    now: Timestamp,
+    token: &str,
+) -> Result<Option<StaffSession>, AuthError> {
+    let hash = hash_secret(token);
+    let found: Option<(Staff, Timestamp)> = staff_sessions::table
+        .inner_join(staff::table)
+        .filter(staff_sessions::token_hash.eq(&hash))
+        .filter(staff_sessions::ended_at.is_null())
+        .filter(staff_sessions::expires_at.gt(now))
+        .filter(staff_sessions::last_seen_at.gt(now - lifetimes.idle))
+        .filter(staff::active.eq(true))
+        .select((Staff::as_select(), staff_sessions::expires_at))
+        .first(conn)
+        .optional()?;
+    let Some((member, expires_at)) = found else {
+        return Ok(None);
+    };
+    diesel::update(staff_sessions::table.find(&hash))
+        .set(staff_sessions::last_seen_at.eq(now))
+        .execute(conn)?;
+    Ok(Some(StaffSession {
+        staff: member,
+        expires_at,
+    }))
+}
+
+/// Ends the staff session a browser token names (sign-out).
+pub fn end_staff_session(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    token: &str,
+) -> Result<(), AuthError> {
+    diesel::update(
+        staff_sessions::table
+            .find(hash_secret(token))
+            .filter(staff_sessions::ended_at.is_null()),
+    )
+    .set(staff_sessions::ended_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}

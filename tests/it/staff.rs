@@ -1,0 +1,246 @@
+//! The national team's back office, its first door: a member created by the command line
+//! enrols their card through a single-use link, signs in at `/administration` with the one
+//! answer of every failed sign-in, under a cookie sent to `/administration` only, for a
+//! session that ends when idle and at sign-out; each step is journaled on the national chain.
+
+use ac_tests::{on_both_backends, Backend, Browser, Page, TestService, SEED_A};
+use aidants_connect::admin;
+use chrono::Duration;
+use ring::rand::SystemRandom;
+
+const EMAIL: &str = "nora.nationale@aidantsconnect.beta.gouv.fr";
+
+/// The seed an authentication application reads from the enrolment's QR code.
+fn scanned_seed(service: &TestService, token: &str) -> Vec<u8> {
+    let enrolment = authenticator::staff_enrolment(
+        &mut service.conn(),
+        &service.cipher,
+        service.clock_now(),
+        token,
+    )
+    .unwrap()
+    .expect("the link works");
+    let uri = enrolment.enrolment.otpauth_uri(EMAIL);
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap();
+    data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .unwrap()
+}
+
+/// A code the application shows at the next 30-second step.
+fn next_code(service: &TestService, seed: &[u8]) -> String {
+    service.clock.advance(Duration::seconds(30));
+    authenticator::card_code_at(seed, service.clock_now())
+}
+
+/// The national chain's actions, in order.
+fn national_actions(service: &TestService) -> Vec<String> {
+    journal::chain_entries(&mut service.conn(), journal::NATIONAL_CHAIN)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+async fn sign_in(service: &TestService, browser: &Browser, email: &str, code: &str) -> Page {
+    browser
+        .post_from(
+            service.issuer(),
+            "/administration/connexion",
+            "/administration/connexion",
+            &[("email", email), ("otp", code)],
+        )
+        .await
+}
+
+/// Nora, administrator, created by the command line: her link shows her card once, refuses a
+/// wrong code, validates a right one, and then works no more.
+async fn a_member_enrols_through_a_single_use_link(service: &TestService) -> Vec<u8> {
+    let created = admin::create_staff(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        &service.cipher,
+        Duration::hours(service.config.staff.enrolment_hours),
+        service.clock_now(),
+        EMAIL,
+        "Nora",
+        "Nationale",
+        "admin",
+    )
+    .unwrap();
+    assert!(matches!(
+        admin::create_staff(
+            &mut service.conn(),
+            &SystemRandom::new(),
+            &service.cipher,
+            Duration::hours(service.config.staff.enrolment_hours),
+            service.clock_now(),
+            EMAIL,
+            "Nora",
+            "Bis",
+            "admin",
+        ),
+        Err(admin::AdminError::Refused(_))
+    ));
+    let token = created.token.unwrap().expose().to_owned();
+    let link = format!("/administration/enrolement/{token}");
+    let browser = Browser::new();
+    let page = browser.get(&format!("{}{link}", service.issuer())).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.shows("administration-enrolement"));
+    assert!(page.body.contains("src=\"data:image/svg+xml;base64,"));
+    let seed = scanned_seed(service, &token);
+
+    let wrong = browser
+        .post_from(service.issuer(), &link, &link, &[("otp", "12345x")])
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.body.contains("Code incorrect"), "{}", wrong.body);
+    let right = next_code(service, &seed);
+    let done = browser
+        .post_from(service.issuer(), &link, &link, &[("otp", &right)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/administration/connexion?enrole=1")
+    );
+    let dead = browser.get(&format!("{}{link}", service.issuer())).await;
+    assert_eq!(dead.status, 404);
+    assert!(
+        dead.body.contains("enrôlement inutilisable"),
+        "{}",
+        dead.body
+    );
+    seed
+}
+
+/// A wrong code and an unknown address get the same answer; the right code opens a session
+/// whose cookie goes to `/administration` only, strictly same-site.
+async fn sign_in_answers_alike_and_scopes_its_cookie(
+    service: &TestService,
+    seed: &[u8],
+) -> Browser {
+    let browser = Browser::new();
+    let unknown = sign_in(service, &browser, "inconnu@exemple.fr", "123456").await;
+    assert_eq!(unknown.status, 422);
+    service.clock.advance(Duration::minutes(5));
+    let wrong = sign_in(service, &browser, EMAIL, "000000").await;
+    assert_eq!(wrong.status, 422);
+    let message = |page: &Page| {
+        let start = page.body.find("id=\"erreur-connexion\"").unwrap();
+        page.body[start..start + 200].to_owned()
+    };
+    assert_eq!(message(&unknown), message(&wrong));
+
+    service.clock.advance(Duration::minutes(5));
+    let code = next_code(service, seed);
+    let signed = sign_in(service, &browser, EMAIL, &code).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert_eq!(signed.location.as_deref(), Some("/administration/"));
+    let cookie = signed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("ac_equipe="))
+        .expect("the staff session cookie");
+    for flag in ["Path=/administration", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    let home = browser
+        .get(&format!("{}/administration/", service.issuer()))
+        .await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    assert!(home.shows("administration"));
+    assert!(home.body.contains("Nora Nationale"));
+    assert!(home
+        .body
+        .contains("<span id=\"role\">administrateur</span>"));
+    browser
+}
+
+async fn the_back_office_has_its_own_door(backend: Backend) {
+    let service = TestService::start(backend);
+    let seed = a_member_enrols_through_a_single_use_link(&service).await;
+    let nora = sign_in_answers_alike_and_scopes_its_cookie(&service, &seed).await;
+    let base = service.issuer().to_owned();
+
+    // An aidant's session is not a staff session.
+    let alex = Browser::new();
+    service
+        .sign_in(&alex, &service.fixtures.email_a, SEED_A)
+        .await;
+    let refused = alex.get(&format!("{base}/administration/")).await;
+    assert_eq!(refused.status, 303);
+    assert_eq!(
+        refused.location.as_deref(),
+        Some("/administration/connexion")
+    );
+
+    // Idle for longer than the staff's idle lifetime: signed out.
+    service.clock.advance(Duration::minutes(16));
+    let idle = nora.get(&format!("{base}/administration/")).await;
+    assert_eq!(idle.status, 303);
+
+    // Signed in again, then out.
+    let code = next_code(&service, &seed);
+    assert_eq!(sign_in(&service, &nora, EMAIL, &code).await.status, 303);
+    let out = nora
+        .post_from(
+            &base,
+            "/administration/",
+            "/administration/deconnexion",
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    let after = nora.get(&format!("{base}/administration/")).await;
+    assert_eq!(after.status, 303);
+
+    // A forged form signs no one in.
+    let forged = nora
+        .post(
+            &format!("{base}/administration/connexion"),
+            &[("email", EMAIL), ("otp", "123456"), ("csrf_token", "x")],
+        )
+        .await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+
+    let actions = national_actions(&service);
+    let count = |action: &str| actions.iter().filter(|a| *a == action).count();
+    assert_eq!(count("create_staff"), 1, "{actions:?}");
+    assert_eq!(count("enrol_staff"), 1);
+    assert_eq!(count("connect_staff"), 2);
+}
+
+/// Wrong codes lock a member's card as they lock an aidant's, journaled.
+async fn wrong_codes_lock_a_members_card(backend: Backend) {
+    let service = TestService::start(backend);
+    let seed = a_member_enrols_through_a_single_use_link(&service).await;
+    let browser = Browser::new();
+    let max = service.config.session.max_failures;
+    for _ in 0..max {
+        service.clock.advance(Duration::hours(1));
+        let refused = sign_in(&service, &browser, EMAIL, "000000").await;
+        assert_eq!(refused.status, 422);
+    }
+    assert!(national_actions(&service)
+        .iter()
+        .any(|a| a == "lock_otp_card"));
+    let code = next_code(&service, &seed);
+    assert_eq!(
+        sign_in(&service, &browser, EMAIL, &code).await.status,
+        422,
+        "the right code is refused while the card is locked"
+    );
+}
+
+on_both_backends!(
+    the_back_office_has_its_own_door,
+    wrong_codes_lock_a_members_card
+);
