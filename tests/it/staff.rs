@@ -240,7 +240,200 @@ async fn wrong_codes_lock_a_members_card(backend: Backend) {
     );
 }
 
+/// A card in stock and the seeds of the cards of this scenario.
+const STOCK_SERIAL: &str = "GADT0000999";
+const STOCK_SEED: &str = "5374616666207374636b20636172642030393939";
+const NORA_SEED: &str = "4e6f7261206e6174696f6e616c652063617264";
+const ANA_SEED: &str = "416e612061756469747269636520636172643031";
+
+/// A member with a card already validated (`Known`), signed in in a new browser.
+async fn member_signed_in(
+    service: &TestService,
+    email: &str,
+    serial: &str,
+    seed_hex: &str,
+    role: authenticator::StaffRole,
+) -> Browser {
+    authenticator::create_staff(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        &service.cipher,
+        service.clock_now(),
+        authenticator::NewStaff {
+            email,
+            first_name: "Membre",
+            last_name: "Équipe",
+            role,
+        },
+        authenticator::StaffCard::Known { serial, seed_hex },
+    )
+    .unwrap()
+    .unwrap();
+    let browser = Browser::new();
+    let code = service.next_code(seed_hex);
+    assert_eq!(sign_in(service, &browser, email, &code).await.status, 303);
+    browser
+}
+
+/// Whether the stock card is still free.
+fn stock_card_free(service: &TestService) -> bool {
+    authenticator::card_by_serial(&mut service.conn(), STOCK_SERIAL)
+        .unwrap()
+        .unwrap()
+        .aidant_id
+        .is_none()
+}
+
+/// Chloé, first référent of a structure, created by the command line without a card: an
+/// auditor may not equip her (nothing is written); an administrator associates the stock card,
+/// a wrong code keeps what was typed, the right one validates it, and Chloé signs in.
+async fn the_national_team_equips_a_first_referent(backend: Backend) {
+    let service = TestService::start(backend);
+    let base = service.issuer().to_owned();
+    let rng = SystemRandom::new();
+    let chloe = "chloe.premiere@ccas-test.fr";
+    admin::create_aidant(
+        &mut service.conn(),
+        &rng,
+        service.clock_now(),
+        &admin::AidantInput {
+            email: chloe.into(),
+            first_name: "Chloé".into(),
+            last_name: "Première".into(),
+            profession: String::new(),
+            phone: String::new(),
+            siret: "11111111100011".into(),
+            referent: true,
+        },
+    )
+    .unwrap();
+    admin::activate_aidant(&mut service.conn(), &rng, service.clock_now(), chloe).unwrap();
+    store::write_transaction(&mut service.conn(), |tx| {
+        authenticator::create_card(
+            tx,
+            &rng,
+            &service.cipher,
+            service.clock_now(),
+            authenticator::NewCard {
+                serial: STOCK_SERIAL,
+                seed_hex: STOCK_SEED,
+                kind: authenticator::CardKind::Physical,
+                aidant_id: None,
+                validated: false,
+            },
+        )
+    })
+    .unwrap();
+
+    let ana = member_signed_in(
+        &service,
+        "ana.auditrice@aidantsconnect.beta.gouv.fr",
+        "EQANA0000001",
+        ANA_SEED,
+        authenticator::StaffRole::Auditor,
+    )
+    .await;
+    assert_eq!(
+        ana.get(&format!("{base}/administration/cartes"))
+            .await
+            .status,
+        403
+    );
+    let refused = ana
+        .post_from(
+            &base,
+            "/administration/",
+            "/administration/cartes/associer",
+            &[("aidant", chloe), ("serial", STOCK_SERIAL)],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(stock_card_free(&service), "nothing written on refusal");
+
+    let nora = member_signed_in(
+        &service,
+        EMAIL,
+        "EQNORA000001",
+        NORA_SEED,
+        authenticator::StaffRole::Admin,
+    )
+    .await;
+    let cards = "/administration/cartes";
+    let unknown = nora
+        .post_from(
+            &base,
+            cards,
+            "/administration/cartes/associer",
+            &[("aidant", "personne@exemple.fr"), ("serial", STOCK_SERIAL)],
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert!(
+        unknown.body.contains("cette adresse électronique."),
+        "{}",
+        unknown.body
+    );
+    assert!(
+        unknown.body.contains("value=\"GADT0000999\""),
+        "what was typed stays"
+    );
+    let associated = nora
+        .post_from(
+            &base,
+            cards,
+            "/administration/cartes/associer",
+            &[("aidant", chloe), ("serial", &STOCK_SERIAL.to_lowercase())],
+        )
+        .await;
+    assert_eq!(associated.status, 303, "{}", associated.body);
+    let validation = associated.location.unwrap();
+    assert!(validation.contains("fait=associee"), "{validation}");
+    let wrong = nora
+        .post_from(
+            &base,
+            &validation,
+            "/administration/cartes/valider",
+            &[("aidant", chloe), ("otp", "12345x")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("Code incorrect"), "{}", wrong.body);
+    assert!(wrong.body.contains(&format!("Valider la carte de {chloe}")));
+    let code = service.next_code(STOCK_SEED);
+    let validated = nora
+        .post_from(
+            &base,
+            &validation,
+            "/administration/cartes/valider",
+            &[("aidant", chloe), ("otp", &code)],
+        )
+        .await;
+    assert_eq!(validated.status, 303, "{}", validated.body);
+
+    service.sign_in(&Browser::new(), chloe, STOCK_SEED).await;
+
+    let entries = journal::chain_entries(&mut service.conn(), journal::NATIONAL_CHAIN).unwrap();
+    let nora_id: String = {
+        use diesel::prelude::*;
+        store::schema::staff::table
+            .filter(store::schema::staff::email.eq(EMAIL))
+            .select(store::schema::staff::id)
+            .first(&mut service.conn())
+            .unwrap()
+    };
+    for action in ["card_association", "card_validation"] {
+        let entry = entries.iter().rfind(|e| e.action == action).unwrap();
+        assert_eq!(entry.subject, STOCK_SERIAL);
+        assert!(
+            entry.details.contains(&format!("\"staff\":\"{nora_id}\"")),
+            "{}",
+            entry.details
+        );
+    }
+}
+
 on_both_backends!(
     the_back_office_has_its_own_door,
-    wrong_codes_lock_a_members_card
+    wrong_codes_lock_a_members_card,
+    the_national_team_equips_a_first_referent
 );

@@ -44,9 +44,10 @@ pub use sessions::{
     LoginRefusal, SessionPolicy, SessionToken, SignedIn, VerifiedAidant,
 };
 pub use staff::{
-    complete_staff_enrolment, create_staff, end_staff_session, staff_enrolment, staff_login,
-    staff_session_by_token, Created, EnrolmentRefusal, NewStaff, Staff, StaffCard, StaffEnrolment,
-    StaffLifetimes, StaffRefusal, StaffRole, StaffSession, StaffSignedIn,
+    complete_staff_enrolment, create_staff, end_staff_session, staff_associate_card,
+    staff_enrolment, staff_login, staff_session_by_token, staff_validate_card, Created,
+    EnrolmentRefusal, NewStaff, Staff, StaffCard, StaffCardRefusal, StaffEnrolment, StaffLifetimes,
+    StaffRefusal, StaffRole, StaffSession, StaffSignedIn, SupportStaff,
 };
 pub use throttle::purge_login_throttle;
 

@@ -262,35 +262,10 @@ pub fn associate_card(
         if let Err(refusal) = who.card_authority(tx.conn())? {
             return Ok(Err(refusal));
         }
-        let Some(card) = card_by_serial(tx.conn(), serial)?.filter(OtpCard::is_physical) else {
-            return Ok(Err(CardRefusal::UnknownSerial));
+        let card = match take_card(tx, who.aidant_id, serial)? {
+            Ok(card) => card,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        if card.disabled_reason.is_some() {
-            return Ok(Err(CardRefusal::OutOfService));
-        }
-        if card.aidant_id.is_some() || card.staff_id.is_some() {
-            return Ok(Err(CardRefusal::CardTaken));
-        }
-        if cards_of_aidant(tx.conn(), who.aidant_id)?
-            .iter()
-            .any(|c| c.is_physical() && c.disabled_reason.is_none())
-        {
-            return Ok(Err(CardRefusal::AlreadyHasCard));
-        }
-        let taken = diesel::update(
-            otp_cards::table
-                .find(&card.id)
-                .filter(otp_cards::aidant_id.is_null())
-                .filter(otp_cards::staff_id.is_null()),
-        )
-        .set((
-            otp_cards::aidant_id.eq(who.aidant_id),
-            otp_cards::validated_at.eq(None::<Timestamp>),
-        ))
-        .execute(tx.conn())?;
-        if taken != 1 {
-            return Ok(Err(CardRefusal::CardTaken));
-        }
         who.journal(
             tx,
             rng,
@@ -298,12 +273,51 @@ pub fn associate_card(
             Action::CardAssociation,
             serde_json::json!({ "card": card.serial }),
         )?;
-        Ok(Ok(OtpCard {
-            aidant_id: Some(who.aidant_id.to_owned()),
-            validated_at: None,
-            ..card
-        }))
+        Ok(Ok(card))
     })
+}
+
+/// Associates the free physical card `serial` with the aidant, to validate next (who may do
+/// it is the caller's to check, and the journal entry the caller's to write).
+pub(crate) fn take_card(
+    tx: &mut WriteTx<'_>,
+    aidant_id: &AidantId,
+    serial: &str,
+) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
+    let Some(card) = card_by_serial(tx.conn(), serial)?.filter(OtpCard::is_physical) else {
+        return Ok(Err(CardRefusal::UnknownSerial));
+    };
+    if card.disabled_reason.is_some() {
+        return Ok(Err(CardRefusal::OutOfService));
+    }
+    if card.aidant_id.is_some() || card.staff_id.is_some() {
+        return Ok(Err(CardRefusal::CardTaken));
+    }
+    if cards_of_aidant(tx.conn(), aidant_id)?
+        .iter()
+        .any(|c| c.is_physical() && c.disabled_reason.is_none())
+    {
+        return Ok(Err(CardRefusal::AlreadyHasCard));
+    }
+    let taken = diesel::update(
+        otp_cards::table
+            .find(&card.id)
+            .filter(otp_cards::aidant_id.is_null())
+            .filter(otp_cards::staff_id.is_null()),
+    )
+    .set((
+        otp_cards::aidant_id.eq(aidant_id),
+        otp_cards::validated_at.eq(None::<Timestamp>),
+    ))
+    .execute(tx.conn())?;
+    if taken != 1 {
+        return Ok(Err(CardRefusal::CardTaken));
+    }
+    Ok(Ok(OtpCard {
+        aidant_id: Some(aidant_id.to_owned()),
+        validated_at: None,
+        ..card
+    }))
 }
 
 /// Validates the aidant's card awaiting validation with a code it shows now (the code is
@@ -321,37 +335,10 @@ pub fn validate_card(
         if let Err(refusal) = who.card_authority(tx.conn())? {
             return Ok(Err(refusal));
         }
-        let Some(card) = cards_of_aidant(tx.conn(), who.aidant_id)?
-            .into_iter()
-            .find(|c| c.validated_at.is_none() && c.disabled_reason.is_none())
-        else {
-            return Ok(Err(CardRefusal::NoPendingCard));
+        let card = match check_pending_card(tx, rng, cipher, policy, now, who.aidant_id, code)? {
+            Ok(card) => card,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        match verify_code(tx, cipher, &card, code, now, &policy.card)? {
-            Ok(_) => {}
-            Err(refusal) => {
-                if let OtpRefusal::Locked {
-                    until,
-                    now_locked: true,
-                } = refusal
-                {
-                    crate::sessions::journal_card_lock(
-                        tx,
-                        rng,
-                        now,
-                        who.aidant_id,
-                        &card.serial,
-                        until,
-                    )?;
-                }
-                return Ok(Err(CardRefusal::Code(refusal)));
-            }
-        }
-        diesel::update(otp_cards::table.find(&card.id))
-            .set(otp_cards::validated_at.eq(Some(now)))
-            .execute(tx.conn())?;
-        // The référent holds the card: the codes typed to validate it count for nothing now.
-        forget_failures(tx, &card.id)?;
         who.journal(
             tx,
             rng,
@@ -359,11 +346,46 @@ pub fn validate_card(
             Action::CardValidation,
             serde_json::json!({ "card": card.serial, "kind": card.kind.as_str() }),
         )?;
-        Ok(Ok(OtpCard {
-            validated_at: Some(now),
-            ..card
-        }))
+        Ok(Ok(card))
     })
+}
+
+/// Validates the aidant's card awaiting validation with `code` (a lock it causes is
+/// journaled; who may do it is the caller's to check, and the entry the caller's to write).
+pub(crate) fn check_pending_card(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    policy: &SessionPolicy,
+    now: Timestamp,
+    aidant_id: &AidantId,
+    code: &str,
+) -> Result<Result<OtpCard, CardRefusal>, AuthError> {
+    let Some(card) = cards_of_aidant(tx.conn(), aidant_id)?
+        .into_iter()
+        .find(|c| c.validated_at.is_none() && c.disabled_reason.is_none())
+    else {
+        return Ok(Err(CardRefusal::NoPendingCard));
+    };
+    if let Err(refusal) = verify_code(tx, cipher, &card, code, now, &policy.card)? {
+        if let OtpRefusal::Locked {
+            until,
+            now_locked: true,
+        } = refusal
+        {
+            crate::sessions::journal_card_lock(tx, rng, now, aidant_id, &card.serial, until)?;
+        }
+        return Ok(Err(CardRefusal::Code(refusal)));
+    }
+    diesel::update(otp_cards::table.find(&card.id))
+        .set(otp_cards::validated_at.eq(Some(now)))
+        .execute(tx.conn())?;
+    // The one validating holds the card: the codes typed to validate it count for nothing now.
+    forget_failures(tx, &card.id)?;
+    Ok(Ok(OtpCard {
+        validated_at: Some(now),
+        ..card
+    }))
 }
 
 /// Takes a card away from the aidant for `reason`: a lost, broken or faulty physical card and

@@ -9,7 +9,7 @@
 //! [`StaffSession`] is the proof of a live staff session; only this module builds it.
 
 use crate::cards::{insert_card, verify_code, CardKind, NewCard, OtpCard, OtpRefusal};
-use crate::management::Enrolment;
+use crate::management::{check_pending_card, take_card, CardRefusal, Enrolment};
 use crate::sessions::{new_token, throttled, Credentials, Failure, LoginRefusal, SessionToken};
 use crate::{AuthError, SeedCipher, SessionPolicy};
 use chrono::Duration;
@@ -544,4 +544,119 @@ pub fn end_staff_session(
     .set(staff_sessions::ended_at.eq(now))
     .execute(conn)?;
     Ok(())
+}
+
+/// The proof that the signed-in member may manage accounts and cards: an administrator or a
+/// member of the support (not an auditor).
+#[derive(Debug, Clone, Copy)]
+pub struct SupportStaff<'a> {
+    staff: &'a Staff,
+}
+
+impl StaffSession {
+    /// The proof that this member may manage accounts and cards, if their role allows it.
+    pub fn support(&self) -> Option<SupportStaff<'_>> {
+        matches!(self.staff.role, StaffRole::Admin | StaffRole::Support)
+            .then_some(SupportStaff { staff: &self.staff })
+    }
+}
+
+/// Why the national team's action on an aidant's card was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffCardRefusal {
+    /// No aidant has this e-mail address.
+    UnknownAidant,
+    /// The card refused (unknown, taken, out of service, a wrong code…).
+    Card(CardRefusal),
+}
+
+/// The aidant with this address, or the refusal.
+fn aidant_by_email(
+    tx: &mut WriteTx<'_>,
+    email: &str,
+) -> Result<Result<accounts::Aidant, StaffCardRefusal>, AuthError> {
+    Ok(accounts::find_aidant_by_email(tx.conn(), email)?.ok_or(StaffCardRefusal::UnknownAidant))
+}
+
+/// Journals a member's action on an aidant's card on the national chain, with their id.
+fn journal_card_action(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    action: Action,
+    who: &SupportStaff<'_>,
+    aidant: &accounts::Aidant,
+    card: &OtpCard,
+) -> Result<(), AuthError> {
+    journal::append(
+        tx,
+        rng,
+        now,
+        NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action,
+            aidant_id: None,
+            usager_id: None,
+            organisation_id: None,
+            subject: &card.serial,
+            details: serde_json::json!({
+                "staff": who.staff.id,
+                "aidant": aidant.id,
+                "card": card.serial,
+            }),
+        },
+    )?;
+    Ok(())
+}
+
+/// The national team associates the free physical card `serial` with any aidant (how a new
+/// structure's first référent gets one), journaled `card_association` with the member's id;
+/// the card is then validated with a code it shows.
+pub fn staff_associate_card(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    aidant_email: &str,
+    serial: &str,
+) -> Result<Result<OtpCard, StaffCardRefusal>, AuthError> {
+    write_transaction(conn, |tx| {
+        let aidant = match aidant_by_email(tx, aidant_email)? {
+            Ok(aidant) => aidant,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let card = match take_card(tx, &aidant.id, serial)? {
+            Ok(card) => card,
+            Err(refusal) => return Ok(Err(StaffCardRefusal::Card(refusal))),
+        };
+        journal_card_action(tx, rng, now, Action::CardAssociation, who, &aidant, &card)?;
+        Ok(Ok(card))
+    })
+}
+
+/// The national team validates the aidant's card awaiting validation with a code it shows,
+/// journaled `card_validation` with the member's id.
+#[allow(clippy::too_many_arguments)]
+pub fn staff_validate_card(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    policy: &SessionPolicy,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    aidant_email: &str,
+    code: &str,
+) -> Result<Result<OtpCard, StaffCardRefusal>, AuthError> {
+    write_transaction(conn, |tx| {
+        let aidant = match aidant_by_email(tx, aidant_email)? {
+            Ok(aidant) => aidant,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let card = match check_pending_card(tx, rng, cipher, policy, now, &aidant.id, code)? {
+            Ok(card) => card,
+            Err(refusal) => return Ok(Err(StaffCardRefusal::Card(refusal))),
+        };
+        journal_card_action(tx, rng, now, Action::CardValidation, who, &aidant, &card)?;
+        Ok(Ok(card))
+    })
 }

@@ -1,5 +1,6 @@
 //! The national team's back office at `/administration`: enrolment of a member's card through
-//! their single-use link, sign-in with e-mail and code, the home page, sign-out. Its session
+//! their single-use link, sign-in with e-mail and code, the home page, sign-out, and the
+//! association of a card with any aidant (how a new structure's first référent gets one). Its session
 //! cookie is sent to `/administration` only; every form carries the CSRF token. The pages
 //! extract the [`authenticator::StaffSession`] and decide nothing.
 
@@ -13,7 +14,7 @@ use crate::{with_db, AppState, WebError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use authenticator::{EnrolmentRefusal, OtpRefusal, StaffSession};
+use authenticator::{EnrolmentRefusal, OtpRefusal, StaffCardRefusal, StaffSession};
 use serde::Deserialize;
 
 /// The back office's home.
@@ -310,4 +311,176 @@ fn enrolment_refusal(refusal: OtpRefusal) -> String {
             paris::local(until).format("%H:%M:%S")
         ),
     }
+}
+
+#[derive(Template)]
+#[template(path = "admin_cards.html")]
+struct CardsPage {
+    csrf: String,
+    /// The aidant whose card awaits validation, if one was just associated.
+    aidant: String,
+    serial: String,
+    done: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CardsQuery {
+    #[serde(default)]
+    aidant: String,
+    #[serde(default)]
+    fait: String,
+}
+
+/// The page a member whose role does not allow an action is shown.
+fn not_allowed() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Action non autorisée",
+        "Votre rôle dans l'équipe nationale ne permet pas cette action.",
+    )
+}
+
+/// The cards page, for a member who may manage cards; otherwise the refusal or the sign-in.
+async fn cards_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    status: StatusCode,
+    page: impl FnOnce(String) -> CardsPage,
+) -> Result<HttpResponse, WebError> {
+    let Some(session) = staff_session(req, state).await? else {
+        return Ok(see_other(SIGN_IN));
+    };
+    if session.support().is_none() {
+        return Ok(not_allowed());
+    }
+    let csrf = CsrfToken::for_request(req, state)?;
+    render(
+        status,
+        &page(csrf.value.clone()),
+        Some(&csrf),
+        state.secure_cookies,
+    )
+}
+
+/// GET /administration/cartes: associate a card with any aidant, then validate it.
+pub(crate) async fn cards(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<CardsQuery>,
+) -> Result<HttpResponse, WebError> {
+    let CardsQuery { aidant, fait } = query.into_inner();
+    let done = match fait.as_str() {
+        "associee" => Some("Carte associée. Validez-la maintenant avec un code qu'elle affiche."),
+        "validee" => Some("Carte validée : l'aidant peut se connecter avec."),
+        _ => None,
+    };
+    let aidant = if fait == "associee" {
+        aidant
+    } else {
+        String::new()
+    };
+    cards_page(&req, &state, StatusCode::OK, |csrf| CardsPage {
+        csrf,
+        aidant,
+        serial: String::new(),
+        done,
+        error: None,
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CardForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    aidant: String,
+    #[serde(default)]
+    serial: String,
+    #[serde(default)]
+    otp: String,
+}
+
+/// What a member is told of a refused card action.
+fn staff_card_refusal(refusal: StaffCardRefusal) -> String {
+    match refusal {
+        StaffCardRefusal::UnknownAidant => "Aucun aidant n'a cette adresse électronique.".into(),
+        StaffCardRefusal::Card(refusal) => crate::referent::card_refusal_message(refusal),
+    }
+}
+
+/// POST /administration/cartes/associer and …/valider.
+pub(crate) async fn card_action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CardForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let validate = match path.as_str() {
+        "associer" => false,
+        "valider" => true,
+        _ => return Ok(crate::pages::not_found().await),
+    };
+    let Some(session) = staff_session(&req, &state).await? else {
+        return Ok(see_other(SIGN_IN));
+    };
+    let now = state.clock.now();
+    let CardForm {
+        aidant,
+        serial,
+        otp,
+        ..
+    } = form.into_inner();
+    let (typed_aidant, typed_serial) = (aidant.clone(), serial.clone());
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = session.support() else {
+            return Ok(None);
+        };
+        Ok(Some(if validate {
+            authenticator::staff_validate_card(
+                conn,
+                &state.rng,
+                &state.cipher,
+                &state.policy,
+                now,
+                &who,
+                &aidant,
+                &otp,
+            )?
+        } else {
+            authenticator::staff_associate_card(conn, &state.rng, now, &who, &aidant, &serial)?
+        }))
+    })
+    .await?;
+    let error = match outcome {
+        None => return Ok(not_allowed()),
+        Some(Ok(_)) => {
+            let fait = if validate { "validee" } else { "associee" };
+            let aidant: String =
+                url::form_urlencoded::byte_serialize(typed_aidant.as_bytes()).collect();
+            return Ok(see_other(&format!(
+                "/administration/cartes?fait={fait}&aidant={aidant}"
+            )));
+        }
+        Some(Err(refusal)) => staff_card_refusal(refusal),
+    };
+    // Nothing typed is lost: the associate form keeps both fields, the validation its aidant.
+    cards_page(&req, &state, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
+        CardsPage {
+            csrf,
+            aidant: typed_aidant,
+            serial: if validate {
+                String::new()
+            } else {
+                typed_serial
+            },
+            done: None,
+            error: Some(error),
+        }
+    })
+    .await
 }

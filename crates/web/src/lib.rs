@@ -282,6 +282,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(administration::logout),
         )
         .route(
+            "/administration/cartes",
+            web::get().to(administration::cards),
+        )
+        .route(
+            "/administration/cartes/{action}",
+            web::post().to(administration::card_action),
+        )
+        .route(
             "/administration/enrolement/{token}",
             web::get().to(administration::enrolment),
         )

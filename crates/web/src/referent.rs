@@ -398,7 +398,7 @@ pub(crate) async fn aidant(
 }
 
 /// The French sentence for a refused card action.
-fn card_refusal_message(refusal: CardRefusal) -> String {
+pub(crate) fn card_refusal_message(refusal: CardRefusal) -> String {
     match refusal {
         CardRefusal::NotMember => "Cet aidant ne dépend pas de votre structure.".into(),
         CardRefusal::UnknownSerial => {
