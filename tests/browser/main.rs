@@ -3,7 +3,8 @@
 //! site's FranceConnect button; (b) an aidant creates a mandate with the usager identifying at
 //! FranceConnect, prints the attestation and verifies it by its link; (c) a référent adds an
 //! aidant, associates and validates a card, and the new aidant signs in with it; then the pages
-//! the journeys do not cross. The simulated FranceConnect and administrative site are served as
+//! the journeys do not cross; (f) a member of the national team enrols her card, signs in to
+//! the back office and gives a new structure's first référent her card. The simulated FranceConnect and administrative site are served as
 //! `localhost` and Aidants Connect as `127.0.0.1`: two sites, as in production, so the cookies'
 //! SameSite rules are exercised. Screenshots and axe reports: `target/navigateur/<journey>/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -231,6 +232,126 @@ async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
 
     sign_in(&chrome, &service, "ines.moreau@ccas-test.fr", STOCK_SEED).await;
     chrome.expect_text("Inès Moreau — CCAS de Test A").await;
+    chrome.finish().await;
+}
+
+/// (f) The national team: Nora, created by the command line, enrols her card through her
+/// link (the QR code read as an application reads it), signs in to the back office, and gives
+/// Chloé — first référent of her structure, created without a card — the card in stock; Chloé
+/// then signs in with it.
+#[tokio::test]
+async fn f_the_national_team_gives_a_first_referent_her_card() {
+    let (service, _sim) = simulated_service();
+    let rng = SystemRandom::new();
+    let chloe = "chloe.premiere@ccas-test.fr";
+    aidants_connect::admin::create_aidant(
+        &mut service.conn(),
+        &rng,
+        service.clock_now(),
+        &aidants_connect::admin::AidantInput {
+            email: chloe.into(),
+            first_name: "Chloé".into(),
+            last_name: "Première".into(),
+            profession: String::new(),
+            phone: String::new(),
+            siret: "11111111100011".into(),
+            referent: true,
+        },
+    )
+    .unwrap();
+    aidants_connect::admin::activate_aidant(&mut service.conn(), &rng, service.clock_now(), chloe)
+        .unwrap();
+    aidants_connect::admin::import_cards(
+        &mut service.conn(),
+        &rng,
+        &service.cipher,
+        service.clock_now(),
+        format!("{STOCK_SERIAL},{STOCK_SEED}\n").as_bytes(),
+    )
+    .unwrap();
+    let nora = "nora.nationale@aidantsconnect.beta.gouv.fr";
+    let created = aidants_connect::admin::create_staff(
+        &mut service.conn(),
+        &rng,
+        &service.cipher,
+        Duration::hours(48),
+        service.clock_now(),
+        nora,
+        "Nora",
+        "Nationale",
+        "admin",
+    )
+    .unwrap();
+    let token = created.token.unwrap().expose().to_owned();
+    let uri = authenticator::staff_enrolment(
+        &mut service.conn(),
+        &service.cipher,
+        service.clock_now(),
+        &token,
+    )
+    .unwrap()
+    .unwrap()
+    .enrolment
+    .otpauth_uri(nora);
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let seed = hex::encode(
+        data_encoding::BASE32_NOPAD
+            .decode(secret.as_bytes())
+            .unwrap(),
+    );
+
+    let base = service.issuer().to_owned();
+    let chrome = Chrome::start("f-equipe-nationale", &base).await;
+    chrome
+        .open(
+            &format!("{base}/administration/enrolement/{token}"),
+            "enrolement",
+        )
+        .await;
+    chrome
+        .type_in("Code affiché par l'application", &service.next_code(&seed))
+        .await;
+    chrome.click("Enrôler ma carte", "carte-enrolee").await;
+    chrome.expect_text("Votre carte est enrôlée").await;
+    chrome.type_in("Adresse électronique", nora).await;
+    chrome
+        .type_in("Code affiché par votre carte", &service.next_code(&seed))
+        .await;
+    chrome.click("Se connecter", "administration").await;
+    chrome.expect_text("Nora Nationale").await;
+    chrome.click("Cartes des aidants", "cartes").await;
+    chrome
+        .type_in("Adresse électronique de l'aidant", chloe)
+        .await;
+    chrome
+        .type_in("Numéro de série de la carte", STOCK_SERIAL)
+        .await;
+    chrome.click("Associer la carte", "carte-associee").await;
+    chrome
+        .expect_text(&format!("Valider la carte de {chloe}"))
+        .await;
+    chrome
+        .type_in("Code affiché par la carte", &service.next_code(STOCK_SEED))
+        .await;
+    chrome.click("Valider la carte", "carte-validee").await;
+    chrome
+        .expect_text("Carte validée : l'aidant peut se connecter avec.")
+        .await;
+    chrome
+        .open(&format!("{base}/administration/"), "retour-administration")
+        .await;
+    chrome
+        .click("Se déconnecter", "deconnexion-administration")
+        .await;
+
+    sign_in(&chrome, &service, chloe, STOCK_SEED).await;
+    chrome.expect_text("Chloé Première — CCAS de Test A").await;
     chrome.finish().await;
 }
 
