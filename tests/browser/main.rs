@@ -236,31 +236,14 @@ async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
 }
 
 /// (f) The national team: Nora, created by the command line, enrols her card through her
-/// link (the QR code read as an application reads it), signs in to the back office, and gives
-/// Chloé — first référent of her structure, created without a card — the card in stock; Chloé
+/// link (the QR code read as an application reads it), signs in to the back office, creates a
+/// structure and its référent Chloé, activates her, and gives her the card in stock; Chloé
 /// then signs in with it.
 #[tokio::test]
 async fn f_the_national_team_gives_a_first_referent_her_card() {
     let (service, _sim) = simulated_service();
     let rng = SystemRandom::new();
-    let chloe = "chloe.premiere@ccas-test.fr";
-    aidants_connect::admin::create_aidant(
-        &mut service.conn(),
-        &rng,
-        service.clock_now(),
-        &aidants_connect::admin::AidantInput {
-            email: chloe.into(),
-            first_name: "Chloé".into(),
-            last_name: "Première".into(),
-            profession: String::new(),
-            phone: String::new(),
-            siret: "11111111100011".into(),
-            referent: true,
-        },
-    )
-    .unwrap();
-    aidants_connect::admin::activate_aidant(&mut service.conn(), &rng, service.clock_now(), chloe)
-        .unwrap();
+    let chloe = "chloe.premiere@fs-brest.fr";
     aidants_connect::admin::import_cards(
         &mut service.conn(),
         &rng,
@@ -325,6 +308,32 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
         .await;
     chrome.click("Se connecter", "administration").await;
     chrome.expect_text("Nora Nationale").await;
+    chrome.click("Structures", "structures").await;
+    for (label, value) in [
+        ("Nom", "France Services de Brest"),
+        ("SIRET", "12345678900011"),
+        ("Adresse", "2 rue de Siam"),
+        ("Code postal", "29200"),
+        ("Ville", "Brest"),
+        ("Type", "France Services"),
+    ] {
+        chrome.type_in(label, value).await;
+    }
+    chrome.click("Créer la structure", "structure-creee").await;
+    for (label, value) in [
+        ("Adresse électronique professionnelle", chloe),
+        ("Prénom", "Chloé"),
+        ("Nom", "Première"),
+        ("Profession", "Conseillère France Services"),
+    ] {
+        chrome.type_in(label, value).await;
+    }
+    chrome.tick("Référent de la structure").await;
+    chrome.click("Ajouter", "referente-ajoutee").await;
+    chrome
+        .click("Activer le compte de Chloé Première", "referente-activee")
+        .await;
+    chrome.expect_text("Compte activé").await;
     chrome.click("Cartes des aidants", "cartes").await;
     chrome
         .type_in("Adresse électronique de l'aidant", chloe)
@@ -351,7 +360,9 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
         .await;
 
     sign_in(&chrome, &service, chloe, STOCK_SEED).await;
-    chrome.expect_text("Chloé Première — CCAS de Test A").await;
+    chrome
+        .expect_text("Chloé Première — France Services de Brest")
+        .await;
     chrome.finish().await;
 }
 

@@ -413,14 +413,7 @@ async fn the_national_team_equips_a_first_referent(backend: Backend) {
     service.sign_in(&Browser::new(), chloe, STOCK_SEED).await;
 
     let entries = journal::chain_entries(&mut service.conn(), journal::NATIONAL_CHAIN).unwrap();
-    let nora_id: String = {
-        use diesel::prelude::*;
-        store::schema::staff::table
-            .filter(store::schema::staff::email.eq(EMAIL))
-            .select(store::schema::staff::id)
-            .first(&mut service.conn())
-            .unwrap()
-    };
+    let nora_id = nora_id(&service);
     for action in ["card_association", "card_validation"] {
         let entry = entries.iter().rfind(|e| e.action == action).unwrap();
         assert_eq!(entry.subject, STOCK_SERIAL);
@@ -432,8 +425,148 @@ async fn the_national_team_equips_a_first_referent(backend: Backend) {
     }
 }
 
+/// Nora's staff id.
+fn nora_id(service: &TestService) -> String {
+    use diesel::prelude::*;
+    store::schema::staff::table
+        .filter(store::schema::staff::email.eq(EMAIL))
+        .select(store::schema::staff::id)
+        .first(&mut service.conn())
+        .unwrap()
+}
+
+/// A structure and its référent made from the back office: an auditor sees the structures but
+/// may create none; an administrator's wrong postcode is refused with what was typed kept;
+/// the structure is found by name, case aside, and by département; its référent is added
+/// pending activation, then activated (her welcome is written), each step journaled with the
+/// member's id.
+async fn a_structure_and_its_referent_are_made_from_the_back_office(backend: Backend) {
+    let service = TestService::start(backend);
+    let base = service.issuer().to_owned();
+    let list = "/administration/structures";
+    let fields = |zipcode: &'static str| {
+        vec![
+            ("name", "France Services de Brest"),
+            ("siret", "12345678900011"),
+            ("address", "2 rue de Siam"),
+            ("zipcode", zipcode),
+            ("city", "Brest"),
+            ("kind", "France Services"),
+        ]
+    };
+    let ana = member_signed_in(
+        &service,
+        "ana.auditrice@aidantsconnect.beta.gouv.fr",
+        "EQANA0000001",
+        ANA_SEED,
+        authenticator::StaffRole::Auditor,
+    )
+    .await;
+    let seen = ana.get(&format!("{base}{list}")).await;
+    assert_eq!(seen.status, 200);
+    assert!(!seen.body.contains("Créer la structure"));
+    let refused = ana
+        .post_from(&base, "/administration/", list, &fields("29200"))
+        .await;
+    assert_eq!(refused.status, 403);
+    let found = |q: &str| {
+        accounts::search_organisations(&mut service.conn(), q, 50)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(found("brest"), 0, "nothing written on refusal");
+
+    let nora = member_signed_in(
+        &service,
+        EMAIL,
+        "EQNORA000001",
+        NORA_SEED,
+        authenticator::StaffRole::Admin,
+    )
+    .await;
+    let wrong = nora.post_from(&base, list, list, &fields("2920")).await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.body.contains("code postal invalide"),
+        "{}",
+        wrong.body
+    );
+    assert!(wrong.body.contains("value=\"France Services de Brest\""));
+    let created = nora.post_from(&base, list, list, &fields("29200")).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let page = created.location.unwrap();
+    for q in ["BREST", "29", "12345678900011"] {
+        let results = nora.get(&format!("{base}{list}?q={q}")).await;
+        assert!(results.body.contains(&format!("href=\"{page}\"")), "{q}");
+    }
+    assert_eq!(found("ccas de test"), 1, "the fixture A only");
+
+    let referent = [
+        ("email", "lea.martin@fs-brest.fr"),
+        ("first_name", "Léa"),
+        ("last_name", "Martin"),
+        ("profession", "Conseillère"),
+        ("referent", "1"),
+    ];
+    let added = nora
+        .post_from(&base, &page, &format!("{page}/aidants"), &referent)
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let again = nora
+        .post_from(&base, &page, &format!("{page}/aidants"), &referent)
+        .await;
+    assert_eq!(again.status, 422);
+    assert!(again.body.contains("fait déjà partie de la structure"));
+    let shown = nora.get(&format!("{base}{page}")).await;
+    assert!(shown
+        .body
+        .contains("aria-label=\"Activer le compte de Léa Martin\""));
+    let activated = nora
+        .post_from(
+            &base,
+            &page,
+            &format!("{page}/activer"),
+            &[("email", "lea.martin@fs-brest.fr")],
+        )
+        .await;
+    assert_eq!(activated.status, 303, "{}", activated.body);
+    let lea = accounts::find_aidant_by_email(&mut service.conn(), "lea.martin@fs-brest.fr")
+        .unwrap()
+        .unwrap();
+    assert!(lea.active);
+    let welcome: i64 = {
+        use diesel::prelude::*;
+        store::schema::outbox::table
+            .filter(store::schema::outbox::recipient.eq("lea.martin@fs-brest.fr"))
+            .filter(store::schema::outbox::kind.eq("welcome"))
+            .count()
+            .get_result(&mut service.conn())
+            .unwrap()
+    };
+    assert_eq!(welcome, 1);
+
+    let tagged = format!("\"staff\":\"{}\"", nora_id(&service));
+    let organisation = page.rsplit('/').next().unwrap().to_owned();
+    let national = journal::chain_entries(&mut service.conn(), journal::NATIONAL_CHAIN).unwrap();
+    let chain = journal::chain_entries(&mut service.conn(), &organisation).unwrap();
+    for (entries, action) in [
+        (&national, "create_organisation"),
+        (&national, "activate_aidant"),
+        (&chain, "add_aidant"),
+        (&chain, "designate_referent"),
+    ] {
+        let entry = entries.iter().rfind(|e| e.action == action).unwrap();
+        assert!(
+            entry.details.contains(&tagged),
+            "{action}: {}",
+            entry.details
+        );
+    }
+}
+
 on_both_backends!(
     the_back_office_has_its_own_door,
     wrong_codes_lock_a_members_card,
-    the_national_team_equips_a_first_referent
+    the_national_team_equips_a_first_referent,
+    a_structure_and_its_referent_are_made_from_the_back_office
 );

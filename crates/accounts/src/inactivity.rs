@@ -195,7 +195,7 @@ fn deactivate(
             now,
             journal::Action::DeactivateAidant,
             Some(organisation_id),
-            None,
+            crate::By::System,
             &idle.aidant,
             serde_json::json!({
                 "aidant": idle.aidant.id,

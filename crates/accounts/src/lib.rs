@@ -13,7 +13,9 @@ use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use store::schema::{aidants, memberships, organisations};
-use store::{new_id, AidantId, DbConnection, OrganisationId, StoreError, Timestamp, WriteTx};
+use store::{
+    new_id, AidantId, DbConnection, OrganisationId, StaffId, StoreError, Timestamp, WriteTx,
+};
 
 /// Errors of account management.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,9 @@ pub enum AccountError {
     /// A SIRET must be 14 digits.
     #[error("SIRET invalide: 14 chiffres attendus")]
     Siret,
+    /// A postcode must be 5 digits.
+    #[error("code postal invalide : 5 chiffres attendus")]
+    Zipcode,
     /// An e-mail address is malformed.
     #[error("adresse électronique invalide")]
     Email,
@@ -61,6 +66,17 @@ pub enum AccountError {
     /// No such organisation.
     #[error("structure inconnue")]
     UnknownOrganisation,
+}
+
+impl AccountError {
+    /// Whether the input was refused (nothing was written, a person can correct it), rather
+    /// than storage failing.
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            AccountError::Store(_) | AccountError::Journal(_) | AccountError::Mail(_)
+        )
+    }
 }
 
 impl From<diesel::result::Error> for AccountError {
@@ -216,6 +232,9 @@ pub fn create_organisation(
     }
     if new.name.trim().is_empty() {
         return Err(AccountError::Name);
+    }
+    if new.zipcode.len() != 5 || !new.zipcode.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AccountError::Zipcode);
     }
     if organisation_by_siret(tx.conn(), new.siret)?.is_some() {
         return Err(AccountError::SiretTaken(new.siret.to_owned()));
@@ -539,8 +558,30 @@ pub fn set_membership_active(
     Ok(changed == 1)
 }
 
-/// Journals `action` about `aidant`, on the structure's chain (or the national one), by `by`
-/// (or nobody: the national team, a rule), with `details`.
+/// Who does an action on accounts: a référent, a member of the national team (through the
+/// back office), or no one in particular (the command line, a rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By<'a> {
+    /// A référent (the journal's `aidant_id`).
+    Referent(&'a AidantId),
+    /// A member of the national team (their id in the entry's details, `staff`).
+    Staff(&'a StaffId),
+    /// The command line or a rule.
+    System,
+}
+
+impl By<'_> {
+    /// `details` with the acting member of the national team, if one acts.
+    pub fn tag(self, mut details: serde_json::Value) -> serde_json::Value {
+        if let (By::Staff(id), Some(map)) = (self, details.as_object_mut()) {
+            map.insert("staff".into(), serde_json::json!(id));
+        }
+        details
+    }
+}
+
+/// Journals `action` about `aidant`, on the structure's chain (or the national one), by `by`,
+/// with `details`.
 #[allow(clippy::too_many_arguments)]
 fn journal_about_member(
     tx: &mut WriteTx<'_>,
@@ -548,10 +589,14 @@ fn journal_about_member(
     now: Timestamp,
     action: journal::Action,
     organisation_id: Option<&OrganisationId>,
-    by: Option<&AidantId>,
+    by: By<'_>,
     aidant: &Aidant,
     details: serde_json::Value,
 ) -> Result<(), AccountError> {
+    let referent = match by {
+        By::Referent(id) => Some(id),
+        By::Staff(_) | By::System => None,
+    };
     journal::append(
         tx,
         rng,
@@ -559,11 +604,11 @@ fn journal_about_member(
         journal::NewEntry {
             chain: organisation_id.map_or(journal::NATIONAL_CHAIN, OrganisationId::as_str),
             action,
-            aidant_id: by,
+            aidant_id: referent,
             usager_id: None,
             organisation_id,
             subject: aidant.id.as_str(),
-            details,
+            details: by.tag(details),
         },
     )?;
     Ok(())
@@ -576,7 +621,7 @@ fn journal_member_action(
     now: Timestamp,
     action: journal::Action,
     organisation_id: Option<&OrganisationId>,
-    by: Option<&AidantId>,
+    by: By<'_>,
     aidant: &Aidant,
 ) -> Result<(), AccountError> {
     journal_about_member(
@@ -601,7 +646,7 @@ pub fn add_member(
     organisation_id: &OrganisationId,
     new: NewAidant<'_>,
     role: Role,
-    by: Option<&AidantId>,
+    by: By<'_>,
 ) -> Result<Aidant, AccountError> {
     let aidant = match find_aidant_by_email(tx.conn(), new.email)? {
         Some(existing) => {
@@ -658,7 +703,7 @@ pub fn designate_referent(
             now,
             journal::Action::DesignateReferent,
             Some(organisation_id),
-            Some(by),
+            By::Referent(by),
             &member.aidant,
         )?;
     }
@@ -688,6 +733,7 @@ pub fn activate_aidant(
     rng: &dyn SecureRandom,
     now: Timestamp,
     email: &str,
+    by: By<'_>,
 ) -> Result<Aidant, AccountError> {
     let Some(mut aidant) = find_aidant_by_email(tx.conn(), email)? else {
         return Err(AccountError::UnknownEmail(normalise_email(email)));
@@ -702,7 +748,7 @@ pub fn activate_aidant(
             now,
             journal::Action::ActivateAidant,
             None,
-            None,
+            by,
             &aidant,
         )?;
         let organisations = working_organisations(tx.conn(), &aidant.id)?;
@@ -735,6 +781,7 @@ pub fn register_organisation(
     rng: &dyn SecureRandom,
     now: Timestamp,
     new: NewOrganisation<'_>,
+    by: By<'_>,
 ) -> Result<Organisation, AccountError> {
     let organisation = create_organisation(tx, rng, now, new)?;
     journal::append(
@@ -748,7 +795,7 @@ pub fn register_organisation(
             usager_id: None,
             organisation_id: Some(&organisation.id),
             subject: &organisation.siret,
-            details: serde_json::json!({ "name": organisation.name }),
+            details: by.tag(serde_json::json!({ "name": organisation.name })),
         },
     )?;
     Ok(organisation)
@@ -834,12 +881,46 @@ pub fn record_undeliverable(
             now,
             journal::Action::EmailUndeliverable,
             organisation_id,
-            None,
+            By::System,
             &aidant,
             serde_json::json!({ "aidant": aidant.id, "message": message_id, "kind": kind }),
         )?;
     }
     Ok(())
+}
+
+diesel::define_sql_function!(
+    /// Lower case, the same on both backends (PostgreSQL's `LIKE` is case-sensitive).
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+);
+
+/// The organisations whose name, SIRET, city or postcode (a département is its first digits)
+/// holds `query`, by name, at most `limit`; every organisation when `query` is empty.
+pub fn search_organisations(
+    conn: &mut DbConnection,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<Organisation>, AccountError> {
+    let term = query.trim().to_lowercase();
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let anywhere = format!("%{escaped}%");
+    let starts = format!("{escaped}%");
+    Ok(organisations::table
+        .filter(
+            lower(organisations::name)
+                .like(&anywhere)
+                .escape('\\')
+                .or(organisations::siret.like(&starts).escape('\\'))
+                .or(lower(organisations::city).like(&anywhere).escape('\\'))
+                .or(organisations::zipcode.like(&starts).escape('\\')),
+        )
+        .order((organisations::name.asc(), organisations::id))
+        .limit(limit)
+        .select(Organisation::as_select())
+        .load(conn)?)
 }
 
 /// Habilitated organisations and active aidants (active account with an active membership),
@@ -979,7 +1060,7 @@ mod tests {
                     &open.id,
                     new_aidant("Lou@Test.fr "),
                     Role::Referent,
-                    None,
+                    By::System,
                 )
             })
         };

@@ -20,11 +20,10 @@ pub enum AdminError {
 
 impl From<accounts::AccountError> for AdminError {
     fn from(e: accounts::AccountError) -> Self {
-        match e {
-            accounts::AccountError::Store(_) | accounts::AccountError::Journal(_) => {
-                AdminError::Failed(e.into())
-            }
-            refused => AdminError::Refused(refused.to_string()),
+        if e.is_refusal() {
+            AdminError::Refused(e.to_string())
+        } else {
+            AdminError::Failed(e.into())
         }
     }
 }
@@ -135,11 +134,6 @@ pub fn create_organisation(
     now: Timestamp,
     input: &OrganisationInput,
 ) -> Result<accounts::Organisation, AdminError> {
-    if input.zipcode.len() != 5 || !input.zipcode.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AdminError::Refused(
-            "code postal invalide : 5 chiffres attendus".into(),
-        ));
-    }
     Ok(write_transaction(conn, |tx| {
         accounts::register_organisation(
             tx,
@@ -154,6 +148,7 @@ pub fn create_organisation(
                 kind: &input.kind,
                 habilitation: accounts::Habilitation::Validated,
             },
+            accounts::By::System,
         )
     })?)
 }
@@ -253,7 +248,7 @@ pub fn create_aidant(
                 active: false,
             },
             role,
-            None,
+            accounts::By::System,
         )
     })?)
 }
@@ -266,7 +261,7 @@ pub fn activate_aidant(
     email: &str,
 ) -> Result<accounts::Aidant, AdminError> {
     Ok(write_transaction(conn, |tx| {
-        accounts::activate_aidant(tx, rng, now, email)
+        accounts::activate_aidant(tx, rng, now, email, accounts::By::System)
     })?)
 }
 

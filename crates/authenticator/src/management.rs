@@ -669,7 +669,7 @@ pub fn add_aidant(
                 ..new
             },
             accounts::Role::Aidant,
-            Some(referent.referent_id()),
+            accounts::By::Referent(referent.referent_id()),
         )
     })
 }

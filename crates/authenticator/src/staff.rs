@@ -660,3 +660,65 @@ pub fn staff_validate_card(
         Ok(Ok(card))
     })
 }
+
+impl SupportStaff<'_> {
+    /// Who acts, as the accounts' journal entries name them.
+    fn by(&self) -> accounts::By<'_> {
+        accounts::By::Staff(&self.staff.id)
+    }
+}
+
+/// The national team creates a habilitated structure (`create_organisation`, with the
+/// member's id). Refusals are the accounts' (`AccountError::is_refusal`).
+pub fn staff_create_organisation(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    new: accounts::NewOrganisation<'_>,
+) -> Result<accounts::Organisation, accounts::AccountError> {
+    write_transaction(conn, |tx| {
+        accounts::register_organisation(tx, rng, now, new, who.by())
+    })
+}
+
+/// The national team adds an aidant or a référent to a structure, pending activation
+/// (`add_aidant`, and `designate_referent` for a référent, with the member's id).
+pub fn staff_add_member(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    organisation_id: &store::OrganisationId,
+    new: accounts::NewAidant<'_>,
+    role: accounts::Role,
+) -> Result<accounts::Aidant, accounts::AccountError> {
+    write_transaction(conn, |tx| {
+        accounts::add_member(
+            tx,
+            rng,
+            now,
+            organisation_id,
+            accounts::NewAidant {
+                active: false,
+                ..new
+            },
+            role,
+            who.by(),
+        )
+    })
+}
+
+/// The national team activates an aidant after their training (`activate_aidant`, with the
+/// member's id; the welcome and the référents' notices are written to the outbox).
+pub fn staff_activate_aidant(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    email: &str,
+) -> Result<accounts::Aidant, accounts::AccountError> {
+    write_transaction(conn, |tx| {
+        accounts::activate_aidant(tx, rng, now, email, who.by())
+    })
+}

@@ -484,3 +484,470 @@ pub(crate) async fn card_action(
     })
     .await
 }
+
+/// A signed-in member, or the way to the sign-in page.
+async fn signed_in(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<Result<StaffSession, HttpResponse>, WebError> {
+    Ok(staff_session(req, state)
+        .await?
+        .ok_or_else(|| see_other(SIGN_IN)))
+}
+
+/// An accounts' outcome: done, or refused with the French reason (nothing written).
+fn refused_or<T>(result: Result<T, accounts::AccountError>) -> Result<Result<T, String>, WebError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(e) if e.is_refusal() => Ok(Err(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What the structure creation form holds (kept when refused).
+#[derive(Deserialize, Default, Clone)]
+pub(crate) struct StructureForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    siret: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    zipcode: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    kind: String,
+}
+
+/// A text field of a form, with what was typed in it.
+struct Field {
+    id: &'static str,
+    label: &'static str,
+    value: String,
+}
+
+impl Field {
+    fn new(id: &'static str, label: &'static str, value: &str) -> Field {
+        Field {
+            id,
+            label,
+            value: value.to_owned(),
+        }
+    }
+}
+
+struct StructureRow {
+    id: String,
+    name: String,
+    siret: String,
+    place: String,
+    habilitation: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin_structures.html")]
+struct StructuresPage {
+    csrf: String,
+    query: String,
+    rows: Vec<StructureRow>,
+    may_create: bool,
+    fields: Vec<Field>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// The habilitation state as the back office names it.
+fn habilitation_label(habilitation: accounts::Habilitation) -> &'static str {
+    use accounts::Habilitation as H;
+    match habilitation {
+        H::New => "demande déposée",
+        H::Awaiting => "en attente de l'équipe",
+        H::Validated => "habilitée",
+        H::Refused => "refusée",
+        H::ChangesRequired => "modifications demandées",
+        H::Closed => "fermée",
+    }
+}
+
+/// The structures page: search results and, for who may, the creation form.
+async fn structures_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    session: &StaffSession,
+    query: String,
+    form: StructureForm,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let search = query.clone();
+    let found = with_db(state, move |conn, _| {
+        Ok(accounts::search_organisations(conn, &search, 50)?)
+    })
+    .await?;
+    let csrf = CsrfToken::for_request(req, state)?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = StructuresPage {
+        csrf: csrf.value.clone(),
+        query,
+        rows: found
+            .into_iter()
+            .map(|o| StructureRow {
+                id: o.id.into(),
+                name: o.name,
+                siret: o.siret,
+                place: format!("{} {}", o.zipcode, o.city),
+                habilitation: habilitation_label(o.habilitation),
+            })
+            .collect(),
+        may_create: session.support().is_some(),
+        fields: vec![
+            Field::new("name", "Nom", &form.name),
+            Field::new("siret", "SIRET (14 chiffres)", &form.siret),
+            Field::new("address", "Adresse", &form.address),
+            Field::new("zipcode", "Code postal", &form.zipcode),
+            Field::new("city", "Ville", &form.city),
+            Field::new(
+                "kind",
+                "Type (France Services, CCAS, mairie, association…)",
+                &form.kind,
+            ),
+        ],
+        error,
+    };
+    render(status, &page, Some(&csrf), state.secure_cookies)
+}
+
+/// GET /administration/structures?q=: search by name, SIRET, city or département.
+pub(crate) async fn structures(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, WebError> {
+    let session = match signed_in(&req, &state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    let q = query.into_inner().q;
+    structures_page(&req, &state, &session, q, StructureForm::default(), None).await
+}
+
+/// POST /administration/structures: a new habilitated structure.
+pub(crate) async fn create_structure(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<StructureForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let session = match signed_in(&req, &state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    let form = form.into_inner();
+    let (typed, acting) = (form.clone(), session.clone());
+    let now = state.clock.now();
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = acting.support() else {
+            return Ok(None);
+        };
+        Ok(Some(refused_or(authenticator::staff_create_organisation(
+            conn,
+            &state.rng,
+            now,
+            &who,
+            accounts::NewOrganisation {
+                name: &form.name,
+                siret: form.siret.trim(),
+                address: form.address.trim(),
+                zipcode: form.zipcode.trim(),
+                city: form.city.trim(),
+                kind: form.kind.trim(),
+                habilitation: accounts::Habilitation::Validated,
+            },
+        ))?))
+    })
+    .await?;
+    match outcome {
+        None => Ok(not_allowed()),
+        Some(Ok(created)) => Ok(see_other(&format!(
+            "/administration/structures/{}",
+            created.id
+        ))),
+        Some(Err(message)) => {
+            structures_page(&req, &state, &session, String::new(), typed, Some(message)).await
+        }
+    }
+}
+
+struct MemberLine {
+    name: String,
+    email: String,
+    referent: bool,
+    pending: bool,
+    active: bool,
+}
+
+/// What the member form holds (kept when refused).
+#[derive(Deserialize, Default, Clone)]
+pub(crate) struct MemberForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    profession: String,
+    #[serde(default)]
+    referent: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_structure.html")]
+struct StructurePage {
+    csrf: String,
+    id: String,
+    name: String,
+    siret: String,
+    address: String,
+    habilitation: &'static str,
+    members: Vec<MemberLine>,
+    may_manage: bool,
+    fields: Vec<Field>,
+    referent: bool,
+    done: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DoneQuery {
+    #[serde(default)]
+    fait: String,
+}
+
+/// A structure's page, or the missing page.
+#[allow(clippy::too_many_arguments)]
+async fn structure_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    session: &StaffSession,
+    id: String,
+    form: MemberForm,
+    done: Option<&'static str>,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let organisation_id = store::OrganisationId::from(id.clone());
+    let found = with_db(state, move |conn, _| {
+        let Some(organisation) = accounts::organisation(conn, &organisation_id)? else {
+            return Ok(None);
+        };
+        let members = accounts::members(conn, &organisation_id)?;
+        Ok(Some((organisation, members)))
+    })
+    .await?;
+    let Some((organisation, members)) = found else {
+        return Ok(crate::pages::not_found().await);
+    };
+    let csrf = CsrfToken::for_request(req, state)?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = StructurePage {
+        csrf: csrf.value.clone(),
+        id,
+        name: organisation.name,
+        siret: organisation.siret,
+        address: format!(
+            "{}, {} {}",
+            organisation.address, organisation.zipcode, organisation.city
+        ),
+        habilitation: habilitation_label(organisation.habilitation),
+        members: members
+            .into_iter()
+            .map(|m| MemberLine {
+                name: m.aidant.full_name(),
+                email: m.aidant.email,
+                referent: m.role == accounts::Role::Referent,
+                pending: !m.aidant.active,
+                active: m.active,
+            })
+            .collect(),
+        may_manage: session.support().is_some(),
+        fields: vec![
+            Field::new("email", "Adresse électronique professionnelle", &form.email),
+            Field::new("first_name", "Prénom", &form.first_name),
+            Field::new("last_name", "Nom", &form.last_name),
+            Field::new("profession", "Profession", &form.profession),
+        ],
+        referent: !form.referent.is_empty(),
+        done,
+        error,
+    };
+    render(status, &page, Some(&csrf), state.secure_cookies)
+}
+
+/// GET /administration/structures/{id}: the structure and its aidants.
+pub(crate) async fn structure(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<DoneQuery>,
+) -> Result<HttpResponse, WebError> {
+    let session = match signed_in(&req, &state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    let done = match query.fait.as_str() {
+        "ajoute" => Some("Aidant ajouté, en attente d'activation après sa formation."),
+        "active" => Some("Compte activé : l'aidant a reçu son message de bienvenue."),
+        _ => None,
+    };
+    structure_page(
+        &req,
+        &state,
+        &session,
+        path.into_inner(),
+        MemberForm::default(),
+        done,
+        None,
+    )
+    .await
+}
+
+/// POST /administration/structures/{id}/aidants: an aidant or référent, pending activation.
+pub(crate) async fn add_member(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<MemberForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let session = match signed_in(&req, &state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    let id = path.into_inner();
+    let form = form.into_inner();
+    let (typed, acting, organisation_id) = (
+        form.clone(),
+        session.clone(),
+        store::OrganisationId::from(id.clone()),
+    );
+    let now = state.clock.now();
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = acting.support() else {
+            return Ok(None);
+        };
+        let role = if form.referent.is_empty() {
+            accounts::Role::Aidant
+        } else {
+            accounts::Role::Referent
+        };
+        Ok(Some(
+            refused_or(authenticator::staff_add_member(
+                conn,
+                &state.rng,
+                now,
+                &who,
+                &organisation_id,
+                accounts::NewAidant {
+                    email: &form.email,
+                    first_name: &form.first_name,
+                    last_name: &form.last_name,
+                    profession: &form.profession,
+                    phone: "",
+                    active: false,
+                },
+                role,
+            ))?
+            .map(|_| ()),
+        ))
+    })
+    .await?;
+    match outcome {
+        None => Ok(not_allowed()),
+        Some(Ok(())) => Ok(see_other(&format!(
+            "/administration/structures/{id}?fait=ajoute"
+        ))),
+        Some(Err(message)) => {
+            structure_page(&req, &state, &session, id, typed, None, Some(message)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActivateForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// POST /administration/structures/{id}/activer: activates an aidant after their training.
+pub(crate) async fn activate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<ActivateForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let session = match signed_in(&req, &state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    let id = path.into_inner();
+    let email = form.into_inner().email;
+    let now = state.clock.now();
+    let acting = session.clone();
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = acting.support() else {
+            return Ok(None);
+        };
+        Ok(Some(
+            refused_or(authenticator::staff_activate_aidant(
+                conn, &state.rng, now, &who, &email,
+            ))?
+            .map(|_| ()),
+        ))
+    })
+    .await?;
+    match outcome {
+        None => Ok(not_allowed()),
+        Some(Ok(())) => Ok(see_other(&format!(
+            "/administration/structures/{id}?fait=active"
+        ))),
+        Some(Err(message)) => {
+            structure_page(
+                &req,
+                &state,
+                &session,
+                id,
+                MemberForm::default(),
+                None,
+                Some(message),
+            )
+            .await
+        }
+    }
+}

@@ -286,6 +286,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(administration::cards),
         )
         .route(
+            "/administration/structures",
+            web::get().to(administration::structures),
+        )
+        .route(
+            "/administration/structures",
+            web::post().to(administration::create_structure),
+        )
+        .route(
+            "/administration/structures/{id}",
+            web::get().to(administration::structure),
+        )
+        .route(
+            "/administration/structures/{id}/aidants",
+            web::post().to(administration::add_member),
+        )
+        .route(
+            "/administration/structures/{id}/activer",
+            web::post().to(administration::activate),
+        )
+        .route(
             "/administration/cartes/{action}",
             web::post().to(administration::card_action),
         )
