@@ -308,6 +308,13 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
         .await;
     chrome.click("Se connecter", "administration").await;
     chrome.expect_text("Nora Nationale").await;
+    chrome.click("Équipe nationale", "equipe").await;
+    chrome
+        .expect_text("nora.nationale@aidantsconnect.beta.gouv.fr")
+        .await;
+    chrome
+        .click("Administration", "administration-accueil")
+        .await;
     chrome.click("Structures", "structures").await;
     for (label, value) in [
         ("Nom", "France Services de Brest"),

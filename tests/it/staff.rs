@@ -266,6 +266,7 @@ async fn member_signed_in(
             role,
         },
         authenticator::StaffCard::Known { serial, seed_hex },
+        None,
     )
     .unwrap()
     .unwrap();
@@ -564,7 +565,89 @@ async fn a_structure_and_its_referent_are_made_from_the_back_office(backend: Bac
     }
 }
 
+/// Only an administrator sees the team and adds to it: a refused form keeps what was typed; a
+/// new member's link is shown once and works; the new support member may not manage the team.
+async fn an_administrator_adds_a_member_who_enrols(backend: Backend) {
+    let service = TestService::start(backend);
+    let base = service.issuer().to_owned();
+    let team = "/administration/equipe";
+    let ana = member_signed_in(
+        &service,
+        "ana.auditrice@aidantsconnect.beta.gouv.fr",
+        "EQANA0000001",
+        ANA_SEED,
+        authenticator::StaffRole::Auditor,
+    )
+    .await;
+    assert_eq!(ana.get(&format!("{base}{team}")).await.status, 403);
+    let nora = member_signed_in(
+        &service,
+        EMAIL,
+        "EQNORA000001",
+        NORA_SEED,
+        authenticator::StaffRole::Admin,
+    )
+    .await;
+    let sam = "sam.support@aidantsconnect.beta.gouv.fr";
+    let fields = [
+        ("email", sam),
+        ("first_name", "Sam"),
+        ("last_name", "Support"),
+    ];
+    let no_role = nora.post_from(&base, team, team, &fields).await;
+    assert_eq!(no_role.status, 422);
+    assert!(no_role.body.contains("Choisissez le rôle du membre."));
+    assert!(no_role.body.contains(&format!("value=\"{sam}\"")));
+    let mut with_role = fields.to_vec();
+    with_role.push(("role", "support"));
+    let created = nora.post_from(&base, team, team, &with_role).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let marker = "/administration/enrolement/";
+    let start = created.body.find(marker).expect("the link is shown");
+    let token: String = created.body[start + marker.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert!(
+        !nora
+            .get(&format!("{base}{team}"))
+            .await
+            .body
+            .contains(&token),
+        "shown once"
+    );
+
+    let seed = scanned_seed(&service, &token);
+    let link = format!("{marker}{token}");
+    let browser = Browser::new();
+    let code = next_code(&service, &seed);
+    let enrolled = browser
+        .post_from(&base, &link, &link, &[("otp", &code)])
+        .await;
+    assert_eq!(enrolled.status, 303, "{}", enrolled.body);
+    let code = next_code(&service, &seed);
+    assert_eq!(sign_in(&service, &browser, sam, &code).await.status, 303);
+    let home = browser.get(&format!("{base}/administration/")).await;
+    assert!(home.body.contains("<span id=\"role\">support</span>"));
+    assert!(!home.body.contains("/administration/equipe"));
+    assert_eq!(browser.get(&format!("{base}{team}")).await.status, 403);
+
+    let entry = journal::chain_entries(&mut service.conn(), journal::NATIONAL_CHAIN)
+        .unwrap()
+        .into_iter()
+        .rfind(|e| e.action == "create_staff")
+        .unwrap();
+    assert!(
+        entry
+            .details
+            .contains(&format!("\"staff\":\"{}\"", nora_id(&service))),
+        "{}",
+        entry.details
+    );
+}
+
 on_both_backends!(
+    an_administrator_adds_a_member_who_enrols,
     the_back_office_has_its_own_door,
     wrong_codes_lock_a_members_card,
     the_national_team_equips_a_first_referent,

@@ -292,6 +292,7 @@ pub fn create_staff(
             role,
         },
         authenticator::StaffCard::Enrol(link_lifetime),
+        None,
     )?
     .map_err(|refusal| AdminError::Refused(refusal.to_string()))
 }

@@ -163,6 +163,7 @@ pub fn staff_lifetimes(config: &Config) -> authenticator::StaffLifetimes {
     authenticator::StaffLifetimes {
         idle: Duration::minutes(s.idle_minutes),
         absolute: Duration::hours(s.absolute_hours),
+        enrolment: Duration::hours(s.enrolment_hours),
     }
 }
 

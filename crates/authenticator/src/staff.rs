@@ -69,13 +69,15 @@ impl Staff {
     }
 }
 
-/// How long staff sessions last.
+/// How long staff sessions and enrolment links last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StaffLifetimes {
     /// A session unused for this long ends.
     pub idle: Duration,
     /// A session ends this long after sign-in.
     pub absolute: Duration,
+    /// A new member's enrolment link works this long.
+    pub enrolment: Duration,
 }
 
 /// What it takes to create a member of the national team.
@@ -130,7 +132,8 @@ pub struct Created {
 }
 
 /// Creates a member of the national team with their card, journaled `create_staff` on the
-/// national chain. The command line creates the first administrator.
+/// national chain (with the id of the administrator who did it, if one did). The command line
+/// creates the first administrator; the back office goes through [`staff_create_member`].
 pub fn create_staff(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
@@ -138,6 +141,7 @@ pub fn create_staff(
     now: Timestamp,
     new: NewStaff<'_>,
     card: StaffCard<'_>,
+    by: Option<&AdminStaff<'_>>,
 ) -> Result<Result<Created, StaffRefusal>, AuthError> {
     let email = accounts::normalise_email(new.email);
     let valid = email
@@ -217,7 +221,11 @@ pub fn create_staff(
             now,
             Action::CreateStaff,
             &member,
-            serde_json::json!({ "staff": member.id, "role": member.role.as_str() }),
+            serde_json::json!({
+                "member": member.id,
+                "role": member.role.as_str(),
+                "staff": by.map(|admin| &admin.staff.id),
+            }),
         )?;
         Ok(Ok(Created {
             staff: member,
@@ -721,4 +729,61 @@ pub fn staff_activate_aidant(
     write_transaction(conn, |tx| {
         accounts::activate_aidant(tx, rng, now, email, who.by())
     })
+}
+
+/// The proof that the signed-in member is an administrator (who manages the national team).
+#[derive(Debug, Clone, Copy)]
+pub struct AdminStaff<'a> {
+    staff: &'a Staff,
+}
+
+impl StaffSession {
+    /// The proof that this member is an administrator, if they are.
+    pub fn admin(&self) -> Option<AdminStaff<'_>> {
+        (self.staff.role == StaffRole::Admin).then_some(AdminStaff { staff: &self.staff })
+    }
+}
+
+/// An administrator creates a member of the national team, who enrols their digital card
+/// through a single-use link working `link_lifetime` (journaled `create_staff` with the
+/// administrator's id).
+pub fn staff_create_member(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    now: Timestamp,
+    who: &AdminStaff<'_>,
+    new: NewStaff<'_>,
+    link_lifetime: Duration,
+) -> Result<Result<Created, StaffRefusal>, AuthError> {
+    create_staff(
+        conn,
+        rng,
+        cipher,
+        now,
+        new,
+        StaffCard::Enrol(link_lifetime),
+        Some(who),
+    )
+}
+
+/// Every member of the national team, by name.
+pub fn staff_members(conn: &mut DbConnection) -> Result<Vec<(Staff, bool)>, AuthError> {
+    let members: Vec<Staff> = staff::table
+        .order((staff::last_name.asc(), staff::first_name.asc()))
+        .select(Staff::as_select())
+        .load(conn)?;
+    let enrolled: Vec<StaffId> = otp_cards::table
+        .filter(otp_cards::staff_id.is_not_null())
+        .filter(otp_cards::validated_at.is_not_null())
+        .filter(otp_cards::disabled_reason.is_null())
+        .select(otp_cards::staff_id.assume_not_null())
+        .load(conn)?;
+    Ok(members
+        .into_iter()
+        .map(|m| {
+            let has_card = enrolled.contains(&m.id);
+            (m, has_card)
+        })
+        .collect())
 }

@@ -198,6 +198,7 @@ pub fn seed_demo(
             serial: DEMO_STAFF_CARD_SERIAL,
             seed_hex: DEMO_STAFF_CARD_SEED_HEX,
         },
+        None,
     )?
     .map_err(|refusal| anyhow::anyhow!(refusal))?;
     for (identite, demarches, duration) in demo_usagers().map_err(mandate::MandateError::from)? {

@@ -46,6 +46,7 @@ struct HomePage {
     role: &'static str,
     until: String,
     idle_minutes: i64,
+    admin: bool,
 }
 
 #[derive(Template)]
@@ -95,6 +96,7 @@ pub(crate) async fn home(
             .format("%H:%M")
             .to_string(),
         idle_minutes: state.staff.idle.num_minutes(),
+        admin: session.admin().is_some(),
     };
     render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
 }
@@ -949,5 +951,158 @@ pub(crate) async fn activate(
             )
             .await
         }
+    }
+}
+
+struct TeamLine {
+    name: String,
+    email: String,
+    role: &'static str,
+    state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "admin_team.html")]
+struct TeamPage {
+    csrf: String,
+    members: Vec<TeamLine>,
+    fields: Vec<Field>,
+    role: String,
+    /// The enrolment link of the member just created, shown this once.
+    link: Option<String>,
+    error: Option<String>,
+}
+
+/// What the member creation form holds (kept when refused).
+#[derive(Deserialize, Default, Clone)]
+pub(crate) struct TeamForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// The team page, for an administrator; otherwise the refusal or the sign-in.
+async fn team_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    form: TeamForm,
+    link: Option<String>,
+    error: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let session = match signed_in(req, state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    if session.admin().is_none() {
+        return Ok(not_allowed());
+    }
+    let members = with_db(state, |conn, _| Ok(authenticator::staff_members(conn)?)).await?;
+    let csrf = CsrfToken::for_request(req, state)?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = TeamPage {
+        csrf: csrf.value.clone(),
+        members: members
+            .into_iter()
+            .map(|(m, enrolled)| TeamLine {
+                name: m.full_name(),
+                email: m.email,
+                role: m.role.label(),
+                state: match (m.active, enrolled) {
+                    (false, _) => "désactivé",
+                    (true, false) => "carte à enrôler",
+                    (true, true) => "actif",
+                },
+            })
+            .collect(),
+        fields: vec![
+            Field::new("email", "Adresse électronique", &form.email),
+            Field::new("first_name", "Prénom", &form.first_name),
+            Field::new("last_name", "Nom", &form.last_name),
+        ],
+        role: form.role,
+        link,
+        error,
+    };
+    render(status, &page, Some(&csrf), state.secure_cookies)
+}
+
+/// GET /administration/equipe: the national team's members (administrators only).
+pub(crate) async fn team(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    team_page(&req, &state, TeamForm::default(), None, None).await
+}
+
+/// POST /administration/equipe: a new member, whose enrolment link is shown once.
+pub(crate) async fn create_member(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<TeamForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let session = match signed_in(&req, &state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    let form = form.into_inner();
+    let typed = form.clone();
+    let Ok(role) = authenticator::StaffRole::parse(&form.role) else {
+        return team_page(
+            &req,
+            &state,
+            typed,
+            None,
+            Some("Choisissez le rôle du membre.".into()),
+        )
+        .await;
+    };
+    let now = state.clock.now();
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = session.admin() else {
+            return Ok(None);
+        };
+        Ok(Some(authenticator::staff_create_member(
+            conn,
+            &state.rng,
+            &state.cipher,
+            now,
+            &who,
+            authenticator::NewStaff {
+                email: &form.email,
+                first_name: &form.first_name,
+                last_name: &form.last_name,
+                role,
+            },
+            state.staff.enrolment,
+        )?))
+    })
+    .await?;
+    match outcome {
+        None => Ok(not_allowed()),
+        Some(Ok(created)) => {
+            let link = created.token.map(|token| {
+                format!(
+                    "{}/administration/enrolement/{}",
+                    state.provider.issuer().trim_end_matches('/'),
+                    token.expose()
+                )
+            });
+            team_page(&req, &state, TeamForm::default(), link, None).await
+        }
+        Some(Err(refusal)) => team_page(&req, &state, typed, None, Some(refusal.to_string())).await,
     }
 }

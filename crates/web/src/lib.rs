@@ -286,6 +286,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(administration::cards),
         )
         .route(
+            "/administration/equipe",
+            web::get().to(administration::team),
+        )
+        .route(
+            "/administration/equipe",
+            web::post().to(administration::create_member),
+        )
+        .route(
             "/administration/structures",
             web::get().to(administration::structures),
         )
