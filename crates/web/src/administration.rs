@@ -525,6 +525,15 @@ pub(crate) struct StructureForm {
     kind: String,
 }
 
+/// 422 for a page shown again with a refusal, 200 otherwise.
+fn form_status(error: Option<&str>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// A text field of a form, with what was typed in it.
 struct Field {
     id: &'static str,
@@ -595,11 +604,7 @@ async fn structures_page(
     })
     .await?;
     let csrf = CsrfToken::for_request(req, state)?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.as_deref());
     let page = StructuresPage {
         csrf: csrf.value.clone(),
         query,
@@ -766,11 +771,7 @@ async fn structure_page(
         return Ok(crate::pages::not_found().await);
     };
     let csrf = CsrfToken::for_request(req, state)?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.as_deref());
     let page = StructurePage {
         csrf: csrf.value.clone(),
         id,
@@ -1005,11 +1006,7 @@ async fn team_page(
     }
     let members = with_db(state, |conn, _| Ok(authenticator::staff_members(conn)?)).await?;
     let csrf = CsrfToken::for_request(req, state)?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = form_status(error.as_deref());
     let page = TeamPage {
         csrf: csrf.value.clone(),
         members: members
