@@ -215,12 +215,12 @@ pub fn create_staff(
             },
             Some(&member.id),
         )?;
-        journal_staff(
+        journal_national(
             tx,
             rng,
             now,
             Action::CreateStaff,
-            &member,
+            member.id.as_str(),
             serde_json::json!({
                 "member": member.id,
                 "role": member.role.as_str(),
@@ -234,13 +234,14 @@ pub fn create_staff(
     })
 }
 
-/// Journals a staff member's step on the national chain, about them.
-fn journal_staff(
+/// Journals a step of the national team on the national chain, about `subject` (a member's
+/// id, a card's serial), the acting member's id in `details`.
+fn journal_national(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
     action: Action,
-    member: &Staff,
+    subject: &str,
     details: serde_json::Value,
 ) -> Result<(), AuthError> {
     journal::append(
@@ -253,7 +254,7 @@ fn journal_staff(
             aidant_id: None,
             usager_id: None,
             organisation_id: None,
-            subject: member.id.as_str(),
+            subject,
             details,
         },
     )?;
@@ -349,12 +350,12 @@ pub fn complete_staff_enrolment(
                 staff::enrolment_expires_at.eq(None::<Timestamp>),
             ))
             .execute(tx.conn())?;
-        journal_staff(
+        journal_national(
             tx,
             rng,
             now,
             Action::EnrolStaff,
-            &member,
+            member.id.as_str(),
             serde_json::json!({ "staff": member.id, "card": card.serial }),
         )?;
         Ok(Ok(member))
@@ -450,22 +451,16 @@ fn open_staff_session(
             }
             Err(OtpRefusal::Locked { until, now_locked }) => {
                 if now_locked {
-                    journal::append(
+                    journal_national(
                         tx,
                         rng,
                         now,
-                        NewEntry {
-                            chain: journal::NATIONAL_CHAIN,
-                            action: Action::LockOtpCard,
-                            aidant_id: None,
-                            usager_id: None,
-                            organisation_id: None,
-                            subject: &card.serial,
-                            details: serde_json::json!({
-                                "staff": member.id,
-                                "until": until.to_rfc3339(),
-                            }),
-                        },
+                        Action::LockOtpCard,
+                        &card.serial,
+                        serde_json::json!({
+                            "staff": member.id,
+                            "until": until.to_rfc3339(),
+                        }),
                     )?;
                 }
                 failure = Failure::Locked(until);
@@ -490,12 +485,12 @@ fn open_staff_session(
             staff_sessions::expires_at.eq(expires_at),
         ))
         .execute(tx.conn())?;
-    journal_staff(
+    journal_national(
         tx,
         rng,
         now,
         Action::ConnectStaff,
-        &member,
+        member.id.as_str(),
         serde_json::json!({ "staff": member.id }),
     )?;
     Ok(Ok(StaffSignedIn {
@@ -596,25 +591,18 @@ fn journal_card_action(
     aidant: &accounts::Aidant,
     card: &OtpCard,
 ) -> Result<(), AuthError> {
-    journal::append(
+    journal_national(
         tx,
         rng,
         now,
-        NewEntry {
-            chain: journal::NATIONAL_CHAIN,
-            action,
-            aidant_id: None,
-            usager_id: None,
-            organisation_id: None,
-            subject: &card.serial,
-            details: serde_json::json!({
-                "staff": who.staff.id,
-                "aidant": aidant.id,
-                "card": card.serial,
-            }),
-        },
-    )?;
-    Ok(())
+        action,
+        &card.serial,
+        serde_json::json!({
+            "staff": who.staff.id,
+            "aidant": aidant.id,
+            "card": card.serial,
+        }),
+    )
 }
 
 /// The national team associates the free physical card `serial` with any aidant (how a new
