@@ -276,6 +276,30 @@ async fn member_signed_in(
     browser
 }
 
+/// Ana, auditor, signed in.
+async fn auditor_signed_in(service: &TestService) -> Browser {
+    member_signed_in(
+        service,
+        "ana.auditrice@aidantsconnect.beta.gouv.fr",
+        "EQANA0000001",
+        ANA_SEED,
+        authenticator::StaffRole::Auditor,
+    )
+    .await
+}
+
+/// Nora, administrator, signed in.
+async fn admin_signed_in(service: &TestService) -> Browser {
+    member_signed_in(
+        service,
+        EMAIL,
+        "EQNORA000001",
+        NORA_SEED,
+        authenticator::StaffRole::Admin,
+    )
+    .await
+}
+
 /// Whether the stock card is still free.
 fn stock_card_free(service: &TestService) -> bool {
     authenticator::card_by_serial(&mut service.conn(), STOCK_SERIAL)
@@ -326,14 +350,7 @@ async fn the_national_team_equips_a_first_referent(backend: Backend) {
     })
     .unwrap();
 
-    let ana = member_signed_in(
-        &service,
-        "ana.auditrice@aidantsconnect.beta.gouv.fr",
-        "EQANA0000001",
-        ANA_SEED,
-        authenticator::StaffRole::Auditor,
-    )
-    .await;
+    let ana = auditor_signed_in(&service).await;
     assert_eq!(
         ana.get(&format!("{base}/administration/cartes"))
             .await
@@ -351,14 +368,7 @@ async fn the_national_team_equips_a_first_referent(backend: Backend) {
     assert_eq!(refused.status, 403, "{}", refused.body);
     assert!(stock_card_free(&service), "nothing written on refusal");
 
-    let nora = member_signed_in(
-        &service,
-        EMAIL,
-        "EQNORA000001",
-        NORA_SEED,
-        authenticator::StaffRole::Admin,
-    )
-    .await;
+    let nora = admin_signed_in(&service).await;
     let cards = "/administration/cartes";
     let unknown = nora
         .post_from(
@@ -455,14 +465,7 @@ async fn a_structure_and_its_referent_are_made_from_the_back_office(backend: Bac
             ("kind", "France Services"),
         ]
     };
-    let ana = member_signed_in(
-        &service,
-        "ana.auditrice@aidantsconnect.beta.gouv.fr",
-        "EQANA0000001",
-        ANA_SEED,
-        authenticator::StaffRole::Auditor,
-    )
-    .await;
+    let ana = auditor_signed_in(&service).await;
     let seen = ana.get(&format!("{base}{list}")).await;
     assert_eq!(seen.status, 200);
     assert!(!seen.body.contains("Créer la structure"));
@@ -477,14 +480,7 @@ async fn a_structure_and_its_referent_are_made_from_the_back_office(backend: Bac
     };
     assert_eq!(found("brest"), 0, "nothing written on refusal");
 
-    let nora = member_signed_in(
-        &service,
-        EMAIL,
-        "EQNORA000001",
-        NORA_SEED,
-        authenticator::StaffRole::Admin,
-    )
-    .await;
+    let nora = admin_signed_in(&service).await;
     let wrong = nora.post_from(&base, list, list, &fields("2920")).await;
     assert_eq!(wrong.status, 422);
     assert!(
@@ -571,23 +567,9 @@ async fn an_administrator_adds_a_member_who_enrols(backend: Backend) {
     let service = TestService::start(backend);
     let base = service.issuer().to_owned();
     let team = "/administration/equipe";
-    let ana = member_signed_in(
-        &service,
-        "ana.auditrice@aidantsconnect.beta.gouv.fr",
-        "EQANA0000001",
-        ANA_SEED,
-        authenticator::StaffRole::Auditor,
-    )
-    .await;
+    let ana = auditor_signed_in(&service).await;
     assert_eq!(ana.get(&format!("{base}{team}")).await.status, 403);
-    let nora = member_signed_in(
-        &service,
-        EMAIL,
-        "EQNORA000001",
-        NORA_SEED,
-        authenticator::StaffRole::Admin,
-    )
-    .await;
+    let nora = admin_signed_in(&service).await;
     let sam = "sam.support@aidantsconnect.beta.gouv.fr";
     let fields = [
         ("email", sam),

@@ -573,14 +573,6 @@ pub enum StaffCardRefusal {
     Card(CardRefusal),
 }
 
-/// The aidant with this address, or the refusal.
-fn aidant_by_email(
-    tx: &mut WriteTx<'_>,
-    email: &str,
-) -> Result<Result<accounts::Aidant, StaffCardRefusal>, AuthError> {
-    Ok(accounts::find_aidant_by_email(tx.conn(), email)?.ok_or(StaffCardRefusal::UnknownAidant))
-}
-
 /// Journals a member's action on an aidant's card on the national chain, with their id.
 fn journal_card_action(
     tx: &mut WriteTx<'_>,
@@ -605,6 +597,33 @@ fn journal_card_action(
     )
 }
 
+/// Does `change` to the card of the aidant with address `aidant_email`, in one transaction,
+/// and journals it as `action` with the member's id.
+fn on_aidants_card(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    aidant_email: &str,
+    action: Action,
+    change: impl FnOnce(
+        &mut WriteTx<'_>,
+        &accounts::Aidant,
+    ) -> Result<Result<OtpCard, CardRefusal>, AuthError>,
+) -> Result<Result<OtpCard, StaffCardRefusal>, AuthError> {
+    write_transaction(conn, |tx| {
+        let Some(aidant) = accounts::find_aidant_by_email(tx.conn(), aidant_email)? else {
+            return Ok(Err(StaffCardRefusal::UnknownAidant));
+        };
+        let card = match change(tx, &aidant)? {
+            Ok(card) => card,
+            Err(refusal) => return Ok(Err(StaffCardRefusal::Card(refusal))),
+        };
+        journal_card_action(tx, rng, now, action, who, &aidant, &card)?;
+        Ok(Ok(card))
+    })
+}
+
 /// The national team associates the free physical card `serial` with any aidant (how a new
 /// structure's first référent gets one), journaled `card_association` with the member's id;
 /// the card is then validated with a code it shows.
@@ -616,18 +635,15 @@ pub fn staff_associate_card(
     aidant_email: &str,
     serial: &str,
 ) -> Result<Result<OtpCard, StaffCardRefusal>, AuthError> {
-    write_transaction(conn, |tx| {
-        let aidant = match aidant_by_email(tx, aidant_email)? {
-            Ok(aidant) => aidant,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let card = match take_card(tx, &aidant.id, serial)? {
-            Ok(card) => card,
-            Err(refusal) => return Ok(Err(StaffCardRefusal::Card(refusal))),
-        };
-        journal_card_action(tx, rng, now, Action::CardAssociation, who, &aidant, &card)?;
-        Ok(Ok(card))
-    })
+    on_aidants_card(
+        conn,
+        rng,
+        now,
+        who,
+        aidant_email,
+        Action::CardAssociation,
+        |tx, aidant| take_card(tx, &aidant.id, serial),
+    )
 }
 
 /// The national team validates the aidant's card awaiting validation with a code it shows,
@@ -643,18 +659,15 @@ pub fn staff_validate_card(
     aidant_email: &str,
     code: &str,
 ) -> Result<Result<OtpCard, StaffCardRefusal>, AuthError> {
-    write_transaction(conn, |tx| {
-        let aidant = match aidant_by_email(tx, aidant_email)? {
-            Ok(aidant) => aidant,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let card = match check_pending_card(tx, rng, cipher, policy, now, &aidant.id, code)? {
-            Ok(card) => card,
-            Err(refusal) => return Ok(Err(StaffCardRefusal::Card(refusal))),
-        };
-        journal_card_action(tx, rng, now, Action::CardValidation, who, &aidant, &card)?;
-        Ok(Ok(card))
-    })
+    on_aidants_card(
+        conn,
+        rng,
+        now,
+        who,
+        aidant_email,
+        Action::CardValidation,
+        |tx, aidant| check_pending_card(tx, rng, cipher, policy, now, &aidant.id, code),
+    )
 }
 
 impl SupportStaff<'_> {
