@@ -61,7 +61,7 @@ fn chain_len(conn: &mut store::DbConnection, chain: &str) -> i64 {
 }
 
 /// Turns the append-only triggers off, as someone with the database owner's rights could.
-fn disable_triggers(conn: &mut store::DbConnection, backend: Backend) {
+pub(crate) fn disable_triggers(conn: &mut store::DbConnection, backend: Backend) {
     conn.batch_execute(match backend {
         Backend::Sqlite => {
             "DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod authorize_errors;
+mod back_office_journal;
 mod cards;
 mod email;
 mod flow;

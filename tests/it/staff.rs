@@ -277,7 +277,7 @@ async fn member_signed_in(
 }
 
 /// Ana, auditor, signed in.
-async fn auditor_signed_in(service: &TestService) -> Browser {
+pub(crate) async fn auditor_signed_in(service: &TestService) -> Browser {
     member_signed_in(
         service,
         "ana.auditrice@aidantsconnect.beta.gouv.fr",
@@ -289,7 +289,7 @@ async fn auditor_signed_in(service: &TestService) -> Browser {
 }
 
 /// Nora, administrator, signed in.
-async fn admin_signed_in(service: &TestService) -> Browser {
+pub(crate) async fn admin_signed_in(service: &TestService) -> Browser {
     member_signed_in(
         service,
         EMAIL,

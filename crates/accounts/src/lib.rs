@@ -371,6 +371,28 @@ pub fn organisation(
         .optional()?)
 }
 
+/// The aidants with these ids (those that exist), in no order.
+pub fn aidants_by_ids(
+    conn: &mut DbConnection,
+    ids: &[AidantId],
+) -> Result<Vec<Aidant>, AccountError> {
+    Ok(aidants::table
+        .filter(aidants::id.eq_any(ids))
+        .select(Aidant::as_select())
+        .load(conn)?)
+}
+
+/// The organisations with these ids (those that exist), in no order.
+pub fn organisations_by_ids(
+    conn: &mut DbConnection,
+    ids: &[OrganisationId],
+) -> Result<Vec<Organisation>, AccountError> {
+    Ok(organisations::table
+        .filter(organisations::id.eq_any(ids))
+        .select(Organisation::as_select())
+        .load(conn)?)
+}
+
 /// Activates or deactivates an aidant.
 pub fn set_active(
     tx: &mut WriteTx<'_>,
@@ -902,12 +924,7 @@ pub fn search_organisations(
     limit: i64,
 ) -> Result<Vec<Organisation>, AccountError> {
     let term = query.trim().to_lowercase();
-    let escaped = term
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let anywhere = format!("%{escaped}%");
-    let starts = format!("{escaped}%");
+    let (anywhere, starts) = store::like_patterns(&term);
     Ok(organisations::table
         .filter(
             lower(organisations::name)

@@ -5,7 +5,7 @@
 use authenticator::{CardState, ImportReport, SeedCipher};
 use ring::rand::SecureRandom;
 use std::fmt::Write as _;
-use store::{write_transaction, OrganisationId, PooledDb, Timestamp};
+use store::{write_transaction, PooledDb, Timestamp};
 
 /// Why a command failed: a message for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -297,58 +297,34 @@ pub fn create_staff(
     .map_err(|refusal| AdminError::Refused(refusal.to_string()))
 }
 
-/// How the operator reads a chain: its organisation's name and SIRET.
-fn chain_name(conn: &mut PooledDb, chain: &str) -> Result<String, AdminError> {
-    Ok(if chain == journal::NATIONAL_CHAIN {
-        "équipe nationale".to_owned()
-    } else {
-        accounts::organisation(conn, &OrganisationId::from(chain))?
-            .map(|o| format!("{} (SIRET {})", o.name, o.siret))
-            .unwrap_or_else(|| "structure inconnue".to_owned())
-    })
-}
-
 /// `journal verify`: walks every chain, then checks every signed checkpoint against the
 /// chains; the report, and whether everything holds.
 pub fn verify_journal(
     conn: &mut PooledDb,
     signer: &dyn journal::CheckpointSigner,
 ) -> Result<(String, bool), AdminError> {
-    let reports = journal::verify_all(conn).map_err(anyhow::Error::from)?;
+    let report = audit::verification(conn, signer).map_err(anyhow::Error::from)?;
     let mut out = String::new();
-    let mut intact = true;
-    for report in &reports {
-        let name = chain_name(conn, &report.chain)?;
-        match &report.broken {
-            None => {
-                let _ = writeln!(
-                    out,
-                    "intacte   {} — {name} : {} entrée(s)",
-                    report.chain, report.entries
-                );
-            }
-            Some(broken) => {
-                intact = false;
-                let _ = writeln!(
-                    out,
-                    "ROMPUE    {} — {name} : {}",
-                    report.chain,
-                    broken.describe()
-                );
-            }
-        }
+    for chain in &report.chains {
+        let _ = match &chain.broken {
+            None => writeln!(
+                out,
+                "intacte   {} — {} : {} entrée(s)",
+                chain.chain, chain.name, chain.entries
+            ),
+            Some(broken) => writeln!(out, "ROMPUE    {} — {} : {broken}", chain.chain, chain.name),
+        };
     }
-    let broken = reports.iter().filter(|r| r.broken.is_some()).count();
     let _ = writeln!(
         out,
-        "{} chaîne(s) vérifiée(s), {broken} rompue(s).",
-        reports.len()
+        "{} chaîne(s) vérifiée(s), {} rompue(s).",
+        report.chains.len(),
+        report.broken()
     );
-    let checkpoints = journal::verify_checkpoints(conn, signer).map_err(anyhow::Error::from)?;
+    let checkpoints = &report.checkpoints;
     for problem in &checkpoints.problems {
-        intact = false;
         let chain = match problem.chain() {
-            Some(chain) => format!("{chain} — {} : ", chain_name(conn, chain)?),
+            Some(chain) => format!("{chain} — {} : ", report.name_of(chain)),
             None => String::new(),
         };
         let _ = writeln!(out, "ANOMALIE  {chain}{}", problem.describe());
@@ -360,5 +336,5 @@ pub fn verify_journal(
         checkpoints.heads,
         checkpoints.problems.len()
     );
-    Ok((out, intact))
+    Ok((out, report.intact()))
 }

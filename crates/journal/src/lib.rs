@@ -9,12 +9,14 @@
 //! monthly aggregates ([`stats`]) are kept with every append for the public statistics.
 
 pub mod checkpoint;
+pub mod search;
 pub mod stats;
 
 pub use checkpoint::{
     checkpoint_if_due, verify_checkpoints, Checkpoint, CheckpointProblem, CheckpointReport,
     CheckpointSigner, SignatureError,
 };
+pub use search::{search, Cursor, Filter};
 
 use diesel::prelude::*;
 use ring::digest;
@@ -100,6 +102,83 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order above.
+    pub const ALL: [Action; 31] = [
+        Action::ConnectAidant,
+        Action::ActivityCheckAidant,
+        Action::CreateAutorisation,
+        Action::UseAutorisation,
+        Action::CancelAutorisation,
+        Action::CancelMandat,
+        Action::FranceconnectUsager,
+        Action::CreateAttestation,
+        Action::InitRenewMandat,
+        Action::RemoteSmsConsentSent,
+        Action::RemoteSmsConsentFailed,
+        Action::RemoteSmsConsentReceived,
+        Action::RemoteSmsDenial,
+        Action::ImportTotpCards,
+        Action::CardAssociation,
+        Action::CardValidation,
+        Action::CardDissociation,
+        Action::LockOtpCard,
+        Action::UnlockOtpCard,
+        Action::ThrottleSource,
+        Action::CreateOrganisation,
+        Action::AddAidant,
+        Action::ActivateAidant,
+        Action::DeactivateAidant,
+        Action::ReactivateAidant,
+        Action::DesignateReferent,
+        Action::SetAllowedDemarches,
+        Action::EmailUndeliverable,
+        Action::CreateStaff,
+        Action::EnrolStaff,
+        Action::ConnectStaff,
+    ];
+
+    /// The action of a stored name.
+    pub fn parse(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// What the action is, in French, for the people who read the journal.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::ConnectAidant => "connexion d'un aidant",
+            Action::ActivityCheckAidant => "code de vérification avant une action sensible",
+            Action::CreateAutorisation => "création d'une autorisation",
+            Action::UseAutorisation => "utilisation d'une autorisation",
+            Action::CancelAutorisation => "révocation d'une autorisation",
+            Action::CancelMandat => "révocation d'un mandat",
+            Action::FranceconnectUsager => "identification FranceConnect d'un usager",
+            Action::CreateAttestation => "attestation de mandat produite",
+            Action::InitRenewMandat => "renouvellement de mandat commencé",
+            Action::RemoteSmsConsentSent => "demande de consentement envoyée par SMS",
+            Action::RemoteSmsConsentFailed => "échec d'envoi du SMS de consentement",
+            Action::RemoteSmsConsentReceived => "consentement reçu par SMS",
+            Action::RemoteSmsDenial => "refus reçu par SMS",
+            Action::ImportTotpCards => "import de cartes OTP",
+            Action::CardAssociation => "association d'une carte",
+            Action::CardValidation => "validation d'une carte",
+            Action::CardDissociation => "dissociation d'une carte",
+            Action::LockOtpCard => "blocage d'une carte",
+            Action::UnlockOtpCard => "déblocage d'une carte",
+            Action::ThrottleSource => "suspension des connexions d'une adresse",
+            Action::CreateOrganisation => "création d'une structure",
+            Action::AddAidant => "ajout d'un aidant",
+            Action::ActivateAidant => "activation d'un aidant",
+            Action::DeactivateAidant => "désactivation d'un aidant",
+            Action::ReactivateAidant => "réactivation d'un aidant",
+            Action::DesignateReferent => "désignation d'un référent",
+            Action::SetAllowedDemarches => "démarches autorisées modifiées",
+            Action::EmailUndeliverable => "adresse électronique refusée",
+            Action::CreateStaff => "création d'un membre de l'équipe nationale",
+            Action::EnrolStaff => "enrôlement d'un membre de l'équipe nationale",
+            Action::ConnectStaff => "connexion d'un membre de l'équipe nationale",
+        }
+    }
+
     /// The stored name of the action.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -530,6 +609,18 @@ mod tests {
             subject,
             details: serde_json::json!({}),
         }
+    }
+
+    #[test]
+    fn every_action_reads_back_from_its_stored_name() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+            assert_eq!(
+                serde_json::to_value(action).unwrap(),
+                serde_json::json!(action.as_str())
+            );
+        }
+        assert_eq!(Action::parse("drop_table"), None);
     }
 
     #[test]

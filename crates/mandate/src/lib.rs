@@ -39,8 +39,8 @@ pub use listing::{
 };
 pub use phone::normalise_mobile;
 pub use usager::{
-    create_usager, normalise_search, usager, usager_by_franceconnect_sub, usager_by_sub, NewUsager,
-    Usager,
+    create_usager, normalise_search, usager, usager_by_franceconnect_sub, usager_by_sub,
+    usagers_by_ids, usagers_named, NewUsager, Usager,
 };
 
 use authenticator::VerifiedAidant;

@@ -117,11 +117,7 @@ pub struct NewUsager<'a> {
 /// The `LIKE` pattern finding `term` anywhere in a search name, with `\` as the escape
 /// character (`%` and `_` in the term match themselves).
 pub(crate) fn search_pattern(term: &str) -> String {
-    let escaped = term
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+    store::like_patterns(term).0
 }
 
 /// Registers an usager, giving them a new stable `sub`.
@@ -181,6 +177,40 @@ pub fn usager(conn: &mut DbConnection, id: &UsagerId) -> Result<Option<Usager>, 
         .select(Usager::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The usagers with these row ids (those that exist), in no order.
+pub fn usagers_by_ids(
+    conn: &mut DbConnection,
+    ids: &[UsagerId],
+) -> Result<Vec<Usager>, MandateError> {
+    Ok(usagers::table
+        .filter(usagers::id.eq_any(ids))
+        .select(Usager::as_select())
+        .load(conn)?)
+}
+
+/// The ids of the usagers whose name holds `name` (case, accents and hyphens ignored), at most
+/// `limit`; none for an empty name.
+pub fn usagers_named(
+    conn: &mut DbConnection,
+    name: &str,
+    limit: i64,
+) -> Result<Vec<UsagerId>, MandateError> {
+    let term = normalise_search(name);
+    if term.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(usagers::table
+        .filter(
+            usagers::search_name
+                .like(search_pattern(&term))
+                .escape('\\'),
+        )
+        .order(usagers::id)
+        .limit(limit)
+        .select(usagers::id)
+        .load(conn)?)
 }
 
 /// The usager FranceConnect knows by this `sub`.

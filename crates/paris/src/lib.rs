@@ -3,7 +3,7 @@
 //! "for the day" ends at midnight in Paris, the journal's checkpoints are daily) and which
 //! month a statistic counts in. Everything else in the service is UTC.
 
-use chrono::{DateTime, Days, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Days, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Paris;
 
 /// The wall-clock time in metropolitan France at `at` (any UTC point in time, e.g. a
@@ -16,8 +16,12 @@ pub fn local(at: impl Into<DateTime<Utc>>) -> NaiveDateTime {
 /// midnight, so that midnight exists and is unique.)
 pub fn next_midnight(at: impl Into<DateTime<Utc>>) -> DateTime<Utc> {
     let day = local(at).date();
-    let next = day.checked_add_days(Days::new(1)).unwrap_or(day);
-    let midnight = next.and_time(chrono::NaiveTime::MIN);
+    day_start(day.checked_add_days(Days::new(1)).unwrap_or(day))
+}
+
+/// Where `day` begins in Paris (its midnight), in UTC.
+pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
     match Paris.from_local_datetime(&midnight) {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
         LocalResult::None => Utc.from_utc_datetime(&midnight),

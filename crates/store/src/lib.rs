@@ -494,6 +494,16 @@ pub fn new_id(rng: &dyn SecureRandom) -> Result<String, StoreError> {
     Ok(hex::encode(bytes))
 }
 
+/// The `LIKE` patterns (with `\` as the escape character) finding `term` anywhere in a
+/// text, and at its start: `%` and `_` in the term match themselves.
+pub fn like_patterns(term: &str) -> (String, String) {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    (format!("%{escaped}%"), format!("{escaped}%"))
+}
+
 /// How a secret (code, access token, session token) is kept at rest: its SHA-256, in hex.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, secret.as_bytes()))

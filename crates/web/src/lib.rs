@@ -20,6 +20,7 @@ mod pages;
 mod referent;
 mod sms_webhook;
 mod stats;
+mod streaming;
 mod wizard;
 
 use actix_web::http::header;
@@ -120,6 +121,9 @@ pub enum WebError {
     /// Journal.
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// The national team's reads.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
     /// The outbox.
     #[error(transparent)]
     Mail(#[from] mail::MailError),
@@ -320,6 +324,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/administration/enrolement/{token}",
             web::get().to(administration::enrolment),
+        )
+        .route(
+            "/administration/journal",
+            web::get().to(administration::journal::search),
+        )
+        .route(
+            "/administration/journal/export.csv",
+            web::get().to(administration::journal::export),
+        )
+        .route(
+            "/administration/journal/verification",
+            web::get().to(administration::journal::verification),
         )
         .route(
             "/administration/enrolement/{token}",

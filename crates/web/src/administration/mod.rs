@@ -17,6 +17,8 @@ use askama::Template;
 use authenticator::{EnrolmentRefusal, OtpRefusal, StaffCardRefusal, StaffSession};
 use serde::Deserialize;
 
+pub(crate) mod journal;
+
 /// The back office's home.
 const HOME: &str = "/administration/";
 /// Its sign-in page.
