@@ -5,6 +5,7 @@
 
 mod authorize_errors;
 mod back_office_journal;
+mod back_office_mandates;
 mod cards;
 mod email;
 mod flow;

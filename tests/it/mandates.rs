@@ -37,7 +37,7 @@ fn usager_by_family_name(service: &TestService, family_name: &str) -> mandate::U
         .unwrap()
 }
 
-fn span(body: &str, id: &str) -> String {
+pub(crate) fn span(body: &str, id: &str) -> String {
     let marker = format!(" id=\"{id}\"");
     body.split(&marker)
         .nth(1)

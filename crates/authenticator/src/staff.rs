@@ -738,6 +738,13 @@ pub struct AdminStaff<'a> {
     staff: &'a Staff,
 }
 
+impl AdminStaff<'_> {
+    /// The administrator's id, as the journal names them.
+    pub fn id(&self) -> &StaffId {
+        &self.staff.id
+    }
+}
+
 impl StaffSession {
     /// The proof that this member is an administrator, if they are.
     pub fn admin(&self) -> Option<AdminStaff<'_>> {

@@ -99,11 +99,13 @@ pub enum Action {
     EnrolStaff,
     /// A member of the national team signed in to the back office.
     ConnectStaff,
+    /// The national team moved a mandate to another structure.
+    TransferMandat,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -135,6 +137,7 @@ impl Action {
         Action::CreateStaff,
         Action::EnrolStaff,
         Action::ConnectStaff,
+        Action::TransferMandat,
     ];
 
     /// The action of a stored name.
@@ -176,6 +179,7 @@ impl Action {
             Action::CreateStaff => "création d'un membre de l'équipe nationale",
             Action::EnrolStaff => "enrôlement d'un membre de l'équipe nationale",
             Action::ConnectStaff => "connexion d'un membre de l'équipe nationale",
+            Action::TransferMandat => "transfert d'un mandat vers une autre structure",
         }
     }
 
@@ -213,6 +217,7 @@ impl Action {
             Action::CreateStaff => "create_staff",
             Action::EnrolStaff => "enrol_staff",
             Action::ConnectStaff => "connect_staff",
+            Action::TransferMandat => "transfer_mandat",
         }
     }
 }

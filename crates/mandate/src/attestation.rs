@@ -61,7 +61,18 @@ store::text_enum! {
         Mandat = "mandat",
         /// A mandate was revoked.
         Revocation = "revocation",
+        /// A mandate was transferred to another structure by the national team.
+        Transfer = "transfert",
     }
+}
+
+/// The structure a transferred mandate was made in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Its name.
+    pub organisation_name: String,
+    /// Its SIRET.
+    pub siret: String,
 }
 
 /// The organisation and aidant as the attestation names them (read by the caller from the
@@ -130,6 +141,10 @@ pub struct AttestationContent {
     pub consent_statement: String,
     /// Revocation time (RFC 3339), for a revocation attestation.
     pub revoked_at: Option<String>,
+    /// The structure the mandate was made in, for a transfer attestation (absent from the
+    /// other kinds, so their stored content is what it always was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred_from: Option<Origin>,
 }
 
 impl AttestationContent {
@@ -181,6 +196,7 @@ pub(crate) fn insert_attestation(
     mandate: &Mandate,
     kind: AttestationKind,
     by_aidant: &AidantId,
+    transferred_from: Option<Origin>,
 ) -> Result<Attestation, MandateError> {
     let usager: crate::Usager = usagers::table
         .find(&mandate.usager_id)
@@ -217,6 +233,7 @@ pub(crate) fn insert_attestation(
         is_remote: mandate.is_remote,
         consent_statement: CONSENT_STATEMENT.to_owned(),
         revoked_at: mandate.revoked_at.map(|t| t.to_rfc3339()),
+        transferred_from,
     };
     let text =
         serde_json::to_string(&content).map_err(|e| MandateError::Attestation(e.to_string()))?;
@@ -301,6 +318,8 @@ pub struct AttestationSummary {
     pub revoked_now: bool,
     /// Whether the mandate is usable now.
     pub usable_now: bool,
+    /// The structure holding the mandate now, when it was transferred after this attestation.
+    pub transferred_to: Option<String>,
 }
 
 /// The outcome of verifying a paper attestation.
@@ -355,6 +374,14 @@ pub fn verify_attestation(
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| MandateError::Corrupt(e.to_string()))
     };
+    let transferred = journal::entries_about(conn, Action::TransferMandat, mandate.id.as_str())?
+        .iter()
+        .any(|entry| entry.at > attestation.created_at);
+    let transferred_to = if transferred {
+        accounts::organisation(conn, &mandate.organisation_id)?.map(|o| o.name)
+    } else {
+        None
+    };
     Ok(Verification::Genuine(AttestationSummary {
         kind: attestation.kind,
         organisation_name: content.organisation_name.clone(),
@@ -364,6 +391,7 @@ pub fn verify_attestation(
         issued_at: attestation.created_at,
         revoked_now: mandate.revoked_at.is_some(),
         usable_now: mandate.is_usable(now),
+        transferred_to,
     }))
 }
 

@@ -421,6 +421,7 @@ pub fn confirm_draft(
             &mandate,
             AttestationKind::Mandat,
             aidant_id,
+            None,
         )?;
         Ok(Confirmed {
             usager,

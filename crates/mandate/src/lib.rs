@@ -16,11 +16,13 @@ mod draft;
 mod duration;
 mod listing;
 mod phone;
+mod transfer;
 mod usager;
 
 pub use attestation::{
     attestation, attestations_of_mandate, verify_attestation, Attestation, AttestationContent,
-    AttestationKey, AttestationKind, AttestationSummary, Parties, Verification, CONSENT_STATEMENT,
+    AttestationKey, AttestationKind, AttestationSummary, Origin, Parties, Verification,
+    CONSENT_STATEMENT,
 };
 pub use consent::{
     consent_message, mark_consent_requested, record_consent_sms_failure, record_sms_answer,
@@ -38,6 +40,7 @@ pub use listing::{
     UsagerFilter, UsagerListing, UsagerRow, EXPIRING_SOON,
 };
 pub use phone::normalise_mobile;
+pub use transfer::{mandates_in_force, transfer_mandates, InForce, TransferRefusal, Transferred};
 pub use usager::{
     create_usager, normalise_search, usager, usager_by_franceconnect_sub, usager_by_sub,
     usagers_by_ids, usagers_named, NewUsager, Usager,
@@ -439,6 +442,7 @@ pub fn revoke_mandate(
             &revoked,
             AttestationKind::Revocation,
             by_aidant,
+            None,
         )
     })
 }

@@ -20,6 +20,8 @@ use store::{Timestamp, UsagerId};
 #[template(path = "attestation.html")]
 struct AttestationPage {
     revocation: bool,
+    /// For a transfer attestation: the structure the mandate was made in, and when it moved.
+    transferred_from: Option<String>,
     id: String,
     fingerprint: String,
     organisation_name: String,
@@ -118,6 +120,14 @@ pub(crate) async fn show(
         let u = &content.usager;
         Ok(Guarded::Done(Some(AttestationPage {
             revocation: attestation.kind == AttestationKind::Revocation,
+            transferred_from: content.transferred_from.as_ref().map(|from| {
+                format!(
+                    "{} (SIRET {}), le {}",
+                    from.organisation_name,
+                    from.siret,
+                    date_time(attestation.created_at)
+                )
+            }),
             qr_svg: qr_data_uri(&url)?,
             verify_url: url,
             id: attestation.id.clone(),
@@ -191,6 +201,7 @@ struct VerifyPage {
     demarches: Vec<&'static str>,
     issued: String,
     status_now: &'static str,
+    transferred_to: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +231,7 @@ pub(crate) async fn verify(
         demarches: Vec::new(),
         issued: String::new(),
         status_now: "",
+        transferred_to: None,
     };
     if id.is_empty() || fingerprint.is_empty() {
         return render(StatusCode::OK, &page, None, state.secure_cookies);
@@ -244,6 +256,7 @@ pub(crate) async fn verify(
             page.until = date(summary.expires_at);
             page.demarches = summary.demarches.iter().map(|d| d.title()).collect();
             page.issued = date_time(summary.issued_at);
+            page.transferred_to = summary.transferred_to;
             page.status_now = if summary.revoked_now {
                 "révoqué"
             } else if summary.usable_now {

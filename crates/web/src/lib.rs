@@ -326,6 +326,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(administration::enrolment),
         )
         .route(
+            "/administration/structures/{id}/transfert",
+            web::post().to(administration::transfer),
+        )
+        .route(
             "/administration/journal",
             web::get().to(administration::journal::search),
         )

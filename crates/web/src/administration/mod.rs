@@ -726,6 +726,23 @@ pub(crate) struct MemberForm {
     referent: String,
 }
 
+struct MandateLine {
+    id: String,
+    usager: String,
+    demarches: String,
+    until: String,
+    chosen: bool,
+}
+
+/// The transfer form and the usager search of a structure's mandates (kept when refused).
+#[derive(Default)]
+struct TransferState {
+    usager: String,
+    target: String,
+    chosen: Vec<String>,
+    error: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "admin_structure.html")]
 struct StructurePage {
@@ -739,14 +756,25 @@ struct StructurePage {
     may_manage: bool,
     fields: Vec<Field>,
     referent: bool,
-    done: Option<&'static str>,
+    done: Option<String>,
     error: Option<String>,
+    mandates_total: i64,
+    mandates: Vec<MandateLine>,
+    may_transfer: bool,
+    transfer: TransferState,
 }
+
+/// Mandates listed on a structure's page, at most.
+const MANDATES_LISTED: i64 = 200;
 
 #[derive(Deserialize)]
 pub(crate) struct DoneQuery {
     #[serde(default)]
     fait: String,
+    #[serde(default)]
+    n: u32,
+    #[serde(default)]
+    usager: String,
 }
 
 /// A structure's page, or the missing page.
@@ -757,23 +785,27 @@ async fn structure_page(
     session: &StaffSession,
     id: String,
     form: MemberForm,
-    done: Option<&'static str>,
+    done: Option<String>,
     error: Option<String>,
+    transfer: TransferState,
 ) -> Result<HttpResponse, WebError> {
     let organisation_id = store::OrganisationId::from(id.clone());
+    let (now, usager) = (state.clock.now(), transfer.usager.clone());
     let found = with_db(state, move |conn, _| {
         let Some(organisation) = accounts::organisation(conn, &organisation_id)? else {
             return Ok(None);
         };
         let members = accounts::members(conn, &organisation_id)?;
-        Ok(Some((organisation, members)))
+        let mandates =
+            mandate::mandates_in_force(conn, &organisation_id, &usager, now, MANDATES_LISTED)?;
+        Ok(Some((organisation, members, mandates)))
     })
     .await?;
-    let Some((organisation, members)) = found else {
+    let Some((organisation, members, (mandates_total, mandates))) = found else {
         return Ok(crate::pages::not_found().await);
     };
     let csrf = CsrfToken::for_request(req, state)?;
-    let status = form_status(error.as_deref());
+    let status = form_status(error.as_deref().or(transfer.error.as_deref()));
     let page = StructurePage {
         csrf: csrf.value.clone(),
         id,
@@ -804,6 +836,26 @@ async fn structure_page(
         referent: !form.referent.is_empty(),
         done,
         error,
+        mandates_total,
+        mandates: mandates
+            .into_iter()
+            .map(|m| MandateLine {
+                chosen: transfer.chosen.contains(&m.mandate.id.to_string()),
+                id: m.mandate.id.to_string(),
+                usager: m.usager,
+                demarches: m
+                    .demarches
+                    .iter()
+                    .map(|d| d.title())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                until: paris::local(m.mandate.expires_at)
+                    .format("%d/%m/%Y")
+                    .to_string(),
+            })
+            .collect(),
+        may_transfer: session.admin().is_some(),
+        transfer,
     };
     render(status, &page, Some(&csrf), state.secure_cookies)
 }
@@ -819,9 +871,14 @@ pub(crate) async fn structure(
         Ok(session) => session,
         Err(away) => return Ok(away),
     };
+    let query = query.into_inner();
     let done = match query.fait.as_str() {
-        "ajoute" => Some("Aidant ajouté, en attente d'activation après sa formation."),
-        "active" => Some("Compte activé : l'aidant a reçu son message de bienvenue."),
+        "ajoute" => Some("Aidant ajouté, en attente d'activation après sa formation.".into()),
+        "active" => Some("Compte activé : l'aidant a reçu son message de bienvenue.".into()),
+        "transfere" => Some(format!(
+            "{} mandat(s) transféré(s), chacun avec une nouvelle attestation au nom de la structure qui le détient désormais.",
+            query.n
+        )),
         _ => None,
     };
     structure_page(
@@ -832,6 +889,10 @@ pub(crate) async fn structure(
         MemberForm::default(),
         done,
         None,
+        TransferState {
+            usager: query.usager,
+            ..TransferState::default()
+        },
     )
     .await
 }
@@ -894,7 +955,17 @@ pub(crate) async fn add_member(
             "/administration/structures/{id}?fait=ajoute"
         ))),
         Some(Err(message)) => {
-            structure_page(&req, &state, &session, id, typed, None, Some(message)).await
+            structure_page(
+                &req,
+                &state,
+                &session,
+                id,
+                typed,
+                None,
+                Some(message),
+                TransferState::default(),
+            )
+            .await
         }
     }
 }
@@ -951,6 +1022,7 @@ pub(crate) async fn activate(
                 MemberForm::default(),
                 None,
                 Some(message),
+                TransferState::default(),
             )
             .await
         }
@@ -1103,5 +1175,90 @@ pub(crate) async fn create_member(
             team_page(&req, &state, TeamForm::default(), link, None).await
         }
         Some(Err(refusal)) => team_page(&req, &state, typed, None, Some(refusal.to_string())).await,
+    }
+}
+
+/// POST /administration/structures/{id}/transfert: the ticked mandates in force (or all of
+/// them) move to the structure named by SIRET or id (administrators only).
+pub(crate) async fn transfer(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let mut typed = TransferState::default();
+    let (mut csrf_token, mut all) = (String::new(), false);
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "csrf_token" => csrf_token = value.into_owned(),
+            "vers" => typed.target = value.trim().to_owned(),
+            "mandat" => typed.chosen.push(value.into_owned()),
+            "portee" => all = value == "tous",
+            _ => {}
+        }
+    }
+    if !csrf::is_valid(&req, &state, &csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let session = match signed_in(&req, &state).await? {
+        Ok(session) => session,
+        Err(away) => return Ok(away),
+    };
+    let id = path.into_inner();
+    let (from, target, acting) = (
+        store::OrganisationId::from(id.clone()),
+        typed.target.clone(),
+        session.clone(),
+    );
+    let chosen: Vec<store::MandateId> = typed
+        .chosen
+        .iter()
+        .map(|m| store::MandateId::from(m.as_str()))
+        .collect();
+    let now = state.clock.now();
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = acting.admin() else {
+            return Ok(None);
+        };
+        let to = match accounts::organisation(conn, &store::OrganisationId::from(target.as_str()))?
+        {
+            Some(found) => Some(found),
+            None => accounts::organisation_by_siret(conn, &target)?,
+        };
+        let Some(to) = to else {
+            return Ok(Some(Err(mandate::TransferRefusal::UnknownStructure)));
+        };
+        Ok(Some(mandate::transfer_mandates(
+            conn,
+            &state.rng,
+            &state.attestation_key,
+            now,
+            &who,
+            &from,
+            &to.id,
+            (!all).then_some(chosen.as_slice()),
+        )?))
+    })
+    .await?;
+    match outcome {
+        None => Ok(not_allowed()),
+        Some(Ok(done)) => Ok(see_other(&format!(
+            "/administration/structures/{id}?fait=transfere&n={}",
+            done.mandates.len()
+        ))),
+        Some(Err(refusal)) => {
+            typed.error = Some(refusal.to_string());
+            structure_page(
+                &req,
+                &state,
+                &session,
+                id,
+                MemberForm::default(),
+                None,
+                None,
+                typed,
+            )
+            .await
+        }
     }
 }
