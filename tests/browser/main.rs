@@ -359,6 +359,7 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
     chrome
         .expect_text("Carte validée : l'aidant peut se connecter avec.")
         .await;
+    transfer_and_find_it_in_the_journal(&chrome, &base).await;
     chrome
         .open(&format!("{base}/administration/"), "retour-administration")
         .await;
@@ -370,7 +371,42 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
     chrome
         .expect_text("Chloé Première — France Services de Brest")
         .await;
+    chrome.expect_text("Angela DUBOIS").await;
     chrome.finish().await;
+}
+
+/// Nora moves Angela DUBOIS's mandate from the CCAS to the new structure, finds the move in
+/// the journal, and checks that the journal holds.
+async fn transfer_and_find_it_in_the_journal(chrome: &Chrome, base: &str) {
+    chrome
+        .open(
+            &format!("{base}/administration/structures?q=CCAS"),
+            "structures-ccas",
+        )
+        .await;
+    chrome.click("CCAS de Test A", "structure-ccas").await;
+    chrome.tick("Transférer le mandat de Angela DUBOIS").await;
+    chrome
+        .type_in("Structure qui reprend les mandats", "12345678900011")
+        .await;
+    chrome
+        .click("Transférer les mandats cochés", "mandats-transferes")
+        .await;
+    chrome.expect_text("1 mandat(s) transféré(s)").await;
+    chrome
+        .open(&format!("{base}/administration/journal"), "journal")
+        .await;
+    chrome
+        .type_in("Structure (identifiant ou SIRET)", "12345678900011")
+        .await;
+    chrome.click("Rechercher", "journal-structure").await;
+    chrome
+        .expect_text("transfert d'un mandat vers une autre structure")
+        .await;
+    chrome
+        .click("Vérifier l'intégrité du journal", "journal-verification")
+        .await;
+    chrome.expect_text("Journal intact").await;
 }
 
 /// The pages anyone reaches: home, statistics, accessibility, a missing page, an unknown

@@ -57,6 +57,8 @@ async fn closed_to_strangers(service: &TestService) {
         "/administration/journal",
         "/administration/journal/export.csv",
         "/administration/journal/verification",
+        "/administration/exports",
+        "/administration/exports/aidants.csv",
     ] {
         let page = stranger.get(&url(service, path)).await;
         assert_eq!(page.status, 303, "{path}");
@@ -193,6 +195,74 @@ async fn exports(service: &TestService, auditor: &Browser) {
     assert!(lines[0].contains(&f.email_b));
 }
 
+/// The CSV lines of an export (without the header), after checking it is one.
+async fn csv_lines(service: &TestService, auditor: &Browser, name: &str) -> Vec<String> {
+    let csv = auditor
+        .get(&url(service, &format!("/administration/exports/{name}")))
+        .await;
+    assert_eq!(csv.status, 200, "{name}");
+    assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(csv.body.starts_with('\u{feff}'), "{name}");
+    csv.body.lines().skip(1).map(str::to_owned).collect()
+}
+
+/// The national exports: one line per structure with its counts, one per aidant with their
+/// structure, card and last sign-in, and the counts per département.
+async fn national_exports(service: &TestService, auditor: &Browser) {
+    let f = &service.fixtures;
+    let now = service.clock_now();
+    let counts = mandate::mandate_counts(
+        &mut service.conn(),
+        &[f.org_a.clone(), f.org_b.clone()],
+        now,
+    )
+    .unwrap();
+    let (in_force, total, usagers) = counts[&f.org_a];
+    let structures = csv_lines(service, auditor, "structures.csv").await;
+    assert_eq!(structures.len(), 2);
+    let a = structures
+        .iter()
+        .find(|l| l.starts_with(f.org_a.as_str()))
+        .unwrap();
+    assert!(
+        a.contains(";11111111100011;1 rue de la Paix;75002;Paris;75;CCAS;validated;"),
+        "{a}"
+    );
+    assert!(
+        a.ends_with(&format!(";2;{in_force};{total};{usagers}")),
+        "two working aidants: {a}"
+    );
+
+    let aidants = csv_lines(service, auditor, "aidants.csv").await;
+    let b = aidants.iter().find(|l| l.contains(&f.email_b)).unwrap();
+    assert!(b.contains("22222222200022 : referent"), "{b}");
+    let last_bulk = paris::local(now - Duration::days(1) + Duration::seconds(BULK as i64 - 1))
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    assert!(b.ends_with(&last_bulk), "last sign-in: {b}");
+    let a = aidants.iter().find(|l| l.contains(&f.email_a)).unwrap();
+    assert!(
+        a.contains("11111111100011 : aidant") && a.contains(": physical, validée le"),
+        "{a}"
+    );
+
+    let departements = csv_lines(service, auditor, "departements.csv").await;
+    let (in_force_b, total_b, usagers_b) = counts[&f.org_b];
+    assert_eq!(
+        departements,
+        [format!(
+            "75;2;2;{};{};{}",
+            in_force + in_force_b,
+            total + total_b,
+            usagers + usagers_b
+        )]
+    );
+    let missing = auditor
+        .get(&url(service, "/administration/exports/secret.csv"))
+        .await;
+    assert_eq!(missing.status, 404);
+}
+
 /// The verification page: intact, then an entry altered with the triggers off, named.
 async fn verifies(service: &TestService, auditor: &Browser, backend: Backend) {
     let path = "/administration/journal/verification";
@@ -231,6 +301,7 @@ async fn an_auditor_searches_exports_and_verifies_the_journal(backend: Backend) 
     searches(&service, &auditor, &siret_a).await;
     pages(&service, &auditor).await;
     exports(&service, &auditor).await;
+    national_exports(&service, &auditor).await;
     verifies(&service, &auditor, backend).await;
 }
 

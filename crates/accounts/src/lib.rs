@@ -393,6 +393,73 @@ pub fn organisations_by_ids(
         .load(conn)?)
 }
 
+/// The organisations by id after `after`, at most `limit` (an export's batches).
+pub fn organisations_after(
+    conn: &mut DbConnection,
+    after: Option<&OrganisationId>,
+    limit: i64,
+) -> Result<Vec<Organisation>, AccountError> {
+    let mut query = organisations::table
+        .order(organisations::id.asc())
+        .limit(limit)
+        .select(Organisation::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(organisations::id.gt(after));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// The aidants by id after `after`, at most `limit` (an export's batches).
+pub fn aidants_after(
+    conn: &mut DbConnection,
+    after: Option<&AidantId>,
+    limit: i64,
+) -> Result<Vec<Aidant>, AccountError> {
+    let mut query = aidants::table
+        .order(aidants::id.asc())
+        .limit(limit)
+        .select(Aidant::as_select())
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(aidants::id.gt(after));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Per organisation among `ids` with any: how many aidants may work for it (account and
+/// membership active).
+pub fn working_members_count(
+    conn: &mut DbConnection,
+    ids: &[OrganisationId],
+) -> Result<Vec<(OrganisationId, i64)>, AccountError> {
+    Ok(memberships::table
+        .inner_join(aidants::table)
+        .filter(memberships::organisation_id.eq_any(ids))
+        .filter(memberships::active.eq(true))
+        .filter(aidants::active.eq(true))
+        .group_by(memberships::organisation_id)
+        .select((memberships::organisation_id, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
+/// The memberships of these aidants: aidant, organisation, role, whether active.
+pub fn memberships_of(
+    conn: &mut DbConnection,
+    ids: &[AidantId],
+) -> Result<Vec<(AidantId, OrganisationId, Role, bool)>, AccountError> {
+    Ok(memberships::table
+        .filter(memberships::aidant_id.eq_any(ids))
+        .order((memberships::aidant_id, memberships::organisation_id))
+        .select((
+            memberships::aidant_id,
+            memberships::organisation_id,
+            memberships::role,
+            memberships::active,
+        ))
+        .load(conn)?)
+}
+
 /// Activates or deactivates an aidant.
 pub fn set_active(
     tx: &mut WriteTx<'_>,

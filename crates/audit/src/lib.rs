@@ -1,15 +1,18 @@
 //! What the national team and the administrative authorities read across the whole service:
 //! the journal searched (by structure, aidant, usager, action and period) and exported as CSV,
-//! and the journal's verification report. A search takes the staff proof
-//! ([`authenticator::StaffSession`]) whatever the member's role; nothing here writes.
+//! the journal's verification report, and the national exports (structures, aidants, mandates
+//! per département). A read takes the staff proof ([`authenticator::StaffSession`]) whatever
+//! the member's role; nothing here writes.
 //!
 //! Exports are written batch by batch to a sink (the web layer streams each batch to the
 //! browser), so no whole file is ever held in memory.
 
 mod csv_cells;
+mod exports;
 mod search;
 mod verification;
 
+pub use exports::{departement, export_aidants, export_departements, export_structures};
 pub use search::{export_journal, journal_page, resolve, JournalSearch, Line, Page, Resolved};
 pub use verification::{verification, ChainLine, Verification};
 
@@ -23,6 +26,9 @@ pub enum AuditError {
     /// Accounts could not be read.
     #[error(transparent)]
     Accounts(#[from] accounts::AccountError),
+    /// Cards could not be read.
+    #[error(transparent)]
+    Auth(#[from] authenticator::AuthError),
     /// Usagers could not be read.
     #[error(transparent)]
     Mandate(#[from] mandate::MandateError),

@@ -241,6 +241,19 @@ pub fn cards_of_aidant(
         .load(conn)?)
 }
 
+/// The cards in service these aidants hold.
+pub fn cards_of_aidants(
+    conn: &mut DbConnection,
+    ids: &[AidantId],
+) -> Result<Vec<OtpCard>, AuthError> {
+    Ok(otp_cards::table
+        .filter(otp_cards::aidant_id.eq_any(ids))
+        .filter(otp_cards::disabled_reason.is_null())
+        .order(otp_cards::created_at.asc())
+        .select(OtpCard::as_select())
+        .load(conn)?)
+}
+
 /// The card with this serial number.
 pub fn card_by_serial(conn: &mut DbConnection, serial: &str) -> Result<Option<OtpCard>, AuthError> {
     Ok(otp_cards::table

@@ -101,11 +101,13 @@ pub enum Action {
     ConnectStaff,
     /// The national team moved a mandate to another structure.
     TransferMandat,
+    /// The national team erased an usager's identity on their request (RGPD).
+    EraseUsager,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 33] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -138,6 +140,7 @@ impl Action {
         Action::EnrolStaff,
         Action::ConnectStaff,
         Action::TransferMandat,
+        Action::EraseUsager,
     ];
 
     /// The action of a stored name.
@@ -180,6 +183,7 @@ impl Action {
             Action::EnrolStaff => "enrôlement d'un membre de l'équipe nationale",
             Action::ConnectStaff => "connexion d'un membre de l'équipe nationale",
             Action::TransferMandat => "transfert d'un mandat vers une autre structure",
+            Action::EraseUsager => "effacement de l'identité d'un usager à sa demande (RGPD)",
         }
     }
 
@@ -218,6 +222,7 @@ impl Action {
             Action::EnrolStaff => "enrol_staff",
             Action::ConnectStaff => "connect_staff",
             Action::TransferMandat => "transfer_mandat",
+            Action::EraseUsager => "erase_usager",
         }
     }
 }
@@ -472,6 +477,24 @@ pub fn entries_about(
         .order((journal::at.asc(), journal::seq.asc()))
         .select(JournalEntry::as_select())
         .load(conn)?)
+}
+
+/// When each of these aidants last did `action` (those who ever did).
+pub fn last_by_aidant(
+    conn: &mut DbConnection,
+    action: Action,
+    ids: &[AidantId],
+) -> Result<Vec<(AidantId, Timestamp)>, JournalError> {
+    let rows: Vec<(Option<AidantId>, Option<Timestamp>)> = journal::table
+        .filter(journal::action.eq(action.as_str()))
+        .filter(journal::aidant_id.eq_any(ids))
+        .group_by(journal::aidant_id)
+        .select((journal::aidant_id, diesel::dsl::max(journal::at)))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, at)| Some((id?, at?)))
+        .collect())
 }
 
 /// Everything the journal holds about one usager, oldest first (right of access).

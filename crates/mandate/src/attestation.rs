@@ -12,7 +12,9 @@ use ring::hmac;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use store::schema::{attestations, autorisations, mandates, usagers};
-use store::{new_id, AidantId, DbConnection, MandateId, OrganisationId, Timestamp, WriteTx};
+use store::{
+    new_id, AidantId, DbConnection, MandateId, OrganisationId, Timestamp, UsagerId, WriteTx,
+};
 
 /// The consent statement printed on every mandate attestation.
 pub const CONSENT_STATEMENT: &str = "L'usager désigné ci-dessus autorise les aidants habilités de la structure à réaliser en son nom, \
@@ -40,7 +42,7 @@ impl AttestationKey {
         Ok(AttestationKey(hmac::Key::new(hmac::HMAC_SHA256, secret)))
     }
 
-    fn fingerprint(&self, content: &str) -> String {
+    pub(crate) fn fingerprint(&self, content: &str) -> String {
         hex::encode(hmac::sign(&self.0, content.as_bytes()).as_ref())
     }
 
@@ -175,6 +177,9 @@ pub struct Attestation {
     pub created_at: Timestamp,
     /// By whom.
     pub created_by: AidantId,
+    /// Once the usager's identity was erased: the fingerprint of the redacted content
+    /// (journaled with the erasure).
+    pub erased_fingerprint: Option<String>,
 }
 
 impl Attestation {
@@ -245,6 +250,7 @@ pub(crate) fn insert_attestation(
         content: text,
         created_at: now,
         created_by: by_aidant.to_owned(),
+        erased_fingerprint: None,
     };
     diesel::insert_into(attestations::table)
         .values((
@@ -320,6 +326,8 @@ pub struct AttestationSummary {
     pub usable_now: bool,
     /// The structure holding the mandate now, when it was transferred after this attestation.
     pub transferred_to: Option<String>,
+    /// Whether the usager's identity was erased (on their request) since.
+    pub erased: bool,
 }
 
 /// The outcome of verifying a paper attestation.
@@ -358,10 +366,14 @@ pub fn verify_attestation(
                 })
                 .is_some_and(|journaled| journaled == fingerprint)
         });
-    if !journaled
-        || attestation.fingerprint != fingerprint
-        || !key.matches(&attestation.content, &fingerprint)
-    {
+    let content_holds = match &attestation.erased_fingerprint {
+        None => key.matches(&attestation.content, &fingerprint),
+        Some(erased) => {
+            key.matches(&attestation.content, erased)
+                && erasure_journaled(conn, &attestation, erased)?
+        }
+    };
+    if !journaled || attestation.fingerprint != fingerprint || !content_holds {
         return Ok(Verification::Altered);
     }
     let content = attestation.parsed()?;
@@ -392,7 +404,36 @@ pub fn verify_attestation(
         revoked_now: mandate.revoked_at.is_some(),
         usable_now: mandate.is_usable(now),
         transferred_to,
+        erased: attestation.erased_fingerprint.is_some(),
     }))
+}
+
+/// Whether the erasure of the attestation's usager journaled `erased` as its new fingerprint.
+fn erasure_journaled(
+    conn: &mut DbConnection,
+    attestation: &Attestation,
+    erased: &str,
+) -> Result<bool, MandateError> {
+    let usager: UsagerId = mandates::table
+        .find(&attestation.mandate_id)
+        .select(mandates::usager_id)
+        .first(conn)?;
+    Ok(
+        journal::entries_about(conn, Action::EraseUsager, usager.as_str())?
+            .iter()
+            .any(|entry| {
+                serde_json::from_str::<serde_json::Value>(&entry.details)
+                    .ok()
+                    .and_then(|d| d.get("attestations").cloned())
+                    .and_then(|a| a.as_array().cloned())
+                    .is_some_and(|list| {
+                        list.iter().any(|a| {
+                            a.get("id").and_then(|v| v.as_str()) == Some(&attestation.id)
+                                && a.get("empreinte").and_then(|v| v.as_str()) == Some(erased)
+                        })
+                    })
+            }),
+    )
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod demarche;
 mod digest;
 mod draft;
 mod duration;
+mod erasure;
 mod listing;
 mod phone;
 mod transfer;
@@ -35,12 +36,15 @@ pub use draft::{
     Confirmed, DraftError, MandateDraft, NewDraft,
 };
 pub use duration::MandateDuration;
+pub use erasure::{erase_usager, find_usagers, ErasureRefusal, Found, ERASED_NAME};
 pub use listing::{
     mandates_of_usager, usager_journal, usagers_of_organisation, MandateDetail, MandateState,
     UsagerFilter, UsagerListing, UsagerRow, EXPIRING_SOON,
 };
 pub use phone::normalise_mobile;
-pub use transfer::{mandates_in_force, transfer_mandates, InForce, TransferRefusal, Transferred};
+pub use transfer::{
+    mandate_counts, mandates_in_force, transfer_mandates, InForce, TransferRefusal, Transferred,
+};
 pub use usager::{
     create_usager, normalise_search, usager, usager_by_franceconnect_sub, usager_by_sub,
     usagers_by_ids, usagers_named, NewUsager, Usager,
@@ -607,6 +611,23 @@ pub(crate) type UsableJoin = diesel::dsl::InnerJoinOn<
     organisations::table,
     diesel::dsl::Eq<organisations::id, mandates::organisation_id>,
 >;
+
+/// The backend of [`store::DbConnection`], for boxed queries.
+pub(crate) type Db = <DbConnection as diesel::Connection>::Backend;
+
+/// The mandates in force at `now`: neither revoked nor expired, with an autorisation not
+/// revoked (what a transfer moves, and what forbids an erasure).
+pub(crate) fn in_force<'a>(now: Timestamp) -> mandates::BoxedQuery<'a, Db> {
+    mandates::table
+        .filter(mandates::revoked_at.is_null())
+        .filter(mandates::expires_at.gt(now))
+        .filter(diesel::dsl::exists(
+            autorisations::table
+                .filter(autorisations::mandate_id.eq(mandates::id))
+                .filter(autorisations::revoked_at.is_null()),
+        ))
+        .into_boxed()
+}
 
 /// Autorisations with their mandate and the mandate's structure: what [`usable_at`] reads.
 pub(crate) fn usable_join() -> UsableJoin {

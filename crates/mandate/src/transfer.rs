@@ -297,19 +297,42 @@ pub fn mandates_in_force(
     Ok((total, listed))
 }
 
-type Db = <store::DbConnection as diesel::Connection>::Backend;
+/// Per structure among `ids` that has mandates: its mandates in force, all its mandates, and
+/// the distinct usagers of those in force.
+pub fn mandate_counts(
+    conn: &mut store::DbConnection,
+    ids: &[OrganisationId],
+    now: Timestamp,
+) -> Result<HashMap<OrganisationId, (i64, i64, i64)>, MandateError> {
+    let totals: Vec<(OrganisationId, i64)> = mandates::table
+        .filter(mandates::organisation_id.eq_any(ids))
+        .group_by(mandates::organisation_id)
+        .select((mandates::organisation_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let in_force: Vec<(OrganisationId, UsagerId)> = crate::in_force(now)
+        .filter(mandates::organisation_id.eq_any(ids))
+        .select((mandates::organisation_id, mandates::usager_id))
+        .load(conn)?;
+    let mut counts: HashMap<OrganisationId, (i64, i64, i64)> = totals
+        .into_iter()
+        .map(|(id, total)| (id, (0, total, 0)))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for (organisation, usager) in &in_force {
+        if let Some(entry) = counts.get_mut(organisation) {
+            entry.0 += 1;
+            if seen.insert((organisation, usager)) {
+                entry.2 += 1;
+            }
+        }
+    }
+    Ok(counts)
+}
 
-/// The mandates of `organisation_id` in force at `now`: neither revoked nor expired, with an
-/// autorisation not revoked.
-fn in_force(organisation_id: &OrganisationId, now: Timestamp) -> mandates::BoxedQuery<'_, Db> {
-    mandates::table
-        .filter(mandates::organisation_id.eq(organisation_id))
-        .filter(mandates::revoked_at.is_null())
-        .filter(mandates::expires_at.gt(now))
-        .filter(diesel::dsl::exists(
-            autorisations::table
-                .filter(autorisations::mandate_id.eq(mandates::id))
-                .filter(autorisations::revoked_at.is_null()),
-        ))
-        .into_boxed()
+/// The mandates of `organisation_id` in force at `now`.
+fn in_force(
+    organisation_id: &OrganisationId,
+    now: Timestamp,
+) -> mandates::BoxedQuery<'_, crate::Db> {
+    crate::in_force(now).filter(mandates::organisation_id.eq(organisation_id))
 }

@@ -39,6 +39,8 @@ pub struct Usager {
     pub search_name: String,
     /// Creation time.
     pub created_at: Timestamp,
+    /// When their identity was erased on their request, if it was.
+    pub erased_at: Option<Timestamp>,
 }
 
 impl Usager {
@@ -120,6 +122,13 @@ pub(crate) fn search_pattern(term: &str) -> String {
     store::like_patterns(term).0
 }
 
+/// A new `sub`: 256 random bits, in hex.
+pub(crate) fn new_sub(rng: &dyn SecureRandom) -> Result<String, MandateError> {
+    let mut sub_bytes = [0u8; 32];
+    rng.fill(&mut sub_bytes).map_err(|_| StoreError::Random)?;
+    Ok(hex::encode(sub_bytes))
+}
+
 /// Registers an usager, giving them a new stable `sub`.
 pub fn create_usager(
     tx: &mut WriteTx<'_>,
@@ -128,11 +137,9 @@ pub fn create_usager(
     new: NewUsager<'_>,
 ) -> Result<Usager, MandateError> {
     let identite = new.identite.clone().validated()?;
-    let mut sub_bytes = [0u8; 32];
-    rng.fill(&mut sub_bytes).map_err(|_| StoreError::Random)?;
     let usager = Usager {
         id: new_id(rng)?.into(),
-        sub: hex::encode(sub_bytes),
+        sub: new_sub(rng)?,
         franceconnect_sub: new.franceconnect_sub.map(str::to_owned),
         search_name: normalise_search(&format!(
             "{} {} {}",
@@ -148,6 +155,7 @@ pub fn create_usager(
         email: identite.email,
         phone: new.phone.to_owned(),
         created_at: now,
+        erased_at: None,
     };
     diesel::insert_into(usagers::table)
         .values((

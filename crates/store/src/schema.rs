@@ -121,6 +121,7 @@ diesel::table! {
         phone -> Text,
         search_name -> Text,
         created_at -> Timestamp,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 
@@ -173,6 +174,7 @@ diesel::table! {
         fingerprint -> Text,
         created_at -> Timestamp,
         created_by -> Text,
+        erased_fingerprint -> Nullable<Text>,
     }
 }
 

@@ -202,6 +202,7 @@ struct VerifyPage {
     issued: String,
     status_now: &'static str,
     transferred_to: Option<String>,
+    erased: bool,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +233,7 @@ pub(crate) async fn verify(
         issued: String::new(),
         status_now: "",
         transferred_to: None,
+        erased: false,
     };
     if id.is_empty() || fingerprint.is_empty() {
         return render(StatusCode::OK, &page, None, state.secure_cookies);
@@ -257,6 +259,7 @@ pub(crate) async fn verify(
             page.demarches = summary.demarches.iter().map(|d| d.title()).collect();
             page.issued = date_time(summary.issued_at);
             page.transferred_to = summary.transferred_to;
+            page.erased = summary.erased;
             page.status_now = if summary.revoked_now {
                 "révoqué"
             } else if summary.usable_now {

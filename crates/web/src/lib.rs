@@ -330,6 +330,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(administration::transfer),
         )
         .route(
+            "/administration/exports",
+            web::get().to(administration::exports::page),
+        )
+        .route(
+            "/administration/exports/{name}",
+            web::get().to(administration::exports::file),
+        )
+        .route(
+            "/administration/usagers",
+            web::get().to(administration::usagers::search),
+        )
+        .route(
+            "/administration/usagers/{id}/effacer",
+            web::post().to(administration::usagers::erase),
+        )
+        .route(
             "/administration/journal",
             web::get().to(administration::journal::search),
         )

@@ -17,7 +17,9 @@ use askama::Template;
 use authenticator::{EnrolmentRefusal, OtpRefusal, StaffCardRefusal, StaffSession};
 use serde::Deserialize;
 
+pub(crate) mod exports;
 pub(crate) mod journal;
+pub(crate) mod usagers;
 
 /// The back office's home.
 const HOME: &str = "/administration/";

@@ -1,0 +1,2 @@
+ALTER TABLE attestations DROP COLUMN erased_fingerprint;
+ALTER TABLE usagers DROP COLUMN erased_at;
