@@ -237,8 +237,10 @@ async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
 
 /// (f) The national team: Nora, created by the command line, enrols her card through her
 /// link (the QR code read as an application reads it), signs in to the back office, creates a
-/// structure and its référent Chloé, activates her, and gives her the card in stock; Chloé
-/// then signs in with it.
+/// structure and its référent Chloé, activates her, and gives her the card in stock; she
+/// transfers a mandate of the CCAS to the new structure, finds the transfer in the journal,
+/// checks the journal's integrity and opens the exports and an usager search; Chloé then signs
+/// in with her card and finds the transferred usager in her espace.
 #[tokio::test]
 async fn f_the_national_team_gives_a_first_referent_her_card() {
     let (service, _sim) = simulated_service();
@@ -385,7 +387,7 @@ async fn transfer_and_find_it_in_the_journal(chrome: &Chrome, base: &str) {
         )
         .await;
     chrome.click("CCAS de Test A", "structure-ccas").await;
-    chrome.tick("Transférer le mandat de Angela DUBOIS").await;
+    chrome.tick("Angela DUBOIS").await;
     chrome
         .type_in("Structure qui reprend les mandats", "12345678900011")
         .await;
@@ -407,6 +409,16 @@ async fn transfer_and_find_it_in_the_journal(chrome: &Chrome, base: &str) {
         .click("Vérifier l'intégrité du journal", "journal-verification")
         .await;
     chrome.expect_text("Journal intact").await;
+    chrome
+        .open(&format!("{base}/administration/exports"), "exports")
+        .await;
+    chrome
+        .open(
+            &format!("{base}/administration/usagers?q=dubois"),
+            "usagers",
+        )
+        .await;
+    chrome.expect_text("mandat en cours").await;
 }
 
 /// The pages anyone reaches: home, statistics, accessibility, a missing page, an unknown
