@@ -6,7 +6,7 @@
 //! new structure, and the attestation printed before still verifies and says it moved.
 
 use crate::staff::{admin_signed_in, auditor_signed_in};
-use ac_tests::{csrf_token, on_both_backends, Backend, Browser, TestService, SEED_A};
+use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_A};
 use mandate::Demarche;
 use ring::rand::SystemRandom;
 use store::{MandateId, OrganisationId, UsagerId};
@@ -23,14 +23,13 @@ async fn post_transfer(
     org: &OrganisationId,
     fields: &[(&str, &str)],
 ) -> ac_tests::Page {
-    let page = browser
-        .get(&format!("{}/administration/", service.issuer()))
-        .await;
-    let csrf = csrf_token(&page.body);
-    let mut form = vec![("csrf_token", csrf.as_str())];
-    form.extend_from_slice(fields);
     browser
-        .post(&format!("{}/transfert", structure_url(service, org)), &form)
+        .post_from(
+            service.issuer(),
+            "/administration/",
+            &format!("/administration/structures/{org}/transfert"),
+            fields,
+        )
         .await
 }
 

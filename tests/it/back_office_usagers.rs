@@ -6,7 +6,7 @@
 
 use crate::mandates::span;
 use crate::staff::{admin_signed_in, auditor_signed_in};
-use ac_tests::{csrf_token, on_both_backends, Backend, Browser, TestService, SEED_A};
+use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_A};
 use diesel::prelude::*;
 use store::UsagerId;
 
@@ -16,19 +16,12 @@ async fn post_erase(
     usager: &UsagerId,
     reference: &str,
 ) -> ac_tests::Page {
-    let home = browser
-        .get(&format!("{}/administration/", service.issuer()))
-        .await;
     browser
-        .post(
-            &format!(
-                "{}/administration/usagers/{usager}/effacer",
-                service.issuer()
-            ),
-            &[
-                ("csrf_token", &csrf_token(&home.body)),
-                ("reference", reference),
-            ],
+        .post_from(
+            service.issuer(),
+            "/administration/",
+            &format!("/administration/usagers/{usager}/effacer"),
+            &[("reference", reference)],
         )
         .await
 }

@@ -67,14 +67,9 @@ pub fn export_structures(
         "mandats au total",
         "usagers avec un mandat en cours",
     ])?);
-    let mut after: Option<OrganisationId> = None;
     let mut written = 0;
-    loop {
-        let batch = accounts::organisations_after(conn, after.as_ref(), BATCH)?;
-        let full = batch.len() as i64 == BATCH;
-        after = batch.last().map(|o| o.id.clone());
+    by_organisation(conn, now, |conn, batch, counts| {
         let ids: Vec<OrganisationId> = batch.iter().map(|o| o.id.clone()).collect();
-        let counts = mandate::mandate_counts(conn, &ids, now)?;
         let members: HashMap<OrganisationId, i64> = accounts::working_members_count(conn, &ids)?
             .into_iter()
             .collect();
@@ -100,8 +95,31 @@ pub fn export_structures(
             ]
         });
         let first = out.take().unwrap_or_else(csv_cells::writer);
-        if !write_rows(first, rows, sink)? || !full {
-            return Ok(written);
+        write_rows(first, rows, sink)
+    })?;
+    Ok(written)
+}
+
+/// Walks every organisation by id, a batch at a time with its mandate counts, while `each`
+/// says to go on.
+fn by_organisation(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    mut each: impl FnMut(
+        &mut DbConnection,
+        Vec<accounts::Organisation>,
+        HashMap<OrganisationId, (i64, i64, i64)>,
+    ) -> Result<bool, AuditError>,
+) -> Result<(), AuditError> {
+    let mut after: Option<OrganisationId> = None;
+    loop {
+        let batch = accounts::organisations_after(conn, after.as_ref(), BATCH)?;
+        let full = batch.len() as i64 == BATCH;
+        after = batch.last().map(|o| o.id.clone());
+        let ids: Vec<OrganisationId> = batch.iter().map(|o| o.id.clone()).collect();
+        let counts = mandate::mandate_counts(conn, &ids, now)?;
+        if !each(conn, batch, counts)? || !full {
+            return Ok(());
         }
     }
 }
@@ -210,13 +228,7 @@ pub fn export_departements(
         "usagers avec un mandat en cours",
     ])?;
     let mut totals: BTreeMap<String, [i64; 5]> = BTreeMap::new();
-    let mut after: Option<OrganisationId> = None;
-    loop {
-        let batch = accounts::organisations_after(conn, after.as_ref(), BATCH)?;
-        let full = batch.len() as i64 == BATCH;
-        after = batch.last().map(|o| o.id.clone());
-        let ids: Vec<OrganisationId> = batch.iter().map(|o| o.id.clone()).collect();
-        let counts = mandate::mandate_counts(conn, &ids, now)?;
+    by_organisation(conn, now, |_, batch, counts| {
         for o in &batch {
             let (in_force, total, usagers) = counts.get(&o.id).copied().unwrap_or_default();
             let line = totals.entry(departement(&o.zipcode)).or_default();
@@ -226,10 +238,8 @@ pub fn export_departements(
             line[3] += total;
             line[4] += usagers;
         }
-        if !full {
-            break;
-        }
-    }
+        Ok(true)
+    })?;
     let written = totals.len() as u64;
     let rows = totals.into_iter().map(|(departement, line)| {
         std::iter::once(departement)

@@ -1,11 +1,11 @@
 //! The back office's national exports, open to every member of the national team: the page
 //! that lists them and the CSV files, streamed.
 
-use super::signed_in;
+use super::Member;
 use crate::pages::render;
 use crate::{AppState, WebError};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 
 #[derive(Template)]
@@ -14,25 +14,18 @@ struct ExportsPage;
 
 /// GET /administration/exports.
 pub(crate) async fn page(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    _member: Member,
 ) -> Result<HttpResponse, WebError> {
-    if let Err(away) = signed_in(&req, &state).await? {
-        return Ok(away);
-    }
     render(StatusCode::OK, &ExportsPage, None, state.secure_cookies)
 }
 
 /// GET /administration/exports/{name}.csv.
 pub(crate) async fn file(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let now = state.clock.now();
     let name = path.into_inner();
     let file = format!(

@@ -2,11 +2,11 @@
 //! included): the search with its pages, the CSV export of what a search keeps (streamed), and
 //! the verification report of every chain and checkpoint.
 
-use super::{form_status, signed_in, Field};
+use super::{form_status, Field, Member};
 use crate::pages::render;
 use crate::{with_db, AppState, WebError};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -128,14 +128,10 @@ struct JournalPage {
 
 /// GET /administration/journal: the search and one page of its entries, newest first.
 pub(crate) async fn search(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     query: web::Query<JournalQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let query = query.into_inner();
     let (dates, search) = search_of(&query);
     let refused = search.is_none();
@@ -221,14 +217,10 @@ pub(crate) async fn search(
 
 /// GET /administration/journal/export.csv: every entry the search keeps, as CSV, streamed.
 pub(crate) async fn export(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     query: web::Query<JournalQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let (_, Some(search)) = search_of(&query) else {
         return Ok(crate::pages::error_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -259,12 +251,9 @@ struct VerificationPage {
 
 /// GET /administration/journal/verification: every chain walked, every checkpoint checked.
 pub(crate) async fn verification(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    _member: Member,
 ) -> Result<HttpResponse, WebError> {
-    if let Err(away) = signed_in(&req, &state).await? {
-        return Ok(away);
-    }
     let report = with_db(&state, |conn, state| {
         Ok(audit::verification(conn, state.provider.keys())?)
     })

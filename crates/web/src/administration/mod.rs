@@ -87,10 +87,8 @@ async fn staff_session(
 pub(crate) async fn home(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
 ) -> Result<HttpResponse, WebError> {
-    let Some(session) = staff_session(&req, &state).await? else {
-        return Ok(see_other(SIGN_IN));
-    };
     let csrf = CsrfToken::for_request(&req, &state)?;
     let page = HomePage {
         csrf: csrf.value.clone(),
@@ -351,12 +349,10 @@ fn not_allowed() -> HttpResponse {
 async fn cards_page(
     req: &HttpRequest,
     state: &web::Data<AppState>,
+    session: &StaffSession,
     status: StatusCode,
     page: impl FnOnce(String) -> CardsPage,
 ) -> Result<HttpResponse, WebError> {
-    let Some(session) = staff_session(req, state).await? else {
-        return Ok(see_other(SIGN_IN));
-    };
     if session.support().is_none() {
         return Ok(not_allowed());
     }
@@ -373,6 +369,7 @@ async fn cards_page(
 pub(crate) async fn cards(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     query: web::Query<CardsQuery>,
 ) -> Result<HttpResponse, WebError> {
     let CardsQuery { aidant, fait } = query.into_inner();
@@ -386,7 +383,7 @@ pub(crate) async fn cards(
     } else {
         String::new()
     };
-    cards_page(&req, &state, StatusCode::OK, |csrf| CardsPage {
+    cards_page(&req, &state, &session, StatusCode::OK, |csrf| CardsPage {
         csrf,
         aidant,
         serial: String::new(),
@@ -420,6 +417,7 @@ fn staff_card_refusal(refusal: StaffCardRefusal) -> String {
 pub(crate) async fn card_action(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     path: web::Path<String>,
     form: web::Form<CardForm>,
 ) -> Result<HttpResponse, WebError> {
@@ -431,9 +429,6 @@ pub(crate) async fn card_action(
         "valider" => true,
         _ => return Ok(crate::pages::not_found().await),
     };
-    let Some(session) = staff_session(&req, &state).await? else {
-        return Ok(see_other(SIGN_IN));
-    };
     let now = state.clock.now();
     let CardForm {
         aidant,
@@ -442,8 +437,9 @@ pub(crate) async fn card_action(
         ..
     } = form.into_inner();
     let (typed_aidant, typed_serial) = (aidant.clone(), serial.clone());
+    let acting = session.clone();
     let outcome = with_db(&state, move |conn, state| {
-        let Some(who) = session.support() else {
+        let Some(who) = acting.support() else {
             return Ok(None);
         };
         Ok(Some(if validate {
@@ -475,8 +471,12 @@ pub(crate) async fn card_action(
         Some(Err(refusal)) => staff_card_refusal(refusal),
     };
     // Nothing typed is lost: the associate form keeps both fields, the validation its aidant.
-    cards_page(&req, &state, StatusCode::UNPROCESSABLE_ENTITY, |csrf| {
-        CardsPage {
+    cards_page(
+        &req,
+        &state,
+        &session,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        |csrf| CardsPage {
             csrf,
             aidant: typed_aidant,
             serial: if validate {
@@ -486,19 +486,46 @@ pub(crate) async fn card_action(
             },
             done: None,
             error: Some(error),
-        }
-    })
+        },
+    )
     .await
 }
 
-/// A signed-in member, or the way to the sign-in page.
-async fn signed_in(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-) -> Result<Result<StaffSession, HttpResponse>, WebError> {
-    Ok(staff_session(req, state)
-        .await?
-        .ok_or_else(|| see_other(SIGN_IN)))
+/// A signed-in member of the national team, extracted from the staff cookie: a request
+/// without a live session is sent to the sign-in page before its handler runs.
+pub(crate) struct Member(pub(crate) StaffSession);
+
+/// The answer to a request of the back office without a live staff session.
+#[derive(Debug, thiserror::Error)]
+#[error("pas de session de l'équipe nationale")]
+struct NotSignedIn;
+
+impl actix_web::ResponseError for NotSignedIn {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SEE_OTHER
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        see_other(SIGN_IN)
+    }
+}
+
+impl actix_web::FromRequest for Member {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Member, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+                return Err(WebError::Blocking.into());
+            };
+            match staff_session(&req, &state).await? {
+                Some(session) => Ok(Member(session)),
+                None => Err(NotSignedIn.into()),
+            }
+        })
+    }
 }
 
 /// An accounts' outcome: done, or refused with the French reason (nothing written).
@@ -644,12 +671,9 @@ async fn structures_page(
 pub(crate) async fn structures(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     query: web::Query<SearchQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let q = query.into_inner().q;
     structures_page(&req, &state, &session, q, StructureForm::default(), None).await
 }
@@ -658,15 +682,12 @@ pub(crate) async fn structures(
 pub(crate) async fn create_structure(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     form: web::Form<StructureForm>,
 ) -> Result<HttpResponse, WebError> {
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let form = form.into_inner();
     let (typed, acting) = (form.clone(), session.clone());
     let now = state.clock.now();
@@ -866,13 +887,10 @@ async fn structure_page(
 pub(crate) async fn structure(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     path: web::Path<String>,
     query: web::Query<DoneQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let query = query.into_inner();
     let done = match query.fait.as_str() {
         "ajoute" => Some("Aidant ajouté, en attente d'activation après sa formation.".into()),
@@ -903,16 +921,13 @@ pub(crate) async fn structure(
 pub(crate) async fn add_member(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     path: web::Path<String>,
     form: web::Form<MemberForm>,
 ) -> Result<HttpResponse, WebError> {
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let id = path.into_inner();
     let form = form.into_inner();
     let (typed, acting, organisation_id) = (
@@ -951,16 +966,30 @@ pub(crate) async fn add_member(
         ))
     })
     .await?;
+    after_member_action(&req, &state, &session, id, outcome, "ajoute", typed).await
+}
+
+/// After an action on a member of structure `id`: the refusal of a role that may not, the
+/// structure's page again with the reason (keeping `typed`), or back to it saying `done`.
+async fn after_member_action(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    session: &StaffSession,
+    id: String,
+    outcome: Option<Result<(), String>>,
+    done: &str,
+    typed: MemberForm,
+) -> Result<HttpResponse, WebError> {
     match outcome {
         None => Ok(not_allowed()),
         Some(Ok(())) => Ok(see_other(&format!(
-            "/administration/structures/{id}?fait=ajoute"
+            "/administration/structures/{id}?fait={done}"
         ))),
         Some(Err(message)) => {
             structure_page(
-                &req,
-                &state,
-                &session,
+                req,
+                state,
+                session,
                 id,
                 typed,
                 None,
@@ -984,16 +1013,13 @@ pub(crate) struct ActivateForm {
 pub(crate) async fn activate(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     path: web::Path<String>,
     form: web::Form<ActivateForm>,
 ) -> Result<HttpResponse, WebError> {
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let id = path.into_inner();
     let email = form.into_inner().email;
     let now = state.clock.now();
@@ -1010,25 +1036,16 @@ pub(crate) async fn activate(
         ))
     })
     .await?;
-    match outcome {
-        None => Ok(not_allowed()),
-        Some(Ok(())) => Ok(see_other(&format!(
-            "/administration/structures/{id}?fait=active"
-        ))),
-        Some(Err(message)) => {
-            structure_page(
-                &req,
-                &state,
-                &session,
-                id,
-                MemberForm::default(),
-                None,
-                Some(message),
-                TransferState::default(),
-            )
-            .await
-        }
-    }
+    after_member_action(
+        &req,
+        &state,
+        &session,
+        id,
+        outcome,
+        "active",
+        MemberForm::default(),
+    )
+    .await
 }
 
 struct TeamLine {
@@ -1069,14 +1086,11 @@ pub(crate) struct TeamForm {
 async fn team_page(
     req: &HttpRequest,
     state: &web::Data<AppState>,
+    session: &StaffSession,
     form: TeamForm,
     link: Option<String>,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let session = match signed_in(req, state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     if session.admin().is_none() {
         return Ok(not_allowed());
     }
@@ -1114,29 +1128,28 @@ async fn team_page(
 pub(crate) async fn team(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
 ) -> Result<HttpResponse, WebError> {
-    team_page(&req, &state, TeamForm::default(), None, None).await
+    team_page(&req, &state, &session, TeamForm::default(), None, None).await
 }
 
 /// POST /administration/equipe: a new member, whose enrolment link is shown once.
 pub(crate) async fn create_member(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     form: web::Form<TeamForm>,
 ) -> Result<HttpResponse, WebError> {
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let form = form.into_inner();
     let typed = form.clone();
     let Ok(role) = authenticator::StaffRole::parse(&form.role) else {
         return team_page(
             &req,
             &state,
+            &session,
             typed,
             None,
             Some("Choisissez le rôle du membre.".into()),
@@ -1144,8 +1157,9 @@ pub(crate) async fn create_member(
         .await;
     };
     let now = state.clock.now();
+    let acting = session.clone();
     let outcome = with_db(&state, move |conn, state| {
-        let Some(who) = session.admin() else {
+        let Some(who) = acting.admin() else {
             return Ok(None);
         };
         Ok(Some(authenticator::staff_create_member(
@@ -1174,9 +1188,19 @@ pub(crate) async fn create_member(
                     token.expose()
                 )
             });
-            team_page(&req, &state, TeamForm::default(), link, None).await
+            team_page(&req, &state, &session, TeamForm::default(), link, None).await
         }
-        Some(Err(refusal)) => team_page(&req, &state, typed, None, Some(refusal.to_string())).await,
+        Some(Err(refusal)) => {
+            team_page(
+                &req,
+                &state,
+                &session,
+                typed,
+                None,
+                Some(refusal.to_string()),
+            )
+            .await
+        }
     }
 }
 
@@ -1185,6 +1209,7 @@ pub(crate) async fn create_member(
 pub(crate) async fn transfer(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
@@ -1202,10 +1227,6 @@ pub(crate) async fn transfer(
     if !csrf::is_valid(&req, &state, &csrf_token) {
         return Ok(csrf_refused());
     }
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let id = path.into_inner();
     let (from, target, acting) = (
         store::OrganisationId::from(id.clone()),

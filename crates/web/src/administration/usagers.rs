@@ -1,7 +1,7 @@
 //! The back office's usagers: found by name or id (every member), and erased on their
 //! request when no mandate of theirs is in force (administrators only).
 
-use super::{form_status, not_allowed, signed_in};
+use super::{form_status, not_allowed, Member};
 use crate::csrf::{self, CsrfToken};
 use crate::espace::birthdate;
 use crate::interaction::see_other;
@@ -101,12 +101,9 @@ async fn page(
 pub(crate) async fn search(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     query: web::Query<UsagersQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let UsagersQuery { q, fait } = query.into_inner();
     let done = (fait == "efface").then_some(
         "Identité effacée : le journal ne désigne plus cet usager que par son pseudonyme.",
@@ -126,16 +123,13 @@ pub(crate) struct EraseForm {
 pub(crate) async fn erase(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Member(session): Member,
     path: web::Path<String>,
     form: web::Form<EraseForm>,
 ) -> Result<HttpResponse, WebError> {
     if !csrf::is_valid(&req, &state, &form.csrf_token) {
         return Ok(csrf_refused());
     }
-    let session = match signed_in(&req, &state).await? {
-        Ok(session) => session,
-        Err(away) => return Ok(away),
-    };
     let id = path.into_inner();
     let reference = form.into_inner().reference;
     let (usager, typed, acting, now) = (
