@@ -96,7 +96,10 @@ pub fn search(
         query = query.filter(journal::at.lt(until));
     }
     if let Some(cursor) = cursor {
-        query = query.filter(
+        // `at <= cursor` bounds the index range; the rest only sorts out the ties. Without the
+        // bound PostgreSQL filters from the newest entry down at every page (1.65 s a page
+        // 1.5 million entries deep, against 5 ms with it).
+        query = query.filter(journal::at.le(cursor.at)).filter(
             journal::at
                 .lt(cursor.at)
                 .or(journal::at.eq(cursor.at).and(journal::id.lt(&cursor.id))),
