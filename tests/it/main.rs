@@ -6,6 +6,7 @@
 mod authorize_errors;
 mod back_office_journal;
 mod back_office_mandates;
+mod back_office_structures;
 mod back_office_usagers;
 mod cards;
 mod email;

@@ -890,6 +890,46 @@ pub fn register_organisation(
     Ok(organisation)
 }
 
+/// Sets an organisation's habilitation (the national team closing it, `Closed`, or reopening
+/// it, `Validated`), journaled `set_habilitation` on the national chain with the state before
+/// and after; its members, mandates and journal are kept. `None`: no such organisation.
+pub fn set_habilitation(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    id: &OrganisationId,
+    habilitation: Habilitation,
+    by: By<'_>,
+) -> Result<Option<Organisation>, AccountError> {
+    let Some(before) = organisation(tx.conn(), id)? else {
+        return Ok(None);
+    };
+    diesel::update(organisations::table.find(id))
+        .set(organisations::habilitation.eq(habilitation))
+        .execute(tx.conn())?;
+    journal::append(
+        tx,
+        rng,
+        now,
+        journal::NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action: journal::Action::SetHabilitation,
+            aidant_id: None,
+            usager_id: None,
+            organisation_id: Some(id),
+            subject: &before.siret,
+            details: by.tag(serde_json::json!({
+                "avant": before.habilitation.as_str(),
+                "apres": habilitation.as_str(),
+            })),
+        },
+    )?;
+    Ok(Some(Organisation {
+        habilitation,
+        ..before
+    }))
+}
+
 /// The national team sets the démarches an organisation may do (catalogue ids; `None`: all),
 /// journaled as `set_allowed_demarches` on the national chain. The ids are the caller's to
 /// check against the catalogue.

@@ -47,10 +47,10 @@ pub use sessions::{
 pub use staff::{
     complete_staff_enrolment, create_staff, end_staff_session, staff_activate_aidant,
     staff_add_member, staff_associate_card, staff_create_member, staff_create_organisation,
-    staff_enrolment, staff_login, staff_members, staff_session_by_token, staff_validate_card,
-    AdminStaff, Created, EnrolmentRefusal, NewStaff, Staff, StaffCard, StaffCardRefusal,
-    StaffEnrolment, StaffLifetimes, StaffRefusal, StaffRole, StaffSession, StaffSignedIn,
-    SupportStaff,
+    staff_enrolment, staff_login, staff_members, staff_session_by_token, staff_set_structure_open,
+    staff_validate_card, AdminStaff, Created, EnrolmentRefusal, NewStaff, Staff, StaffCard,
+    StaffCardRefusal, StaffEnrolment, StaffLifetimes, StaffRefusal, StaffRole, StaffSession,
+    StaffSignedIn, SupportStaff,
 };
 pub use throttle::purge_login_throttle;
 

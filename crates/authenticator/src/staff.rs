@@ -16,7 +16,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
 use ring::rand::SecureRandom;
-use store::schema::{otp_cards, staff, staff_sessions};
+use store::schema::{aidant_sessions, otp_cards, staff, staff_sessions};
 use store::{hash_secret, write_transaction, DbConnection, PooledDb, StaffId, Timestamp, WriteTx};
 
 store::text_enum! {
@@ -688,6 +688,39 @@ pub fn staff_create_organisation(
 ) -> Result<accounts::Organisation, accounts::AccountError> {
     write_transaction(conn, |tx| {
         accounts::register_organisation(tx, rng, now, new, who.by())
+    })
+}
+
+/// The national team closes a structure (`open` false): its habilitation ends, so its aidants
+/// can no longer sign in for it, make mandates or use them, and their sessions in it end now;
+/// its members, mandates and journal are kept. Or reopens it (`open` true). `None`: no such
+/// structure.
+pub fn staff_set_structure_open(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    organisation_id: &store::OrganisationId,
+    open: bool,
+) -> Result<Option<accounts::Organisation>, accounts::AccountError> {
+    let habilitation = if open {
+        accounts::Habilitation::Validated
+    } else {
+        accounts::Habilitation::Closed
+    };
+    write_transaction(conn, |tx| {
+        let changed =
+            accounts::set_habilitation(tx, rng, now, organisation_id, habilitation, who.by())?;
+        if changed.is_some() && !open {
+            diesel::update(
+                aidant_sessions::table
+                    .filter(aidant_sessions::organisation_id.eq(organisation_id))
+                    .filter(aidant_sessions::ended_at.is_null()),
+            )
+            .set(aidant_sessions::ended_at.eq(Some(now)))
+            .execute(tx.conn())?;
+        }
+        Ok(changed)
     })
 }
 

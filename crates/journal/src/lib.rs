@@ -103,11 +103,13 @@ pub enum Action {
     TransferMandat,
     /// The national team erased an usager's identity on their request (RGPD).
     EraseUsager,
+    /// The national team closed or reopened a structure's habilitation.
+    SetHabilitation,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 34] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -141,6 +143,7 @@ impl Action {
         Action::ConnectStaff,
         Action::TransferMandat,
         Action::EraseUsager,
+        Action::SetHabilitation,
     ];
 
     /// The action of a stored name.
@@ -184,6 +187,7 @@ impl Action {
             Action::ConnectStaff => "connexion d'un membre de l'équipe nationale",
             Action::TransferMandat => "transfert d'un mandat vers une autre structure",
             Action::EraseUsager => "effacement de l'identité d'un usager à sa demande (RGPD)",
+            Action::SetHabilitation => "habilitation d'une structure fermée ou rouverte",
         }
     }
 
@@ -223,6 +227,7 @@ impl Action {
             Action::ConnectStaff => "connect_staff",
             Action::TransferMandat => "transfer_mandat",
             Action::EraseUsager => "erase_usager",
+            Action::SetHabilitation => "set_habilitation",
         }
     }
 }

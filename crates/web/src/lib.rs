@@ -326,6 +326,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(administration::enrolment),
         )
         .route(
+            "/administration/structures/{id}/habilitation",
+            web::post().to(administration::set_open),
+        )
+        .route(
             "/administration/structures/{id}/transfert",
             web::post().to(administration::transfer),
         )

@@ -775,6 +775,8 @@ struct StructurePage {
     siret: String,
     address: String,
     habilitation: &'static str,
+    /// Whether the structure is habilitated (the form offers to close it) or not (to reopen).
+    open: bool,
     members: Vec<MemberLine>,
     may_manage: bool,
     fields: Vec<Field>,
@@ -829,6 +831,7 @@ async fn structure_page(
     };
     let csrf = CsrfToken::for_request(req, state)?;
     let status = form_status(error.as_deref().or(transfer.error.as_deref()));
+    let open = organisation.is_habilitated();
     let page = StructurePage {
         csrf: csrf.value.clone(),
         id,
@@ -839,6 +842,7 @@ async fn structure_page(
             organisation.address, organisation.zipcode, organisation.city
         ),
         habilitation: habilitation_label(organisation.habilitation),
+        open,
         members: members
             .into_iter()
             .map(|m| MemberLine {
@@ -895,6 +899,8 @@ pub(crate) async fn structure(
     let done = match query.fait.as_str() {
         "ajoute" => Some("Aidant ajouté, en attente d'activation après sa formation.".into()),
         "active" => Some("Compte activé : l'aidant a reçu son message de bienvenue.".into()),
+        "fermee" => Some("Structure fermée : ses aidants ne peuvent plus s'y connecter, ni faire ou utiliser de mandat ; ses sessions sont terminées, tout est conservé.".into()),
+        "rouverte" => Some("Structure rouverte : ses aidants peuvent de nouveau s'y connecter.".into()),
         "transfere" => Some(format!(
             "{} mandat(s) transféré(s), chacun avec une nouvelle attestation au nom de la structure qui le détient désormais.",
             query.n
@@ -1284,4 +1290,51 @@ pub(crate) async fn transfer(
             .await
         }
     }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OpenForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    ouverte: String,
+}
+
+/// POST /administration/structures/{id}/habilitation: closes (`ouverte=0`) or reopens
+/// (`ouverte=1`) the structure.
+pub(crate) async fn set_open(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Member(session): Member,
+    path: web::Path<String>,
+    form: web::Form<OpenForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    let open = form.ouverte == "1";
+    let (organisation_id, now) = (store::OrganisationId::from(id.clone()), state.clock.now());
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = session.support() else {
+            return Ok(None);
+        };
+        Ok(Some(authenticator::staff_set_structure_open(
+            conn,
+            &state.rng,
+            now,
+            &who,
+            &organisation_id,
+            open,
+        )?))
+    })
+    .await?;
+    Ok(match outcome {
+        None => not_allowed(),
+        Some(None) => crate::pages::not_found().await,
+        Some(Some(_)) => see_other(&format!(
+            "/administration/structures/{id}?fait={}",
+            if open { "rouverte" } else { "fermee" }
+        )),
+    })
 }
