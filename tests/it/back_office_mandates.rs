@@ -77,7 +77,7 @@ fn b_also_covers_argent(service: &TestService) {
     .unwrap();
 }
 
-fn verify_url(service: &TestService, id: &str, fingerprint: &str) -> String {
+pub(crate) fn verify_url(service: &TestService, id: &str, fingerprint: &str) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("id", id)
         .append_pair("empreinte", fingerprint)
@@ -164,11 +164,13 @@ async fn refusals(service: &TestService, admin: &Browser, siret_b: &str) {
     assert!(transfer_entries(service).is_empty(), "nothing was written");
 }
 
-async fn an_administrator_transfers_mandates(backend: Backend) {
-    let (service, _sim) = TestService::start_with_simulator(backend);
-    let f = service.fixtures.clone();
+/// Aidant A makes, through FranceConnect, an argent mandate for the simulator's second
+/// usager (Fatou DIALLO): the id and fingerprint printed on its attestation.
+pub(crate) async fn printed_mandate(service: &TestService) -> (String, String) {
     let aidant = Browser::new();
-    service.sign_in(&aidant, &f.email_a, SEED_A).await;
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
     let printed = aidant
         .get(
             &service
@@ -176,8 +178,16 @@ async fn an_administrator_transfers_mandates(backend: Backend) {
                 .await,
         )
         .await;
-    let id = crate::mandates::span(&printed.body, "numero");
-    let fingerprint = crate::mandates::span(&printed.body, "empreinte");
+    (
+        crate::mandates::span(&printed.body, "numero"),
+        crate::mandates::span(&printed.body, "empreinte"),
+    )
+}
+
+async fn an_administrator_transfers_mandates(backend: Backend) {
+    let (service, _sim) = TestService::start_with_simulator(backend);
+    let f = service.fixtures.clone();
+    let (id, fingerprint) = printed_mandate(&service).await;
     let old = mandate::attestation(&mut service.conn(), &id)
         .unwrap()
         .unwrap();

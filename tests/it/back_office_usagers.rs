@@ -4,9 +4,9 @@
 //! still names them by their pseudonym and every chain still verifies, and the paper
 //! attestation still verifies as authentic, erased — unless someone edits it afterwards.
 
-use crate::mandates::span;
+use crate::back_office_mandates::{printed_mandate, verify_url};
 use crate::staff::{admin_signed_in, auditor_signed_in};
-use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_A};
+use ac_tests::{on_both_backends, Backend, Browser, TestService};
 use diesel::prelude::*;
 use store::UsagerId;
 
@@ -33,30 +33,15 @@ fn erasures(service: &TestService) -> usize {
 }
 
 async fn verdict(service: &TestService, id: &str, fingerprint: &str) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("id", id)
-        .append_pair("empreinte", fingerprint)
-        .finish();
-    let url = format!("{}/attestations/verifier?{query}", service.issuer());
-    Browser::new().get(&url).await.body
+    Browser::new()
+        .get(&verify_url(service, id, fingerprint))
+        .await
+        .body
 }
 
 async fn an_usager_is_erased_on_request(backend: Backend) {
     let (service, _sim) = TestService::start_with_simulator(backend);
-    let f = service.fixtures.clone();
-    let aidant = Browser::new();
-    service.sign_in(&aidant, &f.email_a, SEED_A).await;
-    let printed = aidant
-        .get(
-            &service
-                .create_mandate(&aidant, &[("demarche", "argent"), ("duree", "SEMESTER")], 1)
-                .await,
-        )
-        .await;
-    let (id, fingerprint) = (
-        span(&printed.body, "numero"),
-        span(&printed.body, "empreinte"),
-    );
+    let (id, fingerprint) = printed_mandate(&service).await;
     let fatou = mandate::find_usagers(&mut service.conn(), "diallo", service.clock_now(), 10)
         .unwrap()
         .remove(0)
