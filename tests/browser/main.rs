@@ -362,6 +362,7 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
         .expect_text("Carte validée : l'aidant peut se connecter avec.")
         .await;
     transfer_and_find_it_in_the_journal(&chrome, &base).await;
+    aidant_and_card_pages(&chrome, &base).await;
     chrome
         .open(&format!("{base}/administration/"), "retour-administration")
         .await;
@@ -419,6 +420,49 @@ async fn transfer_and_find_it_in_the_journal(chrome: &Chrome, base: &str) {
         )
         .await;
     chrome.expect_text("mandat en cours").await;
+}
+
+/// Nora finds Chloé's page and her card's history, records the shipment of the card to
+/// the new structure, and previews a mass deactivation that names nobody.
+async fn aidant_and_card_pages(chrome: &Chrome, base: &str) {
+    chrome
+        .open(&format!("{base}/administration/aidants?q=chloé"), "aidants")
+        .await;
+    chrome
+        .click("Chloé Première", "fiche-aidant-administration")
+        .await;
+    chrome.expect_text("France Services de Brest").await;
+    chrome.click(STOCK_SERIAL, "carte-administration").await;
+    chrome.expect_text("association d'une carte").await;
+    chrome.expect_text("validation d'une carte").await;
+    chrome
+        .open(
+            &format!("{base}/administration/structures?q=12345678900011"),
+            "structures-brest",
+        )
+        .await;
+    chrome
+        .click("France Services de Brest", "structure-brest")
+        .await;
+    chrome.type_in("Quantité de cartes", "1").await;
+    chrome
+        .type_in("Référence de suivi du transporteur", "COLIS-BREST-1")
+        .await;
+    chrome
+        .click("Enregistrer l'envoi", "envoi-enregistre")
+        .await;
+    chrome.expect_text("Envoi de cartes enregistré.").await;
+    chrome
+        .open(
+            &format!("{base}/administration/aidants/desactivation"),
+            "desactivation",
+        )
+        .await;
+    chrome
+        .type_in("Adresses électroniques", "personne@exemple.fr")
+        .await;
+    chrome.click("Voir l'aperçu", "desactivation-apercu").await;
+    chrome.expect_text("aucun aidant : ignorée").await;
 }
 
 /// The pages anyone reaches: home, statistics, accessibility, a missing page, an unknown

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod authorize_errors;
+mod back_office_aidants;
+mod back_office_cards;
 mod back_office_journal;
 mod back_office_mandates;
 mod back_office_structures;

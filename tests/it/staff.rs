@@ -635,3 +635,131 @@ on_both_backends!(
     the_national_team_equips_a_first_referent,
     a_structure_and_its_referent_are_made_from_the_back_office
 );
+
+/// An administrator's change to the member `id`, posted from the home page.
+async fn change(
+    service: &TestService,
+    browser: &Browser,
+    id: &str,
+    fields: &[(&str, &str)],
+) -> Page {
+    browser
+        .post_from(
+            service.issuer(),
+            "/administration/",
+            &format!("/administration/equipe/{id}"),
+            fields,
+        )
+        .await
+}
+
+/// The id of the member with this address.
+fn member_id(service: &TestService, email: &str) -> String {
+    authenticator::staff_members(&mut service.conn())
+        .unwrap()
+        .into_iter()
+        .find(|(m, _)| m.email == email)
+        .unwrap()
+        .0
+        .id
+        .to_string()
+}
+
+/// Nora, administrator, changes Ana: an auditor may not, the last administrator cannot demote
+/// herself, Ana made support reaches the cards at once, deactivated she is signed out, given a
+/// new enrolment link her old card no longer signs in and the link opens her new card.
+async fn an_administrator_changes_a_member(backend: Backend) {
+    let service = TestService::start(backend);
+    let base = service.issuer().to_owned();
+    let ana_email = "ana.auditrice@aidantsconnect.beta.gouv.fr";
+    let ana = auditor_signed_in(&service).await;
+    let nora = admin_signed_in(&service).await;
+    let (ana_id, nora_id) = (member_id(&service, ana_email), member_id(&service, EMAIL));
+    let edits = |service: &TestService| {
+        journal::entries_by_action(&mut service.conn(), journal::Action::EditStaff)
+            .unwrap()
+            .len()
+    };
+
+    let refused = change(&service, &ana, &nora_id, &[("action", "desactiver")]).await;
+    assert_eq!(refused.status, 403);
+    let last = change(
+        &service,
+        &nora,
+        &nora_id,
+        &[("action", "role"), ("role", "support")],
+    )
+    .await;
+    assert_eq!(last.status, 422, "{}", last.body);
+    assert!(
+        last.body.contains("au moins un administrateur"),
+        "{}",
+        last.body
+    );
+    assert_eq!(edits(&service), 0);
+
+    assert_eq!(
+        ana.get(&format!("{base}/administration/cartes"))
+            .await
+            .status,
+        403
+    );
+    let promoted = change(
+        &service,
+        &nora,
+        &ana_id,
+        &[("action", "role"), ("role", "support")],
+    )
+    .await;
+    assert_eq!(promoted.status, 303, "{}", promoted.body);
+    assert_eq!(
+        ana.get(&format!("{base}/administration/cartes"))
+            .await
+            .status,
+        200,
+        "the new role applies at once"
+    );
+
+    let off = change(&service, &nora, &ana_id, &[("action", "desactiver")]).await;
+    assert_eq!(off.status, 303);
+    let home = ana.get(&format!("{base}/administration/cartes")).await;
+    assert_eq!(home.status, 303, "her session ended");
+    let on = change(&service, &nora, &ana_id, &[("action", "reactiver")]).await;
+    assert_eq!(on.status, 303);
+
+    let link = change(&service, &nora, &ana_id, &[("action", "lien")]).await;
+    assert_eq!(link.status, 200, "{}", link.body);
+    assert!(
+        link.body.contains("Nouveau lien d&#39;enrôlement"),
+        "{}",
+        link.body
+    );
+    let token = link
+        .body
+        .split("/administration/enrolement/")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap()
+        .to_owned();
+    let old_code = service.next_code(ANA_SEED);
+    assert_eq!(
+        sign_in(&service, &Browser::new(), ana_email, &old_code)
+            .await
+            .status,
+        422,
+        "the old card is out of service"
+    );
+    let enrol = Browser::new()
+        .get(&format!("{base}/administration/enrolement/{token}"))
+        .await;
+    assert_eq!(enrol.status, 200, "{}", enrol.body);
+    assert_eq!(edits(&service), 4);
+    assert!(
+        journal::entries_by_action(&mut service.conn(), journal::Action::EditStaff)
+            .unwrap()
+            .iter()
+            .all(|e| e.details.contains("\"staff\":"))
+    );
+}
+
+on_both_backends!(an_administrator_changes_a_member);

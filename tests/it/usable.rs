@@ -138,6 +138,7 @@ async fn the_rule_in_sql_and_on_loaded_rows_agree(backend: Backend) {
             now,
             &f.org_a,
             Some(&allowed.map(|d| d.id())),
+            accounts::By::System,
         )
     })
     .unwrap();

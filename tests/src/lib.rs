@@ -913,6 +913,7 @@ pub fn seed_fixtures(
                     city: "Paris",
                     kind: "CCAS",
                     habilitation: Habilitation::Validated,
+                    france_services: false,
                 },
             )
         })
@@ -1313,6 +1314,39 @@ impl Browser {
         let mut form = vec![("csrf_token", csrf.as_str())];
         form.extend_from_slice(fields);
         self.post(&format!("{base}{path}"), &form).await
+    }
+}
+
+impl Browser {
+    /// Sends a file as a browser's upload form does (multipart), with the CSRF token of the
+    /// page at `from` and the file as field `field`.
+    pub async fn post_file_from(
+        &self,
+        base: &str,
+        from: &str,
+        path: &str,
+        field: &str,
+        content: &[u8],
+    ) -> Page {
+        let csrf = csrf_token(&self.get(&format!("{base}{from}")).await.body);
+        let form = reqwest::multipart::Form::new()
+            .text("csrf_token", csrf)
+            .part(
+                field.to_owned(),
+                reqwest::multipart::Part::bytes(content.to_vec())
+                    .file_name("cartes.csv")
+                    .mime_str("text/csv")
+                    .unwrap(),
+            );
+        Self::read(
+            self.http
+                .post(format!("{base}{path}"))
+                .multipart(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 }
 

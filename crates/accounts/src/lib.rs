@@ -5,8 +5,13 @@
 //! organisation's journal chain. It applies the inactivity rule ([`apply_inactivity`]) and
 //! records the addresses whose mail is refused ([`record_undeliverable`]).
 
+mod edits;
 mod inactivity;
 
+pub use edits::{
+    deactivate_account, edit_aidant, edit_organisation, search_aidants, set_member_active,
+    set_role, AidantDetails, OrganisationDetails,
+};
 pub use inactivity::{apply_inactivity, restart_idle, InactivityRound, InactivityRule};
 
 use diesel::prelude::*;
@@ -66,6 +71,12 @@ pub enum AccountError {
     /// No such organisation.
     #[error("structure inconnue")]
     UnknownOrganisation,
+    /// The aidant is not a member of the organisation.
+    #[error("cet aidant ne fait pas partie de la structure")]
+    NotMember,
+    /// The change would leave the organisation without a working référent.
+    #[error("la structure doit garder au moins un référent en activité : désignez d'abord un autre référent")]
+    LastReferent,
 }
 
 impl AccountError {
@@ -141,6 +152,8 @@ pub struct Organisation {
     pub created_at: Timestamp,
     /// The démarches it may do, as a JSON array of catalogue ids; `None`: all.
     pub allowed_demarches: Option<String>,
+    /// Whether it holds the France Services label.
+    pub france_services: bool,
 }
 
 impl Organisation {
@@ -167,6 +180,8 @@ pub struct NewOrganisation<'a> {
     pub kind: &'a str,
     /// Habilitation state.
     pub habilitation: Habilitation,
+    /// Whether it holds the France Services label.
+    pub france_services: bool,
 }
 
 /// An aidant.
@@ -250,6 +265,7 @@ pub fn create_organisation(
         habilitation: new.habilitation,
         created_at: now,
         allowed_demarches: None,
+        france_services: new.france_services,
     };
     diesel::insert_into(organisations::table)
         .values((
@@ -262,6 +278,7 @@ pub fn create_organisation(
             organisations::kind.eq(&organisation.kind),
             organisations::habilitation.eq(&organisation.habilitation),
             organisations::created_at.eq(organisation.created_at),
+            organisations::france_services.eq(organisation.france_services),
         ))
         .execute(tx.conn())?;
     journal::open_chain(tx, organisation.id.as_str())?;
@@ -275,19 +292,7 @@ pub fn create_aidant(
     now: Timestamp,
     new: NewAidant<'_>,
 ) -> Result<Aidant, AccountError> {
-    let email = normalise_email(new.email);
-    let Some((local, domain)) = email.split_once('@') else {
-        return Err(AccountError::Email);
-    };
-    if local.is_empty() || !domain.contains('.') || email.contains(char::is_whitespace) {
-        return Err(AccountError::Email);
-    }
-    if new.first_name.trim().is_empty() || new.last_name.trim().is_empty() {
-        return Err(AccountError::Name);
-    }
-    if find_aidant_by_email(tx.conn(), &email)?.is_some() {
-        return Err(AccountError::EmailTaken);
-    }
+    let email = checked_identity(tx.conn(), new.email, new.first_name, new.last_name, None)?;
     let aidant = Aidant {
         id: new_id(rng)?.into(),
         email,
@@ -311,6 +316,31 @@ pub fn create_aidant(
         ))
         .execute(tx.conn())?;
     Ok(aidant)
+}
+
+/// The normalised address of an aidant's identity, once it is well formed, both names are
+/// given and no other aidant than `except` has the address.
+fn checked_identity(
+    conn: &mut DbConnection,
+    email: &str,
+    first_name: &str,
+    last_name: &str,
+    except: Option<&AidantId>,
+) -> Result<String, AccountError> {
+    let email = normalise_email(email);
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err(AccountError::Email);
+    };
+    if local.is_empty() || !domain.contains('.') || email.contains(char::is_whitespace) {
+        return Err(AccountError::Email);
+    }
+    if first_name.trim().is_empty() || last_name.trim().is_empty() {
+        return Err(AccountError::Name);
+    }
+    if find_aidant_by_email(conn, &email)?.is_some_and(|other| Some(&other.id) != except) {
+        return Err(AccountError::EmailTaken);
+    }
+    Ok(email)
 }
 
 /// Makes an aidant a member of an organisation with a role (or changes the role).
@@ -534,6 +564,18 @@ pub fn organisation_by_siret(
         .select(Organisation::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The organisation a person names by its id or its SIRET.
+pub fn organisation_named(
+    conn: &mut DbConnection,
+    typed: &str,
+) -> Result<Option<Organisation>, AccountError> {
+    let typed = typed.trim();
+    match organisation(conn, &OrganisationId::from(typed))? {
+        Some(found) => Ok(Some(found)),
+        None => organisation_by_siret(conn, typed),
+    }
 }
 
 /// An aidant as a member of one organisation.
@@ -771,8 +813,8 @@ pub fn add_member(
     Ok(aidant)
 }
 
-/// Makes a member of the organisation a (co-)référent, journaled as `designate_referent`.
-/// Returns `false` when the aidant is not a member.
+/// A référent makes a member of the organisation a (co-)référent ([`set_role`]). Returns
+/// `false` when the aidant is not a member.
 pub fn designate_referent(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
@@ -781,22 +823,19 @@ pub fn designate_referent(
     aidant_id: &AidantId,
     by: &AidantId,
 ) -> Result<bool, AccountError> {
-    let Some(member) = member(tx.conn(), organisation_id, aidant_id)? else {
-        return Ok(false);
-    };
-    if member.role != Role::Referent {
-        set_membership(tx, now, aidant_id, organisation_id, Role::Referent)?;
-        journal_member_action(
-            tx,
-            rng,
-            now,
-            journal::Action::DesignateReferent,
-            Some(organisation_id),
-            By::Referent(by),
-            &member.aidant,
-        )?;
+    match set_role(
+        tx,
+        rng,
+        now,
+        organisation_id,
+        aidant_id,
+        Role::Referent,
+        By::Referent(by),
+    ) {
+        Ok(()) => Ok(true),
+        Err(AccountError::NotMember) => Ok(false),
+        Err(e) => Err(e),
     }
-    Ok(true)
 }
 
 /// The addresses of the working référents of `organisation_id`, but those of `except` (the
@@ -939,6 +978,7 @@ pub fn set_allowed_demarches(
     now: Timestamp,
     organisation_id: &OrganisationId,
     ids: Option<&[&str]>,
+    by: By<'_>,
 ) -> Result<(), AccountError> {
     let stored = ids.map(|ids| serde_json::Value::from(ids.to_vec()).to_string());
     let changed = diesel::update(organisations::table.find(organisation_id))
@@ -958,7 +998,7 @@ pub fn set_allowed_demarches(
             usager_id: None,
             organisation_id: Some(organisation_id),
             subject: organisation_id.as_str(),
-            details: serde_json::json!({ "demarches": ids }),
+            details: by.tag(serde_json::json!({ "demarches": ids })),
         },
     )?;
     Ok(())
@@ -1091,6 +1131,7 @@ mod tests {
                 city: "Lille",
                 kind: "France Services",
                 habilitation,
+                france_services: false,
             },
         )
         .unwrap()

@@ -78,7 +78,12 @@ pub fn import_cards(
         ));
     }
     Ok(authenticator::import_cards(
-        conn, rng, cipher, now, content,
+        conn,
+        rng,
+        cipher,
+        now,
+        content,
+        accounts::By::System,
     )?)
 }
 
@@ -147,6 +152,7 @@ pub fn create_organisation(
                 city: &input.city,
                 kind: &input.kind,
                 habilitation: accounts::Habilitation::Validated,
+                france_services: false,
             },
             accounts::By::System,
         )
@@ -192,7 +198,14 @@ pub fn set_allowed_demarches(
         let ids: Option<Vec<&str>> = demarches
             .as_ref()
             .map(|d| d.iter().map(|d| d.id()).collect());
-        accounts::set_allowed_demarches(tx, rng, now, &organisation.id, ids.as_deref())?;
+        accounts::set_allowed_demarches(
+            tx,
+            rng,
+            now,
+            &organisation.id,
+            ids.as_deref(),
+            accounts::By::System,
+        )?;
         Ok::<_, accounts::AccountError>((
             organisation.name,
             demarches.unwrap_or_else(|| mandate::Demarche::ALL.to_vec()),

@@ -113,6 +113,7 @@ pub fn import_cards(
     cipher: &SeedCipher,
     now: Timestamp,
     content: &[u8],
+    by: accounts::By<'_>,
 ) -> Result<ImportReport, AuthError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -226,11 +227,11 @@ pub fn import_cards(
                 usager_id: None,
                 organisation_id: None,
                 subject: "",
-                details: serde_json::json!({
+                details: by.tag(serde_json::json!({
                     "added": report.added.len(),
                     "updated": report.updated.len(),
                     "file_sha256": hex::encode(digest::digest(&digest::SHA256, content)),
-                }),
+                })),
             },
         )?;
         Ok::<(), AuthError>(())

@@ -14,6 +14,7 @@
 //! OpenID Connect.
 
 mod authority;
+mod back_office;
 mod cards;
 mod devices;
 mod import;
@@ -25,6 +26,13 @@ mod staff;
 mod throttle;
 
 pub use authority::{referent_session, verify_referent, ReferentSession, VerifiedReferent};
+pub use back_office::{
+    card_history, cards_by_serial_prefix, deactivation_preview, shipments_of,
+    staff_deactivate_accounts, staff_dissociate_card, staff_edit_aidant, staff_edit_organisation,
+    staff_import_cards, staff_move_member, staff_record_shipment, staff_set_member_active,
+    staff_set_role, CardHistory, NewShipment, PastedAidant, Shipment, ShipmentRefusal,
+    PASTED_ADDRESSES_MAX, SHIPMENT_MAX,
+};
 pub use cards::{
     bind_legacy_seeds, card_code_at, create_card, verify_code, Backoff, CardKind, CardState,
     NewCard, OtpCard, OtpRefusal, TOTP_DIGITS, TOTP_PERIOD,
@@ -46,11 +54,11 @@ pub use sessions::{
 };
 pub use staff::{
     complete_staff_enrolment, create_staff, end_staff_session, staff_activate_aidant,
-    staff_add_member, staff_associate_card, staff_create_member, staff_create_organisation,
-    staff_enrolment, staff_login, staff_members, staff_session_by_token, staff_set_structure_open,
-    staff_validate_card, AdminStaff, Created, EnrolmentRefusal, NewStaff, Staff, StaffCard,
-    StaffCardRefusal, StaffEnrolment, StaffLifetimes, StaffRefusal, StaffRole, StaffSession,
-    StaffSignedIn, SupportStaff,
+    staff_add_member, staff_associate_card, staff_change_member, staff_create_member,
+    staff_create_organisation, staff_enrolment, staff_login, staff_members, staff_session_by_token,
+    staff_set_structure_open, staff_validate_card, AdminStaff, Created, EnrolmentRefusal, NewStaff,
+    Staff, StaffCard, StaffCardRefusal, StaffChange, StaffChangeRefusal, StaffEnrolment,
+    StaffLifetimes, StaffRefusal, StaffRole, StaffSession, StaffSignedIn, SupportStaff,
 };
 pub use throttle::purge_login_throttle;
 

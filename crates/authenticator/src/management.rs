@@ -419,31 +419,8 @@ pub fn dissociate_card(
             Ok(card) => card,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let out_of_service = reason.puts_out_of_service() || !card.is_physical();
-        let disabled = out_of_service.then(|| reason.as_str().to_owned());
-        diesel::update(otp_cards::table.find(&card.id))
-            .set((
-                otp_cards::aidant_id.eq(None::<String>),
-                otp_cards::validated_at.eq(None::<Timestamp>),
-                otp_cards::disabled_reason.eq(disabled),
-            ))
-            .execute(tx.conn())?;
-        let detail = match reason {
-            Dissociation::Autre(text) => text.as_str(),
-            _ => "",
-        };
-        who.journal(
-            tx,
-            rng,
-            now,
-            Action::CardDissociation,
-            serde_json::json!({
-                "card": card.serial,
-                "reason": reason.as_str(),
-                "detail": detail,
-                "out_of_service": out_of_service,
-            }),
-        )?;
+        let details = take_away(tx, &card, reason)?;
+        who.journal(tx, rng, now, Action::CardDissociation, details)?;
         let (aidant, organisation) = who.parties(tx.conn())?;
         let told = |to_referent| Email::CardDissociated {
             aidant: aidant.full_name(),
@@ -451,6 +428,7 @@ pub fn dissociate_card(
             serial: card.serial.clone(),
             reason: reason.label(),
             to_referent,
+            by_team: false,
         };
         mail::enqueue(tx, rng, now, &aidant.email, &told(false))?;
         for referent in who.other_referents(tx.conn())? {
@@ -459,6 +437,35 @@ pub fn dissociate_card(
         end_sessions(tx, who.aidant_id, None, now)?;
         Ok(Ok(()))
     })
+}
+
+/// Takes the card away from its holder for `reason` (a lost, broken or faulty physical card
+/// and any digital card go out of service, others back to stock); returns what the journal
+/// says of it.
+pub(crate) fn take_away(
+    tx: &mut WriteTx<'_>,
+    card: &OtpCard,
+    reason: &Dissociation,
+) -> Result<serde_json::Value, AuthError> {
+    let out_of_service = reason.puts_out_of_service() || !card.is_physical();
+    let disabled = out_of_service.then(|| reason.as_str().to_owned());
+    diesel::update(otp_cards::table.find(&card.id))
+        .set((
+            otp_cards::aidant_id.eq(None::<String>),
+            otp_cards::validated_at.eq(None::<Timestamp>),
+            otp_cards::disabled_reason.eq(disabled),
+        ))
+        .execute(tx.conn())?;
+    let detail = match reason {
+        Dissociation::Autre(text) => text.as_str(),
+        _ => "",
+    };
+    Ok(serde_json::json!({
+        "card": card.serial,
+        "reason": reason.as_str(),
+        "detail": detail,
+        "out_of_service": out_of_service,
+    }))
 }
 
 /// Lifts the lock that wrong codes from unrecognised browsers put on the aidant's card and

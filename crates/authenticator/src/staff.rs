@@ -236,7 +236,7 @@ pub fn create_staff(
 
 /// Journals a step of the national team on the national chain, about `subject` (a member's
 /// id, a card's serial), the acting member's id in `details`.
-fn journal_national(
+pub(crate) fn journal_national(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
@@ -571,10 +571,12 @@ pub enum StaffCardRefusal {
     UnknownAidant,
     /// The card refused (unknown, taken, out of service, a wrong code…).
     Card(CardRefusal),
+    /// The card is not associated with any aidant.
+    NotAssociated,
 }
 
 /// Journals a member's action on an aidant's card on the national chain, with their id.
-fn journal_card_action(
+pub(crate) fn journal_card_action(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
@@ -671,8 +673,13 @@ pub fn staff_validate_card(
 }
 
 impl SupportStaff<'_> {
+    /// The member's id, as the journal names them.
+    pub fn id(&self) -> &StaffId {
+        &self.staff.id
+    }
+
     /// Who acts, as the accounts' journal entries name them.
-    fn by(&self) -> accounts::By<'_> {
+    pub(crate) fn by(&self) -> accounts::By<'_> {
         accounts::By::Staff(&self.staff.id)
     }
 }
@@ -827,4 +834,136 @@ pub fn staff_members(conn: &mut DbConnection) -> Result<Vec<(Staff, bool)>, Auth
             (m, has_card)
         })
         .collect())
+}
+
+/// What an administrator changes of a member of the national team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffChange {
+    /// Their role.
+    Role(StaffRole),
+    /// Whether they may sign in (a deactivation ends their sessions).
+    Active(bool),
+    /// A new digital card to enrol through a new single-use link working this long (a lost
+    /// phone): their cards go out of service and their sessions end.
+    NewEnrolment(Duration),
+}
+
+/// Why a change to a member was refused (nothing was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StaffChangeRefusal {
+    /// No such member.
+    #[error("membre de l'équipe inconnu")]
+    UnknownMember,
+    /// The change would leave the team without an active administrator.
+    #[error("l'équipe doit garder au moins un administrateur actif")]
+    LastAdmin,
+}
+
+/// An administrator changes a member of the national team's role or state, or gives them a new
+/// enrolment link (returned, shown once), journaled `edit_staff` on the national chain with
+/// the state before and after. Refused when it would leave no active administrator.
+pub fn staff_change_member(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    cipher: &SeedCipher,
+    now: Timestamp,
+    who: &AdminStaff<'_>,
+    member_id: &StaffId,
+    change: StaffChange,
+) -> Result<Result<Option<SessionToken>, StaffChangeRefusal>, AuthError> {
+    write_transaction(conn, |tx| {
+        let Some(member) = staff::table
+            .find(member_id)
+            .select(Staff::as_select())
+            .first(tx.conn())
+            .optional()?
+        else {
+            return Ok(Err(StaffChangeRefusal::UnknownMember));
+        };
+        let leaves_admin = match change {
+            StaffChange::Role(role) => role != StaffRole::Admin,
+            StaffChange::Active(active) => !active,
+            StaffChange::NewEnrolment(_) => false,
+        };
+        if leaves_admin && member.active && member.role == StaffRole::Admin {
+            let admins: i64 = staff::table
+                .filter(staff::role.eq(StaffRole::Admin))
+                .filter(staff::active.eq(true))
+                .count()
+                .get_result(tx.conn())?;
+            if admins <= 1 {
+                return Ok(Err(StaffChangeRefusal::LastAdmin));
+            }
+        }
+        let end_sessions = || {
+            diesel::update(
+                staff_sessions::table
+                    .filter(staff_sessions::staff_id.eq(member_id))
+                    .filter(staff_sessions::ended_at.is_null()),
+            )
+            .set(staff_sessions::ended_at.eq(Some(now)))
+        };
+        let mut token = None;
+        let details = match change {
+            StaffChange::Role(role) => {
+                diesel::update(staff::table.find(member_id))
+                    .set(staff::role.eq(role))
+                    .execute(tx.conn())?;
+                serde_json::json!({ "avant": member.role.as_str(), "apres": role.as_str() })
+            }
+            StaffChange::Active(active) => {
+                diesel::update(staff::table.find(member_id))
+                    .set(staff::active.eq(active))
+                    .execute(tx.conn())?;
+                if !active {
+                    end_sessions().execute(tx.conn())?;
+                }
+                serde_json::json!({ "actif_avant": member.active, "actif_apres": active })
+            }
+            StaffChange::NewEnrolment(lasts) => {
+                diesel::update(
+                    otp_cards::table
+                        .filter(otp_cards::staff_id.eq(member_id))
+                        .filter(otp_cards::disabled_reason.is_null()),
+                )
+                .set(otp_cards::disabled_reason.eq("nouvel_enrolement"))
+                .execute(tx.conn())?;
+                end_sessions().execute(tx.conn())?;
+                let mut seed = [0u8; 20];
+                let mut suffix = [0u8; 6];
+                rng.fill(&mut seed).map_err(|_| store::StoreError::Random)?;
+                rng.fill(&mut suffix)
+                    .map_err(|_| store::StoreError::Random)?;
+                let serial = format!("EQ{}", hex::encode_upper(suffix));
+                insert_card(
+                    tx,
+                    rng,
+                    cipher,
+                    now,
+                    NewCard {
+                        serial: &serial,
+                        seed_hex: &hex::encode(seed),
+                        kind: CardKind::Digital,
+                        aidant_id: None,
+                        validated: false,
+                    },
+                    Some(member_id),
+                )?;
+                let link = new_token(rng)?;
+                diesel::update(staff::table.find(member_id))
+                    .set((
+                        staff::enrolment_hash.eq(Some(hash_secret(link.expose()))),
+                        staff::enrolment_expires_at.eq(Some(now + lasts)),
+                    ))
+                    .execute(tx.conn())?;
+                token = Some(link);
+                serde_json::json!({ "nouvelle_carte": serial })
+            }
+        };
+        let mut details = details;
+        details["member"] = serde_json::json!(member.id);
+        details["staff"] = serde_json::json!(who.id());
+        journal_national(tx, rng, now, Action::EditStaff, member.id.as_str(), details)?;
+        Ok(Ok(token))
+    })
 }

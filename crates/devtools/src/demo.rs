@@ -125,6 +125,7 @@ pub fn seed_demo(
                 city: "Paris",
                 kind: "France Services",
                 habilitation: Habilitation::Validated,
+                france_services: true,
             },
         )?;
         let aidant = accounts::create_aidant(

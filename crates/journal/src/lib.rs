@@ -105,11 +105,22 @@ pub enum Action {
     EraseUsager,
     /// The national team closed or reopened a structure's habilitation.
     SetHabilitation,
+    /// The national team changed an aidant's identity or contact.
+    EditAidant,
+    /// An aidant stopped being a référent of a structure (remains its aidant).
+    RemoveReferent,
+    /// The national team changed a structure's address, type or label.
+    EditOrganisation,
+    /// The national team recorded physical cards sent to a structure.
+    SendCards,
+    /// An administrator changed a member of the national team's role or state, or gave them a
+    /// new enrolment link.
+    EditStaff,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 39] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -144,6 +155,11 @@ impl Action {
         Action::TransferMandat,
         Action::EraseUsager,
         Action::SetHabilitation,
+        Action::EditAidant,
+        Action::RemoveReferent,
+        Action::EditOrganisation,
+        Action::SendCards,
+        Action::EditStaff,
     ];
 
     /// The action of a stored name.
@@ -188,6 +204,11 @@ impl Action {
             Action::TransferMandat => "transfert d'un mandat vers une autre structure",
             Action::EraseUsager => "effacement de l'identité d'un usager à sa demande (RGPD)",
             Action::SetHabilitation => "habilitation d'une structure fermée ou rouverte",
+            Action::EditAidant => "modification d'un aidant",
+            Action::RemoveReferent => "retrait d'un référent",
+            Action::EditOrganisation => "modification d'une structure",
+            Action::SendCards => "envoi de cartes à une structure",
+            Action::EditStaff => "modification d'un membre de l'équipe nationale",
         }
     }
 
@@ -228,6 +249,11 @@ impl Action {
             Action::TransferMandat => "transfer_mandat",
             Action::EraseUsager => "erase_usager",
             Action::SetHabilitation => "set_habilitation",
+            Action::EditAidant => "edit_aidant",
+            Action::RemoveReferent => "remove_referent",
+            Action::EditOrganisation => "edit_organisation",
+            Action::SendCards => "send_cards",
+            Action::EditStaff => "edit_staff",
         }
     }
 }

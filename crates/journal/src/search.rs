@@ -111,6 +111,32 @@ pub fn search(
         .load(conn)?)
 }
 
+/// The entries of these actions whose subject is `token` or whose details hold it as a JSON
+/// string (`"token"`), oldest first, at most `limit`: the history of a thing the journal names
+/// by a token of its own, such as a card by its serial number. The index on (action, at)
+/// keeps it to the entries of those actions.
+pub fn mentioning(
+    conn: &mut DbConnection,
+    actions: &[Action],
+    token: &str,
+    limit: i64,
+) -> Result<Vec<JournalEntry>, JournalError> {
+    let names: Vec<&str> = actions.iter().map(|a| a.as_str()).collect();
+    let quoted = serde_json::Value::from(token).to_string();
+    let (inside, _) = store::like_patterns(&quoted);
+    Ok(journal::table
+        .filter(journal::action.eq_any(names))
+        .filter(
+            journal::subject
+                .eq(token)
+                .or(journal::details.like(inside).escape('\\')),
+        )
+        .order((journal::at.asc(), journal::id.asc()))
+        .limit(limit)
+        .select(JournalEntry::as_select())
+        .load(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -22,6 +22,10 @@ pub enum Email {
         reason: String,
         /// Whether this copy is a référent's (otherwise the aidant's).
         to_referent: bool,
+        /// Whether the national team took it (otherwise a référent); absent from messages
+        /// written before the back office could.
+        #[serde(default)]
+        by_team: bool,
     },
     /// Wrong codes from unrecognised browsers locked an aidant's card for them: to the aidant,
     /// and to the référents of the structures they work for.
@@ -172,6 +176,7 @@ struct CardDissociatedText<'a> {
     serial: &'a str,
     reason: &'a str,
     to_referent: bool,
+    by_team: bool,
     link: &'a str,
 }
 
@@ -347,6 +352,7 @@ impl Email {
                 serial,
                 reason,
                 to_referent,
+                by_team,
             } => {
                 let subject = if *to_referent {
                     format!("Une carte a été retirée à {aidant}")
@@ -362,6 +368,7 @@ impl Email {
                         serial,
                         reason,
                         to_referent: *to_referent,
+                        by_team: *by_team,
                         link: &link,
                     },
                     CardDissociatedHtml
@@ -604,6 +611,7 @@ mod tests {
                 serial: "GADT1".into(),
                 reason: "perte".into(),
                 to_referent: true,
+                by_team: true,
             },
             Email::MemberDeactivated {
                 aidant: "A".into(),

@@ -963,6 +963,7 @@ mod tests {
                     city: "Paris",
                     kind: "CCAS",
                     habilitation: accounts::Habilitation::Validated,
+                    france_services: false,
                 },
             )?;
             let a = accounts::create_aidant(

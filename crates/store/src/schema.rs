@@ -13,6 +13,20 @@ diesel::table! {
         habilitation -> Text,
         created_at -> Timestamp,
         allowed_demarches -> Nullable<Text>,
+        france_services -> Bool,
+    }
+}
+
+diesel::table! {
+    card_shipments (id) {
+        id -> Text,
+        organisation_id -> Text,
+        sent_on -> Date,
+        quantity -> Integer,
+        tracking -> Text,
+        serials -> Text,
+        staff_id -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -289,6 +303,7 @@ diesel::table! {
 
 diesel::joinable!(memberships -> aidants (aidant_id));
 diesel::joinable!(memberships -> organisations (organisation_id));
+diesel::joinable!(card_shipments -> organisations (organisation_id));
 diesel::joinable!(mandates -> usagers (usager_id));
 diesel::joinable!(autorisations -> mandates (mandate_id));
 diesel::joinable!(attestations -> mandates (mandate_id));
@@ -298,6 +313,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     aidants,
     memberships,
     otp_cards,
+    card_shipments,
     login_throttle,
     aidant_sessions,
     usagers,

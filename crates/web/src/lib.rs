@@ -287,7 +287,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/administration/cartes",
-            web::get().to(administration::cards),
+            web::get().to(administration::cards::cards),
         )
         .route(
             "/administration/equipe",
@@ -296,6 +296,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/administration/equipe",
             web::post().to(administration::create_member),
+        )
+        .route(
+            "/administration/equipe/{id}",
+            web::post().to(administration::change_member),
         )
         .route(
             "/administration/structures",
@@ -318,8 +322,60 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(administration::activate),
         )
         .route(
+            "/administration/cartes/import",
+            web::post().to(administration::cards::import),
+        )
+        .route(
             "/administration/cartes/{action}",
-            web::post().to(administration::card_action),
+            web::post().to(administration::cards::card_action),
+        )
+        .route(
+            "/administration/cartes/{serial}",
+            web::get().to(administration::cards::card),
+        )
+        .route(
+            "/administration/cartes/{serial}/dissocier",
+            web::post().to(administration::cards::dissociate),
+        )
+        .route(
+            "/administration/aidants",
+            web::get().to(administration::aidants::search),
+        )
+        .route(
+            "/administration/aidants/desactivation",
+            web::get().to(administration::aidants::deactivation),
+        )
+        .route(
+            "/administration/aidants/desactivation",
+            web::post().to(administration::aidants::deactivate),
+        )
+        .route(
+            "/administration/aidants/{id}",
+            web::get().to(administration::aidants::aidant),
+        )
+        .route(
+            "/administration/aidants/{id}",
+            web::post().to(administration::aidants::edit),
+        )
+        .route(
+            "/administration/aidants/{id}/compte",
+            web::post().to(administration::aidants::account),
+        )
+        .route(
+            "/administration/aidants/{id}/structures/{organisation}",
+            web::post().to(administration::aidants::membership),
+        )
+        .route(
+            "/administration/aidants/{id}/{change}",
+            web::post().to(administration::aidants::structure_change),
+        )
+        .route(
+            "/administration/structures/{id}/modifier",
+            web::post().to(administration::structures::edit),
+        )
+        .route(
+            "/administration/structures/{id}/envois",
+            web::post().to(administration::structures::shipment),
         )
         .route(
             "/administration/enrolement/{token}",

@@ -14,11 +14,14 @@ use crate::{with_db, AppState, WebError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use authenticator::{EnrolmentRefusal, OtpRefusal, StaffCardRefusal, StaffSession};
+use authenticator::{EnrolmentRefusal, OtpRefusal, StaffSession};
 use serde::Deserialize;
 
+pub(crate) mod aidants;
+pub(crate) mod cards;
 pub(crate) mod exports;
 pub(crate) mod journal;
+pub(crate) mod structures;
 pub(crate) mod usagers;
 
 /// The back office's home.
@@ -317,25 +320,6 @@ fn enrolment_refusal(refusal: OtpRefusal) -> String {
     }
 }
 
-#[derive(Template)]
-#[template(path = "admin_cards.html")]
-struct CardsPage {
-    csrf: String,
-    /// The aidant whose card awaits validation, if one was just associated.
-    aidant: String,
-    serial: String,
-    done: Option<&'static str>,
-    error: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CardsQuery {
-    #[serde(default)]
-    aidant: String,
-    #[serde(default)]
-    fait: String,
-}
-
 /// The page a member whose role does not allow an action is shown.
 fn not_allowed() -> HttpResponse {
     error_page(
@@ -343,152 +327,6 @@ fn not_allowed() -> HttpResponse {
         "Action non autorisée",
         "Votre rôle dans l'équipe nationale ne permet pas cette action.",
     )
-}
-
-/// The cards page, for a member who may manage cards; otherwise the refusal or the sign-in.
-async fn cards_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    session: &StaffSession,
-    status: StatusCode,
-    page: impl FnOnce(String) -> CardsPage,
-) -> Result<HttpResponse, WebError> {
-    if session.support().is_none() {
-        return Ok(not_allowed());
-    }
-    let csrf = CsrfToken::for_request(req, state)?;
-    render(
-        status,
-        &page(csrf.value.clone()),
-        Some(&csrf),
-        state.secure_cookies,
-    )
-}
-
-/// GET /administration/cartes: associate a card with any aidant, then validate it.
-pub(crate) async fn cards(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    Member(session): Member,
-    query: web::Query<CardsQuery>,
-) -> Result<HttpResponse, WebError> {
-    let CardsQuery { aidant, fait } = query.into_inner();
-    let done = match fait.as_str() {
-        "associee" => Some("Carte associée. Validez-la maintenant avec un code qu'elle affiche."),
-        "validee" => Some("Carte validée : l'aidant peut se connecter avec."),
-        _ => None,
-    };
-    let aidant = if fait == "associee" {
-        aidant
-    } else {
-        String::new()
-    };
-    cards_page(&req, &state, &session, StatusCode::OK, |csrf| CardsPage {
-        csrf,
-        aidant,
-        serial: String::new(),
-        done,
-        error: None,
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CardForm {
-    #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
-    aidant: String,
-    #[serde(default)]
-    serial: String,
-    #[serde(default)]
-    otp: String,
-}
-
-/// What a member is told of a refused card action.
-fn staff_card_refusal(refusal: StaffCardRefusal) -> String {
-    match refusal {
-        StaffCardRefusal::UnknownAidant => "Aucun aidant n'a cette adresse électronique.".into(),
-        StaffCardRefusal::Card(refusal) => crate::referent::card_refusal_message(refusal),
-    }
-}
-
-/// POST /administration/cartes/associer and …/valider.
-pub(crate) async fn card_action(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    Member(session): Member,
-    path: web::Path<String>,
-    form: web::Form<CardForm>,
-) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &state, &form.csrf_token) {
-        return Ok(csrf_refused());
-    }
-    let validate = match path.as_str() {
-        "associer" => false,
-        "valider" => true,
-        _ => return Ok(crate::pages::not_found().await),
-    };
-    let now = state.clock.now();
-    let CardForm {
-        aidant,
-        serial,
-        otp,
-        ..
-    } = form.into_inner();
-    let (typed_aidant, typed_serial) = (aidant.clone(), serial.clone());
-    let acting = session.clone();
-    let outcome = with_db(&state, move |conn, state| {
-        let Some(who) = acting.support() else {
-            return Ok(None);
-        };
-        Ok(Some(if validate {
-            authenticator::staff_validate_card(
-                conn,
-                &state.rng,
-                &state.cipher,
-                &state.policy,
-                now,
-                &who,
-                &aidant,
-                &otp,
-            )?
-        } else {
-            authenticator::staff_associate_card(conn, &state.rng, now, &who, &aidant, &serial)?
-        }))
-    })
-    .await?;
-    let error = match outcome {
-        None => return Ok(not_allowed()),
-        Some(Ok(_)) => {
-            let fait = if validate { "validee" } else { "associee" };
-            let aidant: String =
-                url::form_urlencoded::byte_serialize(typed_aidant.as_bytes()).collect();
-            return Ok(see_other(&format!(
-                "/administration/cartes?fait={fait}&aidant={aidant}"
-            )));
-        }
-        Some(Err(refusal)) => staff_card_refusal(refusal),
-    };
-    // Nothing typed is lost: the associate form keeps both fields, the validation its aidant.
-    cards_page(
-        &req,
-        &state,
-        &session,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        |csrf| CardsPage {
-            csrf,
-            aidant: typed_aidant,
-            serial: if validate {
-                String::new()
-            } else {
-                typed_serial
-            },
-            done: None,
-            error: Some(error),
-        },
-    )
-    .await
 }
 
 /// A signed-in member of the national team, extracted from the staff cookie: a request
@@ -528,6 +366,17 @@ impl actix_web::FromRequest for Member {
     }
 }
 
+/// An authenticator's outcome: done, or refused by the accounts with the French reason
+/// (nothing written).
+fn auth_refused_or<T>(
+    result: Result<T, authenticator::AuthError>,
+) -> Result<Result<T, String>, WebError> {
+    match result {
+        Err(authenticator::AuthError::Accounts(e)) => refused_or(Err(e)),
+        other => Ok(Ok(other?)),
+    }
+}
+
 /// An accounts' outcome: done, or refused with the French reason (nothing written).
 fn refused_or<T>(result: Result<T, accounts::AccountError>) -> Result<Result<T, String>, WebError> {
     match result {
@@ -554,6 +403,8 @@ pub(crate) struct StructureForm {
     city: String,
     #[serde(default)]
     kind: String,
+    #[serde(default)]
+    france_services: String,
 }
 
 /// 422 for a page shown again with a refusal, 200 otherwise.
@@ -708,6 +559,7 @@ pub(crate) async fn create_structure(
                 city: form.city.trim(),
                 kind: form.kind.trim(),
                 habilitation: accounts::Habilitation::Validated,
+                france_services: !form.france_services.is_empty(),
             },
         ))?))
     })
@@ -725,6 +577,7 @@ pub(crate) async fn create_structure(
 }
 
 struct MemberLine {
+    id: String,
     name: String,
     email: String,
     referent: bool,
@@ -787,6 +640,10 @@ struct StructurePage {
     mandates: Vec<MandateLine>,
     may_transfer: bool,
     transfer: TransferState,
+    /// No member can work as its référent.
+    without_referent: bool,
+    /// The description form, the cards of its aidants, the cards sent to it.
+    sections: structures::Sections,
 }
 
 /// Mandates listed on a structure's page, at most.
@@ -802,18 +659,32 @@ pub(crate) struct DoneQuery {
     usager: String,
 }
 
+/// What the forms of a structure's page hold when one was refused, with the reason.
+#[derive(Default)]
+struct Typed {
+    member: MemberForm,
+    member_error: Option<String>,
+    transfer: TransferState,
+    edit: Option<(structures::EditForm, String)>,
+    shipment: Option<(structures::ShipmentForm, String)>,
+}
+
 /// A structure's page, or the missing page.
-#[allow(clippy::too_many_arguments)]
 async fn structure_page(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     session: &StaffSession,
     id: String,
-    form: MemberForm,
     done: Option<String>,
-    error: Option<String>,
-    transfer: TransferState,
+    typed: Typed,
 ) -> Result<HttpResponse, WebError> {
+    let Typed {
+        member: form,
+        member_error: error,
+        transfer,
+        edit,
+        shipment,
+    } = typed;
     let organisation_id = store::OrganisationId::from(id.clone());
     let (now, usager) = (state.clock.now(), transfer.usager.clone());
     let found = with_db(state, move |conn, _| {
@@ -823,15 +694,38 @@ async fn structure_page(
         let members = accounts::members(conn, &organisation_id)?;
         let mandates =
             mandate::mandates_in_force(conn, &organisation_id, &usager, now, MANDATES_LISTED)?;
-        Ok(Some((organisation, members, mandates)))
+        let ids: Vec<store::AidantId> = members.iter().map(|m| m.aidant.id.clone()).collect();
+        let cards = authenticator::cards_of_aidants(conn, &ids)?;
+        let shipments = authenticator::shipments_of(conn, &organisation_id)?;
+        let allowed = mandate::allowed_demarches(conn, &organisation_id)?;
+        Ok(Some((
+            organisation,
+            members,
+            mandates,
+            structures::Extras {
+                cards,
+                shipments,
+                allowed,
+            },
+        )))
     })
     .await?;
-    let Some((organisation, members, (mandates_total, mandates))) = found else {
+    let Some((organisation, members, (mandates_total, mandates), extras)) = found else {
         return Ok(crate::pages::not_found().await);
     };
     let csrf = CsrfToken::for_request(req, state)?;
-    let status = form_status(error.as_deref().or(transfer.error.as_deref()));
+    let status = form_status(
+        error
+            .as_deref()
+            .or(transfer.error.as_deref())
+            .or(edit.as_ref().map(|e| e.1.as_str()))
+            .or(shipment.as_ref().map(|s| s.1.as_str())),
+    );
     let open = organisation.is_habilitated();
+    let without_referent = !members
+        .iter()
+        .any(|m| m.role == accounts::Role::Referent && m.can_work());
+    let sections = structures::Sections::new(&organisation, &members, extras, now, edit, shipment);
     let page = StructurePage {
         csrf: csrf.value.clone(),
         id,
@@ -846,6 +740,7 @@ async fn structure_page(
         members: members
             .into_iter()
             .map(|m| MemberLine {
+                id: m.aidant.id.to_string(),
                 name: m.aidant.full_name(),
                 email: m.aidant.email,
                 referent: m.role == accounts::Role::Referent,
@@ -883,6 +778,8 @@ async fn structure_page(
             .collect(),
         may_transfer: session.admin().is_some(),
         transfer,
+        without_referent,
+        sections,
     };
     render(status, &page, Some(&csrf), state.secure_cookies)
 }
@@ -905,6 +802,8 @@ pub(crate) async fn structure(
             "{} mandat(s) transféré(s), chacun avec une nouvelle attestation au nom de la structure qui le détient désormais.",
             query.n
         )),
+        "modifiee" => Some("Description de la structure enregistrée.".into()),
+        "envoi" => Some("Envoi de cartes enregistré.".into()),
         _ => None,
     };
     structure_page(
@@ -912,12 +811,13 @@ pub(crate) async fn structure(
         &state,
         &session,
         path.into_inner(),
-        MemberForm::default(),
         done,
-        None,
-        TransferState {
-            usager: query.usager,
-            ..TransferState::default()
+        Typed {
+            transfer: TransferState {
+                usager: query.usager,
+                ..TransferState::default()
+            },
+            ..Typed::default()
         },
     )
     .await
@@ -997,10 +897,12 @@ async fn after_member_action(
                 state,
                 session,
                 id,
-                typed,
                 None,
-                Some(message),
-                TransferState::default(),
+                Typed {
+                    member: typed,
+                    member_error: Some(message),
+                    ..Typed::default()
+                },
             )
             .await
         }
@@ -1055,9 +957,12 @@ pub(crate) async fn activate(
 }
 
 struct TeamLine {
+    id: String,
     name: String,
     email: String,
     role: &'static str,
+    role_value: &'static str,
+    active: bool,
     state: &'static str,
 }
 
@@ -1068,9 +973,12 @@ struct TeamPage {
     members: Vec<TeamLine>,
     fields: Vec<Field>,
     role: String,
-    /// The enrolment link of the member just created, shown this once.
-    link: Option<String>,
+    /// The enrolment link of the member just created or given a new card (the alert's title
+    /// and the link), shown this once.
+    link: Option<(&'static str, String)>,
     error: Option<String>,
+    /// The refusal of a change to a member.
+    change_error: Option<String>,
 }
 
 /// What the member creation form holds (kept when refused).
@@ -1094,23 +1002,27 @@ async fn team_page(
     state: &web::Data<AppState>,
     session: &StaffSession,
     form: TeamForm,
-    link: Option<String>,
+    link: Option<(&'static str, String)>,
     error: Option<String>,
+    change_error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
     if session.admin().is_none() {
         return Ok(not_allowed());
     }
     let members = with_db(state, |conn, _| Ok(authenticator::staff_members(conn)?)).await?;
     let csrf = CsrfToken::for_request(req, state)?;
-    let status = form_status(error.as_deref());
+    let status = form_status(error.as_deref().or(change_error.as_deref()));
     let page = TeamPage {
         csrf: csrf.value.clone(),
         members: members
             .into_iter()
             .map(|(m, enrolled)| TeamLine {
+                id: m.id.to_string(),
                 name: m.full_name(),
                 email: m.email,
                 role: m.role.label(),
+                role_value: m.role.as_str(),
+                active: m.active,
                 state: match (m.active, enrolled) {
                     (false, _) => "désactivé",
                     (true, false) => "carte à enrôler",
@@ -1126,6 +1038,7 @@ async fn team_page(
         role: form.role,
         link,
         error,
+        change_error,
     };
     render(status, &page, Some(&csrf), state.secure_cookies)
 }
@@ -1136,7 +1049,16 @@ pub(crate) async fn team(
     state: web::Data<AppState>,
     Member(session): Member,
 ) -> Result<HttpResponse, WebError> {
-    team_page(&req, &state, &session, TeamForm::default(), None, None).await
+    team_page(
+        &req,
+        &state,
+        &session,
+        TeamForm::default(),
+        None,
+        None,
+        None,
+    )
+    .await
 }
 
 /// POST /administration/equipe: a new member, whose enrolment link is shown once.
@@ -1159,6 +1081,7 @@ pub(crate) async fn create_member(
             typed,
             None,
             Some("Choisissez le rôle du membre.".into()),
+            None,
         )
         .await;
     };
@@ -1187,14 +1110,19 @@ pub(crate) async fn create_member(
     match outcome {
         None => Ok(not_allowed()),
         Some(Ok(created)) => {
-            let link = created.token.map(|token| {
-                format!(
-                    "{}/administration/enrolement/{}",
-                    state.provider.issuer().trim_end_matches('/'),
-                    token.expose()
-                )
-            });
-            team_page(&req, &state, &session, TeamForm::default(), link, None).await
+            let link = created
+                .token
+                .map(|token| ("Membre créé", enrolment_link(&state, &token)));
+            team_page(
+                &req,
+                &state,
+                &session,
+                TeamForm::default(),
+                link,
+                None,
+                None,
+            )
+            .await
         }
         Some(Err(refusal)) => {
             team_page(
@@ -1204,6 +1132,110 @@ pub(crate) async fn create_member(
                 typed,
                 None,
                 Some(refusal.to_string()),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+/// A refusal, written in lower case by the domain, as a sentence on the page.
+fn capitalised(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The single-use enrolment link of `token`.
+fn enrolment_link(state: &AppState, token: &authenticator::SessionToken) -> String {
+    format!(
+        "{}/administration/enrolement/{}",
+        state.provider.issuer().trim_end_matches('/'),
+        token.expose()
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ChangeForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// POST /administration/equipe/{id}: an administrator changes a member's role
+/// (`action=role`, `role`), deactivates or reactivates them (`desactiver`, `reactiver`) or
+/// gives them a new enrolment link (`lien`), shown once.
+pub(crate) async fn change_member(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Member(session): Member,
+    path: web::Path<String>,
+    form: web::Form<ChangeForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let change = match form.action.as_str() {
+        "role" => match authenticator::StaffRole::parse(&form.role) {
+            Ok(role) => authenticator::StaffChange::Role(role),
+            Err(_) => return Ok(crate::pages::not_found().await),
+        },
+        "desactiver" => authenticator::StaffChange::Active(false),
+        "reactiver" => authenticator::StaffChange::Active(true),
+        "lien" => authenticator::StaffChange::NewEnrolment(state.staff.enrolment),
+        _ => return Ok(crate::pages::not_found().await),
+    };
+    let (acting, member_id, now) = (
+        session.clone(),
+        store::StaffId::from(path.into_inner()),
+        state.clock.now(),
+    );
+    let outcome = with_db(&state, move |conn, state| {
+        let Some(who) = acting.admin() else {
+            return Ok(None);
+        };
+        Ok(Some(authenticator::staff_change_member(
+            conn,
+            &state.rng,
+            &state.cipher,
+            now,
+            &who,
+            &member_id,
+            change,
+        )?))
+    })
+    .await?;
+    match outcome {
+        None => Ok(not_allowed()),
+        Some(Ok(Some(token))) => {
+            let link = Some(("Nouveau lien d'enrôlement", enrolment_link(&state, &token)));
+            team_page(
+                &req,
+                &state,
+                &session,
+                TeamForm::default(),
+                link,
+                None,
+                None,
+            )
+            .await
+        }
+        Some(Ok(None)) => Ok(see_other("/administration/equipe")),
+        Some(Err(refusal)) => {
+            let message = capitalised(&refusal.to_string());
+            team_page(
+                &req,
+                &state,
+                &session,
+                TeamForm::default(),
+                None,
+                None,
+                Some(message),
             )
             .await
         }
@@ -1249,12 +1281,7 @@ pub(crate) async fn transfer(
         let Some(who) = acting.admin() else {
             return Ok(None);
         };
-        let to = match accounts::organisation(conn, &store::OrganisationId::from(target.as_str()))?
-        {
-            Some(found) => Some(found),
-            None => accounts::organisation_by_siret(conn, &target)?,
-        };
-        let Some(to) = to else {
+        let Some(to) = accounts::organisation_named(conn, &target)? else {
             return Ok(Some(Err(mandate::TransferRefusal::UnknownStructure)));
         };
         Ok(Some(mandate::transfer_mandates(
@@ -1282,10 +1309,11 @@ pub(crate) async fn transfer(
                 &state,
                 &session,
                 id,
-                MemberForm::default(),
                 None,
-                None,
-                typed,
+                Typed {
+                    transfer: typed,
+                    ..Typed::default()
+                },
             )
             .await
         }

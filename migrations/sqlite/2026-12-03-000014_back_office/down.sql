@@ -1,0 +1,2 @@
+DROP TABLE card_shipments;
+ALTER TABLE organisations DROP COLUMN france_services;
