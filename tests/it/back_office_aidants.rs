@@ -178,7 +178,8 @@ async fn an_aidant_is_managed_from_the_back_office(backend: Backend) {
     );
     let removal = entries(&service, ::journal::Action::RemoveReferent);
     assert_eq!(removal.len(), 1);
-    assert_eq!(removal[0].chain, f.org_a.as_str());
+    assert_eq!(removal[0].chain, ::journal::NATIONAL_CHAIN);
+    assert_eq!(removal[0].organisation_id.as_ref(), Some(&f.org_a));
 
     // Deactivated in the structure: the session there ends, the other référent is told.
     let alex = Browser::new();
@@ -255,7 +256,7 @@ async fn an_aidant_is_managed_from_the_back_office(backend: Backend) {
     assert!(!member(&service, &f.org_a, &f.aidant_a).unwrap().active);
     assert!(entries(&service, ::journal::Action::AddAidant)
         .iter()
-        .any(|e| e.chain == f.org_b.as_str() && e.subject == f.aidant_a.as_str()));
+        .any(|e| e.organisation_id.as_ref() == Some(&f.org_b) && e.subject == f.aidant_a.as_str()));
 }
 
 on_both_backends!(an_aidant_is_managed_from_the_back_office);

@@ -209,7 +209,8 @@ async fn cards_are_imported_searched_taken_away_and_sent(backend: Backend) {
     );
     let shipment = entries(&service, ::journal::Action::SendCards);
     assert_eq!(shipment.len(), 1);
-    assert_eq!(shipment[0].chain, f.org_a.as_str());
+    assert_eq!(shipment[0].chain, ::journal::NATIONAL_CHAIN);
+    assert_eq!(shipment[0].organisation_id.as_ref(), Some(&f.org_a));
     let history = admin
         .get(&format!("{base}/administration/cartes/GADT0000300"))
         .await;

@@ -58,7 +58,7 @@ fn b_also_covers_argent(service: &TestService) {
     let f = &service.fixtures;
     let now = service.clock_now();
     store::write_transaction(&mut service.conn(), |tx| {
-        mandate::create_mandate(
+        mandate::seed_mandate(
             tx,
             &SystemRandom::new(),
             now,

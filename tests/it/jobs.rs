@@ -91,7 +91,7 @@ async fn the_weekly_digest_lists_the_usagers_whose_mandate_ends_soon(backend: Ba
     .remove(0)
     .mandate;
     store::write_transaction(&mut service.conn(), |tx| {
-        mandate::create_mandate(
+        mandate::seed_mandate(
             tx,
             &SystemRandom::new(),
             service.clock_now(),

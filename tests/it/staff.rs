@@ -545,14 +545,18 @@ async fn a_structure_and_its_referent_are_made_from_the_back_office(backend: Bac
     let tagged = format!("\"staff\":\"{}\"", nora_id(&service));
     let organisation = page.rsplit('/').next().unwrap().to_owned();
     let national = journal::chain_entries(&mut service.conn(), journal::NATIONAL_CHAIN).unwrap();
-    let chain = journal::chain_entries(&mut service.conn(), &organisation).unwrap();
-    for (entries, action) in [
-        (&national, "create_organisation"),
-        (&national, "activate_aidant"),
-        (&chain, "add_aidant"),
-        (&chain, "designate_referent"),
+    for action in [
+        "create_organisation",
+        "activate_aidant",
+        "add_aidant",
+        "designate_referent",
     ] {
-        let entry = entries.iter().rfind(|e| e.action == action).unwrap();
+        let entry = national.iter().rfind(|e| e.action == action).unwrap();
+        assert_eq!(
+            entry.organisation_id.as_ref().map(|o| o.as_str()),
+            (action != "activate_aidant").then_some(organisation.as_str()),
+            "{action} names the structure"
+        );
         assert!(
             entry.details.contains(&tagged),
             "{action}: {}",

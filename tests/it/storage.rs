@@ -133,7 +133,7 @@ async fn a_new_mandate_replaces_the_autorisation_for_the_same_demarche(backend: 
     .unwrap()
     .unwrap();
     store::write_transaction(&mut conn, |tx| {
-        mandate::create_mandate(
+        mandate::seed_mandate(
             tx,
             &SystemRandom::new(),
             now,

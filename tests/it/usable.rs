@@ -71,7 +71,7 @@ fn usager_in(service: &TestService, i: usize, demarche: Demarche, case: Case) ->
                 phone: "",
             },
         )?;
-        let (m, autorisations) = mandate::create_mandate(
+        let (m, autorisations) = mandate::seed_mandate(
             tx,
             &rng,
             now - Duration::days(40),
@@ -178,7 +178,7 @@ fn mandate_for(
     demarche: Demarche,
 ) {
     let f = &service.fixtures;
-    mandate::create_mandate(
+    mandate::seed_mandate(
         tx,
         &SystemRandom::new(),
         service.clock_now(),

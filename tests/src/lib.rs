@@ -604,7 +604,7 @@ impl TestService {
                     phone: "",
                 },
             )?;
-            mandate::create_mandate(
+            mandate::seed_mandate(
                 tx,
                 &rng,
                 now,
@@ -1006,7 +1006,7 @@ pub fn seed_fixtures(
                    dur,
                    at| {
         store::write_transaction(conn, |tx| {
-            mandate::create_mandate(
+            mandate::seed_mandate(
                 tx,
                 &rng,
                 at,

@@ -174,7 +174,8 @@ pub fn set_role(
 }
 
 /// Deactivates (`active` false) or reactivates the aidant's membership of the organisation,
-/// journaled `deactivate_aidant` or `reactivate_aidant` on its chain; nothing is written when
+/// journaled `deactivate_aidant` or `reactivate_aidant` (on its chain, or the national one when
+/// the national team acts); nothing is written when
 /// it already is so. Their sessions are the authenticator's to end.
 pub fn set_member_active(
     tx: &mut WriteTx<'_>,

@@ -711,8 +711,9 @@ impl By<'_> {
     }
 }
 
-/// Journals `action` about `aidant`, on the structure's chain (or the national one), by `by`,
-/// with `details`.
+/// Journals `action` about `aidant` by `by`, with `details`: on the structure's chain (the
+/// national one when there is none), or on the national chain when a member of the national
+/// team acts (the entry still names the structure, so a search by structure finds it).
 #[allow(clippy::too_many_arguments)]
 fn journal_about_member(
     tx: &mut WriteTx<'_>,
@@ -733,7 +734,10 @@ fn journal_about_member(
         rng,
         now,
         journal::NewEntry {
-            chain: organisation_id.map_or(journal::NATIONAL_CHAIN, OrganisationId::as_str),
+            chain: match (by, organisation_id) {
+                (By::Staff(_), _) | (_, None) => journal::NATIONAL_CHAIN,
+                (_, Some(organisation)) => organisation.as_str(),
+            },
             action,
             aidant_id: referent,
             usager_id: None,

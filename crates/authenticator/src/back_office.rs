@@ -434,7 +434,7 @@ pub enum ShipmentRefusal {
 
 /// The national team records physical cards sent to a structure (date, quantity, tracking
 /// reference and, when known, their serials, each a physical card in stock), journaled
-/// `send_cards` on the structure's chain with the member's id.
+/// `send_cards` on the national chain, about the structure, with the member's id.
 pub fn staff_record_shipment(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
@@ -503,7 +503,7 @@ pub fn staff_record_shipment(
             rng,
             now,
             NewEntry {
-                chain: organisation_id.as_str(),
+                chain: journal::NATIONAL_CHAIN,
                 action: Action::SendCards,
                 aidant_id: None,
                 usager_id: None,

@@ -214,7 +214,7 @@ pub fn seed_demo(
                     phone: "",
                 },
             )?;
-            mandate::create_mandate(
+            mandate::seed_mandate(
                 tx,
                 rng,
                 now,

@@ -199,10 +199,24 @@ pub struct NewMandate<'a> {
     pub renews: Option<&'a MandateId>,
 }
 
+/// A mandate made without the usager's identification or the aidant's proof, for the demo
+/// seed, the national-scale volume and the test fixtures only: it exists with the feature
+/// `seed`, which the production build (without `dev-tools`) does not enable. The service makes
+/// mandates through [`confirm_draft`], which takes a `VerifiedAidant`.
+#[cfg(feature = "seed")]
+pub fn seed_mandate(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    new: NewMandate<'_>,
+) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
+    create_mandate(tx, rng, now, new)
+}
+
 /// Creates a mandate with one autorisation per démarche, with its journal entries, inside the
 /// caller's transaction. An active autorisation of the same organisation and usager for one
 /// of these démarches is replaced (revoked).
-pub fn create_mandate(
+pub(crate) fn create_mandate(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
