@@ -767,3 +767,98 @@ async fn an_administrator_changes_a_member(backend: Backend) {
 }
 
 on_both_backends!(an_administrator_changes_a_member);
+
+/// Sam, support, signed in.
+pub(crate) async fn support_signed_in(service: &TestService) -> Browser {
+    member_signed_in(
+        service,
+        "sam.support@aidantsconnect.beta.gouv.fr",
+        "EQSAM0000001",
+        SAM_SEED,
+        authenticator::StaffRole::Support,
+    )
+    .await
+}
+
+const SAM_SEED: &str = "53616d20737570706f7274206361726420303031";
+
+/// Sam, support, manages accounts and cards but is refused what only an administrator does:
+/// the team, transfers and erasure (nothing written).
+async fn the_support_manages_accounts_but_not_the_team_transfers_or_erasure(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    let sam = support_signed_in(&service).await;
+    admin_signed_in(&service).await;
+    let nora_id = member_id(&service, EMAIL);
+
+    assert_eq!(
+        sam.get(&format!("{base}/administration/equipe"))
+            .await
+            .status,
+        403
+    );
+    let refused = change(&service, &sam, &nora_id, &[("action", "desactiver")]).await;
+    assert_eq!(refused.status, 403);
+    let siret_b = accounts::organisation(&mut service.conn(), &f.org_b)
+        .unwrap()
+        .unwrap()
+        .siret;
+    let transfer = sam
+        .post_from(
+            &base,
+            "/administration/",
+            &format!("/administration/structures/{}/transfert", f.org_a),
+            &[("vers", siret_b.as_str()), ("portee", "tous")],
+        )
+        .await;
+    assert_eq!(transfer.status, 403, "{}", transfer.body);
+    let erase = sam
+        .post_from(
+            &base,
+            "/administration/",
+            &format!("/administration/usagers/{}/effacer", f.usager_expired.id),
+            &[("reference", "TICKET-9")],
+        )
+        .await;
+    assert_eq!(erase.status, 403);
+    for action in [
+        journal::Action::EditStaff,
+        journal::Action::TransferMandat,
+        journal::Action::EraseUsager,
+    ] {
+        assert!(
+            journal::entries_by_action(&mut service.conn(), action)
+                .unwrap()
+                .is_empty(),
+            "{action:?} written"
+        );
+    }
+
+    assert_eq!(
+        sam.get(&format!("{base}/administration/cartes"))
+            .await
+            .status,
+        200
+    );
+    let moved = sam
+        .post_from(
+            &base,
+            "/administration/",
+            &format!(
+                "/administration/aidants/{}/structures/{}",
+                f.aidant_a, f.org_a
+            ),
+            &[("action", "desactiver")],
+        )
+        .await;
+    assert_eq!(moved.status, 303, "{}", moved.body);
+    assert!(
+        !accounts::member(&mut service.conn(), &f.org_a, &f.aidant_a)
+            .unwrap()
+            .unwrap()
+            .active
+    );
+}
+
+on_both_backends!(the_support_manages_accounts_but_not_the_team_transfers_or_erasure);
