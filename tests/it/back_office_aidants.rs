@@ -313,6 +313,50 @@ async fn accounts_are_deactivated_from_a_pasted_list(backend: Backend) {
         "a preview writes nothing"
     );
 
+    // A thousand addresses at once, no more.
+    let thousand: String = (0..1000)
+        .map(|i| format!("aidant.numero.{i:04}@structure-de-test.fr\n"))
+        .collect();
+    let most = post(
+        &service,
+        &admin,
+        list,
+        &[("adresses", &thousand), ("etape", "apercu")],
+    )
+    .await;
+    assert_eq!(most.status, 200, "{}", most.body);
+    assert!(most
+        .body
+        .contains("0 compte(s) à désactiver sur 1000 adresse(s)"));
+    let more = format!("{thousand}une.de.trop@structure-de-test.fr");
+    let refused = post(
+        &service,
+        &admin,
+        list,
+        &[("adresses", &more), ("etape", "apercu")],
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("Collez au plus 1000 adresses"),
+        "{}",
+        refused.body
+    );
+    let huge = "x".repeat(200 * 1024);
+    let too_long = post(
+        &service,
+        &admin,
+        list,
+        &[("adresses", &huge), ("etape", "apercu")],
+    )
+    .await;
+    assert_eq!(too_long.status, 413);
+    assert!(
+        too_long.body.contains("Liste trop longue"),
+        "{}",
+        too_long.body
+    );
+
     let empty = post(
         &service,
         &admin,

@@ -341,13 +341,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/administration/aidants",
             web::get().to(administration::aidants::search),
         )
-        .route(
-            "/administration/aidants/desactivation",
-            web::get().to(administration::aidants::deactivation),
-        )
-        .route(
-            "/administration/aidants/desactivation",
-            web::post().to(administration::aidants::deactivate),
+        .service(
+            web::resource("/administration/aidants/desactivation")
+                .app_data(administration::aidants::list_form_config())
+                .route(web::get().to(administration::aidants::deactivation))
+                .route(web::post().to(administration::aidants::deactivate)),
         )
         .route(
             "/administration/aidants/{id}",

@@ -640,6 +640,30 @@ pub(crate) async fn deactivation(
     .await
 }
 
+/// The largest mass deactivation form: 1,000 addresses of up to 100 characters, encoded.
+const LIST_FORM_BYTES: usize = 160 * 1024;
+
+/// The form limit of the mass deactivation (above the service's 16 KiB), with a French page
+/// for a list past it.
+pub(crate) fn list_form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(LIST_FORM_BYTES)
+        .error_handler(|error, _| match error {
+            actix_web::error::UrlencodedError::Overflow { .. } => {
+                let page = crate::pages::error_page(
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "Liste trop longue",
+                    &format!(
+                        "{} Revenez à la page précédente et coupez la liste en plusieurs fois.",
+                        too_many()
+                    ),
+                );
+                actix_web::error::InternalError::from_response(error, page).into()
+            }
+            other => other.into(),
+        })
+}
+
 /// The refusal of a list longer than the service takes at once.
 fn too_many() -> String {
     format!(
