@@ -254,6 +254,22 @@ async fn an_aidant_is_managed_from_the_back_office(backend: Backend) {
     let in_b = member(&service, &f.org_b, &f.aidant_a).unwrap();
     assert!(in_b.can_work() && in_b.role == accounts::Role::Referent);
     assert!(!member(&service, &f.org_a, &f.aidant_a).unwrap().active);
+    // And back to A, whose membership they had left: it is given back, with the role.
+    let siret_a = accounts::organisation(&mut service.conn(), &f.org_a)
+        .unwrap()
+        .unwrap()
+        .siret;
+    let back = post(
+        &service,
+        &admin,
+        &on_aidant(&f.aidant_a, "/deplacement"),
+        &[("depuis", f.org_b.as_str()), ("vers", &siret_a)],
+    )
+    .await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let in_a = member(&service, &f.org_a, &f.aidant_a).unwrap();
+    assert!(in_a.can_work() && in_a.role == accounts::Role::Referent);
+    assert!(!member(&service, &f.org_b, &f.aidant_a).unwrap().active);
     assert!(entries(&service, ::journal::Action::AddAidant)
         .iter()
         .any(|e| e.organisation_id.as_ref() == Some(&f.org_b) && e.subject == f.aidant_a.as_str()));

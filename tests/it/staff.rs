@@ -728,6 +728,13 @@ async fn an_administrator_changes_a_member(backend: Backend) {
     assert_eq!(off.status, 303);
     let home = ana.get(&format!("{base}/administration/cartes")).await;
     assert_eq!(home.status, 303, "her session ended");
+    let inactive = change(&service, &nora, &ana_id, &[("action", "lien")]).await;
+    assert_eq!(inactive.status, 422, "{}", inactive.body);
+    assert!(
+        inactive.body.contains("Réactivez d&#39;abord ce membre"),
+        "{}",
+        inactive.body
+    );
     let on = change(&service, &nora, &ana_id, &[("action", "reactiver")]).await;
     assert_eq!(on.status, 303);
 

@@ -124,8 +124,10 @@ pub fn staff_set_member_active(
 }
 
 /// The national team moves an aidant from one structure to another: they become a member of
-/// `to` with the role they held in `from` (their account, cards and activation unchanged),
-/// and their membership of `from` is deactivated (its sessions end), in one transaction.
+/// `to` with the role they held in `from` (their account, cards and activation unchanged; a
+/// membership of `to` they had left is given back), and their membership of `from` is
+/// deactivated (its sessions end), in one transaction. Refused when they already work there or
+/// move to where they are.
 pub fn staff_move_member(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
@@ -139,26 +141,41 @@ pub fn staff_move_member(
         let Some(member) = accounts::member(tx.conn(), from, aidant_id)? else {
             return Err(accounts::AccountError::NotMember.into());
         };
+        if from == to {
+            return Err(accounts::AccountError::AlreadyMember.into());
+        }
         if accounts::organisation(tx.conn(), to)?.is_none() {
             return Err(accounts::AccountError::UnknownOrganisation.into());
         }
         let aidant = &member.aidant;
-        accounts::add_member(
-            tx,
-            rng,
-            now,
-            to,
-            accounts::NewAidant {
-                email: &aidant.email,
-                first_name: &aidant.first_name,
-                last_name: &aidant.last_name,
-                profession: &aidant.profession,
-                phone: &aidant.phone,
-                active: aidant.active,
-            },
-            member.role,
-            who.by(),
-        )?;
+        match accounts::member(tx.conn(), to, aidant_id)? {
+            Some(there) if there.active => {
+                return Err(accounts::AccountError::AlreadyMember.into());
+            }
+            // Back to a structure they had left: the membership is given back, with the role.
+            Some(_) => {
+                accounts::set_member_active(tx, rng, now, to, aidant_id, true, who.by())?;
+                accounts::set_role(tx, rng, now, to, aidant_id, member.role, who.by())?;
+            }
+            None => {
+                accounts::add_member(
+                    tx,
+                    rng,
+                    now,
+                    to,
+                    accounts::NewAidant {
+                        email: &aidant.email,
+                        first_name: &aidant.first_name,
+                        last_name: &aidant.last_name,
+                        profession: &aidant.profession,
+                        phone: &aidant.phone,
+                        active: aidant.active,
+                    },
+                    member.role,
+                    who.by(),
+                )?;
+            }
+        }
         deactivate_in(tx, rng, now, who, from, &member)
     })
 }

@@ -857,6 +857,9 @@ pub enum StaffChangeRefusal {
     /// The change would leave the team without an active administrator.
     #[error("l'équipe doit garder au moins un administrateur actif")]
     LastAdmin,
+    /// A deactivated member's enrolment link would not work.
+    #[error("réactivez d'abord ce membre : son lien d'enrôlement ne fonctionnerait pas")]
+    Inactive,
 }
 
 /// An administrator changes a member of the national team's role or state, or gives them a new
@@ -885,6 +888,9 @@ pub fn staff_change_member(
             StaffChange::Active(active) => !active,
             StaffChange::NewEnrolment(_) => false,
         };
+        if matches!(change, StaffChange::NewEnrolment(_)) && !member.active {
+            return Ok(Err(StaffChangeRefusal::Inactive));
+        }
         if leaves_admin && member.active && member.role == StaffRole::Admin {
             let admins: i64 = staff::table
                 .filter(staff::role.eq(StaffRole::Admin))
