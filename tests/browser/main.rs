@@ -361,7 +361,7 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
     chrome
         .expect_text("Carte validée : l'aidant peut se connecter avec.")
         .await;
-    transfer_and_find_it_in_the_journal(&chrome, &base).await;
+    transfer_and_find_it_in_the_journal(&chrome, &service, &base).await;
     aidant_and_card_pages(&chrome, &base).await;
     chrome
         .open(&format!("{base}/administration/"), "retour-administration")
@@ -380,7 +380,7 @@ async fn f_the_national_team_gives_a_first_referent_her_card() {
 
 /// Nora moves Angela DUBOIS's mandate from the CCAS to the new structure, finds the move in
 /// the journal, and checks that the journal holds.
-async fn transfer_and_find_it_in_the_journal(chrome: &Chrome, base: &str) {
+async fn transfer_and_find_it_in_the_journal(chrome: &Chrome, service: &TestService, base: &str) {
     chrome
         .open(
             &format!("{base}/administration/structures?q=CCAS"),
@@ -408,6 +408,17 @@ async fn transfer_and_find_it_in_the_journal(chrome: &Chrome, base: &str) {
         .await;
     chrome
         .click("Vérifier l'intégrité du journal", "journal-verification")
+        .await;
+    chrome
+        .click("Vérifier le journal maintenant", "verification-demandee")
+        .await;
+    chrome.expect_text("en cours").await;
+    assert_eq!(service.verify_journal(), Some(true));
+    chrome
+        .open(
+            &format!("{base}/administration/journal/verification"),
+            "verification-faite",
+        )
         .await;
     chrome.expect_text("Journal intact").await;
     chrome

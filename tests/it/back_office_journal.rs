@@ -263,12 +263,43 @@ async fn national_exports(service: &TestService, auditor: &Browser) {
     assert_eq!(missing.status, 404);
 }
 
-/// The verification page: intact, then an entry altered with the triggers off, named.
+/// The verification page once no verification is waiting and it shows `verdict`, the upkeep
+/// computing what was asked (within 10 s).
+async fn verified(service: &TestService, auditor: &Browser, verdict: &str) -> ac_tests::Page {
+    let path = "/administration/journal/verification";
+    for _ in 0..100 {
+        service.verify_journal();
+        let page = auditor.get(&url(service, path)).await;
+        assert_eq!(page.status, 200);
+        if page.body.contains(verdict) && !page.body.contains("id=\"en-attente\"") {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the verification page never said {verdict}");
+}
+
+/// The verification page: computed by the upkeep when asked (once however often), intact;
+/// then an entry altered with the triggers off, named.
 async fn verifies(service: &TestService, auditor: &Browser, backend: Backend) {
     let path = "/administration/journal/verification";
-    let page = auditor.get(&url(service, path)).await;
-    assert_eq!(page.status, 200);
+    // The instance's first upkeep round asks for and computes the day's verification.
+    let page = verified(service, auditor, "Journal intact").await;
     assert!(page.shows("administration-verification"));
+    let ask = || auditor.post_from(service.issuer(), path, path, &[]);
+    assert_eq!(ask().await.status, 303);
+    let waiting = auditor.get(&url(service, path)).await;
+    assert!(waiting.body.contains("en cours"), "{}", waiting.body);
+    assert_eq!(
+        auditor
+            .post_from(service.issuer(), "/administration/", path, &[])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(service.verify_journal(), Some(true));
+    assert_eq!(service.verify_journal(), None, "asked twice, computed once");
+    let page = auditor.get(&url(service, path)).await;
     assert!(page.body.contains("Journal intact"), "{}", page.body);
     let mut conn = service.conn();
     disable_triggers(&mut conn, backend);
@@ -280,6 +311,9 @@ async fn verifies(service: &TestService, auditor: &Browser, backend: Backend) {
     .set(journal::subject.eq("falsifie"))
     .execute(&mut conn)
     .unwrap();
+    service.clock.advance(chrono::Duration::minutes(5));
+    assert_eq!(ask().await.status, 303);
+    assert_eq!(service.verify_journal(), Some(false));
     let page = auditor.get(&url(service, path)).await;
     assert!(page.body.contains("Journal altéré"), "{}", page.body);
     assert!(page.body.contains("entrée n° 2 altérée"), "{}", page.body);

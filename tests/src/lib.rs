@@ -789,6 +789,19 @@ impl TestService {
             .unwrap()
     }
 
+    /// The upkeep's verification of the journal at the test clock's time (asked daily or by
+    /// the national team): whether it is intact, when one ran.
+    pub fn verify_journal(&self) -> Option<bool> {
+        let keys = provider::KeySet::load_or_generate(&self.config.keys_dir).unwrap();
+        aidants_connect::maintenance::verify_journal(
+            &mut self.conn(),
+            &ring::rand::SystemRandom::new(),
+            &keys,
+            self.clock_now(),
+        )
+        .unwrap()
+    }
+
     /// The service's current time.
     pub fn clock_now(&self) -> Timestamp {
         self.clock.now()

@@ -3,7 +3,8 @@
 //! counts, authorization requests, sessions, the mandate wizard's drafts, browsers no longer
 //! recognised, e-mails sent or given up — past its retention.
 //! Every instance runs it; the checkpoint is written once per day whichever instance comes
-//! first, and so is each scheduled job's period ([`crate::jobs`]). Nothing personal is
+//! first, and so is each scheduled job's period ([`crate::jobs`]). After them, the journal's
+//! verification asked (daily, or by the national team) is computed ([`verify_journal`]). Nothing personal is
 //! journaled or logged about what is deleted: counts only.
 //!
 //! Beside it, each instance delivers the e-mail of the outbox ([`deliver_mail`]) and reports
@@ -113,6 +114,28 @@ pub fn run_once(
     })
 }
 
+/// The journal's verification at `now`: the day's is asked if none was asked in the last day,
+/// then the oldest one asked (by the upkeep or a member of the national team) is computed and
+/// stored (`audit::run_requested_verification`). Returns whether the journal is intact, when a
+/// verification ran.
+pub fn verify_journal(
+    conn: &mut PooledDb,
+    rng: &dyn ring::rand::SecureRandom,
+    keys: &KeySet,
+    now: Timestamp,
+) -> anyhow::Result<Option<bool>> {
+    audit::request_daily_verification(conn, rng, now)?;
+    let verified = audit::run_requested_verification(conn, keys, now)?;
+    match verified {
+        Some(true) => tracing::info!("journal verified: intact"),
+        Some(false) => {
+            tracing::error!("journal verified: ALTERED, see /administration/journal/verification")
+        }
+        None => {}
+    }
+    Ok(verified)
+}
+
 /// Runs [`run_once`] and the scheduled jobs due now and then every `every`, on the current
 /// actix system (it stops with it); every round shows the jobs' last runs in `/metrics`.
 pub fn spawn(
@@ -131,7 +154,8 @@ pub fn spawn(
                 let now = state.clock.now();
                 run_once(&mut conn, state.provider.keys(), &rules, now)?;
                 crate::jobs::run_due(&mut conn, &state.rng, &schedule, now)?;
-                crate::jobs::publish(&mut conn, &state.metrics)
+                crate::jobs::publish(&mut conn, &state.metrics)?;
+                verify_journal(&mut conn, &state.rng, state.provider.keys(), now).map(|_| ())
             })
             .await;
             match done {

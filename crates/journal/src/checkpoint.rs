@@ -123,7 +123,7 @@ fn write(
 }
 
 /// What a checkpoint shows wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CheckpointProblem {
     /// The signature does not hold, or the signed content differs from the row.
     BadSignature {
@@ -187,7 +187,7 @@ impl CheckpointProblem {
 }
 
 /// The checkpoints as `verify_checkpoints` found them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckpointReport {
     /// Checkpoints read.
     pub checkpoints: usize,

@@ -18,6 +18,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    journal_verifications (id) {
+        id -> Text,
+        requested_at -> Timestamp,
+        requested_by -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        intact -> Nullable<Bool>,
+        report -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     card_shipments (id) {
         id -> Text,
         organisation_id -> Text,

@@ -416,6 +416,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(administration::journal::verification),
         )
         .route(
+            "/administration/journal/verification",
+            web::post().to(administration::journal::ask_verification),
+        )
+        .route(
             "/administration/enrolement/{token}",
             web::post().to(administration::enrol),
         )

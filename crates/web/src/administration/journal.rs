@@ -3,10 +3,11 @@
 //! the verification report of every chain and checkpoint.
 
 use super::{form_status, Field, Member};
+use crate::csrf::{self, CsrfToken};
 use crate::pages::render;
 use crate::{with_db, AppState, WebError};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -238,9 +239,9 @@ pub(crate) async fn export(
     }))
 }
 
-#[derive(Template)]
-#[template(path = "admin_verification.html")]
-struct VerificationPage {
+/// The last report, as the page shows it.
+struct Report {
+    at: String,
     intact: bool,
     broken: usize,
     chains: Vec<audit::ChainLine>,
@@ -249,16 +250,29 @@ struct VerificationPage {
     heads: usize,
 }
 
-/// GET /administration/journal/verification: every chain walked, every checkpoint checked.
+#[derive(Template)]
+#[template(path = "admin_verification.html")]
+struct VerificationPage {
+    csrf: String,
+    report: Option<Report>,
+    /// When the verification waiting was asked, if one is.
+    waiting_since: Option<String>,
+}
+
+/// GET /administration/journal/verification: the last report the upkeep computed (every chain
+/// walked, every checkpoint checked), and the verification waiting or the form to ask one.
 pub(crate) async fn verification(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    _member: Member,
+    Member(session): Member,
 ) -> Result<HttpResponse, WebError> {
-    let report = with_db(&state, |conn, state| {
-        Ok(audit::verification(conn, state.provider.keys())?)
+    let found = with_db(&state, move |conn, _| {
+        Ok(audit::verifications(conn, &session)?)
     })
     .await?;
-    let page = VerificationPage {
+    let at = |t: store::Timestamp| paris::local(t).format("%d/%m/%Y à %H:%M").to_string();
+    let report = found.last.map(|(computed, report)| Report {
+        at: at(computed),
         intact: report.intact(),
         broken: report.broken(),
         problems: report
@@ -273,6 +287,38 @@ pub(crate) async fn verification(
         checkpoints: report.checkpoints.checkpoints,
         heads: report.checkpoints.heads,
         chains: report.chains,
+    });
+    let csrf = CsrfToken::for_request(&req, &state)?;
+    let page = VerificationPage {
+        csrf: csrf.value.clone(),
+        report,
+        waiting_since: found.waiting_since.map(at),
     };
-    render(StatusCode::OK, &page, None, state.secure_cookies)
+    render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
+}
+
+/// POST /administration/journal/verification: any member asks for a verification now (the
+/// upkeep computes it within minutes); one already waiting is not asked twice.
+pub(crate) async fn ask_verification(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Member(session): Member,
+    form: web::Form<crate::pages::CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(crate::pages::csrf_refused());
+    }
+    let now = state.clock.now();
+    with_db(&state, move |conn, state| {
+        Ok(audit::request_verification(
+            conn,
+            &state.rng,
+            now,
+            Some(&session),
+        )?)
+    })
+    .await?;
+    Ok(crate::interaction::see_other(
+        "/administration/journal/verification",
+    ))
 }
