@@ -11,7 +11,8 @@ use diesel::prelude::*;
 use store::schema::outbox;
 use store::{AidantId, OrganisationId};
 
-async fn post(
+/// Posts a back-office form with the CSRF token of the home page (which every member has).
+pub(crate) async fn post(
     service: &TestService,
     browser: &Browser,
     path: &str,
@@ -38,7 +39,11 @@ fn member(
     accounts::member(&mut service.conn(), organisation, aidant).unwrap()
 }
 
-fn entries(service: &TestService, action: ::journal::Action) -> Vec<::journal::JournalEntry> {
+/// The journal's entries of `action`.
+pub(crate) fn entries(
+    service: &TestService,
+    action: ::journal::Action,
+) -> Vec<::journal::JournalEntry> {
     ::journal::entries_by_action(&mut service.conn(), action).unwrap()
 }
 

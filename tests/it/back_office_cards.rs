@@ -4,23 +4,13 @@
 //! structure, refused when a serial is not in stock; a structure's description and démarches
 //! changed, a bad postcode refused with what was typed kept. An auditor changes nothing.
 
+use crate::back_office_aidants::{entries, post};
 use crate::staff::{admin_signed_in, auditor_signed_in};
 use ac_tests::{on_both_backends, Backend, Browser, Page, TestService, SEED_A};
 use diesel::prelude::*;
 use store::schema::outbox;
 
 const NEW_SEED: &str = "5d41402abc4b2a76b9719d911017c592aabbccdd";
-
-async fn post(
-    service: &TestService,
-    browser: &Browser,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> Page {
-    browser
-        .post_from(service.issuer(), "/administration/", path, fields)
-        .await
-}
 
 async fn upload(service: &TestService, browser: &Browser, csv: &str) -> Page {
     browser
@@ -36,10 +26,6 @@ async fn upload(service: &TestService, browser: &Browser, csv: &str) -> Page {
 
 fn card(service: &TestService, serial: &str) -> Option<authenticator::OtpCard> {
     authenticator::card_by_serial(&mut service.conn(), serial).unwrap()
-}
-
-fn entries(service: &TestService, action: ::journal::Action) -> Vec<::journal::JournalEntry> {
-    ::journal::entries_by_action(&mut service.conn(), action).unwrap()
 }
 
 async fn cards_are_imported_searched_taken_away_and_sent(backend: Backend) {

@@ -180,20 +180,25 @@ pub fn staff_move_member(
     })
 }
 
-/// The addresses of a pasted list (separated by spaces, line breaks, commas or semicolons),
-/// normalised, each once, in the order given.
-fn pasted_addresses(pasted: &str) -> Vec<String> {
-    let mut addresses: Vec<String> = Vec::new();
-    for address in pasted
+/// The items of a pasted list (separated by spaces, line breaks, commas or semicolons), each
+/// made `normal`, each once, in the order given.
+fn pasted_items(pasted: &str, normal: impl Fn(&str) -> String) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    for item in pasted
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter(|a| !a.is_empty())
-        .map(accounts::normalise_email)
+        .map(normal)
     {
-        if !addresses.contains(&address) {
-            addresses.push(address);
+        if !items.contains(&item) {
+            items.push(item);
         }
     }
-    addresses
+    items
+}
+
+/// The addresses of a pasted list, normalised.
+fn pasted_addresses(pasted: &str) -> Vec<String> {
+    pasted_items(pasted, accounts::normalise_email)
 }
 
 /// An address of a pasted list, and whom it names.
@@ -415,8 +420,8 @@ pub struct NewShipment<'a> {
     pub quantity: i32,
     /// The carrier's tracking reference.
     pub tracking: &'a str,
-    /// The serial numbers of the cards, when known (then as many as `quantity`).
-    pub serials: &'a [String],
+    /// The serial numbers of the cards as pasted, when known (then as many as `quantity`).
+    pub serials: &'a str,
 }
 
 /// Cards in one shipment, at most.
@@ -466,12 +471,7 @@ pub fn staff_record_shipment(
     if new.sent_on > paris::local(now).date() {
         return Ok(Err(ShipmentRefusal::Future));
     }
-    let mut serials: Vec<String> = Vec::new();
-    for serial in new.serials.iter().map(|s| s.trim().to_uppercase()) {
-        if !serial.is_empty() && !serials.contains(&serial) {
-            serials.push(serial);
-        }
-    }
+    let serials = pasted_items(new.serials, str::to_uppercase);
     if !serials.is_empty() && i32::try_from(serials.len()) != Ok(new.quantity) {
         return Ok(Err(ShipmentRefusal::Count {
             listed: serials.len(),

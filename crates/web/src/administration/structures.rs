@@ -169,6 +169,24 @@ impl Sections {
     }
 }
 
+impl Typed {
+    /// The description form as typed, refused for `message`.
+    fn edit(form: EditForm, message: &str) -> Typed {
+        Typed {
+            edit: Some((form, message.to_owned())),
+            ..Typed::default()
+        }
+    }
+
+    /// The shipment form as typed, refused for `message`.
+    fn shipment(form: ShipmentForm, message: &str) -> Typed {
+        Typed {
+            shipment: Some((form, message.to_owned())),
+            ..Typed::default()
+        }
+    }
+}
+
 /// The form's fields, read from the body (the démarches are repeated).
 fn edit_form(body: &[u8]) -> (String, EditForm) {
     let (mut csrf_token, mut form) = (String::new(), EditForm::default());
@@ -217,15 +235,8 @@ pub(crate) async fn edit(
         )
     };
     if demarches.as_ref().is_some_and(Vec::is_empty) {
-        return refused(
-            &req,
-            &state,
-            &session,
-            id,
-            form,
-            "Cochez au moins une démarche, ou « toutes les démarches ».".into(),
-        )
-        .await;
+        let message = "Cochez au moins une démarche, ou « toutes les démarches ».";
+        return structure_page(&req, &state, &session, id, None, Typed::edit(form, message)).await;
     }
     let (typed, acting, organisation_id, now) = (
         form.clone(),
@@ -266,32 +277,11 @@ pub(crate) async fn edit(
         Some(Ok(Some(_))) => Ok(see_other(&format!(
             "/administration/structures/{id}?fait=modifiee"
         ))),
-        Some(Err(message)) => refused(&req, &state, &session, id, typed, message).await,
+        Some(Err(message)) => {
+            let typed = Typed::edit(typed, &capitalised(&message));
+            structure_page(&req, &state, &session, id, None, typed).await
+        }
     }
-}
-
-/// The structure's page again with the description form as typed and the reason.
-async fn refused(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    session: &authenticator::StaffSession,
-    id: String,
-    typed: EditForm,
-    message: String,
-) -> Result<HttpResponse, WebError> {
-    let message = capitalised(&message);
-    structure_page(
-        req,
-        state,
-        session,
-        id,
-        None,
-        Typed {
-            edit: Some((typed, message)),
-            ..Typed::default()
-        },
-    )
-    .await
 }
 
 #[derive(serde::Deserialize)]
@@ -334,18 +324,14 @@ pub(crate) async fn shipment(
         .or_else(|_| chrono::NaiveDate::parse_from_str(&typed.sent_on, "%d/%m/%Y"));
     let (Ok(sent_on), Ok(quantity)) = (sent_on, typed.quantity.parse::<i32>()) else {
         let message = "Indiquez la date d'envoi (jj/mm/aaaa) et le nombre de cartes en chiffres.";
-        return shipment_refused(&req, &state, &session, id, typed, message.into()).await;
+        let typed = Typed::shipment(typed, message);
+        return structure_page(&req, &state, &session, id, None, typed).await;
     };
-    let serials: Vec<String> = typed
-        .serials
-        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let (acting, organisation_id, tracking, now) = (
+    let (acting, organisation_id, tracking, serials, now) = (
         session.clone(),
         store::OrganisationId::from(id.clone()),
         typed.tracking.clone(),
+        typed.serials.clone(),
         state.clock.now(),
     );
     let outcome = with_db(&state, move |conn, state| {
@@ -377,30 +363,8 @@ pub(crate) async fn shipment(
         }
         Some(Err(refusal)) => {
             let message = capitalised(&refusal.to_string());
-            shipment_refused(&req, &state, &session, id, typed, message).await
+            let typed = Typed::shipment(typed, &message);
+            structure_page(&req, &state, &session, id, None, typed).await
         }
     }
-}
-
-/// The structure's page again with the shipment form as typed and the reason.
-async fn shipment_refused(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    session: &authenticator::StaffSession,
-    id: String,
-    typed: ShipmentForm,
-    message: String,
-) -> Result<HttpResponse, WebError> {
-    structure_page(
-        req,
-        state,
-        session,
-        id,
-        None,
-        Typed {
-            shipment: Some((typed, message)),
-            ..Typed::default()
-        },
-    )
-    .await
 }
