@@ -664,3 +664,235 @@ async fn e_the_accessibility_check_finds_broken_markup() {
     );
     chrome.finish().await;
 }
+
+/// (g) A structure asks to be habilitated online: Inès, its issuer, confirms her address by
+/// the e-mailed link, fills the request step by step, forgets the commitments then ticks
+/// them; Nora, of the national team, asks for a change; Inès makes it and submits again;
+/// Nora validates, which creates the structure, its référent and its aidant to train; she
+/// gives the référent his card, and he signs in to his espace.
+#[tokio::test]
+async fn g_a_structure_is_habilitated_from_its_online_request() {
+    let (service, _sim) = simulated_service();
+    let base = service.issuer().to_owned();
+    let ines = "ines.demandeuse@mairie-plouzane.fr";
+    let remi = "remi.referent@mairie-plouzane.fr";
+    let chrome = Chrome::start("g-habilitation", &base).await;
+    chrome
+        .open(&format!("{base}/habilitation"), "accueil")
+        .await;
+    for (label, value) in [
+        ("Prénom", "Inès"),
+        ("Nom", "Demandeuse"),
+        ("Adresse électronique professionnelle", ines),
+        ("Téléphone", "02 98 00 00 00"),
+        ("Profession ou fonction", "Directrice générale des services"),
+    ] {
+        chrome.type_in(label, value).await;
+    }
+    chrome
+        .click("Recevoir le lien de confirmation", "lien-envoye")
+        .await;
+    chrome.expect_text("Consultez votre messagerie").await;
+    chrome
+        .open(&format!("{base}{}", service.issuer_link(ines)), "lien")
+        .await;
+    chrome.click("Accéder à mes demandes", "mes-demandes").await;
+    chrome
+        .type_in("Numéro SIRET de la structure", "21290019700015")
+        .await;
+    chrome.click("Commencer la demande", "siret-refuse").await;
+    chrome.expect_text("Ce numéro SIRET n'est pas valide").await;
+    chrome
+        .type_in("Numéro SIRET de la structure", "21290019700014")
+        .await;
+    chrome.click("Commencer la demande", "structure").await;
+    for (label, value) in [
+        ("Nom de la structure", "Mairie de Plouzané"),
+        ("Adresse", "1 place de la Mairie"),
+        ("Code postal", "29280"),
+        ("Ville", "Plouzané"),
+        ("Les missions de la structure", "Accueil des habitants."),
+        ("Nombre de démarches prévues par semaine", "25"),
+    ] {
+        chrome.type_in(label, value).await;
+    }
+    chrome.choose("Type de structure", "Municipalités").await;
+    chrome.tick("Publique").await;
+    chrome.tick("Social – Santé").await;
+    chrome.click("Enregistrer et continuer", "referent").await;
+    for (label, value) in [
+        ("Prénom", "Rémi"),
+        ("Nom", "Référent"),
+        ("Adresse électronique professionnelle", remi),
+        ("Téléphone", "02 98 00 00 01"),
+        ("Fonction dans la structure", "Responsable de l'accueil"),
+    ] {
+        chrome.type_in(label, value).await;
+    }
+    chrome.tick("Le référent sera aussi aidant").await;
+    chrome.click("Enregistrer et continuer", "aidants").await;
+    for (label, value) in [
+        ("Prénom", "Anna"),
+        ("Nom", "Aidante"),
+        (
+            "Adresse électronique professionnelle",
+            "anna.aidante@mairie-plouzane.fr",
+        ),
+        ("Profession ou fonction", "Agent d'accueil"),
+    ] {
+        chrome.type_in(label, value).await;
+    }
+    chrome.click("Ajouter cet aidant", "aidant-ajoute").await;
+    chrome.expect_text("Anna Aidante").await;
+    chrome
+        .click("Continuer vers le récapitulatif", "recapitulatif")
+        .await;
+    chrome
+        .click("Soumettre la demande", "engagements-oublies")
+        .await;
+    chrome.expect_text("4 champs sont à corriger").await;
+    for label in [
+        "Seuls des professionnels",
+        "La structure sait que la formation",
+        "Le délégué à la protection des données",
+        "J'ai lu et j'accepte",
+    ] {
+        chrome.tick(label).await;
+    }
+    chrome.click("Soumettre la demande", "soumise").await;
+    chrome.expect_text("Votre demande est soumise").await;
+    let request = chrome.url().await;
+
+    let nora_seed = "4e6f7261206e6174696f6e616c6520636172746531";
+    authenticator::create_staff(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        &service.cipher,
+        service.clock_now(),
+        authenticator::NewStaff {
+            email: "nora.nationale@aidantsconnect.beta.gouv.fr",
+            first_name: "Nora",
+            last_name: "Nationale",
+            role: authenticator::StaffRole::Admin,
+        },
+        authenticator::StaffCard::Known {
+            serial: "EQNORA000001",
+            seed_hex: nora_seed,
+        },
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    chrome
+        .open(
+            &format!("{base}/administration/connexion"),
+            "equipe-connexion",
+        )
+        .await;
+    chrome
+        .type_in(
+            "Adresse électronique",
+            "nora.nationale@aidantsconnect.beta.gouv.fr",
+        )
+        .await;
+    chrome
+        .type_in(
+            "Code affiché par votre carte",
+            &service.next_code(nora_seed),
+        )
+        .await;
+    chrome.click("Se connecter", "administration").await;
+    chrome
+        .click("Demandes d'habilitation", "file-des-demandes")
+        .await;
+    let reference = chrome.text_of("td a").await;
+    chrome.click(&reference, "demande-a-instruire").await;
+    chrome.tick("Demander des modifications").await;
+    chrome
+        .type_in("Message au demandeur", "Précisez le volume : par mois ?")
+        .await;
+    chrome
+        .click("Enregistrer la décision", "modifications-demandees")
+        .await;
+    chrome.expect_text("MODIFICATIONS DEMANDÉES").await;
+
+    chrome
+        .open(&request.replace("?soumise=1", ""), "a-modifier")
+        .await;
+    chrome.expect_text("Précisez le volume : par mois ?").await;
+    chrome
+        .click("Modifier la structure", "structure-a-modifier")
+        .await;
+    chrome
+        .type_in("Nombre de démarches prévues par semaine", "6")
+        .await;
+    chrome
+        .click("Enregistrer et continuer", "referent-inchange")
+        .await;
+    chrome
+        .click("Enregistrer et continuer", "aidants-inchanges")
+        .await;
+    chrome
+        .click("Continuer vers le récapitulatif", "recapitulatif-modifie")
+        .await;
+    chrome.expect_text("6 par semaine").await;
+    for label in [
+        "Seuls des professionnels",
+        "La structure sait que la formation",
+        "Le délégué à la protection des données",
+        "J'ai lu et j'accepte",
+    ] {
+        chrome.tick(label).await;
+    }
+    chrome
+        .click("Soumettre la demande", "soumise-a-nouveau")
+        .await;
+    chrome.expect_text("Votre demande est soumise").await;
+
+    chrome
+        .open(
+            &format!("{base}/administration/habilitations"),
+            "file-a-nouveau",
+        )
+        .await;
+    chrome.click(&reference, "demande-modifiee").await;
+    chrome
+        .tick("Valider : créer la structure, son référent et ses aidants")
+        .await;
+    chrome.click("Enregistrer la décision", "validee").await;
+    chrome.expect_text("VALIDÉE").await;
+    chrome
+        .click("Voir la structure créée", "structure-creee")
+        .await;
+    chrome.expect_text("Rémi Référent").await;
+    chrome.expect_text("Anna Aidante").await;
+
+    chrome.click("Cartes des aidants", "cartes").await;
+    chrome
+        .type_in("Adresse électronique de l'aidant", remi)
+        .await;
+    chrome
+        .type_in("Numéro de série de la carte", STOCK_SERIAL)
+        .await;
+    aidants_connect::admin::import_cards(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        &service.cipher,
+        service.clock_now(),
+        format!("{STOCK_SERIAL},{STOCK_SEED}\n").as_bytes(),
+    )
+    .unwrap();
+    chrome.click("Associer la carte", "carte-associee").await;
+    chrome
+        .type_in("Code affiché par la carte", &service.next_code(STOCK_SEED))
+        .await;
+    chrome.click("Valider la carte", "carte-validee").await;
+    chrome
+        .expect_text("Carte validée : l'aidant peut se connecter avec.")
+        .await;
+    sign_in(&chrome, &service, remi, STOCK_SEED).await;
+    chrome
+        .expect_text("Rémi Référent — Mairie de Plouzané")
+        .await;
+    chrome.finish().await;
+}

@@ -233,6 +233,18 @@ impl Chrome {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Chooses `option` in the list labelled `label`.
+    pub async fn choose(&self, label: &str, option: &str) {
+        let list = self.field_labelled(label).await;
+        let xpath = format!("./option[normalize-space(.)={}]", xpath_literal(option));
+        list.find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("no option «{option}» in «{label}»: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
     /// Ticks the checkbox or radio button labelled `label` by clicking its label, as a person
     /// does (the DSFR draws the box on the label).
     pub async fn tick(&self, label: &str) {

@@ -14,6 +14,7 @@ mod cards;
 mod email;
 mod flow;
 mod franceconnect;
+mod habilitation;
 mod hostile;
 mod jobs;
 mod journal_integrity;

@@ -802,6 +802,24 @@ impl TestService {
         .unwrap()
     }
 
+    /// The path of the last link e-mailed to an issuer at `email`, as its message carries it
+    /// (signed when the message is rendered).
+    pub fn issuer_link(&self, email: &str) -> String {
+        use diesel::prelude::*;
+        use store::schema::outbox;
+        let payload: String = outbox::table
+            .filter(outbox::recipient.eq(email))
+            .filter(outbox::kind.eq("issuer_link"))
+            .order(outbox::created_at.desc())
+            .select(outbox::payload)
+            .first(&mut self.conn())
+            .expect("a link was e-mailed");
+        let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        let id = payload["issuer_link"]["link_id"].as_str().unwrap();
+        let key = aidants_connect::link_key(&self.config).unwrap();
+        format!("/habilitation/lien/{}", key.token(id))
+    }
+
     /// The service's current time.
     pub fn clock_now(&self) -> Timestamp {
         self.clock.now()

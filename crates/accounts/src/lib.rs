@@ -230,6 +230,22 @@ pub struct NewAidant<'a> {
     pub active: bool,
 }
 
+/// Whether a (normalised) e-mail address has the shape of one: a local part, `@`, a domain
+/// with a dot, no space.
+pub fn is_valid_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
 /// Normalises an e-mail address for lookups (trimmed, lower case).
 pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
@@ -328,10 +344,7 @@ fn checked_identity(
     except: Option<&AidantId>,
 ) -> Result<String, AccountError> {
     let email = normalise_email(email);
-    let Some((local, domain)) = email.split_once('@') else {
-        return Err(AccountError::Email);
-    };
-    if local.is_empty() || !domain.contains('.') || email.contains(char::is_whitespace) {
+    if !is_valid_email(&email) {
         return Err(AccountError::Email);
     }
     if first_name.trim().is_empty() || last_name.trim().is_empty() {

@@ -216,6 +216,8 @@ pub struct Config {
     pub seed_key: String,
     /// Attestation key, base64.
     pub attestation_key: String,
+    /// Key of the links that open an issuer's space, base64.
+    pub link_key: String,
     /// Secure cookies.
     pub secure_cookies: bool,
     /// Served behind a reverse proxy that appends the client's address to X-Forwarded-For.
@@ -450,6 +452,9 @@ impl Config {
             if self.attestation_key.is_empty() {
                 bail!("production: attestation_key doit être configurée");
             }
+            if self.link_key.is_empty() {
+                bail!("production: link_key doit être configurée");
+            }
             if self.clients.iter().any(|c| c.client_secret == DEV_SECRET) {
                 bail!("production: le secret de développement du simulateur est interdit");
             }
@@ -620,6 +625,7 @@ impl std::fmt::Debug for Config {
             .field("keys_dir", &self.keys_dir)
             .field("seed_key", &REDACTED)
             .field("attestation_key", &REDACTED)
+            .field("link_key", &REDACTED)
             .field("secure_cookies", &self.secure_cookies)
             .field("behind_proxy", &self.behind_proxy)
             .field("franceconnect", &self.franceconnect)
@@ -721,6 +727,7 @@ mod tests {
         config.database_url = "postgres://ac:mot-de-passe-de-la-base@db.example/ac".into();
         config.seed_key = "CLE-DES-GRAINES".into();
         config.attestation_key = "CLE-DES-ATTESTATIONS".into();
+        config.link_key = "CLE-DES-LIENS".into();
         config.franceconnect.client_secret = "SECRET-FRANCECONNECT".into();
         config.sms.provider_token = "JETON-FOURNISSEUR".into();
         config.sms.webhook_token = "JETON-WEBHOOK".into();

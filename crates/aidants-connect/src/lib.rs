@@ -78,6 +78,13 @@ pub fn attestation_key(config: &Config) -> anyhow::Result<mandate::AttestationKe
     Ok(mandate::AttestationKey::new(&key)?)
 }
 
+/// The key of the links e-mailed to habilitation issuers: the configured one, or in
+/// development a key kept in `keys_dir/link.key`.
+pub fn link_key(config: &Config) -> anyhow::Result<mail::LinkKey> {
+    let key = secret_key(config, &config.link_key, "link.key").context("link_key")?;
+    mail::LinkKey::derive(&key).map_err(|_| anyhow::anyhow!("link_key inutilisable"))
+}
+
 /// A secret key: `configured` (base64), or when empty 32 random bytes kept in
 /// `keys_dir/file_name` (created on first use, mode 0600).
 fn secret_key(config: &Config, configured: &str, file_name: &str) -> anyhow::Result<Vec<u8>> {
@@ -215,6 +222,7 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         metrics: web::Metrics::new().context("métriques")?,
         metrics_token: config.observability.metrics_token.clone(),
         staff: staff_lifetimes(config),
+        links: link_key(config)?,
     })
 }
 
@@ -274,6 +282,7 @@ pub fn mailer(config: &Config) -> anyhow::Result<mail::Mailer> {
             from: e.from.parse().context("email.from")?,
             reply_to,
             public_url: config.public_url.clone(),
+            links: link_key(config)?,
         },
         policy: mail::RetryPolicy {
             first_delay: Duration::seconds(e.first_retry_seconds),

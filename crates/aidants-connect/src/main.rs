@@ -504,7 +504,7 @@ fn volume(config: &Config, clock: &dyn Clock, args: &VolumeArgs) -> anyhow::Resu
     let mut conn = pool.get()?;
     let rng = SystemRandom::new();
     let now = clock.now();
-    let demo = demo::seed_demo(&mut conn, &rng, &cipher, now)?;
+    let demo = demo::seed_demo(&mut conn, &rng, &cipher, now, &config.email.national_team)?;
     let plan = VolumePlan {
         structures: args.structures,
         aidants: args.aidants,
@@ -545,19 +545,26 @@ fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {
     let pool = aidants_connect::open_database(config)?;
     let cipher = aidants_connect::seed_cipher(config)?;
     let mut conn = pool.get()?;
-    let summary = demo::seed_demo(&mut conn, &SystemRandom::new(), &cipher, clock.now())?;
+    let summary = demo::seed_demo(
+        &mut conn,
+        &SystemRandom::new(),
+        &cipher,
+        clock.now(),
+        &config.email.national_team,
+    )?;
     if summary.created {
         println!("Données de démonstration créées.");
     }
     println!(
-        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).\nAidant sans carte : {} — associez-lui la carte {} depuis l'espace référent.\nÉquipe nationale (/administration) : {} — carte {} (`aidants-connect otp-code {}`).",
+        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).\nAidant sans carte : {} — associez-lui la carte {} depuis l'espace référent.\nÉquipe nationale (/administration) : {} — carte {} (`aidants-connect otp-code {}`).\nDemande d'habilitation à instruire (/administration/habilitations), déposée par {} : son lien vers ses demandes s'obtient sur /habilitation (« Retrouver mes demandes ») et arrive dans data/emails.",
         demo::DEMO_EMAIL,
         demo::DEMO_CARD_SERIAL,
         demo::DEMO_CARDLESS_EMAIL,
         demo::DEMO_STOCK_CARD_SERIAL,
         demo::DEMO_STAFF_EMAIL,
         demo::DEMO_STAFF_CARD_SERIAL,
-        demo::DEMO_STAFF_CARD_SERIAL
+        demo::DEMO_STAFF_CARD_SERIAL,
+        demo::DEMO_ISSUER_EMAIL
     );
     Ok(())
 }

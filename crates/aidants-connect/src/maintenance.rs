@@ -52,6 +52,8 @@ pub struct Purged {
     pub devices: usize,
     /// E-mails sent or given up past their retention.
     pub emails: usize,
+    /// Habilitation issuers' links and sessions that no longer work.
+    pub issuer_links: usize,
 }
 
 /// What one round of upkeep did.
@@ -95,6 +97,7 @@ pub fn run_once(
             authenticator::purge_devices(tx.conn(), now - rules.policy.device_lifetime)
         })?,
         emails: mail::purge(conn, now - retention.emails)?,
+        issuer_links: habilitation::issuer::purge_expired(conn, now)?,
     };
     if purged != Purged::default() {
         tracing::info!(
@@ -104,6 +107,7 @@ pub fn run_once(
             mandate_drafts = purged.mandate_drafts,
             devices = purged.devices,
             emails = purged.emails,
+            issuer_links = purged.issuer_links,
             "expired rows deleted"
         );
     }

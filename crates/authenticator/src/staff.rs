@@ -679,7 +679,7 @@ impl SupportStaff<'_> {
     }
 
     /// Who acts, as the accounts' journal entries name them.
-    pub(crate) fn by(&self) -> accounts::By<'_> {
+    pub fn by(&self) -> accounts::By<'_> {
         accounts::By::Staff(&self.staff.id)
     }
 }

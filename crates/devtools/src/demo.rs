@@ -1,7 +1,8 @@
 //! The demo seed: one habilitated organisation, a référent-aidant with a known OTP card, a
 //! second card in stock, a second aidant who has no card yet (the référent's weekly reminder
-//! names them), fictional usagers and their mandates, and an administrator of the national
-//! team with a known card (the back office at `/administration`). Idempotent.
+//! names them), fictional usagers and their mandates, an administrator of the national team
+//! with a known card (the back office at `/administration`), and a structure's habilitation
+//! request awaiting the team's review. Idempotent.
 
 use accounts::{Habilitation, NewAidant, NewOrganisation, Role};
 use authenticator::{CardKind, NewCard, SeedCipher};
@@ -28,6 +29,8 @@ pub const DEMO_STAFF_EMAIL: &str = "equipe.demo@aidantsconnect.beta.gouv.fr";
 pub const DEMO_STAFF_CARD_SERIAL: &str = "EQDEMO0000001";
 /// Its seed (public on purpose: a demonstration card).
 const DEMO_STAFF_CARD_SEED_HEX: &str = "4571756970655f64656d6f5f6361727465373839";
+/// The issuer of the demo's habilitation request (their link comes to `data/emails`).
+pub const DEMO_ISSUER_EMAIL: &str = "ines.demandeuse@mairie-demo.fr";
 
 /// What the seed created (or found).
 #[derive(Debug, Clone)]
@@ -38,6 +41,69 @@ pub struct DemoSummary {
     pub organisation_id: OrganisationId,
     /// Aidant id.
     pub aidant_id: AidantId,
+}
+
+/// The demo's habilitation request: a town hall, its référent who will also be an aidant,
+/// and one aidant to train, submitted and awaiting the national team.
+fn demo_request(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    team_email: &str,
+) -> anyhow::Result<()> {
+    use habilitation::{PersonForm, StructureForm};
+    let person = |first_name, last_name, email, profession| PersonForm {
+        first_name,
+        last_name,
+        email,
+        phone: "01 42 76 40 40",
+        profession,
+        also_aidant: true,
+    };
+    habilitation::seed::seed_submitted_request(
+        conn,
+        rng,
+        now,
+        &habilitation::seed::SeedRequest {
+            issuer: person(
+                "Inès",
+                "Demandeuse",
+                DEMO_ISSUER_EMAIL,
+                "Directrice des services",
+            ),
+            siret: "21750001600019",
+            structure: StructureForm {
+                name: "Mairie de Démonstration",
+                kind: "Municipalités",
+                private: Some(false),
+                address: "4 place de l'Hôtel de Ville",
+                zipcode: "75004",
+                city: "Paris",
+                mission: "Accueil des habitants et aide aux démarches en ligne.",
+                demarches: vec!["papiers", "social", "logement"],
+                weekly_volume: "30",
+                ..StructureForm::default()
+            },
+            referent: person(
+                "Rémi",
+                "Référent",
+                "remi.referent@mairie-demo.fr",
+                "Responsable de l'accueil",
+            ),
+            aidants: vec![PersonForm {
+                phone: "",
+                also_aidant: false,
+                ..person(
+                    "Anna",
+                    "Aidante",
+                    "anna.aidante@mairie-demo.fr",
+                    "Agent d'accueil",
+                )
+            }],
+        },
+        team_email,
+    )?;
+    Ok(())
 }
 
 /// A demo usager, the démarches of their mandate and its duration.
@@ -99,6 +165,7 @@ pub fn seed_demo(
     rng: &dyn SecureRandom,
     cipher: &SeedCipher,
     now: Timestamp,
+    team_email: &str,
 ) -> anyhow::Result<DemoSummary> {
     if let Some(aidant) = accounts::find_aidant_by_email(conn, DEMO_EMAIL)? {
         let organisation_id = accounts::working_organisations(conn, &aidant.id)?
@@ -231,6 +298,7 @@ pub fn seed_demo(
             )
         })?;
     }
+    demo_request(conn, rng, now, team_email)?;
     Ok(DemoSummary {
         created: true,
         organisation_id: organisation.id,

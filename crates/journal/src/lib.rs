@@ -116,11 +116,20 @@ pub enum Action {
     /// An administrator changed a member of the national team's role or state, or gave them a
     /// new enrolment link.
     EditStaff,
+    /// An issuer saved a step of a habilitation request (draft, or changes asked).
+    EditHabilitationRequest,
+    /// An issuer submitted a habilitation request (first time, or again after changes).
+    SubmitHabilitationRequest,
+    /// The national team changed a habilitation request's status (changes asked, validated,
+    /// refused, closed).
+    ReviewHabilitationRequest,
+    /// A message was written on a habilitation request (by the team or its issuer).
+    HabilitationMessage,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 43] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -160,6 +169,10 @@ impl Action {
         Action::EditOrganisation,
         Action::SendCards,
         Action::EditStaff,
+        Action::EditHabilitationRequest,
+        Action::SubmitHabilitationRequest,
+        Action::ReviewHabilitationRequest,
+        Action::HabilitationMessage,
     ];
 
     /// The action of a stored name.
@@ -209,6 +222,10 @@ impl Action {
             Action::EditOrganisation => "modification d'une structure",
             Action::SendCards => "envoi de cartes à une structure",
             Action::EditStaff => "modification d'un membre de l'équipe nationale",
+            Action::EditHabilitationRequest => "demande d'habilitation complétée",
+            Action::SubmitHabilitationRequest => "demande d'habilitation soumise",
+            Action::ReviewHabilitationRequest => "décision sur une demande d'habilitation",
+            Action::HabilitationMessage => "message sur une demande d'habilitation",
         }
     }
 
@@ -254,6 +271,10 @@ impl Action {
             Action::EditOrganisation => "edit_organisation",
             Action::SendCards => "send_cards",
             Action::EditStaff => "edit_staff",
+            Action::EditHabilitationRequest => "edit_habilitation_request",
+            Action::SubmitHabilitationRequest => "submit_habilitation_request",
+            Action::ReviewHabilitationRequest => "review_habilitation_request",
+            Action::HabilitationMessage => "habilitation_message",
         }
     }
 }

@@ -18,10 +18,12 @@
 //! - Delivery is at least once: a crash between sending and marking sends the message again
 //!   once its claim has lapsed (`docs/operations.md`).
 
+mod links;
 mod messages;
 mod transport;
 
-pub use messages::{Email, ExpiringMandate, Rendered};
+pub use links::LinkKey;
+pub use messages::{Decision, Email, ExpiringMandate, Rendered};
 pub use transport::{FileTransport, SendError, SmtpSettings, SmtpTransport, Transport};
 
 use chrono::Duration;
@@ -59,6 +61,8 @@ pub struct Letterhead {
     pub reply_to: Option<Mailbox>,
     /// The service's public address (`https://aidantsconnect.beta.gouv.fr`), links' base.
     pub public_url: String,
+    /// Signs the links that open a door by themselves, as the message is rendered.
+    pub links: LinkKey,
 }
 
 impl Letterhead {
@@ -575,6 +579,7 @@ mod tests {
                     .unwrap(),
                 reply_to: None,
                 public_url: "https://aidants.example".into(),
+                links: LinkKey::derive(b"test").unwrap(),
             },
             policy: RetryPolicy {
                 first_delay: Duration::seconds(60),

@@ -101,6 +101,76 @@ pub enum Email {
         /// The structures they would leave.
         organisations: Vec<String>,
     },
+    /// The link to an issuer's space of habilitation requests: to the issuer, who asked for it
+    /// (the first one also confirms their address).
+    IssuerLink {
+        /// The issuer.
+        issuer: String,
+        /// The link's id, signed when the message is rendered.
+        link_id: String,
+        /// Whether it is the first (confirming the address).
+        first: bool,
+        /// How many hours the link works.
+        hours: i64,
+    },
+    /// A habilitation request was submitted (or submitted again after changes): to its issuer.
+    HabilitationSubmitted {
+        /// The issuer.
+        issuer: String,
+        /// The request's reference.
+        reference: String,
+        /// The structure's name.
+        organisation: String,
+        /// Whether it comes back after changes.
+        again: bool,
+    },
+    /// A habilitation request awaits review: to the national team.
+    HabilitationToReview {
+        /// The request's reference.
+        reference: String,
+        /// The structure's name.
+        organisation: String,
+        /// The request's id (for the back office's link).
+        request_id: String,
+        /// Whether it comes back after changes.
+        again: bool,
+    },
+    /// A new message on a habilitation request: to the issuer (from the team) or to the team
+    /// (from the issuer).
+    HabilitationMessage {
+        /// The request's reference (or « brouillon »).
+        reference: String,
+        /// The structure's name.
+        organisation: String,
+        /// The request's id.
+        request_id: String,
+        /// The message.
+        body: String,
+        /// Whether it goes to the national team.
+        to_team: bool,
+    },
+    /// The national team decided on a habilitation request: to its issuer.
+    HabilitationDecided {
+        /// The issuer.
+        issuer: String,
+        /// The request's reference.
+        reference: String,
+        /// The structure's name.
+        organisation: String,
+        /// The decision.
+        decision: Decision,
+        /// The team's words, if any.
+        message: Option<String>,
+    },
+    /// A structure was habilitated: to its référent, with the next steps.
+    StructureHabilitated {
+        /// The référent.
+        referent: String,
+        /// The structure.
+        organisation: String,
+        /// The aidants to train, by name.
+        aidants: Vec<String>,
+    },
     /// An aidant's membership was deactivated for inactivity: to them, and to the
     /// structure's référents.
     InactivityDeactivated {
@@ -113,6 +183,20 @@ pub enum Email {
         /// Whether this copy is a référent's (otherwise the aidant's).
         to_referent: bool,
     },
+}
+
+/// What the national team decided on a habilitation request (in [`Email::HabilitationDecided`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Changes are asked before the request can be validated.
+    ChangesRequired,
+    /// The structure is habilitated.
+    Validated,
+    /// The request is refused.
+    Refused,
+    /// The request is closed without a decision.
+    Closed,
 }
 
 /// One line of [`Email::ExpiringMandates`].
@@ -317,6 +401,96 @@ html_of!(
 
 /// Where the reader of a copy acts from: the espace référent for a référent's copy, the
 /// sign-in page for the aidant's.
+#[derive(Template)]
+#[template(path = "issuer_link.txt")]
+struct IssuerLinkText<'a> {
+    issuer: &'a str,
+    first: bool,
+    hours: i64,
+    link: &'a str,
+}
+
+html_of!(IssuerLinkHtml, IssuerLinkText, "issuer_link.html");
+
+#[derive(Template)]
+#[template(path = "habilitation_submitted.txt")]
+struct HabilitationSubmittedText<'a> {
+    issuer: &'a str,
+    reference: &'a str,
+    organisation: &'a str,
+    again: bool,
+    link: &'a str,
+}
+
+html_of!(
+    HabilitationSubmittedHtml,
+    HabilitationSubmittedText,
+    "habilitation_submitted.html"
+);
+
+#[derive(Template)]
+#[template(path = "habilitation_to_review.txt")]
+struct HabilitationToReviewText<'a> {
+    reference: &'a str,
+    organisation: &'a str,
+    again: bool,
+    link: &'a str,
+}
+
+html_of!(
+    HabilitationToReviewHtml,
+    HabilitationToReviewText,
+    "habilitation_to_review.html"
+);
+
+#[derive(Template)]
+#[template(path = "habilitation_message.txt")]
+struct HabilitationMessageText<'a> {
+    reference: &'a str,
+    organisation: &'a str,
+    body: &'a str,
+    to_team: bool,
+    link: &'a str,
+}
+
+html_of!(
+    HabilitationMessageHtml,
+    HabilitationMessageText,
+    "habilitation_message.html"
+);
+
+#[derive(Template)]
+#[template(path = "habilitation_decided.txt")]
+struct HabilitationDecidedText<'a> {
+    issuer: &'a str,
+    reference: &'a str,
+    organisation: &'a str,
+    decision: Decision,
+    message: Option<&'a str>,
+    link: &'a str,
+}
+
+html_of!(
+    HabilitationDecidedHtml,
+    HabilitationDecidedText,
+    "habilitation_decided.html"
+);
+
+#[derive(Template)]
+#[template(path = "structure_habilitated.txt")]
+struct StructureHabilitatedText<'a> {
+    referent: &'a str,
+    organisation: &'a str,
+    aidants: &'a [String],
+    link: &'a str,
+}
+
+html_of!(
+    StructureHabilitatedHtml,
+    StructureHabilitatedText,
+    "structure_habilitated.html"
+);
+
 fn where_to_act(letterhead: &Letterhead, to_referent: bool) -> String {
     letterhead.link(if to_referent {
         "/espace-referent"
@@ -340,6 +514,12 @@ impl Email {
             Email::AidantsWithoutCard { .. } => "aidants_without_card",
             Email::InactivityWarning { .. } => "inactivity_warning",
             Email::InactivityDeactivated { .. } => "inactivity_deactivated",
+            Email::IssuerLink { .. } => "issuer_link",
+            Email::HabilitationSubmitted { .. } => "habilitation_submitted",
+            Email::HabilitationToReview { .. } => "habilitation_to_review",
+            Email::HabilitationMessage { .. } => "habilitation_message",
+            Email::HabilitationDecided { .. } => "habilitation_decided",
+            Email::StructureHabilitated { .. } => "structure_habilitated",
         }
     }
 
@@ -560,6 +740,147 @@ impl Email {
                     InactivityDeactivatedHtml
                 )
             }
+            Email::IssuerLink {
+                issuer,
+                link_id,
+                first,
+                hours,
+            } => {
+                let subject = if *first {
+                    "Confirmez votre adresse pour votre demande d'habilitation".to_owned()
+                } else {
+                    "Votre lien vers vos demandes d'habilitation".to_owned()
+                };
+                let link = letterhead.link(&format!(
+                    "/habilitation/lien/{}",
+                    letterhead.links.token(link_id)
+                ));
+                rendered!(
+                    subject,
+                    IssuerLinkText {
+                        issuer,
+                        first: *first,
+                        hours: *hours,
+                        link: &link,
+                    },
+                    IssuerLinkHtml
+                )
+            }
+            Email::HabilitationSubmitted {
+                issuer,
+                reference,
+                organisation,
+                again,
+            } => {
+                let subject = if *again {
+                    format!("Demande d'habilitation {reference} : modifications reçues")
+                } else {
+                    format!("Demande d'habilitation {reference} déposée")
+                };
+                let link = letterhead.link("/habilitation/demandes");
+                rendered!(
+                    subject,
+                    HabilitationSubmittedText {
+                        issuer,
+                        reference,
+                        organisation,
+                        again: *again,
+                        link: &link,
+                    },
+                    HabilitationSubmittedHtml
+                )
+            }
+            Email::HabilitationToReview {
+                reference,
+                organisation,
+                request_id,
+                again,
+            } => {
+                let subject = format!("Demande d'habilitation {reference} à instruire");
+                let link = letterhead.link(&format!("/administration/habilitations/{request_id}"));
+                rendered!(
+                    subject,
+                    HabilitationToReviewText {
+                        reference,
+                        organisation,
+                        again: *again,
+                        link: &link,
+                    },
+                    HabilitationToReviewHtml
+                )
+            }
+            Email::HabilitationMessage {
+                reference,
+                organisation,
+                request_id,
+                body,
+                to_team,
+            } => {
+                let subject = format!("Nouveau message sur la demande d'habilitation {reference}");
+                let link = letterhead.link(&if *to_team {
+                    format!("/administration/habilitations/{request_id}")
+                } else {
+                    format!("/habilitation/demandes/{request_id}")
+                });
+                rendered!(
+                    subject,
+                    HabilitationMessageText {
+                        reference,
+                        organisation,
+                        body,
+                        to_team: *to_team,
+                        link: &link,
+                    },
+                    HabilitationMessageHtml
+                )
+            }
+            Email::HabilitationDecided {
+                issuer,
+                reference,
+                organisation,
+                decision,
+                message,
+            } => {
+                let subject = match decision {
+                    Decision::ChangesRequired => {
+                        format!("Demande d'habilitation {reference} : modifications demandées")
+                    }
+                    Decision::Validated => format!("Demande d'habilitation {reference} validée"),
+                    Decision::Refused => format!("Demande d'habilitation {reference} refusée"),
+                    Decision::Closed => format!("Demande d'habilitation {reference} clôturée"),
+                };
+                let link = letterhead.link("/habilitation/demandes");
+                rendered!(
+                    subject,
+                    HabilitationDecidedText {
+                        issuer,
+                        reference,
+                        organisation,
+                        decision: *decision,
+                        message: message.as_deref(),
+                        link: &link,
+                    },
+                    HabilitationDecidedHtml
+                )
+            }
+            Email::StructureHabilitated {
+                referent,
+                organisation,
+                aidants,
+            } => {
+                let subject = format!("{organisation} est habilitée à Aidants Connect");
+                let link = letterhead.link("/espace-referent");
+                rendered!(
+                    subject,
+                    StructureHabilitatedText {
+                        referent,
+                        organisation,
+                        aidants,
+                        link: &link,
+                    },
+                    StructureHabilitatedHtml
+                )
+            }
         }
     }
 }
@@ -576,6 +897,7 @@ mod tests {
                 .unwrap(),
             reply_to: None,
             public_url: "https://aidants.example/".into(),
+            links: crate::LinkKey::derive(b"test").unwrap(),
         }
     }
 

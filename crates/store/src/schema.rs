@@ -402,3 +402,103 @@ diesel::table! {
         last_error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    habilitation_issuers (id) {
+        id -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        phone -> Text,
+        profession -> Text,
+        email_confirmed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    issuer_links (id) {
+        id -> Text,
+        issuer_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    issuer_sessions (token_hash) {
+        token_hash -> Text,
+        issuer_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    habilitation_requests (id) {
+        id -> Text,
+        issuer_id -> Text,
+        reference -> Nullable<Text>,
+        status -> Text,
+        siret -> Text,
+        name -> Text,
+        kind -> Text,
+        kind_other -> Text,
+        private -> Bool,
+        partner_administration -> Text,
+        france_services -> Bool,
+        france_services_number -> Text,
+        address -> Text,
+        zipcode -> Text,
+        city -> Text,
+        mission -> Text,
+        demarches -> Text,
+        weekly_volume -> Nullable<Integer>,
+        commitments_at -> Nullable<Timestamp>,
+        organisation_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        submitted_at -> Nullable<Timestamp>,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    habilitation_people (id) {
+        id -> Text,
+        request_id -> Text,
+        role -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        email -> Text,
+        phone -> Text,
+        profession -> Text,
+        also_aidant -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    habilitation_messages (id) {
+        id -> Text,
+        request_id -> Text,
+        staff_id -> Nullable<Text>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(issuer_sessions -> habilitation_issuers (issuer_id));
+diesel::joinable!(habilitation_requests -> habilitation_issuers (issuer_id));
+diesel::joinable!(habilitation_people -> habilitation_requests (request_id));
+diesel::joinable!(habilitation_messages -> habilitation_requests (request_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    habilitation_issuers,
+    issuer_links,
+    issuer_sessions,
+    habilitation_requests,
+    habilitation_people,
+    habilitation_messages,
+);

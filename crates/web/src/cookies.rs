@@ -1,7 +1,8 @@
 //! The cookies the service sets: their names (with the `__Host-` prefix when they are
 //! `Secure`, so that no other site or sub-domain can plant one) and their flags (`HttpOnly`,
 //! path `/`, never a `Domain`). The national team's session is the exception: sent to
-//! `/administration` only, `SameSite=Strict`, hence `__Secure-` (which allows a path).
+//! `/administration` only, `SameSite=Strict`, hence `__Secure-` (which allows a path); a
+//! habilitation issuer's is sent to `/habilitation` only.
 
 use crate::AppState;
 use actix_web::cookie::{Cookie, SameSite};
@@ -18,6 +19,8 @@ pub(crate) enum Jar {
     Device,
     /// A national team member's session, sent to `/administration` only.
     Staff,
+    /// A habilitation issuer's session, sent to `/habilitation` only.
+    Issuer,
 }
 
 impl Jar {
@@ -33,13 +36,16 @@ impl Jar {
             // `__Host-` requires the path `/`; `__Secure-` still forbids planting it over http.
             (Jar::Staff, true) => "__Secure-ac_equipe",
             (Jar::Staff, false) => "ac_equipe",
+            (Jar::Issuer, true) => "__Secure-ac_demandeur",
+            (Jar::Issuer, false) => "ac_demandeur",
         }
     }
 
     fn same_site(self) -> SameSite {
         match self {
             // Followed from FranceConnect's redirect to the interaction: a top-level navigation.
-            Jar::Session | Jar::Device => SameSite::Lax,
+            // Followed from the links of the issuer's e-mails.
+            Jar::Session | Jar::Device | Jar::Issuer => SameSite::Lax,
             Jar::Csrf | Jar::Staff => SameSite::Strict,
         }
     }
@@ -47,6 +53,7 @@ impl Jar {
     fn path(self) -> &'static str {
         match self {
             Jar::Staff => "/administration",
+            Jar::Issuer => "/habilitation",
             Jar::Session | Jar::Csrf | Jar::Device => "/",
         }
     }

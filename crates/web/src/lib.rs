@@ -13,6 +13,7 @@ mod cookies;
 mod csrf;
 mod espace;
 mod export;
+mod habilitation;
 mod interaction;
 mod observe;
 mod oidc;
@@ -98,6 +99,8 @@ pub struct AppState {
     pub metrics_token: String,
     /// How long the national team's sessions and enrolment links last.
     pub staff: authenticator::StaffLifetimes,
+    /// Checks the links e-mailed to habilitation issuers.
+    pub links: mail::LinkKey,
 }
 
 /// Errors a handler can meet that are not the visitor's fault.
@@ -127,6 +130,9 @@ pub enum WebError {
     /// The outbox.
     #[error(transparent)]
     Mail(#[from] mail::MailError),
+    /// The habilitation journey.
+    #[error(transparent)]
+    Habilitation(#[from] ::habilitation::HabilitationError),
     /// A blocking task failed.
     #[error("tâche interrompue")]
     Blocking,
@@ -271,6 +277,100 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(interaction::choose_demarche),
         )
         .route("/fi/{id}/annuler", web::post().to(interaction::cancel))
+        .route("/habilitation", web::get().to(habilitation::home))
+        .route("/habilitation/", web::get().to(habilitation::home))
+        .route(
+            "/habilitation/demandeur",
+            web::post().to(habilitation::begin),
+        )
+        .route(
+            "/habilitation/retrouver",
+            web::post().to(habilitation::find),
+        )
+        .route(
+            "/habilitation/deconnexion",
+            web::post().to(habilitation::logout),
+        )
+        .route(
+            "/habilitation/lien/{token}",
+            web::get().to(habilitation::link),
+        )
+        .route(
+            "/habilitation/lien/{token}",
+            web::post().to(habilitation::open),
+        )
+        .route(
+            "/habilitation/demandes",
+            web::get().to(habilitation::requests),
+        )
+        .route(
+            "/habilitation/demandes",
+            web::post().to(habilitation::start),
+        )
+        .route(
+            "/habilitation/demandes/{id}",
+            web::get().to(habilitation::request),
+        )
+        .route(
+            "/habilitation/demandes/{id}/soumettre",
+            web::post().to(habilitation::submit),
+        )
+        .route(
+            "/habilitation/demandes/{id}/messages",
+            web::post().to(habilitation::message),
+        )
+        .route(
+            "/habilitation/demandes/{id}/structure",
+            web::get().to(habilitation::structure),
+        )
+        .route(
+            "/habilitation/demandes/{id}/structure",
+            web::post().to(habilitation::save_structure),
+        )
+        .route(
+            "/habilitation/demandes/{id}/referent",
+            web::get().to(habilitation::referent),
+        )
+        .route(
+            "/habilitation/demandes/{id}/referent",
+            web::post().to(habilitation::save_referent),
+        )
+        .route(
+            "/habilitation/demandes/{id}/aidants",
+            web::get().to(habilitation::aidants),
+        )
+        .route(
+            "/habilitation/demandes/{id}/aidants",
+            web::post().to(habilitation::add_aidant),
+        )
+        .route(
+            "/habilitation/demandes/{id}/aidants/{person}",
+            web::get().to(habilitation::aidant),
+        )
+        .route(
+            "/habilitation/demandes/{id}/aidants/{person}",
+            web::post().to(habilitation::edit_aidant),
+        )
+        .route(
+            "/habilitation/demandes/{id}/aidants/{person}/retirer",
+            web::post().to(habilitation::remove_aidant),
+        )
+        .route(
+            "/administration/habilitations",
+            web::get().to(administration::habilitations::queue),
+        )
+        .route(
+            "/administration/habilitations/{id}",
+            web::get().to(administration::habilitations::request),
+        )
+        .route(
+            "/administration/habilitations/{id}/messages",
+            web::post().to(administration::habilitations::message),
+        )
+        .route(
+            "/administration/habilitations/{id}/decision",
+            web::post().to(administration::habilitations::decide),
+        )
         .route("/administration", web::get().to(administration::home))
         .route("/administration/", web::get().to(administration::home))
         .route(

@@ -20,6 +20,7 @@ use serde::Deserialize;
 pub(crate) mod aidants;
 pub(crate) mod cards;
 pub(crate) mod exports;
+pub(crate) mod habilitations;
 pub(crate) mod journal;
 pub(crate) mod structures;
 pub(crate) mod usagers;
