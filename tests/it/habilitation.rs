@@ -626,6 +626,22 @@ async fn the_team_validates(service: &TestService, team: &Browser, id: &str) {
             .len(),
         2
     );
+
+    // After her training, the team activates Anna: the public statistics count the structure
+    // and the aidant habilitated this month.
+    let activated = post(
+        service,
+        team,
+        &format!("/administration/structures/{}/activer", organisation.id),
+        &[("email", "anna.aidante@plouzane.fr")],
+    )
+    .await;
+    assert_eq!(activated.status, 303, "{}", activated.body);
+    let month = ::journal::stats::monthly(&mut service.conn(), service.clock_now(), 1).unwrap();
+    assert_eq!(
+        (month[0].organisations, month[0].habilitated_aidants),
+        (1, 1)
+    );
 }
 
 async fn a_structure_is_habilitated_from_its_online_request(backend: Backend) {

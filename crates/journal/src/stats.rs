@@ -48,9 +48,10 @@ impl Distinct {
 }
 
 /// The counters the statistics read.
-const METRICS: [&str; 5] = [
+const METRICS: [&str; 6] = [
     "use_autorisation",
     "create_organisation",
+    "activate_aidant",
     "distinct_usager",
     "distinct_aidant",
     "distinct_mandat",
@@ -265,8 +266,11 @@ pub struct Month {
     pub month: String,
     /// Aidants who signed in at least once.
     pub aidants: i64,
-    /// Organisations created by the national team.
+    /// Organisations created by the national team (habilitated at once, or by validating a
+    /// structure's request).
     pub organisations: i64,
+    /// Aidants habilitated: accounts activated by the national team after their training.
+    pub habilitated_aidants: i64,
     /// Distinct usagers for whom a mandate was created or used.
     pub usagers: i64,
     /// Mandates created.
@@ -332,6 +336,7 @@ pub fn monthly(
         match name.as_str() {
             "use_autorisation" => m.demarches = n,
             "create_organisation" => m.organisations = n,
+            "activate_aidant" => m.habilitated_aidants = n,
             "distinct_usager" => m.usagers = n,
             "distinct_aidant" => m.aidants = n,
             "distinct_mandat" => m.mandats = n,

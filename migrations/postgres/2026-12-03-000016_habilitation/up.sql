@@ -78,3 +78,6 @@ CREATE TABLE habilitation_messages (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX habilitation_messages_request ON habilitation_messages (request_id, created_at);
+-- The public statistics gain the aidants habilitated per month (activate_aidant): the sums of
+-- finished months are made again from the monthly counters by the next upkeep.
+DELETE FROM journal_monthly_closed;
