@@ -862,3 +862,65 @@ async fn filled_and_submitted(service: &TestService, ines: &Browser, siret: &str
 }
 
 on_both_backends!(refusals_expiry_and_an_all_or_nothing_validation);
+
+/// The référent's role changes hands: a co-référent's role is taken off (never the last
+/// working référent's), and a leaving référent hands the role over to a working member in one
+/// transaction (refused, nothing written, to a deactivated one).
+async fn a_leaving_referent_hands_over_the_role(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    let rita = Browser::new();
+    service
+        .sign_in(&rita, &f.email_referent_a, ac_tests::SEED_R)
+        .await;
+    let alex = format!("/espace-referent/aidants/{}", f.aidant_a);
+    let own = format!("/espace-referent/aidants/{}", f.referent_a);
+    let act = |page: &str, action: &str| {
+        let (page, path) = (page.to_owned(), format!("{page}/{action}"));
+        let (rita, base) = (&rita, base.clone());
+        async move { rita.post_from(&base, &page, &path, &[]).await }
+    };
+    let role = |aidant: &store::AidantId| {
+        accounts::member(&mut service.conn(), &f.org_a, aidant)
+            .unwrap()
+            .unwrap()
+            .role
+    };
+
+    let last = act(&own, "retirer-referent").await;
+    assert_eq!(last.status, 422);
+    assert!(
+        last.body.contains("garder au moins un référent"),
+        "{}",
+        last.body
+    );
+    assert_eq!(act(&alex, "referent").await.status, 303);
+    let removed = act(&alex, "retirer-referent").await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(role(&f.aidant_a), accounts::Role::Aidant);
+    let journaled = journal::chain_entries(&mut service.conn(), f.org_a.as_str()).unwrap();
+    assert!(journaled.iter().any(|e| e.action == "remove_referent"));
+
+    assert_eq!(act(&alex, "desactiver").await.status, 303);
+    let refused = act(&alex, "transmettre").await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("garder au moins un référent"));
+    assert_eq!(
+        (role(&f.aidant_a), role(&f.referent_a)),
+        (accounts::Role::Aidant, accounts::Role::Referent),
+        "nothing written"
+    );
+    assert_eq!(act(&alex, "reactiver").await.status, 303);
+    let handed = act(&alex, "transmettre").await;
+    assert_eq!(handed.status, 303, "{}", handed.body);
+    assert_eq!(
+        (role(&f.aidant_a), role(&f.referent_a)),
+        (accounts::Role::Referent, accounts::Role::Aidant)
+    );
+    assert!(kinds_to(&service, &f.email_a).contains(&"made_referent".to_owned()));
+    let espace = rita.get(&format!("{base}/espace-referent")).await;
+    assert_ne!(espace.status, 200, "Rita is no longer a référent");
+}
+
+on_both_backends!(a_leaving_referent_hands_over_the_role);

@@ -41,9 +41,9 @@ pub use devices::{purge_devices, DeviceToken};
 pub use import::{import_cards, list_cards, ImportReport, RejectedRow};
 pub use management::{
     add_aidant, associate_card, begin_digital_card, card_by_serial, cards_of_aidant,
-    cards_of_aidants, deactivate_member, designate_referent, dissociate_card, may_manage_cards,
-    reactivate_member, unlock_card, validate_card, CardRefusal, Dissociation, Enrolment,
-    ReferentAction,
+    cards_of_aidants, deactivate_member, designate_referent, dissociate_card, hand_over_referent,
+    may_manage_cards, reactivate_member, remove_referent, unlock_card, validate_card, CardRefusal,
+    Dissociation, Enrolment, ReferentAction,
 };
 pub use reminder::aidants_without_card_reminder;
 pub use seed::{SeedCipher, SeedError};

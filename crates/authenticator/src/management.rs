@@ -46,6 +46,10 @@ pub enum CardRefusal {
     /// The aidant also works for an organisation the référent does not manage: their card
     /// is left to the national team.
     SharedAidant,
+    /// The structure would be left without a working référent.
+    LastReferent,
+    /// A référent hands their role over to another member, not to themselves.
+    SelfHandOver,
 }
 
 /// Why a card is taken away from its aidant.
@@ -667,6 +671,85 @@ pub fn designate_referent(
         mail::enqueue(tx, rng, now, &aidant.email, &told)?;
         Ok(Ok(()))
     })
+}
+
+/// A référent takes the référent's role off a co-référent, who stays an aidant of the
+/// structure (`remove_referent`); never off the structure's last working référent.
+pub fn remove_referent(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: ReferentAction<'_>,
+) -> Result<Result<(), CardRefusal>, AuthError> {
+    role_refusal(write_transaction(conn, |tx| {
+        set_role_by(tx, rng, now, &who, who.aidant_id, accounts::Role::Aidant)
+    }))
+}
+
+/// A leaving référent hands their role over to a working member of the structure, in one
+/// transaction: the member becomes référent (told by e-mail), the référent stays an aidant.
+/// Refused (nothing written) when the structure would be left without a working référent.
+pub fn hand_over_referent(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: ReferentAction<'_>,
+) -> Result<Result<(), CardRefusal>, AuthError> {
+    if who.aidant_id == who.referent_id {
+        return Ok(Err(CardRefusal::SelfHandOver));
+    }
+    role_refusal(write_transaction(conn, |tx| {
+        set_role_by(tx, rng, now, &who, who.aidant_id, accounts::Role::Referent)?;
+        set_role_by(tx, rng, now, &who, who.referent_id, accounts::Role::Aidant)?;
+        let (aidant, organisation) = who.parties(tx.conn())?;
+        mail::enqueue(
+            tx,
+            rng,
+            now,
+            &aidant.email,
+            &Email::MadeReferent {
+                aidant: aidant.full_name(),
+                organisation,
+            },
+        )?;
+        Ok(())
+    }))
+}
+
+/// Gives `aidant_id`, a member of the référent's structure, the role `role`, journaled by the
+/// référent.
+fn set_role_by(
+    tx: &mut store::WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &ReferentAction<'_>,
+    aidant_id: &AidantId,
+    role: accounts::Role,
+) -> Result<(), AuthError> {
+    Ok(accounts::set_role(
+        tx,
+        rng,
+        now,
+        who.organisation_id,
+        aidant_id,
+        role,
+        accounts::By::Referent(who.referent_id),
+    )?)
+}
+
+/// A change of roles refused by the accounts (its transaction rolled back), as the référent
+/// reads it.
+fn role_refusal(done: Result<(), AuthError>) -> Result<Result<(), CardRefusal>, AuthError> {
+    match done {
+        Ok(()) => Ok(Ok(())),
+        Err(AuthError::Accounts(accounts::AccountError::NotMember)) => {
+            Ok(Err(CardRefusal::NotMember))
+        }
+        Err(AuthError::Accounts(accounts::AccountError::LastReferent)) => {
+            Ok(Err(CardRefusal::LastReferent))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Adds an aidant to the référent's structure, pending the national team's activation (as

@@ -310,6 +310,8 @@ fn done_message(done: &str) -> Option<&'static str> {
         "desactive" => "Aidant désactivé dans votre structure. Ses sessions ont été fermées.",
         "reactive" => "Aidant réactivé dans votre structure.",
         "referent" => "Cet aidant est désormais référent de la structure.",
+        "retire" => "Cet aidant n'est plus référent ; il reste aidant de la structure.",
+        "transmis" => "Rôle transmis : cet aidant est désormais référent de la structure, et vous en restez aidant.",
         _ => return None,
     })
 }
@@ -417,6 +419,8 @@ pub(crate) fn card_refusal_message(refusal: CardRefusal) -> String {
             "Vous ne pouvez pas vous désactiver vous-même : demandez-le à un autre référent.".into()
         }
         CardRefusal::SharedAidant => SHARED_AIDANT.into(),
+        CardRefusal::LastReferent => "La structure doit garder au moins un référent en activité : désignez d'abord un autre référent, en activité.".into(),
+        CardRefusal::SelfHandOver => "Choisissez un autre aidant de la structure pour lui transmettre votre rôle.".into(),
         CardRefusal::Code(OtpRefusal::WrongCode) => {
             "Code incorrect. Saisissez le code à 6 chiffres que la carte affiche maintenant.".into()
         }
@@ -734,6 +738,8 @@ enum MemberAction {
     Deactivate,
     Reactivate,
     Designate,
+    RemoveReferent,
+    HandOver,
 }
 
 impl MemberAction {
@@ -743,12 +749,16 @@ impl MemberAction {
             "desactiver" => Some(MemberAction::Deactivate),
             "reactiver" => Some(MemberAction::Reactivate),
             "referent" => Some(MemberAction::Designate),
+            "retirer-referent" => Some(MemberAction::RemoveReferent),
+            "transmettre" => Some(MemberAction::HandOver),
             _ => None,
         }
     }
 }
 
-/// POST /espace-referent/aidants/{id}/desactiver, …/reactiver and …/referent (co-référent).
+/// POST /espace-referent/aidants/{id}/desactiver, …/reactiver, …/referent (co-référent),
+/// …/retirer-referent (no longer a co-référent) and …/transmettre (the référent's role handed
+/// over to this aidant by a leaving référent).
 pub(crate) async fn member_action(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -777,6 +787,13 @@ pub(crate) async fn member_action(
                 MemberAction::Designate => {
                     authenticator::designate_referent(conn, &state.rng, now, who)?
                         .map(|()| "referent")
+                }
+                MemberAction::RemoveReferent => {
+                    authenticator::remove_referent(conn, &state.rng, now, who)?.map(|()| "retire")
+                }
+                MemberAction::HandOver => {
+                    authenticator::hand_over_referent(conn, &state.rng, now, who)?
+                        .map(|()| "transmis")
                 }
             })
         },
