@@ -924,3 +924,219 @@ async fn a_leaving_referent_hands_over_the_role(backend: Backend) {
 }
 
 on_both_backends!(a_leaving_referent_hands_over_the_role);
+
+/// Keeps `browser`'s back-office session alive while the clock moves `minutes` ahead.
+async fn time_passes(service: &TestService, team: &Browser, minutes: i64) {
+    for _ in 0..(minutes + 9) / 10 {
+        service.clock.advance(Duration::minutes(10));
+        let home = get(service, team, "/administration/").await;
+        assert_eq!(home.status, 200, "the team's session lives");
+    }
+}
+
+/// The training: the team publishes a session (in the future, with seats), the référent
+/// registers an aidant to train (refused when full), the team records attendance once the
+/// session began, imports Pix results (all rows or none), and the aidant who attended and
+/// passed is activated and welcomed; the public statistics count them.
+async fn aidants_to_train_are_registered_trained_and_activated(backend: Backend) {
+    let service = TestService::start(backend);
+    let base = service.issuer().to_owned();
+    let team = support_signed_in(&service).await;
+    let list = "/administration/formations";
+    let later = paris::local(service.clock_now() + Duration::hours(1));
+    let (day, time) = (
+        later.format("%Y-%m-%d").to_string(),
+        later.format("%H:%M").to_string(),
+    );
+    let refused = post(
+        &service,
+        &team,
+        list,
+        &[
+            ("date", "2026-01-01"),
+            ("time", "09:30"),
+            ("place", ""),
+            ("organiser", "Pix Formation"),
+            ("seats", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, 422);
+    for message in ["dans le futur", "cochez « En ligne »", "entre 1 et 500"] {
+        assert!(
+            refused.body.contains(message),
+            "{message}: {}",
+            refused.body
+        );
+    }
+    assert!(refused.body.contains("value=\"Pix Formation\""), "kept");
+    let created = post(
+        &service,
+        &team,
+        list,
+        &[
+            ("date", &day),
+            ("time", &time),
+            ("place", ""),
+            ("online", "1"),
+            ("organiser", "Pix Formation"),
+            ("seats", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let session_page = created.location.unwrap();
+    let session_id = session_page.rsplit('/').next().unwrap().to_owned();
+
+    let rita = Browser::new();
+    service
+        .sign_in(&rita, &service.fixtures.email_referent_a, ac_tests::SEED_R)
+        .await;
+    for (email, first) in [
+        ("tom.forme@ccas-test.fr", "Tom"),
+        ("zoe.forme@ccas-test.fr", "Zoé"),
+    ] {
+        let added = rita
+            .post_from(
+                &base,
+                "/espace-referent",
+                "/espace-referent/aidants/nouveau",
+                &[
+                    ("email", email),
+                    ("prenom", first),
+                    ("nom", "Formé"),
+                    ("profession", "Agent"),
+                ],
+            )
+            .await;
+        assert_eq!(added.status, 303, "{}", added.body);
+    }
+    let id_of = |email: &str| {
+        accounts::find_aidant_by_email(&mut service.conn(), email)
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let (tom, zoe) = (
+        id_of("tom.forme@ccas-test.fr"),
+        id_of("zoe.forme@ccas-test.fr"),
+    );
+    let trainings = "/espace-referent/formations";
+    let page = rita.get(&format!("{base}{trainings}")).await;
+    assert!(page.shows("referent-formations"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Tom Formé</strong> : pas encore inscrit"),
+        "{}",
+        page.body
+    );
+    let register = |aidant: &store::AidantId| {
+        let form = [
+            ("aidant", aidant.as_str().to_owned()),
+            ("session", session_id.clone()),
+        ];
+        let (rita, base) = (&rita, base.clone());
+        async move {
+            let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            // From a page opened before the session filled up.
+            rita.post_from(&base, "/espace-referent", trainings, &fields)
+                .await
+        }
+    };
+    assert_eq!(register(&tom).await.status, 303);
+    let full = register(&zoe).await;
+    assert_eq!(full.status, 422);
+    assert!(full.body.contains("complète"), "{}", full.body);
+    let early = post(
+        &service,
+        &team,
+        &format!("{session_page}/presences"),
+        &[("present", tom.as_str())],
+    )
+    .await;
+    assert_eq!(early.status, 422);
+    assert!(early.body.contains("pas encore eu lieu"), "{}", early.body);
+
+    time_passes(&service, &team, 70).await;
+    let recorded = post(
+        &service,
+        &team,
+        &format!("{session_page}/presences"),
+        &[("present", tom.as_str())],
+    )
+    .await;
+    assert_eq!(recorded.status, 303, "{}", recorded.body);
+    assert!(
+        !accounts::aidant(&mut service.conn(), &tom)
+            .unwrap()
+            .unwrap()
+            .active,
+        "no Pix yet"
+    );
+
+    let bad = post(&service, &team, "/administration/formations/pix", &[(
+        "pix", "email;resultat\ntom.forme@ccas-test.fr;réussi\ninconnu@exemple.fr;réussi\nzoe.forme@ccas-test.fr;peut-être",
+    )]).await;
+    assert_eq!(bad.status, 422);
+    assert!(
+        bad.body
+            .contains("Aucun résultat importé : 2 ligne(s) refusée(s)"),
+        "{}",
+        bad.body
+    );
+    assert!(
+        bad.body
+            .contains("Ligne 3 : aucun aidant n&#39;a l&#39;adresse inconnu@exemple.fr"),
+        "{}",
+        bad.body
+    );
+    let stored: i64 = store::schema::pix_results::table
+        .count()
+        .get_result(&mut service.conn())
+        .unwrap();
+    assert_eq!(stored, 0, "all rows or none");
+    let good = post(
+        &service,
+        &team,
+        "/administration/formations/pix",
+        &[(
+            "pix",
+            "tom.forme@ccas-test.fr;réussi\nzoe.forme@ccas-test.fr;échoué",
+        )],
+    )
+    .await;
+    assert_eq!(good.status, 200, "{}", good.body);
+    assert!(
+        good.body
+            .contains("2 résultat(s) enregistré(s) ; 1 compte(s) activé(s)."),
+        "{}",
+        good.body
+    );
+    assert!(
+        accounts::aidant(&mut service.conn(), &tom)
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert!(
+        !accounts::aidant(&mut service.conn(), &zoe)
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert!(kinds_to(&service, "tom.forme@ccas-test.fr").contains(&"welcome".to_owned()));
+    for action in [
+        journal::Action::CreateTrainingSession,
+        journal::Action::RecordAttendance,
+        journal::Action::ImportPixResults,
+    ] {
+        assert_eq!(entries(&service, action).len(), 1, "{action:?}");
+    }
+    let registered = entries(&service, journal::Action::RegisterTraining);
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].chain, service.fixtures.org_a.as_str());
+    let month = ::journal::stats::monthly(&mut service.conn(), service.clock_now(), 1).unwrap();
+    assert_eq!(month[0].habilitated_aidants, 1);
+}
+
+on_both_backends!(aidants_to_train_are_registered_trained_and_activated);

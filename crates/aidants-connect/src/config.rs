@@ -91,6 +91,15 @@ pub struct StaffSection {
     pub enrolment_hours: i64,
 }
 
+/// The habilitation journey.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HabilitationSection {
+    /// An aidant to train who attended a session and passed Pix is activated at once (the
+    /// national team activates them otherwise).
+    pub auto_activation: bool,
+}
+
 /// The upkeep's scheduled jobs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +247,8 @@ pub struct Config {
     pub jobs: JobsSection,
     /// The national team's back office.
     pub staff: StaffSection,
+    /// The habilitation journey.
+    pub habilitation: HabilitationSection,
     /// What expired, how long it is kept.
     pub retention: RetentionConfig,
     /// Logs and metrics.

@@ -223,6 +223,7 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         metrics_token: config.observability.metrics_token.clone(),
         staff: staff_lifetimes(config),
         links: link_key(config)?,
+        auto_activation: config.habilitation.auto_activation,
     })
 }
 

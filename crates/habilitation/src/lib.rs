@@ -3,10 +3,12 @@
 //! comes back through single-use signed links sent by e-mail ([`issuer`]), fills a request as
 //! a draft saved step by step and submits it ([`request`]); the team reviews the queue,
 //! writes to the issuer, asks for changes, validates — creating the structure, its référent
-//! and its aidants to train in one transaction — refuses or closes ([`review`]). Owns the
-//! tables `habilitation_issuers`, `issuer_links`, `issuer_sessions`, `habilitation_requests`,
-//! `habilitation_people`, `habilitation_messages`. Every change is journaled on the national
-//! chain.
+//! and its aidants to train in one transaction — refuses or closes ([`review`]). Then the
+//! aidants to train are registered on training sessions, their attendance and Pix results
+//! recorded, and those who passed activated ([`training`]). Owns the tables
+//! `habilitation_issuers`, `issuer_links`, `issuer_sessions`, `habilitation_requests`,
+//! `habilitation_people`, `habilitation_messages`, `training_sessions`,
+//! `training_registrations`, `pix_results`. Every change is journaled.
 
 pub mod checks;
 pub mod issuer;
@@ -14,6 +16,7 @@ pub mod request;
 pub mod review;
 #[cfg(feature = "seed")]
 pub mod seed;
+pub mod training;
 
 pub use issuer::{IssuerSession, IssuerToken, LINK_HOURS};
 pub use request::{

@@ -125,11 +125,19 @@ pub enum Action {
     ReviewHabilitationRequest,
     /// A message was written on a habilitation request (by the team or its issuer).
     HabilitationMessage,
+    /// The national team published a training session.
+    CreateTrainingSession,
+    /// A référent registered an aidant to train on a training session.
+    RegisterTraining,
+    /// The national team recorded who attended a training session.
+    RecordAttendance,
+    /// The national team imported Pix results.
+    ImportPixResults,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 43] = [
+    pub const ALL: [Action; 47] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -173,6 +181,10 @@ impl Action {
         Action::SubmitHabilitationRequest,
         Action::ReviewHabilitationRequest,
         Action::HabilitationMessage,
+        Action::CreateTrainingSession,
+        Action::RegisterTraining,
+        Action::RecordAttendance,
+        Action::ImportPixResults,
     ];
 
     /// The action of a stored name.
@@ -226,6 +238,10 @@ impl Action {
             Action::SubmitHabilitationRequest => "demande d'habilitation soumise",
             Action::ReviewHabilitationRequest => "décision sur une demande d'habilitation",
             Action::HabilitationMessage => "message sur une demande d'habilitation",
+            Action::CreateTrainingSession => "session de formation publiée",
+            Action::RegisterTraining => "inscription d'un aidant en formation",
+            Action::RecordAttendance => "présence à une formation enregistrée",
+            Action::ImportPixResults => "import de résultats Pix",
         }
     }
 
@@ -275,6 +291,10 @@ impl Action {
             Action::SubmitHabilitationRequest => "submit_habilitation_request",
             Action::ReviewHabilitationRequest => "review_habilitation_request",
             Action::HabilitationMessage => "habilitation_message",
+            Action::CreateTrainingSession => "create_training_session",
+            Action::RegisterTraining => "register_training",
+            Action::RecordAttendance => "record_attendance",
+            Action::ImportPixResults => "import_pix_results",
         }
     }
 }

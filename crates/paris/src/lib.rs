@@ -19,6 +19,15 @@ pub fn next_midnight(at: impl Into<DateTime<Utc>>) -> DateTime<Utc> {
     day_start(day.checked_add_days(Days::new(1)).unwrap_or(day))
 }
 
+/// The point in time a Paris wall-clock time names, in UTC: the first of two in the autumn's
+/// repeated hour, `None` in the spring's skipped hour.
+pub fn from_local(at: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match Paris.from_local_datetime(&at) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+        LocalResult::None => None,
+    }
+}
+
 /// Where `day` begins in Paris (its midnight), in UTC.
 pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
     let midnight = day.and_time(chrono::NaiveTime::MIN);

@@ -502,3 +502,43 @@ diesel::allow_tables_to_appear_in_same_query!(
     habilitation_people,
     habilitation_messages,
 );
+
+diesel::table! {
+    training_sessions (id) {
+        id -> Text,
+        starts_at -> Timestamp,
+        place -> Text,
+        online -> Bool,
+        organiser -> Text,
+        seats -> Integer,
+        staff_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    training_registrations (session_id, aidant_id) {
+        session_id -> Text,
+        aidant_id -> Text,
+        organisation_id -> Text,
+        registered_by -> Text,
+        registered_at -> Timestamp,
+        attended -> Nullable<Bool>,
+    }
+}
+
+diesel::table! {
+    pix_results (aidant_id) {
+        aidant_id -> Text,
+        passed -> Bool,
+        imported_at -> Timestamp,
+        staff_id -> Text,
+    }
+}
+
+diesel::joinable!(training_registrations -> training_sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    training_sessions,
+    training_registrations,
+    pix_results
+);

@@ -101,6 +101,8 @@ pub struct AppState {
     pub staff: authenticator::StaffLifetimes,
     /// Checks the links e-mailed to habilitation issuers.
     pub links: mail::LinkKey,
+    /// An aidant who attended a training and passed Pix is activated at once.
+    pub auto_activation: bool,
 }
 
 /// Errors a handler can meet that are not the visitor's fault.
@@ -354,6 +356,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/habilitation/demandes/{id}/aidants/{person}/retirer",
             web::post().to(habilitation::remove_aidant),
+        )
+        .route(
+            "/espace-referent/formations",
+            web::get().to(referent::trainings),
+        )
+        .route(
+            "/espace-referent/formations",
+            web::post().to(referent::register_training),
+        )
+        .route(
+            "/administration/formations",
+            web::get().to(administration::trainings::list),
+        )
+        .route(
+            "/administration/formations",
+            web::post().to(administration::trainings::create),
+        )
+        .route(
+            "/administration/formations/pix",
+            web::post().to(administration::trainings::pix),
+        )
+        .route(
+            "/administration/formations/{id}",
+            web::get().to(administration::trainings::session),
+        )
+        .route(
+            "/administration/formations/{id}/presences",
+            web::post().to(administration::trainings::attendance),
         )
         .route(
             "/administration/habilitations",

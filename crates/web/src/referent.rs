@@ -900,3 +900,175 @@ pub(crate) async fn add_aidant(
     )
     .await
 }
+
+/// A line of the référent's training page.
+struct TraineeLine {
+    id: String,
+    name: String,
+    state: String,
+}
+
+#[derive(Template)]
+#[template(path = "referent_trainings.html")]
+struct TrainingsPage {
+    csrf: String,
+    organisation_name: String,
+    trainees: Vec<TraineeLine>,
+    sessions: Vec<(String, String)>,
+    error: Option<String>,
+    done: bool,
+}
+
+/// Where an aidant to train stands, in words.
+fn training_state(t: &habilitation::training::Trainee) -> String {
+    let pix = match t.pix {
+        Some(true) => " ; Pix réussi",
+        Some(false) => " ; Pix non réussi",
+        None => "",
+    };
+    match &t.session {
+        None => "pas encore inscrit".to_owned(),
+        Some((s, attended)) => format!(
+            "{} à la session du {}{pix}",
+            match attended {
+                None => "inscrit",
+                Some(true) => "présent",
+                Some(false) => "absent",
+            },
+            crate::habilitation::shown(s.starts_at),
+        ),
+    }
+}
+
+/// A session as a list shows it.
+pub(crate) fn session_label(line: &habilitation::training::SessionLine) -> String {
+    let s = &line.session;
+    format!(
+        "{} — {} ({}) — {} place(s) libre(s)",
+        crate::habilitation::shown(s.starts_at),
+        s.place,
+        s.organiser,
+        line.seats_left()
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TrainingsQuery {
+    #[serde(default)]
+    fait: String,
+}
+
+/// The training page of `signed`'s structure.
+fn trainings_page(
+    conn: &mut PooledDb,
+    now: Timestamp,
+    signed: Signed,
+    referent: &ReferentSession,
+    csrf: String,
+    error: Option<String>,
+    done: bool,
+) -> Result<Reply, WebError> {
+    let trainees = habilitation::training::trainees(conn, referent)?;
+    let sessions = habilitation::training::upcoming(conn, now)?;
+    let page = TrainingsPage {
+        csrf,
+        organisation_name: signed.organisation.name,
+        trainees: trainees
+            .iter()
+            .map(|t| TraineeLine {
+                id: t.aidant.id.clone().into(),
+                name: t.aidant.full_name(),
+                state: training_state(t),
+            })
+            .collect(),
+        sessions: sessions
+            .iter()
+            .filter(|s| s.seats_left() > 0)
+            .map(|s| (s.session.id.clone(), session_label(s)))
+            .collect(),
+        error: error.clone(),
+        done,
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok(Reply::Page(status, page.render()?))
+}
+
+/// GET /espace-referent/formations: the aidants to train and the sessions to come.
+pub(crate) async fn trainings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<TrainingsQuery>,
+) -> Result<HttpResponse, WebError> {
+    let done = query.fait == "1";
+    as_referent(
+        &req,
+        &state,
+        format!("{HOME}/formations"),
+        move |conn, _, now, signed, referent: ReferentSession, csrf| {
+            trainings_page(conn, now, signed, &referent, csrf, None, done)
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RegisterForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    aidant: String,
+    #[serde(default)]
+    session: String,
+}
+
+/// POST /espace-referent/formations: an aidant to train registered on a session.
+pub(crate) async fn register_training(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<RegisterForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let RegisterForm {
+        aidant, session, ..
+    } = form.into_inner();
+    as_referent(
+        &req,
+        &state,
+        format!("{HOME}/formations"),
+        move |conn, state, now, signed, referent: VerifiedReferent, csrf| {
+            let outcome = habilitation::training::register(
+                conn,
+                &state.rng,
+                now,
+                &referent,
+                &AidantId::from(aidant),
+                &session,
+            );
+            match crate::habilitation::refused_or(outcome)? {
+                Ok(()) => Ok(Reply::Redirect(format!("{HOME}/formations?fait=1"))),
+                Err(refusal) => {
+                    let Some(seeing) = authenticator::referent_session(conn, &signed.session)?
+                    else {
+                        return Ok(Reply::NotFound);
+                    };
+                    let message = match refusal {
+                        habilitation::Refusal::Fields(errors) => errors
+                            .into_iter()
+                            .map(|e| e.message)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        other => other.to_string(),
+                    };
+                    trainings_page(conn, now, signed, &seeing, csrf, Some(message), false)
+                }
+            }
+        },
+    )
+    .await
+}

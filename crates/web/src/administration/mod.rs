@@ -23,6 +23,7 @@ pub(crate) mod exports;
 pub(crate) mod habilitations;
 pub(crate) mod journal;
 pub(crate) mod structures;
+pub(crate) mod trainings;
 pub(crate) mod usagers;
 
 /// The back office's home.

@@ -1,0 +1,3 @@
+DROP TABLE pix_results;
+DROP TABLE training_registrations;
+DROP TABLE training_sessions;
