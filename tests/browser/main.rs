@@ -4,7 +4,10 @@
 //! FranceConnect, prints the attestation and verifies it by its link; (c) a référent adds an
 //! aidant, associates and validates a card, and the new aidant signs in with it; then the pages
 //! the journeys do not cross; (f) a member of the national team enrols her card, signs in to
-//! the back office and gives a new structure's first référent her card. The simulated FranceConnect and administrative site are served as
+//! the back office and gives a new structure's first référent her card; (g) a structure is
+//! habilitated from its online request: filled, sent back for changes, validated, its aidant
+//! registered on a training, present, Pix passed, activated, given a card, signed in. The
+//! simulated FranceConnect and administrative site are served as
 //! `localhost` and Aidants Connect as `127.0.0.1`: two sites, as in production, so the cookies'
 //! SameSite rules are exercised. Screenshots and axe reports: `target/navigateur/<journey>/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -867,6 +870,26 @@ async fn g_a_structure_is_habilitated_from_its_online_request() {
     chrome.expect_text("Rémi Référent").await;
     chrome.expect_text("Anna Aidante").await;
 
+    // Nora publishes a training session, online, starting in five minutes.
+    let soon = paris::local(service.clock_now() + Duration::minutes(5));
+    chrome
+        .open(&format!("{base}/administration/formations"), "formations")
+        .await;
+    for (label, value) in [
+        ("Date", soon.format("%Y-%m-%d").to_string()),
+        ("Heure de début", soon.format("%H:%M").to_string()),
+        ("Organisme de formation", "Pix Formation".to_owned()),
+        ("Nombre de places", "10".to_owned()),
+    ] {
+        chrome.type_in(label, &value).await;
+    }
+    chrome.tick("En ligne").await;
+    chrome.click("Publier la session", "session-publiee").await;
+    let session_page = chrome.url().await;
+    chrome
+        .open(&format!("{base}/administration/"), "administration-retour")
+        .await;
+
     chrome.click("Cartes des aidants", "cartes").await;
     chrome
         .type_in("Adresse électronique de l'aidant", remi)
@@ -894,5 +917,83 @@ async fn g_a_structure_is_habilitated_from_its_online_request() {
     chrome
         .expect_text("Rémi Référent — Mairie de Plouzané")
         .await;
+    training_activation_and_first_sign_in(&chrome, &service, &base, &session_page).await;
     chrome.finish().await;
+}
+
+/// Journey (g), continued: Rémi registers Anna on the session; once it began, Nora records
+/// her presence and imports her Pix result, which activates her account; Rémi gives her a
+/// card and she signs in.
+async fn training_activation_and_first_sign_in(
+    chrome: &Chrome,
+    service: &TestService,
+    base: &str,
+    session_page: &str,
+) {
+    let anna = "anna.aidante@mairie-plouzane.fr";
+    let (serial, seed) = ("GADT0000778", "7878787878787878787878787878787878787878");
+    chrome
+        .open(
+            &format!("{base}/espace-referent/formations"),
+            "formations-referent",
+        )
+        .await;
+    chrome
+        .expect_text("Anna Aidante : pas encore inscrit")
+        .await;
+    chrome.choose("Aidant à inscrire", "Anna Aidante").await;
+    chrome.click("Inscrire l'aidant", "aidant-inscrit").await;
+    chrome.expect_text("Inscription enregistrée.").await;
+
+    service.clock.advance(Duration::minutes(6));
+    chrome.open(session_page, "session-commencee").await;
+    chrome.tick("Anna Aidante (Mairie de Plouzané)").await;
+    chrome.click("Enregistrer les présences", "presences").await;
+    chrome.expect_text("Présences enregistrées.").await;
+    chrome
+        .open(
+            &format!("{base}/administration/formations"),
+            "formations-pix",
+        )
+        .await;
+    chrome
+        .type_in("Résultats Pix", &format!("{anna};réussi"))
+        .await;
+    chrome.click("Importer les résultats", "pix-importe").await;
+    chrome.expect_text("1 compte(s) activé(s)").await;
+
+    aidants_connect::admin::import_cards(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        &service.cipher,
+        service.clock_now(),
+        format!("{serial},{seed}\n").as_bytes(),
+    )
+    .unwrap();
+    chrome
+        .open(&format!("{base}/espace-referent"), "espace-referent")
+        .await;
+    chrome.click("Anna Aidante", "fiche-anna").await;
+    chrome
+        .type_in("Numéro de série de la carte physique", serial)
+        .await;
+    chrome
+        .click("Associer la carte", "carte-anna-associee")
+        .await;
+    service.clock.advance(Duration::seconds(30));
+    chrome
+        .type_in("Code affiché par la carte à valider", &service.code(seed))
+        .await;
+    chrome.click("Valider la carte", "carte-anna-validee").await;
+    chrome
+        .expect_text(&format!("carte {serial} : active"))
+        .await;
+    chrome
+        .click("Espace référent", "retour-espace-referent")
+        .await;
+    chrome.click("Se déconnecter", "deconnexion").await;
+    sign_in(chrome, service, anna, seed).await;
+    chrome
+        .expect_text("Anna Aidante — Mairie de Plouzané")
+        .await;
 }

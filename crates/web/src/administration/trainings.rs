@@ -71,8 +71,8 @@ async fn list_page(
             input(
                 "date",
                 "Date",
-                "AAAA-MM-JJ",
-                "date",
+                "AAAA-MM-JJ, par exemple 2026-04-15",
+                "text",
                 "off",
                 posted.get("date"),
                 errors,
@@ -80,8 +80,8 @@ async fn list_page(
             input(
                 "time",
                 "Heure de début (heure de Paris)",
-                "HH:MM",
-                "time",
+                "HH:MM, par exemple 09:30",
+                "text",
                 "off",
                 posted.get("time"),
                 errors,
