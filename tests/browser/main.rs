@@ -6,7 +6,8 @@
 //! the journeys do not cross; (f) a member of the national team enrols her card, signs in to
 //! the back office and gives a new structure's first référent her card; (g) a structure is
 //! habilitated from its online request: filled, sent back for changes, validated, its aidant
-//! registered on a training, present, Pix passed, activated, given a card, signed in. The
+//! registered on a training, present, Pix passed, activated, given a card, signed in, her
+//! first mandate made. The
 //! simulated FranceConnect and administrative site are served as
 //! `localhost` and Aidants Connect as `127.0.0.1`: two sites, as in production, so the cookies'
 //! SameSite rules are exercised. Screenshots and axe reports: `target/navigateur/<journey>/`.
@@ -923,7 +924,7 @@ async fn g_a_structure_is_habilitated_from_its_online_request() {
 
 /// Journey (g), continued: Rémi registers Anna on the session; once it began, Nora records
 /// her presence and imports her Pix result, which activates her account; Rémi gives her a
-/// card and she signs in.
+/// card, she signs in and makes her first mandate.
 async fn training_activation_and_first_sign_in(
     chrome: &Chrome,
     service: &TestService,
@@ -996,4 +997,22 @@ async fn training_activation_and_first_sign_in(
     chrome
         .expect_text("Anna Aidante — Mairie de Plouzané")
         .await;
+
+    // Her first mandate, with Fatou present, identified at FranceConnect.
+    chrome.click("Créer un mandat", "premier-mandat").await;
+    chrome.tick("Argent").await;
+    chrome.tick("1 mois (31 jours)").await;
+    chrome.tick("Oui, l'usager est présent").await;
+    chrome
+        .click("S'identifier avec FranceConnect", "franceconnect")
+        .await;
+    chrome.tick("Fatou").await;
+    chrome.click("Continuer", "recapitulatif").await;
+    chrome
+        .tick("L'usager a lu ce récapitulatif et consent au mandat.")
+        .await;
+    chrome.click("Créer le mandat", "attestation").await;
+    chrome.expect_at("/attestations/").await;
+    chrome.expect_text_of("#usager", "Fatou").await;
+    chrome.expect_text("Mairie de Plouzané").await;
 }
