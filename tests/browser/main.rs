@@ -942,6 +942,9 @@ async fn training_activation_and_first_sign_in(
     chrome
         .expect_text("Anna Aidante : pas encore inscrit")
         .await;
+    chrome
+        .expect_text("Rémi Référent : pas encore inscrit")
+        .await;
     chrome.choose("Aidant à inscrire", "Anna Aidante").await;
     chrome.click("Inscrire l'aidant", "aidant-inscrit").await;
     chrome.expect_text("Inscription enregistrée.").await;

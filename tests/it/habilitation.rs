@@ -575,6 +575,12 @@ async fn the_team_validates(service: &TestService, team: &Browser, id: &str) {
         "{seen:?}"
     );
     assert_eq!(seen.len(), 2);
+    let to_train: i64 = store::schema::trainees::table
+        .filter(store::schema::trainees::organisation_id.eq(&organisation.id))
+        .count()
+        .get_result(&mut service.conn())
+        .unwrap();
+    assert_eq!(to_train, 2, "Anna, and Rémi who will also be an aidant");
     let (kind, welcome) = mail_to(service, "remi.referent@plouzane.fr").pop().unwrap();
     assert_eq!(kind, "structure_habilitated");
     assert_eq!(

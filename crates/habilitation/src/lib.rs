@@ -8,7 +8,7 @@
 //! recorded, and those who passed activated ([`training`]). Owns the tables
 //! `habilitation_issuers`, `issuer_links`, `issuer_sessions`, `habilitation_requests`,
 //! `habilitation_people`, `habilitation_messages`, `training_sessions`,
-//! `training_registrations`, `pix_results`. Every change is journaled.
+//! `training_registrations`, `trainees`, `pix_results`. Every change is journaled.
 
 pub mod checks;
 pub mod issuer;

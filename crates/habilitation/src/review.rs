@@ -406,7 +406,7 @@ fn create_structure(
     let mut to_train = Vec::new();
     for person in &people {
         let is_referent = person.role == "referent";
-        accounts::add_member(
+        let member = accounts::add_member(
             tx,
             rng,
             now,
@@ -433,6 +433,7 @@ fn create_structure(
         }
         if !is_referent || person.also_aidant {
             to_train.push(person.full_name());
+            crate::training::to_train(tx, now, &member.id, &organisation.id)?;
         }
     }
     if referent_email.is_empty() {

@@ -9,7 +9,7 @@ use authenticator::{SupportStaff, VerifiedReferent};
 use chrono::{NaiveDate, NaiveTime};
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
-use store::schema::{pix_results, training_registrations, training_sessions};
+use store::schema::{pix_results, trainees, training_registrations, training_sessions};
 use store::{
     new_id, write_transaction, AidantId, DbConnection, OrganisationId, PooledDb, StaffId,
     Timestamp, WriteTx,
@@ -324,7 +324,45 @@ fn trainee_of(
     })
 }
 
-/// The structure's aidants to train (their account not yet active), with their training.
+/// Records that `aidant_id` is to be trained for `organisation_id` (a validated request's
+/// aidant, or its référent who will also be an aidant).
+pub(crate) fn to_train(
+    tx: &mut WriteTx<'_>,
+    now: Timestamp,
+    aidant_id: &AidantId,
+    organisation_id: &OrganisationId,
+) -> Result<(), HabilitationError> {
+    let row = diesel::insert_into(trainees::table).values((
+        trainees::aidant_id.eq(aidant_id),
+        trainees::organisation_id.eq(organisation_id),
+        trainees::created_at.eq(now),
+    ));
+    match tx.conn() {
+        DbConnection::Pg(c) => row.on_conflict_do_nothing().execute(c)?,
+        DbConnection::Sqlite(c) => row.on_conflict_do_nothing().execute(c)?,
+    };
+    Ok(())
+}
+
+/// Whether `aidant` still has a training to follow: an account not yet active, or listed to
+/// be trained and not trained yet.
+fn in_training(
+    conn: &mut DbConnection,
+    aidant: &accounts::Aidant,
+) -> Result<bool, HabilitationError> {
+    if !aidant.active {
+        return Ok(true);
+    }
+    let open: i64 = trainees::table
+        .filter(trainees::aidant_id.eq(&aidant.id))
+        .filter(trainees::trained_at.is_null())
+        .count()
+        .get_result(conn)?;
+    Ok(open > 0)
+}
+
+/// The structure's aidants to train (an account not yet active, or a référent who will also
+/// be an aidant and is not trained yet), with their training.
 pub fn trainees(
     conn: &mut DbConnection,
     referent: &authenticator::ReferentSession,
@@ -333,11 +371,13 @@ pub fn trainees(
         .map(|o| o.name)
         .unwrap_or_default();
     let members = accounts::members(conn, referent.organisation_id())?;
-    members
-        .into_iter()
-        .filter(|m| !m.aidant.active && m.active)
-        .map(|m| trainee_of(conn, m.aidant, organisation.clone()))
-        .collect()
+    let mut out = Vec::new();
+    for m in members.into_iter().filter(|m| m.active) {
+        if in_training(conn, &m.aidant)? {
+            out.push(trainee_of(conn, m.aidant, organisation.clone())?);
+        }
+    }
+    Ok(out)
 }
 
 /// The aidants registered on a session, for the team.
@@ -395,7 +435,7 @@ pub fn register(
         else {
             return Err(Refusal::UnknownRequest.into());
         };
-        if member.aidant.active {
+        if !in_training(tx.conn(), &member.aidant)? {
             return Err(refuse(
                 "Cet aidant est déjà habilité : il n'a pas de formation à suivre.",
             ));
@@ -477,7 +517,17 @@ fn activate_if_ready(
     let Some(aidant) = accounts::aidant(tx.conn(), aidant_id)? else {
         return Ok(false);
     };
-    if attended == 0 || passed != Some(true) || aidant.active {
+    if attended == 0 || passed != Some(true) || !in_training(tx.conn(), &aidant)? {
+        return Ok(false);
+    }
+    diesel::update(
+        trainees::table
+            .filter(trainees::aidant_id.eq(aidant_id))
+            .filter(trainees::trained_at.is_null()),
+    )
+    .set(trainees::trained_at.eq(Some(now)))
+    .execute(tx.conn())?;
+    if aidant.active {
         return Ok(false);
     }
     accounts::activate_aidant(tx, rng, now, &aidant.email, who.by())?;

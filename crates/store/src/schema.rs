@@ -528,6 +528,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    trainees (aidant_id, organisation_id) {
+        aidant_id -> Text,
+        organisation_id -> Text,
+        created_at -> Timestamp,
+        trained_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     pix_results (aidant_id) {
         aidant_id -> Text,
         passed -> Bool,
@@ -540,5 +549,6 @@ diesel::joinable!(training_registrations -> training_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     training_sessions,
     training_registrations,
-    pix_results
+    pix_results,
+    trainees
 );

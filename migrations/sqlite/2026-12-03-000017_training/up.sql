@@ -22,6 +22,15 @@ CREATE TABLE training_registrations (
     PRIMARY KEY (session_id, aidant_id)
 );
 CREATE INDEX training_registrations_aidant ON training_registrations (aidant_id);
+-- Who is to be trained, in which structure (from a validated request): an aidant pending
+-- activation, or its référent when they will also be an aidant (whose account is active).
+CREATE TABLE trainees (
+    aidant_id TEXT NOT NULL REFERENCES aidants (id),
+    organisation_id TEXT NOT NULL REFERENCES organisations (id),
+    created_at TIMESTAMP NOT NULL,
+    trained_at TIMESTAMP,
+    PRIMARY KEY (aidant_id, organisation_id)
+);
 CREATE TABLE pix_results (
     aidant_id TEXT PRIMARY KEY NOT NULL REFERENCES aidants (id),
     passed BOOLEAN NOT NULL,
