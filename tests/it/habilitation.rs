@@ -1050,6 +1050,9 @@ async fn aidants_to_train_are_registered_trained_and_activated(backend: Backend)
         }
     };
     assert_eq!(register(&tom).await.status, 303);
+    let (kind, told) = mail_to(&service, "tom.forme@ccas-test.fr").pop().unwrap();
+    assert_eq!(kind, "training_registered");
+    assert_eq!(told["training_registered"]["place"], "En ligne");
     let full = register(&zoe).await;
     assert_eq!(full.status, 422);
     assert!(full.body.contains("complète"), "{}", full.body);

@@ -482,6 +482,29 @@ pub fn register(
                 training_registrations::registered_at.eq(now),
             ))
             .execute(tx.conn())?;
+        let session = training_sessions::table
+            .find(session_id)
+            .select(TrainingSession::as_select())
+            .first(tx.conn())?;
+        let organisation = accounts::organisation(tx.conn(), referent.organisation_id())?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        mail::enqueue(
+            tx,
+            rng,
+            now,
+            &member.aidant.email,
+            &mail::Email::TrainingRegistered {
+                aidant: member.aidant.full_name(),
+                organisation,
+                when: paris::local(session.starts_at)
+                    .format("%d/%m/%Y à %H:%M")
+                    .to_string(),
+                place: session.place,
+                organiser: session.organiser,
+                online: session.online,
+            },
+        )?;
         journal_training(
             tx,
             rng,

@@ -162,6 +162,21 @@ pub enum Email {
         /// The team's words, if any.
         message: Option<String>,
     },
+    /// An aidant to train was registered on a training session: to them.
+    TrainingRegistered {
+        /// The aidant.
+        aidant: String,
+        /// Their structure.
+        organisation: String,
+        /// When, in Paris time (`15/04/2026 à 09:30`).
+        when: String,
+        /// Where (an address, or « En ligne »).
+        place: String,
+        /// Who trains.
+        organiser: String,
+        /// Whether it is held online.
+        online: bool,
+    },
     /// A structure was habilitated: to its référent, with the next steps.
     StructureHabilitated {
         /// The référent.
@@ -491,6 +506,23 @@ html_of!(
     "structure_habilitated.html"
 );
 
+#[derive(Template)]
+#[template(path = "training_registered.txt")]
+struct TrainingRegisteredText<'a> {
+    aidant: &'a str,
+    organisation: &'a str,
+    when: &'a str,
+    place: &'a str,
+    organiser: &'a str,
+    online: bool,
+}
+
+html_of!(
+    TrainingRegisteredHtml,
+    TrainingRegisteredText,
+    "training_registered.html"
+);
+
 fn where_to_act(letterhead: &Letterhead, to_referent: bool) -> String {
     letterhead.link(if to_referent {
         "/espace-referent"
@@ -520,6 +552,7 @@ impl Email {
             Email::HabilitationMessage { .. } => "habilitation_message",
             Email::HabilitationDecided { .. } => "habilitation_decided",
             Email::StructureHabilitated { .. } => "structure_habilitated",
+            Email::TrainingRegistered { .. } => "training_registered",
         }
     }
 
@@ -863,6 +896,25 @@ impl Email {
                     HabilitationDecidedHtml
                 )
             }
+            Email::TrainingRegistered {
+                aidant,
+                organisation,
+                when,
+                place,
+                organiser,
+                online,
+            } => rendered!(
+                format!("Votre formation Aidants Connect le {when}"),
+                TrainingRegisteredText {
+                    aidant,
+                    organisation,
+                    when,
+                    place,
+                    organiser,
+                    online: *online,
+                },
+                TrainingRegisteredHtml
+            ),
             Email::StructureHabilitated {
                 referent,
                 organisation,
@@ -925,6 +977,29 @@ mod tests {
     }
 
     #[test]
+    fn an_issuer_link_is_signed_as_it_is_rendered_and_not_stored() {
+        let email = Email::IssuerLink {
+            issuer: "Inès".into(),
+            link_id: "0123abcd".into(),
+            first: true,
+            hours: 24,
+        };
+        let stored = serde_json::to_string(&email).unwrap();
+        let head = letterhead();
+        let rendered = email.render(&head).unwrap();
+        let link = rendered
+            .text
+            .split_whitespace()
+            .find(|w| w.contains("/habilitation/lien/"))
+            .unwrap();
+        let token = link.rsplit('/').next().unwrap();
+        assert_eq!(head.links.verify(token), Some("0123abcd"));
+        assert!(!stored.contains(token), "the outbox holds no working link");
+        assert!(rendered.html.contains(token));
+        assert!(rendered.subject.starts_with("Confirmez"));
+    }
+
+    #[test]
     fn every_kind_round_trips_through_the_outbox_payload() {
         for email in [
             Email::CardDissociated {
@@ -984,6 +1059,45 @@ mod tests {
                 since: "02/06/2026".into(),
                 organisation: "S".into(),
                 to_referent: true,
+            },
+            Email::HabilitationSubmitted {
+                issuer: "I".into(),
+                reference: "HAB-2345-6789".into(),
+                organisation: "S".into(),
+                again: true,
+            },
+            Email::HabilitationToReview {
+                reference: "HAB-2345-6789".into(),
+                organisation: "S".into(),
+                request_id: "r1".into(),
+                again: false,
+            },
+            Email::HabilitationMessage {
+                reference: "HAB-2345-6789".into(),
+                organisation: "S".into(),
+                request_id: "r1".into(),
+                body: "Bonjour".into(),
+                to_team: false,
+            },
+            Email::HabilitationDecided {
+                issuer: "I".into(),
+                reference: "HAB-2345-6789".into(),
+                organisation: "S".into(),
+                decision: Decision::ChangesRequired,
+                message: Some("Précisez".into()),
+            },
+            Email::StructureHabilitated {
+                referent: "R".into(),
+                organisation: "S".into(),
+                aidants: vec!["A".into()],
+            },
+            Email::TrainingRegistered {
+                aidant: "A".into(),
+                organisation: "S".into(),
+                when: "15/04/2026 à 09:30".into(),
+                place: "En ligne".into(),
+                organiser: "Pix Formation".into(),
+                online: true,
             },
         ] {
             let stored = serde_json::to_string(&email).unwrap();
