@@ -380,21 +380,30 @@ pub fn trainees(
     Ok(out)
 }
 
-/// The aidants registered on a session, for the team.
+/// The aidants registered on a session, for the team, each with this session's attendance.
 pub fn registered(
     conn: &mut DbConnection,
     _session: &authenticator::StaffSession,
     id: &str,
 ) -> Result<Vec<Trainee>, HabilitationError> {
-    let rows: Vec<(String, String)> = training_registrations::table
+    let Some(this) = training_sessions::table
+        .find(id)
+        .select(TrainingSession::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<(String, String, Option<bool>)> = training_registrations::table
         .filter(training_registrations::session_id.eq(id))
         .select((
             training_registrations::aidant_id,
             training_registrations::organisation_id,
+            training_registrations::attended,
         ))
         .load(conn)?;
     let mut out = Vec::new();
-    for (aidant_id, organisation_id) in rows {
+    for (aidant_id, organisation_id, attended) in rows {
         let Some(aidant) = accounts::aidant(conn, &AidantId::from(aidant_id))? else {
             continue;
         };
@@ -402,15 +411,7 @@ pub fn registered(
             .map(|o| o.name)
             .unwrap_or_default();
         let mut trainee = trainee_of(conn, aidant, organisation)?;
-        let attended: Option<bool> = training_registrations::table
-            .find((id, &trainee.aidant.id))
-            .select(training_registrations::attended)
-            .first(conn)?;
-        if let Some((s, a)) = trainee.session.as_mut() {
-            if s.id == id {
-                *a = attended;
-            }
-        }
+        trainee.session = Some((this.clone(), attended));
         out.push(trainee);
     }
     out.sort_by(|a, b| a.aidant.last_name.cmp(&b.aidant.last_name));
