@@ -631,15 +631,31 @@ fn walk_chain(
     conn: &mut DbConnection,
     chain: &str,
 ) -> Result<(i64, Option<ChainBreak>), JournalError> {
-    let (head_seq, head_hash): (i64, String) = journal_heads::table
+    let head: (i64, String) = journal_heads::table
         .find(chain)
         .select((journal_heads::seq, journal_heads::head_hash))
         .first(conn)
         .optional()?
         .ok_or_else(|| JournalError::UnknownChain(chain.to_owned()))?;
+    walk_to_head(conn, chain, head)
+}
+
+/// Walks a chain up to `head` (its sequence number and hash, read before): the entries
+/// appended since (the head moves with them in one transaction) are the next walk's, so a walk
+/// outside any transaction is not misled by the service's own writes.
+fn walk_to_head(
+    conn: &mut DbConnection,
+    chain: &str,
+    (head_seq, head_hash): (i64, String),
+) -> Result<(i64, Option<ChainBreak>), JournalError> {
     let mut prev = GENESIS_HASH.to_owned();
     let mut expected_seq = 1;
-    let entries = chain_entries(conn, chain)?;
+    let entries: Vec<JournalEntry> = journal::table
+        .filter(journal::chain.eq(chain))
+        .filter(journal::seq.le(head_seq))
+        .order(journal::seq.asc())
+        .select(JournalEntry::as_select())
+        .load(conn)?;
     let count = entries.len() as i64;
     for entry in entries {
         if entry.seq != expected_seq || entry.prev_hash != prev {
@@ -743,5 +759,24 @@ mod tests {
         assert!(matches!(unknown, Err(JournalError::UnknownChain(c)) if c == "s2"));
         // Nothing of the refused append was written.
         assert_eq!(chain_entries(&mut conn, "s1").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_entry_appended_during_a_walk_is_left_to_the_next_one() {
+        let db = Scratch::new().unwrap();
+        let mut conn = db.conn().unwrap();
+        let rng = SystemRandom::new();
+        let at = Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0).unwrap().into();
+        let first = write_transaction(&mut conn, |tx| {
+            open_chain(tx, "s1")?;
+            append(tx, &rng, at, entry("s1", "un"))
+        })
+        .unwrap();
+        // The walk read the head, then an aidant's action was journaled before it read the
+        // entries.
+        write_transaction(&mut conn, |tx| append(tx, &rng, at, entry("s1", "deux"))).unwrap();
+        let walked = walk_to_head(&mut conn, "s1", (first.seq, first.hash)).unwrap();
+        assert_eq!(walked, (1, None));
+        assert_eq!(walk_chain(&mut conn, "s1").unwrap(), (2, None));
     }
 }
