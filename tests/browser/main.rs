@@ -171,6 +171,49 @@ async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
     chrome.finish().await;
 }
 
+/// Nora, administrator of the national team (her card known), signs in to the back office.
+async fn nora_signs_in_to_the_back_office(chrome: &Chrome, service: &TestService, base: &str) {
+    let nora_seed = "4e6f7261206e6174696f6e616c6520636172746531";
+    authenticator::create_staff(
+        &mut service.conn(),
+        &SystemRandom::new(),
+        &service.cipher,
+        service.clock_now(),
+        authenticator::NewStaff {
+            email: "nora.nationale@aidantsconnect.beta.gouv.fr",
+            first_name: "Nora",
+            last_name: "Nationale",
+            role: authenticator::StaffRole::Admin,
+        },
+        authenticator::StaffCard::Known {
+            serial: "EQNORA000001",
+            seed_hex: nora_seed,
+        },
+        None,
+    )
+    .unwrap()
+    .unwrap();
+    chrome
+        .open(
+            &format!("{base}/administration/connexion"),
+            "equipe-connexion",
+        )
+        .await;
+    chrome
+        .type_in(
+            "Adresse électronique",
+            "nora.nationale@aidantsconnect.beta.gouv.fr",
+        )
+        .await;
+    chrome
+        .type_in(
+            "Code affiché par votre carte",
+            &service.next_code(nora_seed),
+        )
+        .await;
+    chrome.click("Se connecter", "administration").await;
+}
+
 #[tokio::test]
 async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
     let (service, _sim) = simulated_service();
@@ -191,7 +234,9 @@ async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
     )
     .await;
     chrome.click("Espace référent", "espace-referent").await;
-    chrome.click("Ajouter un aidant", "ajouter-aidant").await;
+    chrome
+        .click("Demander un nouvel aidant", "ajouter-aidant")
+        .await;
     chrome
         .type_in(
             "Adresse électronique professionnelle",
@@ -201,8 +246,29 @@ async fn c_referent_validates_a_card_and_the_new_aidant_signs_in() {
     chrome.type_in("Prénom", "Inès").await;
     chrome.type_in("Nom", "Moreau").await;
     chrome.type_in("Profession", "Conseillère numérique").await;
-    chrome.click("Ajouter l'aidant", "fiche-aidant").await;
-    chrome.expect_text("Inès Moreau").await;
+    chrome.click("Envoyer la demande", "demandes-aidants").await;
+    chrome.expect_text("EN ATTENTE DE VALIDATION").await;
+
+    // The national team validates the request: her account waits for her training.
+    let base = service.issuer().to_owned();
+    nora_signs_in_to_the_back_office(&chrome, &service, &base).await;
+    chrome
+        .open(
+            &format!("{base}/administration/demandes-aidants"),
+            "equipe-demandes-aidants",
+        )
+        .await;
+    chrome.click("Inès Moreau", "equipe-demande").await;
+    chrome
+        .tick("Valider : créer son compte, à activer après sa formation")
+        .await;
+    chrome
+        .click("Enregistrer la décision", "equipe-demande-validee")
+        .await;
+    chrome
+        .open(&format!("{base}/espace-referent"), "espace-referent-apres")
+        .await;
+    chrome.click("Inès Moreau", "fiche-aidant").await;
 
     chrome
         .type_in("Numéro de série de la carte physique", STOCK_SERIAL)
@@ -546,8 +612,8 @@ async fn cross_site_revocation_is_refused(chrome: &Chrome, base: &str, sim: &str
     chrome.expect_text("Révoquer tout le mandat").await;
 }
 
-/// The référent's form refuses an aidant already in the structure (the message at the
-/// field); then an aidant's page and the digital card's enrolment.
+/// The référent's request for an aidant refuses one already in the structure (the message at
+/// the field); then an aidant's page and the digital card's enrolment.
 async fn referent_pages(chrome: &Chrome, service: &TestService, base: &str) {
     chrome
         .open(
@@ -563,11 +629,12 @@ async fn referent_pages(chrome: &Chrome, service: &TestService, base: &str) {
         .await;
     chrome.type_in("Prénom", "Paul").await;
     chrome.type_in("Nom", "Durand").await;
+    chrome.type_in("Profession", "Médiateur numérique").await;
     chrome
-        .click("Ajouter l'aidant", "ajouter-aidant-erreur")
+        .click("Envoyer la demande", "ajouter-aidant-erreur")
         .await;
     chrome
-        .expect_text_of("#erreur", "fait déjà partie de la structure")
+        .expect_text_of("#email-erreur", "fait déjà partie de votre structure")
         .await;
     chrome
         .open(&format!("{base}/espace-referent"), "espace-referent")
@@ -767,45 +834,7 @@ async fn g_a_structure_is_habilitated_from_its_online_request() {
     chrome.expect_text("Votre demande est soumise").await;
     let request = chrome.url().await;
 
-    let nora_seed = "4e6f7261206e6174696f6e616c6520636172746531";
-    authenticator::create_staff(
-        &mut service.conn(),
-        &SystemRandom::new(),
-        &service.cipher,
-        service.clock_now(),
-        authenticator::NewStaff {
-            email: "nora.nationale@aidantsconnect.beta.gouv.fr",
-            first_name: "Nora",
-            last_name: "Nationale",
-            role: authenticator::StaffRole::Admin,
-        },
-        authenticator::StaffCard::Known {
-            serial: "EQNORA000001",
-            seed_hex: nora_seed,
-        },
-        None,
-    )
-    .unwrap()
-    .unwrap();
-    chrome
-        .open(
-            &format!("{base}/administration/connexion"),
-            "equipe-connexion",
-        )
-        .await;
-    chrome
-        .type_in(
-            "Adresse électronique",
-            "nora.nationale@aidantsconnect.beta.gouv.fr",
-        )
-        .await;
-    chrome
-        .type_in(
-            "Code affiché par votre carte",
-            &service.next_code(nora_seed),
-        )
-        .await;
-    chrome.click("Se connecter", "administration").await;
+    nora_signs_in_to_the_back_office(&chrome, &service, &base).await;
     chrome
         .click("Demandes d'habilitation", "file-des-demandes")
         .await;
@@ -922,7 +951,8 @@ async fn g_a_structure_is_habilitated_from_its_online_request() {
     chrome.finish().await;
 }
 
-/// Journey (g), continued: Rémi registers Anna on the session; once it began, Nora records
+/// Journey (g), continued: Rémi asks for one more aidant to train, which Nora validates; he
+/// registers Anna on the session; once it began, Nora records
 /// her presence and imports her Pix result, which activates her account; Rémi gives her a
 /// card, she signs in and makes her first mandate.
 async fn training_activation_and_first_sign_in(
@@ -933,11 +963,50 @@ async fn training_activation_and_first_sign_in(
 ) {
     let anna = "anna.aidante@mairie-plouzane.fr";
     let (serial, seed) = ("GADT0000778", "7878787878787878787878787878787878787878");
+    // Rémi asks for one more aidant; Nora validates: Yanis is to train too.
+    chrome
+        .open(&format!("{base}/espace-referent"), "espace-referent-remi")
+        .await;
+    chrome
+        .click("Demander un nouvel aidant", "demander-aidant")
+        .await;
+    for (label, value) in [
+        ("Prénom", "Yanis"),
+        ("Nom", "Nouveau"),
+        (
+            "Adresse électronique professionnelle",
+            "yanis.nouveau@mairie-plouzane.fr",
+        ),
+        ("Profession ou fonction", "Agent d'accueil"),
+    ] {
+        chrome.type_in(label, value).await;
+    }
+    chrome.click("Envoyer la demande", "demande-envoyee").await;
+    chrome
+        .expect_text("Demande envoyée à l'équipe Aidants Connect.")
+        .await;
+    chrome
+        .open(
+            &format!("{base}/administration/demandes-aidants"),
+            "demandes-aidants",
+        )
+        .await;
+    chrome.click("Yanis Nouveau", "demande-yanis").await;
+    chrome
+        .tick("Valider : créer son compte, à activer après sa formation")
+        .await;
+    chrome
+        .click("Enregistrer la décision", "demande-yanis-validee")
+        .await;
+    chrome.expect_text("VALIDÉE").await;
     chrome
         .open(
             &format!("{base}/espace-referent/formations"),
             "formations-referent",
         )
+        .await;
+    chrome
+        .expect_text("Yanis Nouveau : pas encore inscrit")
         .await;
     chrome
         .expect_text("Anna Aidante : pas encore inscrit")

@@ -135,8 +135,9 @@ async fn csv_import_is_all_or_nothing_and_reports_every_bad_line(backend: Backen
     assert!(matches!(empty, Err(admin::AdminError::Refused(_))));
 }
 
-/// A référent brings a new aidant in: adds her, associates and validates a physical card;
-/// the national team activates her; the card is lost and dissociated. Each step journaled.
+/// A référent brings a new aidant in: asks for her, the national team validates; he
+/// associates and validates a physical card; the team activates her; the card is lost and
+/// dissociated. Each step journaled.
 async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) {
     let service = TestService::start(backend);
     assert!(import(&service, &format!("GADT0000300,{NEW_SEED}\n")).applied());
@@ -156,7 +157,8 @@ async fn referent_brings_a_new_aidant_in_with_a_physical_card(backend: Backend) 
     each_step_is_journaled_once(&service, &nora);
 }
 
-/// The référent signs in and adds Nora (a bad e-mail refused first); answers her id.
+/// The référent signs in and asks for Nora (a bad e-mail refused first), the national team
+/// validates; answers her id.
 async fn the_referent_adds_an_aidant(service: &TestService, referent: &Browser) -> String {
     let f = &service.fixtures;
     let base = service.issuer();
@@ -174,34 +176,51 @@ async fn the_referent_adds_an_aidant(service: &TestService, referent: &Browser) 
             "/espace-referent/aidants/nouveau",
             &[
                 ("email", "pas-une-adresse"),
-                ("prenom", "Nora"),
-                ("nom", "Petit"),
+                ("first_name", "Nora"),
+                ("last_name", "Petit"),
+                ("profession", "Conseillère numérique"),
             ],
         )
         .await;
     assert_eq!(refused.status, 422);
-    assert!(refused.body.contains("Adresse électronique invalide."));
-    let added = referent
+    assert!(refused
+        .body
+        .contains("Saisissez une adresse électronique valide"));
+    let asked = referent
         .post_from(
             base,
             "/espace-referent",
             "/espace-referent/aidants/nouveau",
             &[
                 ("email", "Nora.Petit@ccas-test.fr"),
-                ("prenom", "Nora"),
-                ("nom", "Petit"),
+                ("first_name", "Nora"),
+                ("last_name", "Petit"),
                 ("profession", "Conseillère numérique"),
             ],
         )
         .await;
-    assert_eq!(added.status, 303, "{}", added.body);
-    let page_path = added.location.unwrap();
-    let nora = page_path
-        .trim_start_matches("/espace-referent/aidants/")
-        .split('?')
-        .next()
+    assert_eq!(asked.status, 303, "{}", asked.body);
+    let id: String = store::schema::aidant_requests::table
+        .select(store::schema::aidant_requests::id)
+        .first(&mut service.conn())
+        .unwrap();
+    let team = crate::staff::support_signed_in(service).await;
+    let decision = format!("/administration/demandes-aidants/{id}");
+    let validated = team
+        .post_from(
+            base,
+            &decision,
+            &format!("{decision}/decision"),
+            &[("decision", "valider")],
+        )
+        .await;
+    assert_eq!(validated.status, 303, "{}", validated.body);
+    let nora = accounts::find_aidant_by_email(&mut service.conn(), "nora.petit@ccas-test.fr")
         .unwrap()
-        .to_owned();
+        .unwrap()
+        .id
+        .to_string();
+    let page_path = format!("/espace-referent/aidants/{nora}");
     let page = referent.get(&format!("{base}{page_path}")).await;
     assert!(
         page.body.contains("en attente d&#39;activation"),
@@ -356,7 +375,7 @@ fn each_step_is_journaled_once(service: &TestService, nora: &str) {
     let entries = journal::chain_entries(&mut service.conn(), f.org_a.as_str()).unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     for action in [
-        "add_aidant",
+        "request_aidant",
         "card_association",
         "card_validation",
         "card_dissociation",

@@ -16,7 +16,7 @@ const ISSUER: &str = "ines.demandeuse@mairie-plouzane.fr";
 const SIRET: &str = "21290019700014";
 
 /// The (kind, payload) of the messages waiting for `recipient`, oldest first.
-fn mail_to(service: &TestService, recipient: &str) -> Vec<(String, serde_json::Value)> {
+pub(crate) fn mail_to(service: &TestService, recipient: &str) -> Vec<(String, serde_json::Value)> {
     outbox::table
         .filter(outbox::recipient.eq(recipient))
         .order(outbox::created_at)
@@ -1009,13 +1009,21 @@ async fn aidants_to_train_are_registered_trained_and_activated(backend: Backend)
                 "/espace-referent/aidants/nouveau",
                 &[
                     ("email", email),
-                    ("prenom", first),
-                    ("nom", "Formé"),
+                    ("first_name", first),
+                    ("last_name", "Formé"),
                     ("profession", "Agent"),
                 ],
             )
             .await;
         assert_eq!(added.status, 303, "{}", added.body);
+        let id: String = store::schema::aidant_requests::table
+            .filter(store::schema::aidant_requests::email.eq(email))
+            .select(store::schema::aidant_requests::id)
+            .first(&mut service.conn())
+            .unwrap();
+        let decision = format!("/administration/demandes-aidants/{id}/decision");
+        let validated = post(&service, &team, &decision, &[("decision", "valider")]).await;
+        assert_eq!(validated.status, 303, "{}", validated.body);
     }
     let id_of = |email: &str| {
         accounts::find_aidant_by_email(&mut service.conn(), email)

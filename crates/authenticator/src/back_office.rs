@@ -75,8 +75,8 @@ fn structure_name(
 }
 
 /// Deactivates the membership in `organisation_id` (the aidant's sessions there end; its other
-/// référents are told), journaled with the member's id.
-fn deactivate_in(
+/// référents are told), journaled with the member's id; in the caller's transaction.
+pub fn leave_in(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
@@ -117,7 +117,7 @@ pub fn staff_set_member_active(
         if active {
             accounts::set_member_active(tx, rng, now, organisation_id, aidant_id, true, who.by())?;
         } else {
-            deactivate_in(tx, rng, now, who, organisation_id, &member)?;
+            leave_in(tx, rng, now, who, organisation_id, &member)?;
         }
         Ok(())
     })
@@ -147,37 +147,58 @@ pub fn staff_move_member(
         if accounts::organisation(tx.conn(), to)?.is_none() {
             return Err(accounts::AccountError::UnknownOrganisation.into());
         }
-        let aidant = &member.aidant;
-        match accounts::member(tx.conn(), to, aidant_id)? {
-            Some(there) if there.active => {
-                return Err(accounts::AccountError::AlreadyMember.into());
-            }
-            // Back to a structure they had left: the membership is given back, with the role.
-            Some(_) => {
-                accounts::set_member_active(tx, rng, now, to, aidant_id, true, who.by())?;
-                accounts::set_role(tx, rng, now, to, aidant_id, member.role, who.by())?;
-            }
-            None => {
-                accounts::add_member(
-                    tx,
-                    rng,
-                    now,
-                    to,
-                    accounts::NewAidant {
-                        email: &aidant.email,
-                        first_name: &aidant.first_name,
-                        last_name: &aidant.last_name,
-                        profession: &aidant.profession,
-                        phone: &aidant.phone,
-                        active: aidant.active,
-                    },
-                    member.role,
-                    who.by(),
-                )?;
-            }
-        }
-        deactivate_in(tx, rng, now, who, from, &member)
+        join_in(tx, rng, now, who, &member.aidant, to, member.role)?;
+        leave_in(tx, rng, now, who, from, &member)
     })
+}
+
+/// `aidant`, who has an account, becomes a member of `to` with `role` (their account, cards and
+/// activation unchanged; a membership of `to` they had left is given back, with `role`),
+/// journaled with the member's id; in the caller's transaction. Refused when they already work
+/// there.
+pub fn join_in(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    who: &SupportStaff<'_>,
+    aidant: &accounts::Aidant,
+    to: &OrganisationId,
+    role: accounts::Role,
+) -> Result<(), AuthError> {
+    match accounts::member(tx.conn(), to, &aidant.id)? {
+        Some(there) if there.active => Err(accounts::AccountError::AlreadyMember.into()),
+        Some(_) => {
+            accounts::set_member_active(tx, rng, now, to, &aidant.id, true, who.by())?;
+            Ok(accounts::set_role(
+                tx,
+                rng,
+                now,
+                to,
+                &aidant.id,
+                role,
+                who.by(),
+            )?)
+        }
+        None => {
+            accounts::add_member(
+                tx,
+                rng,
+                now,
+                to,
+                accounts::NewAidant {
+                    email: &aidant.email,
+                    first_name: &aidant.first_name,
+                    last_name: &aidant.last_name,
+                    profession: &aidant.profession,
+                    phone: &aidant.phone,
+                    active: aidant.active,
+                },
+                role,
+                who.by(),
+            )?;
+            Ok(())
+        }
+    }
 }
 
 /// The items of a pasted list (separated by spaces, line breaks, commas or semicolons), each

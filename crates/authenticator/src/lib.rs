@@ -27,7 +27,7 @@ mod throttle;
 
 pub use authority::{referent_session, verify_referent, ReferentSession, VerifiedReferent};
 pub use back_office::{
-    card_history, cards_by_serial_prefix, deactivation_preview, shipments_of,
+    card_history, cards_by_serial_prefix, deactivation_preview, join_in, leave_in, shipments_of,
     staff_deactivate_accounts, staff_dissociate_card, staff_edit_aidant, staff_edit_organisation,
     staff_import_cards, staff_move_member, staff_record_shipment, staff_set_member_active,
     staff_set_role, CardHistory, NewShipment, PastedAidant, Shipment, ShipmentRefusal,
@@ -40,10 +40,10 @@ pub use cards::{
 pub use devices::{purge_devices, DeviceToken};
 pub use import::{import_cards, list_cards, ImportReport, RejectedRow};
 pub use management::{
-    add_aidant, associate_card, begin_digital_card, card_by_serial, cards_of_aidant,
-    cards_of_aidants, deactivate_member, designate_referent, dissociate_card, hand_over_referent,
-    may_manage_cards, reactivate_member, remove_referent, unlock_card, validate_card, CardRefusal,
-    Dissociation, Enrolment, ReferentAction,
+    associate_card, begin_digital_card, card_by_serial, cards_of_aidant, cards_of_aidants,
+    deactivate_member, designate_referent, dissociate_card, hand_over_referent, may_manage_cards,
+    reactivate_member, remove_referent, unlock_card, validate_card, CardRefusal, Dissociation,
+    Enrolment, ReferentAction,
 };
 pub use reminder::aidants_without_card_reminder;
 pub use seed::{SeedCipher, SeedError};

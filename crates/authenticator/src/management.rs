@@ -752,31 +752,6 @@ fn role_refusal(done: Result<(), AuthError>) -> Result<Result<(), CardRefusal>, 
     }
 }
 
-/// Adds an aidant to the référent's structure, pending the national team's activation (as
-/// `accounts::add_member`, journaled `add_aidant` by the référent).
-pub fn add_aidant(
-    conn: &mut PooledDb,
-    rng: &dyn SecureRandom,
-    now: Timestamp,
-    referent: &VerifiedReferent,
-    new: accounts::NewAidant<'_>,
-) -> Result<accounts::Aidant, accounts::AccountError> {
-    write_transaction(conn, |tx| {
-        accounts::add_member(
-            tx,
-            rng,
-            now,
-            referent.organisation_id(),
-            accounts::NewAidant {
-                active: false,
-                ..new
-            },
-            accounts::Role::Aidant,
-            accounts::By::Referent(referent.referent_id()),
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

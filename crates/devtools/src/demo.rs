@@ -29,6 +29,8 @@ pub const DEMO_STAFF_EMAIL: &str = "equipe.demo@aidantsconnect.beta.gouv.fr";
 pub const DEMO_STAFF_CARD_SERIAL: &str = "EQDEMO0000001";
 /// Its seed (public on purpose: a demonstration card).
 const DEMO_STAFF_CARD_SEED_HEX: &str = "4571756970655f64656d6f5f6361727465373839";
+/// The aidant the demo's référent asked the national team for (awaiting its decision).
+pub const DEMO_REQUESTED_EMAIL: &str = "sami.nouveau@france-services-demo.fr";
 /// The issuer of the demo's habilitation request (their link comes to `data/emails`).
 pub const DEMO_ISSUER_EMAIL: &str = "ines.demandeuse@mairie-demo.fr";
 
@@ -299,6 +301,26 @@ pub fn seed_demo(
         })?;
     }
     demo_request(conn, rng, now, team_email)?;
+    // Camille, référent, asked the national team for a new aidant to train.
+    habilitation::seed::seed_aidant_request(
+        conn,
+        rng,
+        now,
+        &organisation.id,
+        &aidant.id,
+        habilitation::aidants::AidantForm {
+            person: habilitation::PersonForm {
+                first_name: "Sami",
+                last_name: "Nouveau",
+                email: DEMO_REQUESTED_EMAIL,
+                phone: "",
+                profession: "Conseiller numérique",
+                also_aidant: false,
+            },
+            leaves: false,
+        },
+        team_email,
+    )?;
     Ok(DemoSummary {
         created: true,
         organisation_id: organisation.id,

@@ -5,11 +5,14 @@
 //! writes to the issuer, asks for changes, validates — creating the structure, its référent
 //! and its aidants to train in one transaction — refuses or closes ([`review`]). Then the
 //! aidants to train are registered on training sessions, their attendance and Pix results
-//! recorded, and those who passed activated ([`training`]). Owns the tables
+//! recorded, and those who passed activated ([`training`]). Later, a référent asks the team
+//! for new aidants to train, or for aidants of other structures to join theirs ([`aidants`]).
+//! Owns the tables `aidant_requests`,
 //! `habilitation_issuers`, `issuer_links`, `issuer_sessions`, `habilitation_requests`,
 //! `habilitation_people`, `habilitation_messages`, `training_sessions`,
 //! `training_registrations`, `trainees`, `pix_results`. Every change is journaled.
 
+pub mod aidants;
 pub mod checks;
 pub mod issuer;
 pub mod request;
@@ -155,6 +158,9 @@ pub enum HabilitationError {
     /// The outbox.
     #[error(transparent)]
     Mail(#[from] mail::MailError),
+    /// The authenticator failed (not a refusal).
+    #[error(transparent)]
+    Authenticator(#[from] authenticator::AuthError),
     /// A stored status is unknown.
     #[error("statut de demande inconnu : {0}")]
     Status(String),

@@ -1,6 +1,7 @@
 //! A submitted request made without e-mails or links (feature `seed`: the demo and the
 //! volume; absent from the production build): an issuer whose address counts as confirmed
-//! files a request through the same steps and checks as one who signs in.
+//! files a request through the same steps and checks as one who signs in. And a référent's
+//! request for an aidant, asked without the référent's code.
 
 use crate::issuer::{Issuer, IssuerSession};
 use crate::request::{add_aidant, save_referent, save_structure, start, submit};
@@ -8,7 +9,28 @@ use crate::{Commitments, HabilitationError, PersonForm, StructureForm};
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
 use store::schema::habilitation_issuers;
-use store::{new_id, PooledDb, Timestamp};
+use store::{new_id, AidantId, OrganisationId, PooledDb, Timestamp};
+
+/// The référent `referent_id` of `organisation_id` asks for an aidant, with the same checks
+/// and e-mail as [`crate::aidants::ask`].
+pub fn seed_aidant_request(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    organisation_id: &OrganisationId,
+    referent_id: &AidantId,
+    form: crate::aidants::AidantForm<'_>,
+    team_email: &str,
+) -> Result<crate::aidants::AidantRequest, HabilitationError> {
+    crate::aidants::record_request(
+        conn,
+        rng,
+        now,
+        (organisation_id, referent_id),
+        form,
+        team_email,
+    )
+}
 
 /// What a seeded request holds.
 #[derive(Debug, Clone)]

@@ -133,11 +133,16 @@ pub enum Action {
     RecordAttendance,
     /// The national team imported Pix results.
     ImportPixResults,
+    /// A référent asked the national team for an aidant: new, to train, or coming from another
+    /// structure.
+    RequestAidant,
+    /// The national team validated or refused a référent's request for an aidant.
+    ReviewAidantRequest,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 49] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -185,6 +190,8 @@ impl Action {
         Action::RegisterTraining,
         Action::RecordAttendance,
         Action::ImportPixResults,
+        Action::RequestAidant,
+        Action::ReviewAidantRequest,
     ];
 
     /// The action of a stored name.
@@ -242,6 +249,8 @@ impl Action {
             Action::RegisterTraining => "inscription d'un aidant en formation",
             Action::RecordAttendance => "présence à une formation enregistrée",
             Action::ImportPixResults => "import de résultats Pix",
+            Action::RequestAidant => "demande d'ajout d'un aidant",
+            Action::ReviewAidantRequest => "décision sur une demande d'ajout d'aidant",
         }
     }
 
@@ -295,6 +304,8 @@ impl Action {
             Action::RegisterTraining => "register_training",
             Action::RecordAttendance => "record_attendance",
             Action::ImportPixResults => "import_pix_results",
+            Action::RequestAidant => "request_aidant",
+            Action::ReviewAidantRequest => "review_aidant_request",
         }
     }
 }

@@ -162,6 +162,33 @@ pub enum Email {
         /// The team's words, if any.
         message: Option<String>,
     },
+    /// A référent asked for an aidant (new, to train, or coming from another structure): to
+    /// the national team.
+    AidantToReview {
+        /// The structure asking.
+        organisation: String,
+        /// The aidant asked for.
+        aidant: String,
+        /// The request's id (for the back office's link).
+        request_id: String,
+        /// Whether the aidant already works in another structure.
+        moving: bool,
+    },
+    /// The national team decided on a référent's request for an aidant: to that référent.
+    AidantRequestDecided {
+        /// The référent who asked.
+        referent: String,
+        /// The aidant asked for.
+        aidant: String,
+        /// The structure.
+        organisation: String,
+        /// Whether it was validated (otherwise refused).
+        validated: bool,
+        /// Whether the aidant came from another structure.
+        moving: bool,
+        /// The team's words, if any.
+        reason: Option<String>,
+    },
     /// An aidant to train was registered on a training session: to them.
     TrainingRegistered {
         /// The aidant.
@@ -492,6 +519,39 @@ html_of!(
 );
 
 #[derive(Template)]
+#[template(path = "aidant_to_review.txt")]
+struct AidantToReviewText<'a> {
+    organisation: &'a str,
+    aidant: &'a str,
+    moving: bool,
+    link: &'a str,
+}
+
+html_of!(
+    AidantToReviewHtml,
+    AidantToReviewText,
+    "aidant_to_review.html"
+);
+
+#[derive(Template)]
+#[template(path = "aidant_request_decided.txt")]
+struct AidantRequestDecidedText<'a> {
+    referent: &'a str,
+    aidant: &'a str,
+    organisation: &'a str,
+    validated: bool,
+    moving: bool,
+    reason: Option<&'a str>,
+    link: &'a str,
+}
+
+html_of!(
+    AidantRequestDecidedHtml,
+    AidantRequestDecidedText,
+    "aidant_request_decided.html"
+);
+
+#[derive(Template)]
 #[template(path = "structure_habilitated.txt")]
 struct StructureHabilitatedText<'a> {
     referent: &'a str,
@@ -553,6 +613,8 @@ impl Email {
             Email::HabilitationDecided { .. } => "habilitation_decided",
             Email::StructureHabilitated { .. } => "structure_habilitated",
             Email::TrainingRegistered { .. } => "training_registered",
+            Email::AidantToReview { .. } => "aidant_to_review",
+            Email::AidantRequestDecided { .. } => "aidant_request_decided",
         }
     }
 
@@ -896,6 +958,53 @@ impl Email {
                     HabilitationDecidedHtml
                 )
             }
+            Email::AidantToReview {
+                organisation,
+                aidant,
+                request_id,
+                moving,
+            } => {
+                let link =
+                    letterhead.link(&format!("/administration/demandes-aidants/{request_id}"));
+                rendered!(
+                    format!("Demande d'ajout d'un aidant à instruire : {organisation}"),
+                    AidantToReviewText {
+                        organisation,
+                        aidant,
+                        moving: *moving,
+                        link: &link,
+                    },
+                    AidantToReviewHtml
+                )
+            }
+            Email::AidantRequestDecided {
+                referent,
+                aidant,
+                organisation,
+                validated,
+                moving,
+                reason,
+            } => {
+                let subject = if *validated {
+                    format!("Demande pour {aidant} validée")
+                } else {
+                    format!("Demande pour {aidant} refusée")
+                };
+                let link = letterhead.link("/espace-referent/demandes");
+                rendered!(
+                    subject,
+                    AidantRequestDecidedText {
+                        referent,
+                        aidant,
+                        organisation,
+                        validated: *validated,
+                        moving: *moving,
+                        reason: reason.as_deref(),
+                        link: &link,
+                    },
+                    AidantRequestDecidedHtml
+                )
+            }
             Email::TrainingRegistered {
                 aidant,
                 organisation,
@@ -1098,6 +1207,20 @@ mod tests {
                 place: "En ligne".into(),
                 organiser: "Pix Formation".into(),
                 online: true,
+            },
+            Email::AidantToReview {
+                organisation: "S".into(),
+                aidant: "A".into(),
+                request_id: "r1".into(),
+                moving: true,
+            },
+            Email::AidantRequestDecided {
+                referent: "R".into(),
+                aidant: "A".into(),
+                organisation: "S".into(),
+                validated: false,
+                moving: false,
+                reason: Some("Pas un salarié".into()),
             },
         ] {
             let stored = serde_json::to_string(&email).unwrap();

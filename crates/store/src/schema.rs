@@ -552,3 +552,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     pix_results,
     trainees
 );
+
+diesel::table! {
+    aidant_requests (id) {
+        id -> Text,
+        organisation_id -> Text,
+        referent_id -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        phone -> Text,
+        profession -> Text,
+        arriving -> Bool,
+        leaves -> Bool,
+        aidant_id -> Nullable<Text>,
+        status -> Text,
+        reason -> Text,
+        staff_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}

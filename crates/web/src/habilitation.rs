@@ -112,7 +112,7 @@ pub(crate) fn summary(errors: &[FieldError]) -> Vec<(String, String)> {
 }
 
 /// 422 for a form shown again with errors, 200 otherwise.
-fn status_of(errors: &[FieldError]) -> StatusCode {
+pub(crate) fn status_of(errors: &[FieldError]) -> StatusCode {
     if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -143,7 +143,11 @@ pub(crate) fn field_errors(refusal: Refusal, field: &'static str) -> Vec<FieldEr
 }
 
 /// The issuer's person fields (begin, référent, aidant).
-fn person_inputs(posted: &Posted, errors: &[FieldError], phone_hint: &'static str) -> Vec<Input> {
+pub(crate) fn person_inputs(
+    posted: &Posted,
+    errors: &[FieldError],
+    phone_hint: &'static str,
+) -> Vec<Input> {
     vec![
         input(
             "first_name",

@@ -390,6 +390,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(administration::habilitations::queue),
         )
         .route(
+            "/administration/demandes-aidants",
+            web::get().to(administration::aidant_requests::queue),
+        )
+        .route(
+            "/administration/demandes-aidants/{id}",
+            web::get().to(administration::aidant_requests::request),
+        )
+        .route(
+            "/administration/demandes-aidants/{id}/decision",
+            web::post().to(administration::aidant_requests::decide),
+        )
+        .route(
             "/administration/habilitations/{id}",
             web::get().to(administration::habilitations::request),
         )
@@ -595,6 +607,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/espace-referent/aidants/nouveau",
             web::post().to(referent::add_aidant),
+        )
+        .route(
+            "/espace-referent/demandes",
+            web::get().to(referent::requests),
         )
         .route(
             "/espace-referent/aidants/{id}",

@@ -7,6 +7,9 @@
 use crate::account::{guarded, to_login, to_recheck, Guarded, Signed};
 use crate::attestation::qr_data_uri;
 use crate::csrf::{self, CsrfToken};
+use crate::habilitation::{
+    field_errors, person_inputs, refused_or, status_of, summary, Input, Posted,
+};
 use crate::interaction::see_other;
 use crate::pages::{csrf_refused, error_page, html_response};
 use crate::{AppState, WebError};
@@ -18,6 +21,7 @@ use authenticator::{
     CardRefusal, CardState, Dissociation, OtpCard, OtpRefusal, ReferentAction, ReferentSession,
     VerifiedReferent,
 };
+use habilitation::FieldError;
 use serde::Deserialize;
 use store::{AidantId, CardId, DbConnection, PooledDb, Timestamp};
 
@@ -521,15 +525,6 @@ where
     .await
 }
 
-/// A message with its first letter in capitals.
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
-    }
-}
-
 #[derive(Deserialize)]
 pub(crate) struct CardForm {
     #[serde(default)]
@@ -805,27 +800,27 @@ pub(crate) async fn member_action(
 #[template(path = "referent_new.html")]
 struct NewAidantPage {
     csrf: String,
-    form: NewAidantForm,
-    error: Option<String>,
+    inputs: Vec<Input>,
+    leaves: bool,
+    errors: Vec<(String, String)>,
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct NewAidantForm {
-    #[serde(default)]
-    csrf_token: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    prenom: String,
-    #[serde(default)]
-    nom: String,
-    #[serde(default)]
-    profession: String,
-    #[serde(default)]
-    telephone: String,
+/// The request form, with what was typed and what is refused.
+fn new_aidant_page_with(
+    csrf: String,
+    posted: &Posted,
+    errors: &[FieldError],
+) -> Result<Reply, WebError> {
+    let page = NewAidantPage {
+        csrf,
+        inputs: person_inputs(posted, errors, "Facultatif"),
+        leaves: posted.ticked("leaves"),
+        errors: summary(errors),
+    };
+    Ok(Reply::Page(status_of(errors), page.render()?))
 }
 
-/// GET /espace-referent/aidants/nouveau.
+/// GET /espace-referent/aidants/nouveau: the request for an aidant.
 pub(crate) async fn new_aidant_page(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -835,67 +830,119 @@ pub(crate) async fn new_aidant_page(
         &req,
         &state,
         back,
-        |_, _, _, _, _: ReferentSession, csrf| {
-            let page = NewAidantPage {
-                csrf,
-                form: NewAidantForm::default(),
-                error: None,
-            };
-            Ok(Reply::Page(StatusCode::OK, page.render()?))
-        },
+        |_, _, _, _, _: ReferentSession, csrf| new_aidant_page_with(csrf, &Posted::parse(b""), &[]),
     )
     .await
 }
 
-/// POST /espace-referent/aidants/nouveau: the aidant joins the organisation, pending
-/// activation by the national team when new to the service.
+/// POST /espace-referent/aidants/nouveau: the national team is asked for the aidant (new, to
+/// train, or coming from another structure); refused fields are shown with what was typed.
 pub(crate) async fn add_aidant(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<NewAidantForm>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+    let posted = Posted::parse(&body);
+    if !posted.csrf_ok(&req, &state) {
         return Ok(csrf_refused());
     }
-    let form = form.into_inner();
     let back = format!("{HOME}/aidants/nouveau");
     as_referent(
         &req,
         &state,
         back,
         move |conn, state, now, _, referent: VerifiedReferent, csrf| {
-            let added = authenticator::add_aidant(
+            let asked = habilitation::aidants::ask(
                 conn,
                 &state.rng,
                 now,
                 &referent,
-                accounts::NewAidant {
-                    email: &form.email,
-                    first_name: &form.prenom,
-                    last_name: &form.nom,
-                    profession: &form.profession,
-                    phone: &form.telephone,
-                    active: false,
+                habilitation::aidants::AidantForm {
+                    person: habilitation::PersonForm {
+                        first_name: posted.get("first_name"),
+                        last_name: posted.get("last_name"),
+                        email: posted.get("email"),
+                        phone: posted.get("phone"),
+                        profession: posted.get("profession"),
+                        also_aidant: false,
+                    },
+                    leaves: posted.ticked("leaves"),
                 },
+                &state.national_team_email,
             );
-            let error = match added {
-                Ok(aidant) => return Ok(Reply::Redirect(aidant_path(&aidant.id, Some("cree")))),
-                Err(
-                    e @ (accounts::AccountError::Email
-                    | accounts::AccountError::Name
-                    | accounts::AccountError::AlreadyMember),
-                ) => sentence(&e.to_string()),
-                Err(e) => return Err(e.into()),
+            match refused_or(asked)? {
+                Ok(_) => Ok(Reply::Redirect(format!("{HOME}/demandes?envoyee=1"))),
+                Err(refusal) => {
+                    new_aidant_page_with(csrf, &posted, &field_errors(refusal, "email"))
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// A line of the référent's requests page.
+struct RequestLine {
+    name: String,
+    email: String,
+    kind: &'static str,
+    asked: String,
+    status: &'static str,
+    badge: &'static str,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "referent_requests.html")]
+struct RequestsPage {
+    organisation_name: String,
+    lines: Vec<RequestLine>,
+    sent: bool,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RequestsQuery {
+    #[serde(default)]
+    envoyee: String,
+}
+
+/// The requests shown, at most.
+const REQUESTS_SHOWN: i64 = 200;
+
+/// GET /espace-referent/demandes: the structure's requests for aidants and their decisions.
+pub(crate) async fn requests(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<RequestsQuery>,
+) -> Result<HttpResponse, WebError> {
+    let sent = query.envoyee == "1";
+    as_referent(
+        &req,
+        &state,
+        format!("{HOME}/demandes"),
+        move |conn, _, _, signed, referent: ReferentSession, _| {
+            let requests = habilitation::aidants::requests_of(conn, &referent, REQUESTS_SHOWN)?;
+            let page = RequestsPage {
+                organisation_name: signed.organisation.name,
+                lines: requests
+                    .iter()
+                    .map(|r| RequestLine {
+                        name: r.full_name(),
+                        email: r.email.clone(),
+                        kind: if r.arriving {
+                            "Arrivée d'un aidant d'une autre structure"
+                        } else {
+                            "Nouvel aidant à former"
+                        },
+                        asked: crate::espace::date(r.created_at),
+                        status: r.status.label(),
+                        badge: crate::habilitation::status_class(r.status),
+                        reason: r.reason.clone(),
+                    })
+                    .collect(),
+                sent,
             };
-            let page = NewAidantPage {
-                csrf,
-                form,
-                error: Some(error),
-            };
-            Ok(Reply::Page(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                page.render()?,
-            ))
+            Ok(Reply::Page(StatusCode::OK, page.render()?))
         },
     )
     .await

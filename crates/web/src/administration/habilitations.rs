@@ -2,13 +2,13 @@
 //! page with its thread, the team's messages and decisions. Every member reads; support and
 //! administrators write and decide (`SupportStaff`).
 
-use super::{not_allowed, Member};
+use super::{support_form, Member};
 use crate::csrf::CsrfToken;
 use crate::habilitation::{
     error_of, field_errors, refused_or, shown, status_class, summary, Posted, Summary,
 };
 use crate::interaction::see_other;
-use crate::pages::{csrf_refused, error_page, render};
+use crate::pages::{error_page, render};
 use crate::{with_db, AppState, WebError};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -243,13 +243,10 @@ pub(crate) async fn message(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let posted = Posted::parse(&body);
-    if !posted.csrf_ok(&req, &state) {
-        return Ok(csrf_refused());
-    }
-    if session.support().is_none() {
-        return Ok(not_allowed());
-    }
+    let posted = match support_form(&req, &state, &session, &body) {
+        Ok(posted) => posted,
+        Err(refused) => return Ok(*refused),
+    };
     let id = path.into_inner();
     let now = state.clock.now();
     let (for_session, for_id, text) = (session.clone(), id.clone(), posted.get("body").to_owned());
@@ -281,13 +278,10 @@ pub(crate) async fn decide(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let posted = Posted::parse(&body);
-    if !posted.csrf_ok(&req, &state) {
-        return Ok(csrf_refused());
-    }
-    if session.support().is_none() {
-        return Ok(not_allowed());
-    }
+    let posted = match support_form(&req, &state, &session, &body) {
+        Ok(posted) => posted,
+        Err(refused) => return Ok(*refused),
+    };
     let id = path.into_inner();
     let Ok(to) = Status::parse(posted.get("decision")) else {
         let errors = vec![FieldError {

@@ -17,6 +17,7 @@ use askama::Template;
 use authenticator::{EnrolmentRefusal, OtpRefusal, StaffSession};
 use serde::Deserialize;
 
+pub(crate) mod aidant_requests;
 pub(crate) mod aidants;
 pub(crate) mod cards;
 pub(crate) mod exports;
@@ -323,6 +324,24 @@ fn enrolment_refusal(refusal: OtpRefusal) -> String {
 }
 
 /// The page a member whose role does not allow an action is shown.
+/// The fields of a form posted by support or an administrator; `Err`, the page to answer, when
+/// its CSRF token fails or the member may only read.
+fn support_form(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &StaffSession,
+    body: &[u8],
+) -> Result<crate::habilitation::Posted, Box<HttpResponse>> {
+    let posted = crate::habilitation::Posted::parse(body);
+    if !posted.csrf_ok(req, state) {
+        return Err(Box::new(csrf_refused()));
+    }
+    if session.support().is_none() {
+        return Err(Box::new(not_allowed()));
+    }
+    Ok(posted)
+}
+
 fn not_allowed() -> HttpResponse {
     error_page(
         StatusCode::FORBIDDEN,
