@@ -581,6 +581,11 @@ async fn the_team_validates(service: &TestService, team: &Browser, id: &str) {
         .get_result(&mut service.conn())
         .unwrap();
     assert_eq!(to_train, 2, "Anna, and Rémi who will also be an aidant");
+    // Rémi manages the structure at once, and acts for usagers once trained.
+    let remi = accounts::find_aidant_by_email(&mut service.conn(), "remi.referent@plouzane.fr")
+        .unwrap()
+        .unwrap();
+    assert!(remi.active && !remi.acts_for_usagers);
     let (kind, welcome) = mail_to(service, "remi.referent@plouzane.fr").pop().unwrap();
     assert_eq!(kind, "structure_habilitated");
     assert_eq!(
@@ -932,7 +937,7 @@ async fn a_leaving_referent_hands_over_the_role(backend: Backend) {
 on_both_backends!(a_leaving_referent_hands_over_the_role);
 
 /// Keeps `browser`'s back-office session alive while the clock moves `minutes` ahead.
-async fn time_passes(service: &TestService, team: &Browser, minutes: i64) {
+pub(crate) async fn time_passes(service: &TestService, team: &Browser, minutes: i64) {
     for _ in 0..(minutes + 9) / 10 {
         service.clock.advance(Duration::minutes(10));
         let home = get(service, team, "/administration/").await;

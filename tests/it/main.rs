@@ -3,6 +3,7 @@
 //! (each test file would otherwise be a separate, slow link).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod acting;
 mod aidant_requests;
 mod authorize_errors;
 mod back_office_aidants;

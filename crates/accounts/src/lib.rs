@@ -204,6 +204,9 @@ pub struct Aidant {
     pub active: bool,
     /// Creation time.
     pub created_at: Timestamp,
+    /// Whether they may act for usagers (make mandates, use them): not a structure's référent
+    /// who is no aidant, or not trained yet.
+    pub acts_for_usagers: bool,
 }
 
 impl Aidant {
@@ -318,6 +321,7 @@ pub fn create_aidant(
         phone: new.phone.trim().to_owned(),
         active: new.active,
         created_at: now,
+        acts_for_usagers: true,
     };
     diesel::insert_into(aidants::table)
         .values((
@@ -782,6 +786,20 @@ fn journal_member_action(
         aidant,
         serde_json::json!({ "aidant": aidant.id }),
     )
+}
+
+/// Whether `aidant_id` may act for usagers (`acts` false for a structure's référent created by
+/// its habilitation, true once trained when they will also be an aidant); in the transaction
+/// of the action journaled that decides it.
+pub fn set_acts_for_usagers(
+    tx: &mut WriteTx<'_>,
+    aidant_id: &AidantId,
+    acts: bool,
+) -> Result<(), AccountError> {
+    diesel::update(aidants::table.find(aidant_id))
+        .set(aidants::acts_for_usagers.eq(acts))
+        .execute(tx.conn())?;
+    Ok(())
 }
 
 /// Adds an aidant to an organisation, journaled as `add_aidant` on its chain: an aidant new to

@@ -8,11 +8,11 @@
 //! - [`ReferentSession`]: a live session of an active référent of the session's structure,
 //!   for what a référent may *see*.
 //! - [`VerifiedReferent`]: the same, with a code typed within the activity window, for what a
-//!   référent may *do*.
+//!   référent may *do* (a référent who may not act for usagers still may).
 
-use crate::sessions::{AidantSession, VerifiedAidant};
+use crate::sessions::{AidantSession, SessionPolicy};
 use crate::AuthError;
-use store::{AidantId, DbConnection, OrganisationId};
+use store::{AidantId, DbConnection, OrganisationId, Timestamp};
 
 /// Proof that the holder of a live session is an active référent of the session's structure.
 /// Only [`referent_session`] builds one.
@@ -34,24 +34,22 @@ impl ReferentSession {
 }
 
 /// Proof that an aidant who typed a code within the activity window is an active référent of
-/// the structure they work for in this session. Only [`verify_referent`] builds one.
+/// the structure they work for in this session (whether or not they may act for usagers).
+/// Only [`verify_referent`] builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedReferent {
-    aidant: VerifiedAidant,
+    referent_id: AidantId,
+    organisation_id: OrganisationId,
 }
 
 impl VerifiedReferent {
     /// The référent.
     pub fn referent_id(&self) -> &AidantId {
-        self.aidant.aidant_id()
+        &self.referent_id
     }
     /// Their structure.
     pub fn organisation_id(&self) -> &OrganisationId {
-        self.aidant.organisation_id()
-    }
-    /// The activity proof it was built from.
-    pub fn aidant(&self) -> &VerifiedAidant {
-        &self.aidant
+        &self.organisation_id
     }
 }
 
@@ -71,14 +69,24 @@ pub fn referent_session(
     )
 }
 
-/// The référent proof of a verified aidant, when they are an active référent of the
-/// structure they work for now.
+/// The référent proof of a live session whose code is within the activity window, when its
+/// aidant is an active référent of its structure; `None` otherwise (a fresh code is asked
+/// first when [`AidantSession::code_is_fresh`] is false).
 pub fn verify_referent(
     conn: &mut DbConnection,
-    aidant: VerifiedAidant,
+    session: &AidantSession,
+    policy: &SessionPolicy,
+    now: Timestamp,
 ) -> Result<Option<VerifiedReferent>, AuthError> {
+    if !session.code_is_fresh(policy, now) {
+        return Ok(None);
+    }
     Ok(
-        accounts::is_referent(conn, aidant.aidant_id(), aidant.organisation_id())?
-            .then_some(VerifiedReferent { aidant }),
+        accounts::is_referent(conn, session.aidant_id(), session.organisation_id())?.then(|| {
+            VerifiedReferent {
+                referent_id: session.aidant_id().to_owned(),
+                organisation_id: session.organisation_id().to_owned(),
+            }
+        }),
     )
 }

@@ -99,9 +99,20 @@ pub struct AidantSession {
     last_otp_at: Timestamp,
     expires_at: Timestamp,
     ended_at: Option<Timestamp>,
+    #[diesel(select_expression = store::schema::aidants::acts_for_usagers)]
+    acts_for_usagers: bool,
 }
 
 impl AidantSession {
+    /// Whether the aidant may act for usagers (make mandates, use them): not a référent who
+    /// is no aidant or not trained yet.
+    pub fn acts_for_usagers(&self) -> bool {
+        self.acts_for_usagers
+    }
+    /// Whether the last code typed is within the activity window at `now`.
+    pub fn code_is_fresh(&self, policy: &SessionPolicy, now: Timestamp) -> bool {
+        self.last_otp_at <= now && self.last_otp_at + policy.activity_window > now
+    }
     /// Session id.
     pub fn id(&self) -> &str {
         &self.id
@@ -120,8 +131,9 @@ impl AidantSession {
     }
 }
 
-/// Proof that an aidant typed a valid OTP code within the activity window, in a live session,
-/// for an organisation they may work for. Only [`verify_activity`] builds one.
+/// Proof that an aidant who may act for usagers typed a valid OTP code within the activity
+/// window, in a live session, for an organisation they may work for. Only [`verify_activity`]
+/// builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedAidant {
     aidant_id: AidantId,
@@ -546,6 +558,7 @@ fn open_session(
         last_otp_at: now,
         expires_at: now + policy.absolute,
         ended_at: None,
+        acts_for_usagers: aidant.acts_for_usagers,
     };
     diesel::insert_into(aidant_sessions::table)
         .values((
@@ -628,15 +641,16 @@ pub fn session_by_token(
     Ok(Some(session))
 }
 
-/// The proof that the session's aidant typed a code within the activity window, or `None`
-/// when a fresh code must be asked first.
+/// The proof that the session's aidant may act for usagers and typed a code within the
+/// activity window, or `None`: a fresh code must be asked first, or (when
+/// [`AidantSession::acts_for_usagers`] is false) they may not act.
 pub fn verify_activity(
     session: &AidantSession,
     policy: &SessionPolicy,
     now: Timestamp,
 ) -> Option<VerifiedAidant> {
     let otp_at = session.last_otp_at();
-    (otp_at <= now && otp_at + policy.activity_window > now).then(|| VerifiedAidant {
+    (session.acts_for_usagers && session.code_is_fresh(policy, now)).then(|| VerifiedAidant {
         aidant_id: session.aidant_id.clone(),
         organisation_id: session.organisation_id.clone(),
         session_id: session.id.clone(),

@@ -406,6 +406,7 @@ fn create_structure(
     let mut to_train = Vec::new();
     for person in &people {
         let is_referent = person.role == "referent";
+        let existed = accounts::find_aidant_by_email(tx.conn(), &person.email)?.is_some();
         let member = accounts::add_member(
             tx,
             rng,
@@ -430,6 +431,11 @@ fn create_structure(
         if is_referent {
             referent_name = person.full_name();
             referent_email.clone_from(&person.email);
+            // Active to manage the structure at once, a new référent acts for usagers only
+            // once trained as an aidant (never when he will not be one).
+            if !existed {
+                accounts::set_acts_for_usagers(tx, &member.id, false)?;
+            }
         }
         if !is_referent || person.also_aidant {
             to_train.push(person.full_name());

@@ -552,6 +552,8 @@ fn activate_if_ready(
     .set(trainees::trained_at.eq(Some(now)))
     .execute(tx.conn())?;
     if aidant.active {
+        // A référent trained as an aidant: he may now act for usagers.
+        accounts::set_acts_for_usagers(tx, aidant_id, true)?;
         return Ok(false);
     }
     accounts::activate_aidant(tx, rng, now, &aidant.email, who.by())?;

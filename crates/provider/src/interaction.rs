@@ -14,6 +14,9 @@ pub enum NextStep {
     SignIn,
     /// Another aidant chose a usager for this request: it is theirs.
     OtherAidant,
+    /// The signed-in account may not act for usagers (a référent who is no aidant, or not
+    /// trained yet).
+    NotActing,
     /// The aidant must type a code again: the activity window has passed, or the client asked
     /// for a newer authentication (`prompt=login`, `max_age`).
     Recheck(AidantSession),
@@ -31,7 +34,10 @@ impl NextStep {
             NextStep::ChooseUsager(verified) | NextStep::ChooseDemarche(verified, _) => {
                 Some(verified)
             }
-            NextStep::SignIn | NextStep::OtherAidant | NextStep::Recheck(_) => None,
+            NextStep::SignIn
+            | NextStep::OtherAidant
+            | NextStep::NotActing
+            | NextStep::Recheck(_) => None,
         }
     }
 }
@@ -53,6 +59,9 @@ pub fn next_step(
         .is_some_and(|a| a != session.aidant_id())
     {
         return NextStep::OtherAidant;
+    }
+    if !session.acts_for_usagers() {
+        return NextStep::NotActing;
     }
     let verified = authenticator::verify_activity(&session, policy, now)
         .filter(|_| !request.needs_reauthentication(provider, session.last_otp_at()));

@@ -54,6 +54,7 @@ diesel::table! {
         created_at -> Timestamp,
         idle_since -> Nullable<Timestamp>,
         idle_warned_at -> Nullable<Timestamp>,
+        acts_for_usagers -> Bool,
     }
 }
 

@@ -339,13 +339,20 @@ async fn recheck_form(
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
-    let name = guarded(req, state, |_, _, _, signed| {
-        Ok(Guarded::Done(signed.aidant.full_name()))
+    let name = guarded(req, state, |_, state, now, signed| {
+        // A fresh code that still leads here: the page needs an aidant who may act for
+        // usagers, which this account is not.
+        let refused =
+            !signed.session.acts_for_usagers() && signed.session.code_is_fresh(&state.policy, now);
+        Ok(Guarded::Done((signed.aidant.full_name(), refused)))
     })
     .await?;
-    let Guarded::Done(aidant_name) = name else {
+    let Guarded::Done((aidant_name, not_acting)) = name else {
         return Ok(to_login(&next));
     };
+    if not_acting && error.is_none() {
+        return Ok(crate::pages::not_acting());
+    }
     let csrf = CsrfToken::for_request(req, state)?;
     let page = RecheckPage {
         csrf: csrf.value.clone(),

@@ -75,6 +75,7 @@ struct EspacePage {
     until_label: &'static str,
     organisations: Vec<OrganisationChoice>,
     is_referent: bool,
+    acts: bool,
 }
 
 struct OrganisationChoice {
@@ -185,6 +186,7 @@ pub(crate) async fn usagers(
             },
             organisations,
             is_referent,
+            acts: signed.session.acts_for_usagers(),
         }))
     })
     .await?;

@@ -182,6 +182,7 @@ pub(crate) fn recheck_refusal(metrics: &crate::Metrics, refusal: LoginRefusal) -
 enum Rendered {
     Gone,
     OtherAidant,
+    NotActing,
     Page(String),
 }
 
@@ -214,6 +215,7 @@ async fn render_step(
         let step = provider::next_step(&request, session, &state.provider, &state.policy, now);
         let rendered = match step {
             NextStep::OtherAidant => return Ok(Rendered::OtherAidant),
+            NextStep::NotActing => return Ok(Rendered::NotActing),
             NextStep::SignIn => LoginPage {
                 id,
                 csrf: csrf_value,
@@ -304,6 +306,7 @@ async fn render_step(
             "Demande suivie par un autre aidant",
             "Cette demande de connexion a été commencée par un autre aidant. Recommencez depuis le site de la démarche.",
         )),
+        Rendered::NotActing => Ok(crate::pages::not_acting()),
         Rendered::Page(body) => Ok(html_response(status, body, Some(&csrf), state.secure_cookies)),
     }
 }

@@ -58,6 +58,16 @@ pub(crate) fn html_response(
 }
 
 /// A French error page.
+/// The page of an account that may not act for usagers (a référent who is no aidant, or not
+/// trained yet), where a page or the identity provider needs one that may.
+pub(crate) fn not_acting() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Votre compte ne permet pas d'agir pour un usager",
+        "Votre compte de référent sert à gérer les aidants et les cartes de la structure. Créer des mandats et faire des démarches pour un usager demande d'être formé comme aidant : si vous serez aussi aidant, inscrivez-vous à une session depuis l'espace référent (« Formations des aidants »).",
+    )
+}
+
 pub(crate) fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
     let body = ErrorPage { title, message }
         .render()

@@ -98,10 +98,13 @@ impl ReferentProof for VerifiedReferent {
         if let Err(missing) = ReferentSession::extract(conn, state, now, signed)? {
             return Ok(Err(missing));
         }
-        let Some(verified) = signed.verified(state, now) else {
+        if !signed.session.code_is_fresh(&state.policy, now) {
             return Ok(Err(Guarded::Recheck));
-        };
-        Ok(authenticator::verify_referent(conn, verified)?.ok_or(Guarded::Done(None)))
+        }
+        Ok(
+            authenticator::verify_referent(conn, &signed.session, &state.policy, now)?
+                .ok_or(Guarded::Done(None)),
+        )
     }
 }
 
