@@ -6,7 +6,7 @@
 //! not allowed is refused, and an issuer never sees another's request.
 
 use crate::back_office_aidants::{entries, post};
-use crate::staff::{auditor_signed_in, support_signed_in};
+use crate::staff::{auditor_signed_in, support_signed_in, trainer_signed_in};
 use ac_tests::{on_both_backends, Backend, Browser, Page, TestService};
 use chrono::Duration;
 use diesel::prelude::*;
@@ -1162,3 +1162,129 @@ async fn aidants_to_train_are_registered_trained_and_activated(backend: Backend)
 }
 
 on_both_backends!(aidants_to_train_are_registered_trained_and_activated);
+
+/// A training body's member sees the training pages only: records the attendance of a
+/// session that began and imports Pix results (journaled with their id), publishes nothing,
+/// and every other page of the back office refuses them.
+async fn a_training_body_records_attendance_and_pix_only(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    let team = support_signed_in(&service).await;
+    let later = paris::local(service.clock_now() + Duration::hours(1));
+    let created = post(
+        &service,
+        &team,
+        "/administration/formations",
+        &[
+            ("date", &later.format("%Y-%m-%d").to_string()),
+            ("time", &later.format("%H:%M").to_string()),
+            ("place", ""),
+            ("online", "1"),
+            ("organiser", "Pix Formation"),
+            ("seats", "3"),
+        ],
+    )
+    .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let session_page = created.location.unwrap();
+    let session_id = session_page.rsplit('/').next().unwrap().to_owned();
+    // Alex is to train again (as a validated request lists its people).
+    diesel::insert_into(store::schema::trainees::table)
+        .values((
+            store::schema::trainees::aidant_id.eq(&f.aidant_a),
+            store::schema::trainees::organisation_id.eq(&f.org_a),
+            store::schema::trainees::created_at.eq(service.clock_now()),
+        ))
+        .execute(&mut service.conn())
+        .unwrap();
+    let rita = Browser::new();
+    service
+        .sign_in(&rita, &f.email_referent_a, ac_tests::SEED_R)
+        .await;
+    let registered = rita
+        .post_from(
+            &base,
+            "/espace-referent/formations",
+            "/espace-referent/formations",
+            &[("aidant", f.aidant_a.as_str()), ("session", &session_id)],
+        )
+        .await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+    time_passes(&service, &team, 70).await;
+
+    let theo = trainer_signed_in(&service).await;
+    let home = get(&service, &theo, "/administration/").await;
+    assert_eq!(home.status, 303);
+    assert_eq!(home.location.as_deref(), Some("/administration/formations"));
+    for path in [
+        "/administration/aidants",
+        "/administration/structures",
+        "/administration/journal",
+        "/administration/exports",
+        "/administration/habilitations",
+        "/administration/demandes-aidants",
+        "/administration/equipe",
+    ] {
+        let page = get(&service, &theo, path).await;
+        assert_eq!(page.status, 403, "{path}");
+        assert!(
+            page.body.contains("Page réservée à l&#39;équipe nationale"),
+            "{path}"
+        );
+    }
+    let list = get(&service, &theo, "/administration/formations").await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.contains("id=\"pix\""));
+    assert!(!list.body.contains("id=\"publier\""));
+    let publish = theo
+        .post_from(
+            &base,
+            "/administration/formations",
+            "/administration/formations",
+            &[("date", "2030-01-01"), ("time", "09:00"), ("online", "1")],
+        )
+        .await;
+    assert_eq!(publish.status, 403);
+    let present = theo
+        .post_from(
+            &base,
+            &session_page,
+            &format!("{session_page}/presences"),
+            &[("present", f.aidant_a.as_str())],
+        )
+        .await;
+    assert_eq!(present.status, 303, "{}", present.body);
+    let pix = theo
+        .post_from(
+            &base,
+            "/administration/formations",
+            "/administration/formations/pix",
+            &[("pix", &format!("{};réussi", f.email_a))],
+        )
+        .await;
+    assert_eq!(pix.status, 200, "{}", pix.body);
+    assert!(
+        pix.body.contains("1 résultat(s) enregistré(s)"),
+        "{}",
+        pix.body
+    );
+    let theo_id: String = store::schema::staff::table
+        .filter(store::schema::staff::email.eq("theo.formateur@pix-formation.fr"))
+        .select(store::schema::staff::id)
+        .first(&mut service.conn())
+        .unwrap();
+    for action in [
+        journal::Action::RecordAttendance,
+        journal::Action::ImportPixResults,
+    ] {
+        let entry = entries(&service, action).pop().unwrap();
+        assert!(
+            entry.details.contains(&theo_id),
+            "{action:?}: {}",
+            entry.details
+        );
+    }
+}
+
+on_both_backends!(a_training_body_records_attendance_and_pix_only);

@@ -789,6 +789,18 @@ pub(crate) async fn support_signed_in(service: &TestService) -> Browser {
 
 const SAM_SEED: &str = "53616d20737570706f7274206361726420303031";
 
+/// Théo, of a training body, signed in.
+pub(crate) async fn trainer_signed_in(service: &TestService) -> Browser {
+    member_signed_in(
+        service,
+        "theo.formateur@pix-formation.fr",
+        "EQTHEO000001",
+        "5468656f20666f726d61746575722063617264",
+        authenticator::StaffRole::Trainer,
+    )
+    .await
+}
+
 /// Sam, support, manages accounts and cards but is refused what only an administrator does:
 /// the team, transfers and erasure (nothing written).
 async fn the_support_manages_accounts_but_not_the_team_transfers_or_erasure(backend: Backend) {

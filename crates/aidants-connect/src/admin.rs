@@ -291,8 +291,9 @@ pub fn create_staff(
     last_name: &str,
     role: &str,
 ) -> Result<authenticator::Created, AdminError> {
-    let role = authenticator::StaffRole::parse(role)
-        .map_err(|_| AdminError::Refused("rôle inconnu : admin, support ou auditeur".into()))?;
+    let role = authenticator::StaffRole::parse(role).map_err(|_| {
+        AdminError::Refused("rôle inconnu : admin, support, auditeur ou formateur".into())
+    })?;
     authenticator::create_staff(
         conn,
         rng,

@@ -124,7 +124,7 @@ enum StaffCommand {
         /// Last name.
         #[arg(long)]
         last_name: String,
-        /// `admin`, `support` or `auditeur`.
+        /// `admin`, `support`, `auditeur` or `formateur`.
         #[arg(long)]
         role: String,
     },
@@ -556,7 +556,7 @@ fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {
         println!("Données de démonstration créées.");
     }
     println!(
-        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).\nAidant sans carte : {} — associez-lui la carte {} depuis l'espace référent.\nÉquipe nationale (/administration) : {} — carte {} (`aidants-connect otp-code {}`).\nDemande d'habilitation à instruire (/administration/habilitations), déposée par {} : son lien vers ses demandes s'obtient sur /habilitation (« Retrouver mes demandes ») et arrive dans data/emails.\nDemande d'aidant à instruire (/administration/demandes-aidants) : {}, demandé par le référent de démonstration.",
+        "Aidant de démonstration : {}\nCarte : {} — code actuel : `aidants-connect otp-code` (il change toutes les 30 s, chaque code ne sert qu'une fois).\nAidant sans carte : {} — associez-lui la carte {} depuis l'espace référent.\nÉquipe nationale (/administration) : {} — carte {} (`aidants-connect otp-code {}`).\nDemande d'habilitation à instruire (/administration/habilitations), déposée par {} : son lien vers ses demandes s'obtient sur /habilitation (« Retrouver mes demandes ») et arrive dans data/emails.\nDemande d'aidant à instruire (/administration/demandes-aidants) : {}, demandé par le référent de démonstration.\nOrganisme de formation (/administration/formations) : {} — carte {} (`aidants-connect otp-code {}`).",
         demo::DEMO_EMAIL,
         demo::DEMO_CARD_SERIAL,
         demo::DEMO_CARDLESS_EMAIL,
@@ -565,7 +565,10 @@ fn seed(config: &Config, clock: &dyn Clock) -> anyhow::Result<()> {
         demo::DEMO_STAFF_CARD_SERIAL,
         demo::DEMO_STAFF_CARD_SERIAL,
         demo::DEMO_ISSUER_EMAIL,
-        demo::DEMO_REQUESTED_EMAIL
+        demo::DEMO_REQUESTED_EMAIL,
+        demo::DEMO_TRAINER_EMAIL,
+        demo::DEMO_TRAINER_CARD_SERIAL,
+        demo::DEMO_TRAINER_CARD_SERIAL
     );
     Ok(())
 }

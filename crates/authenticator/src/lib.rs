@@ -59,6 +59,7 @@ pub use staff::{
     staff_set_structure_open, staff_validate_card, AdminStaff, Created, EnrolmentRefusal, NewStaff,
     Staff, StaffCard, StaffCardRefusal, StaffChange, StaffChangeRefusal, StaffEnrolment,
     StaffLifetimes, StaffRefusal, StaffRole, StaffSession, StaffSignedIn, SupportStaff,
+    TrainingStaff,
 };
 pub use throttle::purge_login_throttle;
 

@@ -28,6 +28,9 @@ store::text_enum! {
         Support = "support",
         /// Read only: the journal, the statistics, the verification reports.
         Auditor = "auditeur",
+        /// A training body: the training sessions, their attendance and Pix results, nothing
+        /// else.
+        Trainer = "formateur",
     }
 }
 
@@ -38,6 +41,7 @@ impl StaffRole {
             StaffRole::Admin => "administrateur",
             StaffRole::Support => "support",
             StaffRole::Auditor => "auditeur",
+            StaffRole::Trainer => "organisme de formation",
         }
     }
 }
@@ -670,6 +674,41 @@ pub fn staff_validate_card(
         Action::CardValidation,
         |tx, aidant| check_pending_card(tx, rng, cipher, policy, now, &aidant.id, code),
     )
+}
+
+/// The proof that the signed-in member may record a training's attendance and Pix results: an
+/// administrator, a member of the support, or of a training body.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingStaff<'a> {
+    staff: &'a Staff,
+}
+
+impl StaffSession {
+    /// The proof that this member may record trainings, if their role allows it.
+    pub fn training(&self) -> Option<TrainingStaff<'_>> {
+        matches!(
+            self.staff.role,
+            StaffRole::Admin | StaffRole::Support | StaffRole::Trainer
+        )
+        .then_some(TrainingStaff { staff: &self.staff })
+    }
+
+    /// Whether the member works for a training body, who sees the trainings only.
+    pub fn is_trainer(&self) -> bool {
+        self.staff.role == StaffRole::Trainer
+    }
+}
+
+impl TrainingStaff<'_> {
+    /// The member's id, as the journal names them.
+    pub fn id(&self) -> &StaffId {
+        &self.staff.id
+    }
+
+    /// Who acts, as the accounts' journal entries name them.
+    pub fn by(&self) -> accounts::By<'_> {
+        accounts::By::Staff(&self.staff.id)
+    }
 }
 
 impl SupportStaff<'_> {

@@ -29,6 +29,12 @@ pub const DEMO_STAFF_EMAIL: &str = "equipe.demo@aidantsconnect.beta.gouv.fr";
 pub const DEMO_STAFF_CARD_SERIAL: &str = "EQDEMO0000001";
 /// Its seed (public on purpose: a demonstration card).
 const DEMO_STAFF_CARD_SEED_HEX: &str = "4571756970655f64656d6f5f6361727465373839";
+/// The demo's training body member (the training pages only).
+pub const DEMO_TRAINER_EMAIL: &str = "formation.demo@pix-formation.fr";
+/// Their card.
+pub const DEMO_TRAINER_CARD_SERIAL: &str = "EQFORM0000001";
+/// Its seed (public on purpose: a demonstration card).
+const DEMO_TRAINER_CARD_SEED_HEX: &str = "466f726d6174696f6e5f64656d6f5f6361727465";
 /// The aidant the demo's référent asked the national team for (awaiting its decision).
 pub const DEMO_REQUESTED_EMAIL: &str = "sami.nouveau@france-services-demo.fr";
 /// The issuer of the demo's habilitation request (their link comes to `data/emails`).
@@ -253,24 +259,38 @@ pub fn seed_demo(
         )?;
         Ok((organisation, aidant))
     })?;
-    authenticator::create_staff(
-        conn,
-        rng,
-        cipher,
-        now,
-        authenticator::NewStaff {
-            email: DEMO_STAFF_EMAIL,
-            first_name: "Dominique",
-            last_name: "Équipe",
-            role: authenticator::StaffRole::Admin,
-        },
-        authenticator::StaffCard::Known {
-            serial: DEMO_STAFF_CARD_SERIAL,
-            seed_hex: DEMO_STAFF_CARD_SEED_HEX,
-        },
-        None,
-    )?
-    .map_err(|refusal| anyhow::anyhow!(refusal))?;
+    for (email, (first_name, last_name), role, serial, seed_hex) in [
+        (
+            DEMO_STAFF_EMAIL,
+            ("Dominique", "Équipe"),
+            authenticator::StaffRole::Admin,
+            DEMO_STAFF_CARD_SERIAL,
+            DEMO_STAFF_CARD_SEED_HEX,
+        ),
+        (
+            DEMO_TRAINER_EMAIL,
+            ("Florence", "Formatrice"),
+            authenticator::StaffRole::Trainer,
+            DEMO_TRAINER_CARD_SERIAL,
+            DEMO_TRAINER_CARD_SEED_HEX,
+        ),
+    ] {
+        authenticator::create_staff(
+            conn,
+            rng,
+            cipher,
+            now,
+            authenticator::NewStaff {
+                email,
+                first_name,
+                last_name,
+                role,
+            },
+            authenticator::StaffCard::Known { serial, seed_hex },
+            None,
+        )?
+        .map_err(|refusal| anyhow::anyhow!(refusal))?;
+    }
     for (identite, demarches, duration) in demo_usagers().map_err(mandate::MandateError::from)? {
         write_transaction(conn, |tx| {
             let usager = mandate::create_usager(
@@ -334,6 +354,7 @@ pub fn demo_code(serial: &str, now: Timestamp) -> Option<String> {
         DEMO_CARD_SERIAL => DEMO_CARD_SEED_HEX,
         DEMO_STOCK_CARD_SERIAL => DEMO_STOCK_CARD_SEED_HEX,
         DEMO_STAFF_CARD_SERIAL => DEMO_STAFF_CARD_SEED_HEX,
+        DEMO_TRAINER_CARD_SERIAL => DEMO_TRAINER_CARD_SEED_HEX,
         _ => return None,
     };
     Some(authenticator::card_code_at(

@@ -5,7 +5,7 @@
 //! at once when `auto_activation`, otherwise by the team — and welcomed by e-mail.
 
 use crate::{refuse_fields, FieldError, HabilitationError, Refusal};
-use authenticator::{SupportStaff, VerifiedReferent};
+use authenticator::{SupportStaff, TrainingStaff, VerifiedReferent};
 use chrono::{NaiveDate, NaiveTime};
 use diesel::prelude::*;
 use ring::rand::SecureRandom;
@@ -525,7 +525,7 @@ fn activate_if_ready(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
-    who: &SupportStaff<'_>,
+    who: &TrainingStaff<'_>,
     aidant_id: &AidantId,
 ) -> Result<bool, HabilitationError> {
     let attended: i64 = training_registrations::table
@@ -560,14 +560,15 @@ fn activate_if_ready(
     Ok(true)
 }
 
-/// The team records who attended a session that has begun (the others are absent); with
+/// The team or the training body records who attended a session that has begun (the others
+/// are absent); with
 /// `auto_activation`, those who also passed Pix are activated. Returns how many were.
 #[allow(clippy::too_many_arguments)]
 pub fn record_attendance(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: Timestamp,
-    who: &SupportStaff<'_>,
+    who: &TrainingStaff<'_>,
     session_id: &str,
     present: &[AidantId],
     auto_activation: bool,
@@ -641,7 +642,7 @@ pub fn import_pix(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: Timestamp,
-    who: &SupportStaff<'_>,
+    who: &TrainingStaff<'_>,
     text: &str,
     auto_activation: bool,
 ) -> Result<PixReport, HabilitationError> {

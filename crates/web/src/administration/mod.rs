@@ -351,8 +351,65 @@ fn not_allowed() -> HttpResponse {
 }
 
 /// A signed-in member of the national team, extracted from the staff cookie: a request
-/// without a live session is sent to the sign-in page before its handler runs.
+/// without a live session is sent to the sign-in page before its handler runs; a member of a
+/// training body, who sees the trainings only, is refused (sent to them from the home page).
 pub(crate) struct Member(pub(crate) StaffSession);
+
+/// A signed-in member of the national team or of a training body, for the training pages.
+pub(crate) struct TrainingMember(pub(crate) StaffSession);
+
+/// The answer to a training body's member outside the training pages.
+#[derive(Debug, thiserror::Error)]
+#[error("réservé aux formations")]
+struct TrainingsOnly {
+    home: bool,
+}
+
+impl actix_web::ResponseError for TrainingsOnly {
+    fn status_code(&self) -> StatusCode {
+        if self.home {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::FORBIDDEN
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.home {
+            return see_other(TRAININGS);
+        }
+        error_page(
+            StatusCode::FORBIDDEN,
+            "Page réservée à l'équipe nationale",
+            "Votre compte d'organisme de formation donne accès aux sessions de formation seulement : elles sont à l'adresse /administration/formations.",
+        )
+    }
+}
+
+/// Where a training body's member works.
+const TRAININGS: &str = "/administration/formations";
+
+/// The live staff session of the request, or why it has none.
+async fn member_session(req: &HttpRequest) -> Result<StaffSession, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(WebError::Blocking.into());
+    };
+    match staff_session(req, &state).await? {
+        Some(session) => Ok(session),
+        None => Err(NotSignedIn.into()),
+    }
+}
+
+impl actix_web::FromRequest for TrainingMember {
+    type Error = actix_web::Error;
+    type Future =
+        futures_util::future::LocalBoxFuture<'static, Result<TrainingMember, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { member_session(&req).await.map(TrainingMember) })
+    }
+}
 
 /// The answer to a request of the back office without a live staff session.
 #[derive(Debug, thiserror::Error)]
@@ -376,13 +433,12 @@ impl actix_web::FromRequest for Member {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-                return Err(WebError::Blocking.into());
-            };
-            match staff_session(&req, &state).await? {
-                Some(session) => Ok(Member(session)),
-                None => Err(NotSignedIn.into()),
+            let session = member_session(&req).await?;
+            if session.is_trainer() {
+                let home = matches!(req.path(), "/administration" | "/administration/");
+                return Err(TrainingsOnly { home }.into());
             }
+            Ok(Member(session))
         })
     }
 }

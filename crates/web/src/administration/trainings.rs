@@ -2,7 +2,7 @@
 //! registered aidants and their attendance, and the import of Pix results (all rows or none).
 //! Every member reads; support and administrators write (`SupportStaff`).
 
-use super::{not_allowed, Member};
+use super::{not_allowed, TrainingMember};
 use crate::csrf::CsrfToken;
 use crate::habilitation::{field_errors, input, refused_or, shown, summary, Input, Posted};
 use crate::interaction::see_other;
@@ -31,7 +31,8 @@ struct SessionRow {
 struct ListPage {
     csrf: String,
     rows: Vec<SessionRow>,
-    may_write: bool,
+    may_publish: bool,
+    may_record: bool,
     inputs: Vec<Input>,
     online: bool,
     errors: Vec<(String, String)>,
@@ -47,7 +48,7 @@ async fn list_page(
     errors: &[FieldError],
     report: Option<PixReport>,
 ) -> Result<HttpResponse, WebError> {
-    let may_write = session.support().is_some();
+    let (may_publish, may_record) = (session.support().is_some(), session.training().is_some());
     let lines = with_db(state, move |conn, _| {
         Ok(training::sessions(conn, &session, 200)?)
     })
@@ -66,7 +67,8 @@ async fn list_page(
                 seats: format!("{} / {}", l.registered, l.session.seats),
             })
             .collect(),
-        may_write,
+        may_publish,
+        may_record,
         inputs: vec![
             input(
                 "date",
@@ -131,7 +133,7 @@ async fn list_page(
 pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Member(session): Member,
+    TrainingMember(session): TrainingMember,
 ) -> Result<HttpResponse, WebError> {
     list_page(&req, &state, session, &Posted::parse(b""), &[], None).await
 }
@@ -140,7 +142,7 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Member(session): Member,
+    TrainingMember(session): TrainingMember,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let posted = Posted::parse(&body);
@@ -180,7 +182,7 @@ pub(crate) async fn create(
 pub(crate) async fn pix(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Member(session): Member,
+    TrainingMember(session): TrainingMember,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
     let posted = Posted::parse(&body);
@@ -190,7 +192,7 @@ pub(crate) async fn pix(
     let now = state.clock.now();
     let (for_session, text) = (session.clone(), posted.get("pix").to_owned());
     let report = with_db(&state, move |conn, state| {
-        let Some(who) = for_session.support() else {
+        let Some(who) = for_session.training() else {
             return Ok(None);
         };
         Ok(Some(training::import_pix(
@@ -254,7 +256,7 @@ async fn session_page(
     error: Option<String>,
     done: bool,
 ) -> Result<HttpResponse, WebError> {
-    let may_write = session.support().is_some();
+    let may_write = session.training().is_some();
     let found = with_db(state, move |conn, _| {
         let Some(line) = training::session(conn, &id)? else {
             return Ok(None);
@@ -309,7 +311,7 @@ async fn session_page(
 pub(crate) async fn session(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Member(session): Member,
+    TrainingMember(session): TrainingMember,
     path: web::Path<String>,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, WebError> {
@@ -321,7 +323,7 @@ pub(crate) async fn session(
 pub(crate) async fn attendance(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Member(session): Member,
+    TrainingMember(session): TrainingMember,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
@@ -338,7 +340,7 @@ pub(crate) async fn attendance(
         .collect();
     let (for_session, for_id) = (session.clone(), id.clone());
     let outcome = with_db(&state, move |conn, state| {
-        let Some(who) = for_session.support() else {
+        let Some(who) = for_session.training() else {
             return Ok(None);
         };
         Ok(Some(refused_or(training::record_attendance(
