@@ -4,7 +4,7 @@
 //! may.
 
 use crate::back_office_aidants::post;
-use crate::habilitation::time_passes;
+use crate::habilitation::{session_with, time_passes, to_train_again};
 use crate::staff::support_signed_in;
 use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_R};
 use chrono::Duration;
@@ -48,17 +48,10 @@ async fn a_referent_acts_for_usagers_once_trained(backend: Backend) {
     let base = service.issuer().to_owned();
     // As the habilitation leaves a new référent who will also be an aidant.
     store::write_transaction(&mut service.conn(), |tx| {
-        accounts::set_acts_for_usagers(tx, &f.referent_a, false)?;
-        diesel::insert_into(store::schema::trainees::table)
-            .values((
-                store::schema::trainees::aidant_id.eq(&f.referent_a),
-                store::schema::trainees::organisation_id.eq(&f.org_a),
-                store::schema::trainees::created_at.eq(service.clock_now()),
-            ))
-            .execute(tx.conn())?;
-        Ok::<_, accounts::AccountError>(())
+        accounts::set_acts_for_usagers(tx, &f.referent_a, false)
     })
     .unwrap();
+    to_train_again(&service, &f.referent_a);
 
     let rita_browser = rita(&service).await;
     let home = rita_browser.get(&format!("{base}/espace-aidant")).await;
@@ -78,33 +71,7 @@ async fn a_referent_acts_for_usagers_once_trained(backend: Backend) {
 
     // Her référent doors stay open, those that need a fresh code too: she registers herself.
     let team = support_signed_in(&service).await;
-    let later = paris::local(service.clock_now() + Duration::hours(1));
-    let created = post(
-        &service,
-        &team,
-        "/administration/formations",
-        &[
-            ("date", &later.format("%Y-%m-%d").to_string()),
-            ("time", &later.format("%H:%M").to_string()),
-            ("place", ""),
-            ("online", "1"),
-            ("organiser", "Pix Formation"),
-            ("seats", "5"),
-        ],
-    )
-    .await;
-    assert_eq!(created.status, 303, "{}", created.body);
-    let session_page = created.location.unwrap();
-    let session_id = session_page.rsplit('/').next().unwrap().to_owned();
-    let registered = rita_browser
-        .post_from(
-            &base,
-            "/espace-referent/formations",
-            "/espace-referent/formations",
-            &[("aidant", f.referent_a.as_str()), ("session", &session_id)],
-        )
-        .await;
-    assert_eq!(registered.status, 303, "{}", registered.body);
+    let session_page = session_with(&service, &team, &rita_browser, &f.referent_a).await;
 
     time_passes(&service, &team, 70).await;
     let present = post(

@@ -1163,18 +1163,30 @@ async fn aidants_to_train_are_registered_trained_and_activated(backend: Backend)
 
 on_both_backends!(aidants_to_train_are_registered_trained_and_activated);
 
-/// A training body's member sees the training pages only: records the attendance of a
-/// session that began and imports Pix results (journaled with their id), publishes nothing,
-/// and every other page of the back office refuses them.
-async fn a_training_body_records_attendance_and_pix_only(backend: Backend) {
-    let service = TestService::start(backend);
-    let f = service.fixtures.clone();
-    let base = service.issuer().to_owned();
-    let team = support_signed_in(&service).await;
+/// Lists `aidant` of organisation A to train (as a validated request lists its people).
+pub(crate) fn to_train_again(service: &TestService, aidant: &store::AidantId) {
+    diesel::insert_into(store::schema::trainees::table)
+        .values((
+            store::schema::trainees::aidant_id.eq(aidant),
+            store::schema::trainees::organisation_id.eq(&service.fixtures.org_a),
+            store::schema::trainees::created_at.eq(service.clock_now()),
+        ))
+        .execute(&mut service.conn())
+        .unwrap();
+}
+
+/// A session in an hour, online, published by `team`, on which Rita (signed in `rita`)
+/// registers `aidant`; returns the session's page.
+pub(crate) async fn session_with(
+    service: &TestService,
+    team: &Browser,
+    rita: &Browser,
+    aidant: &store::AidantId,
+) -> String {
     let later = paris::local(service.clock_now() + Duration::hours(1));
     let created = post(
-        &service,
-        &team,
+        service,
+        team,
         "/administration/formations",
         &[
             ("date", &later.format("%Y-%m-%d").to_string()),
@@ -1189,28 +1201,33 @@ async fn a_training_body_records_attendance_and_pix_only(backend: Backend) {
     assert_eq!(created.status, 303, "{}", created.body);
     let session_page = created.location.unwrap();
     let session_id = session_page.rsplit('/').next().unwrap().to_owned();
+    let registered = rita
+        .post_from(
+            service.issuer(),
+            "/espace-referent/formations",
+            "/espace-referent/formations",
+            &[("aidant", aidant.as_str()), ("session", &session_id)],
+        )
+        .await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+    session_page
+}
+
+/// A training body's member sees the training pages only: records the attendance of a
+/// session that began and imports Pix results (journaled with their id), publishes nothing,
+/// and every other page of the back office refuses them.
+async fn a_training_body_records_attendance_and_pix_only(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    let team = support_signed_in(&service).await;
     // Alex is to train again (as a validated request lists its people).
-    diesel::insert_into(store::schema::trainees::table)
-        .values((
-            store::schema::trainees::aidant_id.eq(&f.aidant_a),
-            store::schema::trainees::organisation_id.eq(&f.org_a),
-            store::schema::trainees::created_at.eq(service.clock_now()),
-        ))
-        .execute(&mut service.conn())
-        .unwrap();
+    to_train_again(&service, &f.aidant_a);
     let rita = Browser::new();
     service
         .sign_in(&rita, &f.email_referent_a, ac_tests::SEED_R)
         .await;
-    let registered = rita
-        .post_from(
-            &base,
-            "/espace-referent/formations",
-            "/espace-referent/formations",
-            &[("aidant", f.aidant_a.as_str()), ("session", &session_id)],
-        )
-        .await;
-    assert_eq!(registered.status, 303, "{}", registered.body);
+    let session_page = session_with(&service, &team, &rita, &f.aidant_a).await;
     time_passes(&service, &team, 70).await;
 
     let theo = trainer_signed_in(&service).await;
