@@ -560,6 +560,7 @@ async fn public_pages(chrome: &Chrome, base: &str) {
         ),
         ("/logout", "deconnexion-fc"),
         ("/administration/connexion", "administration-connexion"),
+        ("/mon-espace/", "mon-espace-accueil"),
     ] {
         chrome.open(&format!("{base}{path}"), step).await;
     }

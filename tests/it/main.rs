@@ -14,6 +14,7 @@ mod back_office_structures;
 mod back_office_usagers;
 mod cards;
 mod email;
+mod espace_usager;
 mod flow;
 mod franceconnect;
 mod habilitation;

@@ -54,6 +54,8 @@ pub struct Purged {
     pub emails: usize,
     /// Habilitation issuers' links and sessions that no longer work.
     pub issuer_links: usize,
+    /// Usagers' sign-ins and sessions of their own space that no longer work.
+    pub usager_sessions: usize,
 }
 
 /// What one round of upkeep did.
@@ -98,6 +100,7 @@ pub fn run_once(
         })?,
         emails: mail::purge(conn, now - retention.emails)?,
         issuer_links: habilitation::issuer::purge_expired(conn, now)?,
+        usager_sessions: espace_usager::purge_expired(conn, now)?,
     };
     if purged != Purged::default() {
         tracing::info!(
@@ -108,6 +111,7 @@ pub fn run_once(
             devices = purged.devices,
             emails = purged.emails,
             issuer_links = purged.issuer_links,
+            usager_sessions = purged.usager_sessions,
             "expired rows deleted"
         );
     }

@@ -138,11 +138,16 @@ pub enum Action {
     RequestAidant,
     /// The national team validated or refused a référent's request for an aidant.
     ReviewAidantRequest,
+    /// An usager signed in to their own space through FranceConnect.
+    ConnectUsager,
+    /// An usager confirmed that a record found on their identité pivot is theirs: their
+    /// FranceConnect identity is attached to it.
+    LinkUsagerFranceconnect,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 49] = [
+    pub const ALL: [Action; 51] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -192,6 +197,8 @@ impl Action {
         Action::ImportPixResults,
         Action::RequestAidant,
         Action::ReviewAidantRequest,
+        Action::ConnectUsager,
+        Action::LinkUsagerFranceconnect,
     ];
 
     /// The action of a stored name.
@@ -251,6 +258,8 @@ impl Action {
             Action::ImportPixResults => "import de résultats Pix",
             Action::RequestAidant => "demande d'ajout d'un aidant",
             Action::ReviewAidantRequest => "décision sur une demande d'ajout d'aidant",
+            Action::ConnectUsager => "connexion d'un usager à son espace",
+            Action::LinkUsagerFranceconnect => "identité FranceConnect rattachée par l'usager",
         }
     }
 
@@ -306,6 +315,8 @@ impl Action {
             Action::ImportPixResults => "import_pix_results",
             Action::RequestAidant => "request_aidant",
             Action::ReviewAidantRequest => "review_aidant_request",
+            Action::ConnectUsager => "connect_usager",
+            Action::LinkUsagerFranceconnect => "link_usager_franceconnect",
         }
     }
 }

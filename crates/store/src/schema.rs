@@ -574,3 +574,30 @@ diesel::table! {
         decided_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    usager_logins (state_hash) {
+        state_hash -> Text,
+        browser_hash -> Text,
+        nonce -> Text,
+        franceconnect_sub -> Nullable<Text>,
+        usager_id -> Nullable<Text>,
+        id_token -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    usager_sessions (token_hash) {
+        token_hash -> Text,
+        usager_id -> Text,
+        id_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(usager_sessions -> usagers (usager_id));
+diesel::allow_tables_to_appear_in_same_query!(usager_logins, usager_sessions, usagers);

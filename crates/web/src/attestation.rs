@@ -44,6 +44,7 @@ struct AttestationPage {
     consent_statement: String,
     issued: String,
     verify_url: String,
+    space_url: String,
     qr_svg: String,
     usager_id: UsagerId,
     intact: bool,
@@ -130,6 +131,11 @@ pub(crate) async fn show(
             }),
             qr_svg: qr_data_uri(&url)?,
             verify_url: url,
+            space_url: format!(
+                "{}{}",
+                state.provider.issuer().trim_end_matches('/'),
+                crate::espace_usager::HOME
+            ),
             id: attestation.id.clone(),
             fingerprint: attestation.fingerprint.clone(),
             organisation_name: content.organisation_name.clone(),

@@ -21,6 +21,11 @@ pub(crate) enum Jar {
     Staff,
     /// A habilitation issuer's session, sent to `/habilitation` only.
     Issuer,
+    /// An usager's session of their own space, sent to `/mon-espace` only.
+    Usager,
+    /// An usager's sign-in through FranceConnect, waiting for its answer (`/fc/callback`) and
+    /// their confirmation (`/mon-espace/confirmation`).
+    UsagerLogin,
 }
 
 impl Jar {
@@ -38,6 +43,10 @@ impl Jar {
             (Jar::Staff, false) => "ac_equipe",
             (Jar::Issuer, true) => "__Secure-ac_demandeur",
             (Jar::Issuer, false) => "ac_demandeur",
+            (Jar::Usager, true) => "__Secure-ac_usager",
+            (Jar::Usager, false) => "ac_usager",
+            (Jar::UsagerLogin, true) => "__Host-ac_usager_connexion",
+            (Jar::UsagerLogin, false) => "ac_usager_connexion",
         }
     }
 
@@ -45,7 +54,10 @@ impl Jar {
         match self {
             // Followed from FranceConnect's redirect to the interaction: a top-level navigation.
             // Followed from the links of the issuer's e-mails.
-            Jar::Session | Jar::Device | Jar::Issuer => SameSite::Lax,
+            // Set on FranceConnect's redirect back, then followed to the usager's space.
+            Jar::Session | Jar::Device | Jar::Issuer | Jar::Usager | Jar::UsagerLogin => {
+                SameSite::Lax
+            }
             Jar::Csrf | Jar::Staff => SameSite::Strict,
         }
     }
@@ -54,7 +66,8 @@ impl Jar {
         match self {
             Jar::Staff => "/administration",
             Jar::Issuer => "/habilitation",
-            Jar::Session | Jar::Csrf | Jar::Device => "/",
+            Jar::Usager => "/mon-espace",
+            Jar::Session | Jar::Csrf | Jar::Device | Jar::UsagerLogin => "/",
         }
     }
 

@@ -12,6 +12,7 @@ mod attestation;
 mod cookies;
 mod csrf;
 mod espace;
+mod espace_usager;
 mod export;
 mod habilitation;
 mod interaction;
@@ -135,6 +136,9 @@ pub enum WebError {
     /// The habilitation journey.
     #[error(transparent)]
     Habilitation(#[from] ::habilitation::HabilitationError),
+    /// The usager's own space.
+    #[error(transparent)]
+    EspaceUsager(#[from] ::espace_usager::EspaceError),
     /// A blocking task failed.
     #[error("tâche interrompue")]
     Blocking,
@@ -645,6 +649,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/mandats/nouveau/{id}", web::get().to(wizard::recap))
         .route("/mandats/nouveau/{id}", web::post().to(wizard::confirm))
         .route("/fc/callback", web::get().to(wizard::callback))
+        .route("/mon-espace", web::get().to(espace_usager::home))
+        .route("/mon-espace/", web::get().to(espace_usager::home))
+        .route(
+            "/mon-espace/connexion",
+            web::post().to(espace_usager::begin),
+        )
+        .route(
+            "/mon-espace/confirmation",
+            web::get().to(espace_usager::confirmation),
+        )
+        .route(
+            "/mon-espace/confirmation",
+            web::post().to(espace_usager::confirm),
+        )
+        .route(
+            "/mon-espace/deconnexion",
+            web::post().to(espace_usager::logout),
+        )
         .route("/fc/deconnexion", web::get().to(wizard::after_logout))
         .route("/attestations/verifier", web::get().to(attestation::verify))
         .route("/attestations/{id}", web::get().to(attestation::show))

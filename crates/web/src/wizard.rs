@@ -359,6 +359,33 @@ pub(crate) async fn callback(
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, WebError> {
     let query = query.into_inner();
+    // A sign-in to the usager's own space, rather than a mandate's creation.
+    let browser = crate::cookies::Jar::UsagerLogin.read(&req, &state);
+    let (now, flow_state, for_browser) = (state.clock.now(), query.state.clone(), browser.clone());
+    let login = with_db(&state, move |conn, _| {
+        Ok(espace_usager::login_of(
+            conn,
+            now,
+            &flow_state,
+            for_browser.as_deref(),
+        )?)
+    })
+    .await?;
+    match (login, browser) {
+        (Some(espace_usager::Login::Waiting(nonce)), Some(browser)) => {
+            return crate::espace_usager::fc_answer(
+                state,
+                query.code,
+                query.state,
+                query.error,
+                browser,
+                nonce,
+            )
+            .await;
+        }
+        (Some(_), _) => return Ok(crate::espace_usager::login_over()),
+        (None, _) => {}
+    }
     let flow_state = query.state.clone();
     let found = guarded(&req, &state, move |conn, _, now, signed| {
         Ok(Guarded::Done(mandate::draft_by_state(
@@ -457,6 +484,12 @@ pub(crate) struct LogoutQuery {
 /// GET /fc/deconnexion: back from the FranceConnect logout, on to the recap.
 pub(crate) async fn after_logout(query: web::Query<LogoutQuery>) -> HttpResponse {
     let id = &query.state;
+    if id == crate::espace_usager::LOGOUT_STATE {
+        return see_other(&format!("{}?revoir=1", crate::espace_usager::HOME));
+    }
+    if id == crate::espace_usager::UNKNOWN_STATE {
+        return see_other(&format!("{}?inconnu=1", crate::espace_usager::HOME));
+    }
     if !id.is_empty()
         && id
             .chars()

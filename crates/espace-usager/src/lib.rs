@@ -1,0 +1,436 @@
+//! The usager's own space (`/mon-espace/`): an usager identifies through FranceConnect
+//! (Aidants Connect as a service provider), is matched to their record on FranceConnect's
+//! `sub`, or — for a record made before FranceConnect — on the identité pivot, which they
+//! confirm; their session is their own (token hashed at rest, 15 minutes idle, one hour at
+//! most, never an aidant's), the proof [`UsagerSession`], and shows what structures hold for
+//! them. Owns the tables `usager_logins` and `usager_sessions`. Every sign-in and every
+//! attachment of an identity is journaled on the national chain, naming the usager.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::Duration;
+use diesel::prelude::*;
+use identity::IdentitePivot;
+use mandate::{MandateDetail, Usager};
+use ring::rand::SecureRandom;
+use store::schema::{mandates, usager_logins, usager_sessions, usagers};
+use store::{hash_secret, write_transaction, DbConnection, OrganisationId, PooledDb, StoreError};
+use store::{Timestamp, UsagerId};
+
+/// How long a sign-in may wait for FranceConnect's answer and the usager's confirmation.
+const LOGIN_MINUTES: i64 = 10;
+/// A session ends after this long without a page.
+const IDLE_MINUTES: i64 = 15;
+/// And after this long at most.
+const SESSION_MINUTES: i64 = 60;
+
+/// Errors of the usager's space.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EspaceError {
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mandates.
+    #[error(transparent)]
+    Mandate(#[from] mandate::MandateError),
+    /// The accounts.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
+    /// The journal.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+}
+
+impl From<diesel::result::Error> for EspaceError {
+    fn from(e: diesel::result::Error) -> Self {
+        EspaceError::Store(StoreError::Query(e))
+    }
+}
+
+/// A secret a browser holds (a sign-in's, or a session's); only its hash is stored.
+pub struct BrowserToken(String);
+
+impl BrowserToken {
+    /// The token, to put in a cookie.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn new(rng: &dyn SecureRandom) -> Result<BrowserToken, EspaceError> {
+        let mut bytes = [0u8; 32];
+        rng.fill(&mut bytes).map_err(|_| StoreError::Random)?;
+        Ok(BrowserToken(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+}
+
+impl std::fmt::Debug for BrowserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrowserToken(..)")
+    }
+}
+
+/// A sign-in begins: FranceConnect's `state` and `nonce` are kept (the state hashed) for the
+/// browser that holds the returned token, ten minutes.
+pub fn begin_login(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    state: &str,
+    nonce: &str,
+) -> Result<BrowserToken, EspaceError> {
+    let browser = BrowserToken::new(rng)?;
+    diesel::insert_into(usager_logins::table)
+        .values((
+            usager_logins::state_hash.eq(hash_secret(state)),
+            usager_logins::browser_hash.eq(hash_secret(browser.expose())),
+            usager_logins::nonce.eq(nonce),
+            usager_logins::created_at.eq(now),
+            usager_logins::expires_at.eq(now + Duration::minutes(LOGIN_MINUTES)),
+        ))
+        .execute(&mut **conn)?;
+    Ok(browser)
+}
+
+/// A sign-in to the space that FranceConnect answers (its `state`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// Waiting for this answer in this browser: its nonce.
+    Waiting(String),
+    /// Expired, already answered, or begun in another browser.
+    Over,
+}
+
+/// The sign-in to the space FranceConnect answers with `state`, if `state` is one's (not a
+/// mandate's creation); `browser` is the browser's sign-in cookie, if it has one.
+pub fn login_of(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    state: &str,
+    browser: Option<&str>,
+) -> Result<Option<Login>, EspaceError> {
+    let found: Option<(String, String, Timestamp, Option<String>)> = usager_logins::table
+        .find(hash_secret(state))
+        .select((
+            usager_logins::browser_hash,
+            usager_logins::nonce,
+            usager_logins::expires_at,
+            usager_logins::franceconnect_sub,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(browser_hash, nonce, expires_at, sub)| {
+        let same_browser = browser.is_some_and(|b| hash_secret(b) == browser_hash);
+        if same_browser && expires_at > now && sub.is_none() {
+            Login::Waiting(nonce)
+        } else {
+            Login::Over
+        }
+    }))
+}
+
+/// What an identification leads to.
+#[derive(Debug)]
+pub enum Identified {
+    /// The usager's record was found on FranceConnect's `sub`: their session is open.
+    Session(BrowserToken),
+    /// A record made before FranceConnect has their identité pivot: they are asked to
+    /// confirm it is theirs (`confirm_login`), within the sign-in's ten minutes.
+    Confirm(Box<Usager>),
+    /// No structure holds a record of them.
+    Nobody,
+}
+
+/// FranceConnect identified the usager of the sign-in `state` (in `browser`): the sign-in is
+/// used up, and the usager matched to their record. `id_token` is kept for FranceConnect's
+/// logout.
+#[allow(clippy::too_many_arguments)]
+pub fn identified(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    state: &str,
+    browser: &str,
+    franceconnect_sub: &str,
+    pivot: &IdentitePivot,
+    id_token: &str,
+) -> Result<Option<Identified>, EspaceError> {
+    write_transaction(conn, |tx| {
+        let claimed = diesel::update(
+            usager_logins::table
+                .find(hash_secret(state))
+                .filter(usager_logins::browser_hash.eq(hash_secret(browser)))
+                .filter(usager_logins::expires_at.gt(now))
+                .filter(usager_logins::franceconnect_sub.is_null()),
+        )
+        .set(usager_logins::franceconnect_sub.eq(Some(franceconnect_sub)))
+        .execute(tx.conn())?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        let known = usagers::table
+            .filter(usagers::franceconnect_sub.eq(franceconnect_sub))
+            .filter(usagers::erased_at.is_null())
+            .select(Usager::as_select())
+            .first(tx.conn())
+            .optional()?;
+        if let Some(usager) = known {
+            diesel::delete(usager_logins::table.find(hash_secret(state))).execute(tx.conn())?;
+            return Ok(Some(Identified::Session(open_session(
+                tx, rng, now, &usager, id_token,
+            )?)));
+        }
+        let Some(candidate) = same_pivot(tx.conn(), pivot)? else {
+            diesel::delete(usager_logins::table.find(hash_secret(state))).execute(tx.conn())?;
+            return Ok(Some(Identified::Nobody));
+        };
+        diesel::update(usager_logins::table.find(hash_secret(state)))
+            .set((
+                usager_logins::usager_id.eq(Some(&candidate.id)),
+                usager_logins::id_token.eq(Some(id_token)),
+            ))
+            .execute(tx.conn())?;
+        Ok(Some(Identified::Confirm(Box::new(candidate))))
+    })
+}
+
+/// The record without a FranceConnect identity that has exactly this identité pivot, if one
+/// does (none when several do: a person is never shown another's record).
+fn same_pivot(
+    conn: &mut DbConnection,
+    pivot: &IdentitePivot,
+) -> Result<Option<Usager>, EspaceError> {
+    let found: Vec<Usager> = usagers::table
+        .filter(usagers::franceconnect_sub.is_null())
+        .filter(usagers::erased_at.is_null())
+        .filter(usagers::given_name.eq(&pivot.given_name))
+        .filter(usagers::family_name.eq(&pivot.family_name))
+        .filter(usagers::birthdate.eq(pivot.birthdate.to_string()))
+        .filter(usagers::gender.eq(pivot.gender.as_str()))
+        .filter(usagers::birthplace.eq(&pivot.birthplace))
+        .filter(usagers::birthcountry.eq(&pivot.birthcountry))
+        .limit(2)
+        .select(Usager::as_select())
+        .load(conn)?;
+    Ok(match <[Usager; 1]>::try_from(found) {
+        Ok([usager]) => Some(usager),
+        Err(_) => None,
+    })
+}
+
+/// The record awaiting the confirmation of the browser's sign-in, if any.
+pub fn awaiting_confirmation(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    browser: &str,
+) -> Result<Option<Usager>, EspaceError> {
+    let usager_id: Option<Option<UsagerId>> = usager_logins::table
+        .filter(usager_logins::browser_hash.eq(hash_secret(browser)))
+        .filter(usager_logins::expires_at.gt(now))
+        .filter(usager_logins::usager_id.is_not_null())
+        .select(usager_logins::usager_id)
+        .first(conn)
+        .optional()?;
+    match usager_id.flatten() {
+        Some(id) => Ok(mandate::usager(conn, &id)?),
+        None => Ok(None),
+    }
+}
+
+/// The usager confirms the record found on their identité pivot is theirs: their
+/// FranceConnect identity is attached to it (`link_usager_franceconnect`) and their session
+/// opens. `None` when nothing awaits (expired, used, another browser).
+pub fn confirm_login(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    browser: &str,
+) -> Result<Option<BrowserToken>, EspaceError> {
+    write_transaction(conn, |tx| {
+        let waiting: Option<AwaitingLogin> = usager_logins::table
+            .filter(usager_logins::browser_hash.eq(hash_secret(browser)))
+            .filter(usager_logins::expires_at.gt(now))
+            .filter(usager_logins::usager_id.is_not_null())
+            .select((
+                usager_logins::state_hash,
+                usager_logins::franceconnect_sub,
+                usager_logins::usager_id,
+                usager_logins::id_token,
+            ))
+            .first(tx.conn())
+            .optional()?;
+        let Some((state_hash, Some(sub), Some(usager_id), Some(id_token))) = waiting else {
+            return Ok(None);
+        };
+        diesel::delete(usager_logins::table.find(&state_hash)).execute(tx.conn())?;
+        // Attached only if still without an identity (another sign-in may have attached it).
+        let attached = diesel::update(
+            usagers::table
+                .find(&usager_id)
+                .filter(usagers::franceconnect_sub.is_null()),
+        )
+        .set(usagers::franceconnect_sub.eq(Some(&sub)))
+        .execute(tx.conn())?;
+        if attached == 0 {
+            return Ok(None);
+        }
+        journal::append(
+            tx,
+            rng,
+            now,
+            journal::NewEntry {
+                chain: journal::NATIONAL_CHAIN,
+                action: journal::Action::LinkUsagerFranceconnect,
+                aidant_id: None,
+                usager_id: Some(&usager_id),
+                organisation_id: None,
+                subject: usager_id.as_str(),
+                details: serde_json::json!({}),
+            },
+        )?;
+        let Some(usager) = mandate::usager(tx.conn(), &usager_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(open_session(tx, rng, now, &usager, &id_token)?))
+    })
+}
+
+/// A sign-in awaiting its usager's confirmation: its state's hash, FranceConnect's `sub`, the
+/// record found, FranceConnect's ID token.
+type AwaitingLogin = (String, Option<String>, Option<UsagerId>, Option<String>);
+
+/// Opens the usager's session (`connect_usager`).
+fn open_session(
+    tx: &mut store::WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    usager: &Usager,
+    id_token: &str,
+) -> Result<BrowserToken, EspaceError> {
+    let token = BrowserToken::new(rng)?;
+    diesel::insert_into(usager_sessions::table)
+        .values((
+            usager_sessions::token_hash.eq(hash_secret(token.expose())),
+            usager_sessions::usager_id.eq(&usager.id),
+            usager_sessions::id_token.eq(id_token),
+            usager_sessions::created_at.eq(now),
+            usager_sessions::last_seen_at.eq(now),
+            usager_sessions::expires_at.eq(now + Duration::minutes(SESSION_MINUTES)),
+        ))
+        .execute(tx.conn())?;
+    journal::append(
+        tx,
+        rng,
+        now,
+        journal::NewEntry {
+            chain: journal::NATIONAL_CHAIN,
+            action: journal::Action::ConnectUsager,
+            aidant_id: None,
+            usager_id: Some(&usager.id),
+            organisation_id: None,
+            subject: usager.id.as_str(),
+            details: serde_json::json!({}),
+        },
+    )?;
+    Ok(token)
+}
+
+/// Proof that the browser holds a live session of the usager's own space. Only
+/// [`session_by_token`] builds one.
+#[derive(Debug, Clone)]
+pub struct UsagerSession {
+    usager: Usager,
+}
+
+impl UsagerSession {
+    /// The usager.
+    pub fn usager(&self) -> &Usager {
+        &self.usager
+    }
+}
+
+/// The live session of `token` (its last page moved to `now`), if any.
+pub fn session_by_token(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    token: &str,
+) -> Result<Option<UsagerSession>, EspaceError> {
+    let hash = hash_secret(token);
+    let found = usager_sessions::table
+        .inner_join(usagers::table)
+        .filter(usager_sessions::token_hash.eq(&hash))
+        .filter(usager_sessions::expires_at.gt(now))
+        .filter(usager_sessions::last_seen_at.gt(now - Duration::minutes(IDLE_MINUTES)))
+        .filter(usagers::erased_at.is_null())
+        .select(Usager::as_select())
+        .first(conn)
+        .optional()?;
+    if found.is_some() {
+        diesel::update(usager_sessions::table.find(&hash))
+            .set(usager_sessions::last_seen_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(found.map(|usager| UsagerSession { usager }))
+}
+
+/// Ends the session of `token`; returns FranceConnect's ID token for its logout, when the
+/// session existed.
+pub fn end_session(conn: &mut DbConnection, token: &str) -> Result<Option<String>, EspaceError> {
+    Ok(
+        diesel::delete(usager_sessions::table.find(hash_secret(token)))
+            .returning(usager_sessions::id_token)
+            .get_result(conn)
+            .optional()?,
+    )
+}
+
+/// Deletes the sign-ins and sessions that no longer work (the upkeep); returns how many.
+pub fn purge_expired(conn: &mut DbConnection, now: Timestamp) -> Result<usize, EspaceError> {
+    let logins = diesel::delete(usager_logins::table.filter(usager_logins::expires_at.le(now)))
+        .execute(conn)?;
+    let sessions = diesel::delete(
+        usager_sessions::table.filter(
+            usager_sessions::expires_at
+                .le(now)
+                .or(usager_sessions::last_seen_at.le(now - Duration::minutes(IDLE_MINUTES))),
+        ),
+    )
+    .execute(conn)?;
+    Ok(logins + sessions)
+}
+
+/// What one structure holds for the usager.
+#[derive(Debug, Clone)]
+pub struct HeldBy {
+    /// The structure's name.
+    pub organisation: String,
+    /// Its mandates for them, newest first.
+    pub mandates: Vec<MandateDetail>,
+}
+
+/// Each structure that holds or held a mandate for the session's usager, with those mandates.
+pub fn mandates(
+    conn: &mut DbConnection,
+    session: &UsagerSession,
+    now: Timestamp,
+) -> Result<Vec<HeldBy>, EspaceError> {
+    let organisations: Vec<OrganisationId> = mandates::table
+        .filter(mandates::usager_id.eq(&session.usager.id))
+        .select(mandates::organisation_id)
+        .distinct()
+        .load(conn)?;
+    let names = accounts::organisations_by_ids(conn, &organisations)?;
+    let mut held = Vec::with_capacity(organisations.len());
+    for organisation_id in &organisations {
+        held.push(HeldBy {
+            organisation: names
+                .iter()
+                .find(|o| o.id == *organisation_id)
+                .map(|o| o.name.clone())
+                .unwrap_or_default(),
+            mandates: mandate::mandates_of_usager(conn, organisation_id, &session.usager.id, now)?,
+        });
+    }
+    held.sort_by(|a, b| a.organisation.cmp(&b.organisation));
+    Ok(held)
+}

@@ -1,0 +1,411 @@
+//! The usager's own space, `/mon-espace/`: a welcome page with FranceConnect's button, the
+//! sign-in sent to FranceConnect and its answer (`/fc/callback`, shared with mandate creation:
+//! a sign-in of this browser's is told apart by its cookie), the confirmation of a record found
+//! on the identité pivot, the usager's mandates, and the sign-out through FranceConnect's. Its
+//! session cookie is sent to `/mon-espace` only, never with an aidant's pages.
+
+use crate::cookies::Jar;
+use crate::csrf::{self, CsrfToken};
+use crate::interaction::see_other;
+use crate::pages::{csrf_refused, error_page, render};
+use crate::{with_db, AppState, WebError};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use espace_usager::{Identified, UsagerSession};
+use mandate::MandateState;
+use serde::Deserialize;
+
+/// Where the space starts.
+pub(crate) const HOME: &str = "/mon-espace/";
+/// The `state` of FranceConnect's logout from the space (`/fc/deconnexion`).
+pub(crate) const LOGOUT_STATE: &str = "mon-espace";
+/// The same, when FranceConnect identified someone no structure knows.
+pub(crate) const UNKNOWN_STATE: &str = "mon-espace-inconnu";
+
+/// How long the sign-in cookie lives: the sign-in's ten minutes.
+const LOGIN_COOKIE_MINUTES: i64 = 10;
+
+#[derive(Template)]
+#[template(path = "usager_welcome.html")]
+struct WelcomePage {
+    csrf: String,
+    unknown: bool,
+    goodbye: bool,
+}
+
+/// A démarche of a mandate, as the usager reads it.
+struct DemarcheLine {
+    title: &'static str,
+    active: bool,
+}
+
+/// A mandate, as the usager reads it.
+struct MandateLine {
+    state: &'static str,
+    in_force: bool,
+    until: String,
+    demarches: Vec<DemarcheLine>,
+}
+
+/// A structure and its mandates.
+struct StructureLine {
+    name: String,
+    mandates: Vec<MandateLine>,
+}
+
+#[derive(Template)]
+#[template(path = "usager_home.html")]
+struct HomePage {
+    csrf: String,
+    name: String,
+    structures: Vec<StructureLine>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HomeQuery {
+    #[serde(default)]
+    inconnu: String,
+    #[serde(default)]
+    revoir: String,
+}
+
+/// The usager's session of this request, if any.
+async fn session(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<Option<UsagerSession>, WebError> {
+    let Some(token) = Jar::Usager.read(req, state) else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    with_db(state, move |conn, _| {
+        Ok(espace_usager::session_by_token(conn, now, &token)?)
+    })
+    .await
+}
+
+/// The state of a mandate, in the usager's words.
+fn state_words(state: MandateState) -> (&'static str, bool) {
+    match state {
+        MandateState::Active => ("En cours", true),
+        MandateState::AwaitingConsent => ("En attente de votre accord", false),
+        MandateState::Expired => ("Terminé", false),
+        MandateState::Revoked => ("Annulé", false),
+    }
+}
+
+/// GET /mon-espace/: the usager's mandates, or the way in through FranceConnect.
+pub(crate) async fn home(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<HomeQuery>,
+) -> Result<HttpResponse, WebError> {
+    let csrf = CsrfToken::for_request(&req, &state)?;
+    let Some(session) = session(&req, &state).await? else {
+        let page = WelcomePage {
+            csrf: csrf.value.clone(),
+            unknown: query.inconnu == "1",
+            goodbye: query.revoir == "1",
+        };
+        return render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies);
+    };
+    let now = state.clock.now();
+    let name = format!(
+        "{} {}",
+        session.usager().given_name,
+        session.usager().family_name
+    );
+    let held = with_db(&state, move |conn, _| {
+        Ok(espace_usager::mandates(conn, &session, now)?)
+    })
+    .await?;
+    let page = HomePage {
+        csrf: csrf.value.clone(),
+        name,
+        structures: held
+            .into_iter()
+            .map(|h| StructureLine {
+                name: h.organisation,
+                mandates: h
+                    .mandates
+                    .iter()
+                    .map(|m| {
+                        let (state, in_force) = state_words(m.state);
+                        MandateLine {
+                            state,
+                            in_force,
+                            until: crate::espace::date(m.mandate.expires_at),
+                            demarches: m
+                                .autorisations
+                                .iter()
+                                .map(|(_, d, usable)| DemarcheLine {
+                                    title: d.title(),
+                                    active: *usable,
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// The page of FranceConnect being unreachable, from the space.
+fn unavailable() -> HttpResponse {
+    error_page(
+        StatusCode::BAD_GATEWAY,
+        "FranceConnect ne répond pas",
+        "Réessayez dans quelques minutes. Rien n'a changé.",
+    )
+}
+
+/// POST /mon-espace/connexion: the browser is sent to FranceConnect.
+pub(crate) async fn begin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let request = match state.franceconnect.authorization_request(&state.rng).await {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::warn!(error = %e, "FranceConnect unavailable for the usager's space");
+            return Ok(unavailable());
+        }
+    };
+    let now = state.clock.now();
+    let (fc_state, nonce) = (request.state.clone(), request.nonce.clone());
+    let browser = with_db(&state, move |conn, state| {
+        Ok(espace_usager::begin_login(
+            conn, &state.rng, now, &fc_state, &nonce,
+        )?)
+    })
+    .await?;
+    let mut response = see_other(request.url.as_str());
+    response
+        .add_cookie(&Jar::UsagerLogin.build(
+            state.secure_cookies,
+            browser.expose().to_owned(),
+            Some(chrono::Duration::minutes(LOGIN_COOKIE_MINUTES)),
+        ))
+        .map_err(|_| WebError::Blocking)?;
+    Ok(response)
+}
+
+/// Why the usager's identification did not go through, and the way back.
+fn identification_failed(status: StatusCode, message: &str) -> HttpResponse {
+    error_page(
+        status,
+        "Vous n'êtes pas connecté",
+        &format!("{message} Rien n'a changé. Pour réessayer, revenez sur la page « Mon espace »."),
+    )
+}
+
+/// The answer to a sign-in to the space that no longer waits (expired, answered, or begun in
+/// another browser).
+pub(crate) fn login_over() -> HttpResponse {
+    identification_failed(
+        StatusCode::BAD_REQUEST,
+        "Cette connexion a expiré ou a déjà servi.",
+    )
+}
+
+/// FranceConnect's answer to a sign-in of this browser (`browser`, its cookie) waiting with
+/// `nonce`: FranceConnect's refusal, or the identity checked and matched.
+pub(crate) async fn fc_answer(
+    state: web::Data<AppState>,
+    code: String,
+    fc_state: String,
+    error: Option<String>,
+    browser: String,
+    nonce: String,
+) -> Result<HttpResponse, WebError> {
+    if let Some(error) = error {
+        tracing::info!(error = %error, "FranceConnect refused the usager's sign-in");
+        let message = if error == "access_denied" {
+            "Vous avez annulé la connexion avec FranceConnect."
+        } else {
+            "FranceConnect a refusé la connexion."
+        };
+        return Ok(identification_failed(StatusCode::BAD_REQUEST, message));
+    }
+    let now = state.clock.now();
+    let identification = match state
+        .franceconnect
+        .identify(&code, &nonce, now.into())
+        .await
+    {
+        Ok(identification) => identification,
+        Err(e) => {
+            tracing::warn!(error = %e, "FranceConnect identification of an usager refused");
+            return Ok(identification_failed(
+                StatusCode::BAD_GATEWAY,
+                "La réponse de FranceConnect n'a pas pu être vérifiée.",
+            ));
+        }
+    };
+    let id_token = identification.id_token.clone();
+    let outcome = with_db(&state, move |conn, state| {
+        Ok(espace_usager::identified(
+            conn,
+            &state.rng,
+            now,
+            &fc_state,
+            &browser,
+            &identification.sub,
+            &identification.pivot,
+            &identification.id_token,
+        )?)
+    })
+    .await?;
+    match outcome {
+        None => Ok(login_over()),
+        Some(Identified::Session(token)) => into_space(&state, &token),
+        Some(Identified::Confirm(_)) => Ok(see_other("/mon-espace/confirmation")),
+        Some(Identified::Nobody) => {
+            // Signed out of FranceConnect too: nothing of theirs is here.
+            let target = match state
+                .franceconnect
+                .logout_url(&id_token, UNKNOWN_STATE)
+                .await
+            {
+                Ok(Some(url)) => url,
+                _ => format!("{HOME}?inconnu=1"),
+            };
+            let mut response = see_other(&target);
+            response
+                .add_cookie(&Jar::UsagerLogin.removal(&state))
+                .map_err(|_| WebError::Blocking)?;
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "usager_confirm.html")]
+struct ConfirmPage {
+    csrf: String,
+    name: String,
+    birthdate: String,
+}
+
+/// The page of a confirmation that no longer waits.
+fn nothing_to_confirm() -> HttpResponse {
+    identification_failed(
+        StatusCode::GONE,
+        "Cette connexion a expiré ou a déjà servi.",
+    )
+}
+
+/// GET /mon-espace/confirmation: « Est-ce bien vous ? ».
+pub(crate) async fn confirmation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let Some(browser) = Jar::UsagerLogin.read(&req, &state) else {
+        return Ok(nothing_to_confirm());
+    };
+    let now = state.clock.now();
+    let found = with_db(&state, move |conn, _| {
+        Ok(espace_usager::awaiting_confirmation(conn, now, &browser)?)
+    })
+    .await?;
+    let Some(usager) = found else {
+        return Ok(nothing_to_confirm());
+    };
+    let csrf = CsrfToken::for_request(&req, &state)?;
+    let birthdate = crate::espace::birthdate(&usager.birthdate);
+    let page = ConfirmPage {
+        csrf: csrf.value.clone(),
+        name: format!("{} {}", usager.given_name, usager.family_name),
+        birthdate,
+    };
+    render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
+}
+
+/// POST /mon-espace/confirmation: « Oui, c'est moi » — the session opens.
+pub(crate) async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let Some(browser) = Jar::UsagerLogin.read(&req, &state) else {
+        return Ok(nothing_to_confirm());
+    };
+    let now = state.clock.now();
+    let opened = with_db(&state, move |conn, state| {
+        Ok(espace_usager::confirm_login(
+            conn, &state.rng, now, &browser,
+        )?)
+    })
+    .await?;
+    match opened {
+        Some(token) => into_space(&state, &token),
+        None => Ok(nothing_to_confirm()),
+    }
+}
+
+/// Into the space with the session of `token`; the sign-in's cookie is done with.
+fn into_space(
+    state: &AppState,
+    token: &espace_usager::BrowserToken,
+) -> Result<HttpResponse, WebError> {
+    let mut response = see_other(HOME);
+    response
+        .add_cookie(&Jar::Usager.build(state.secure_cookies, token.expose().to_owned(), None))
+        .map_err(|_| WebError::Blocking)?;
+    response
+        .add_cookie(&Jar::UsagerLogin.removal(state))
+        .map_err(|_| WebError::Blocking)?;
+    Ok(response)
+}
+
+/// POST /mon-espace/deconnexion: the session ends, then FranceConnect's.
+pub(crate) async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id_token = match Jar::Usager.read(&req, &state) {
+        Some(token) => {
+            with_db(&state, move |conn, _| {
+                Ok(espace_usager::end_session(conn, &token)?)
+            })
+            .await?
+        }
+        None => None,
+    };
+    let target = match id_token {
+        Some(id_token) => match state
+            .franceconnect
+            .logout_url(&id_token, LOGOUT_STATE)
+            .await
+        {
+            Ok(Some(url)) => url,
+            _ => format!("{HOME}?revoir=1"),
+        },
+        None => format!("{HOME}?revoir=1"),
+    };
+    let mut response = see_other(&target);
+    response
+        .add_cookie(&Jar::Usager.removal(&state))
+        .map_err(|_| WebError::Blocking)?;
+    Ok(response)
+}

@@ -1,0 +1,2 @@
+DROP TABLE usager_sessions;
+DROP TABLE usager_logins;

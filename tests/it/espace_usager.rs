@@ -1,0 +1,253 @@
+//! The usager's own space over HTTP, through the FranceConnect simulator, on both backends: an
+//! usager whose mandate was made through FranceConnect enters on their `sub`; one whose record
+//! was made before confirms the record found on their identité pivot; a person no structure
+//! knows is told so and signed out of FranceConnect; nobody sees another's mandates; the
+//! space's session opens no aidant page and an aidant's opens no space; a refused or late
+//! FranceConnect answer changes nothing; the sign-out ends FranceConnect's too.
+
+use crate::back_office_aidants::entries;
+use ac_tests::{
+    csrf_token, on_both_backends, query_of, Backend, Browser, Page, TestService, SEED_A,
+};
+use chrono::Duration;
+use diesel::prelude::*;
+use store::schema::{usager_sessions, usagers};
+
+const HOME: &str = "/mon-espace/";
+const FATOU: usize = 1;
+const MARIE: usize = 2;
+const LUCIEN: usize = 3;
+
+/// The identité pivot of the simulator's person `index`.
+fn pivot_of(index: usize) -> identity::IdentitePivot {
+    let person = &fc_sim::idp::IDENTITIES[index];
+    identity::IdentitePivot {
+        given_name: person.given_name.into(),
+        family_name: person.family_name.into(),
+        preferred_username: person.preferred_username.into(),
+        birthdate: identity::IdentitePivot::parse_birthdate(person.birthdate).unwrap(),
+        gender: if person.gender == "male" {
+            identity::Gender::Male
+        } else {
+            identity::Gender::Female
+        },
+        birthplace: person.birthplace.into(),
+        birthcountry: person.birthcountry.into(),
+        email: person.email.into(),
+    }
+}
+
+/// From the space's welcome page to FranceConnect: the authorization URL.
+async fn to_franceconnect(service: &TestService, browser: &Browser) -> String {
+    let base = service.issuer();
+    let welcome = browser.get(&format!("{base}{HOME}")).await;
+    assert_eq!(welcome.status, 200);
+    assert!(welcome.shows("mon-espace-accueil"), "{}", welcome.body);
+    let sent = browser
+        .post(
+            &format!("{base}/mon-espace/connexion"),
+            &[("csrf_token", &csrf_token(&welcome.body))],
+        )
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    sent.location.unwrap()
+}
+
+/// Person `index` identifies at the simulator; the service's answer to FranceConnect's
+/// redirect back.
+async fn enter(service: &TestService, browser: &Browser, index: usize) -> Page {
+    let authorize = to_franceconnect(service, browser).await;
+    let back = service.identify_at_fc(browser, &authorize, index).await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    browser.get(&back.location.unwrap()).await
+}
+
+async fn home(service: &TestService, browser: &Browser) -> Page {
+    browser.get(&format!("{}{HOME}", service.issuer())).await
+}
+
+fn sessions(service: &TestService) -> i64 {
+    usager_sessions::table
+        .count()
+        .get_result(&mut service.conn())
+        .unwrap()
+}
+
+/// Fatou's mandate made through FranceConnect: she enters on her `sub` and sees it, then
+/// signs out (FranceConnect's session too).
+async fn an_usager_sees_her_mandates(service: &TestService) {
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    service
+        .create_mandate(
+            &aidant,
+            &[("demarche", "argent"), ("duree", "SEMESTER")],
+            FATOU,
+        )
+        .await;
+
+    let fatou = Browser::new();
+    let entered = enter(service, &fatou, FATOU).await;
+    assert_eq!(entered.status, 303, "{}", entered.body);
+    assert_eq!(entered.location.as_deref(), Some(HOME));
+    let page = home(service, &fatou).await;
+    assert!(page.shows("mon-espace"), "{}", page.body);
+    assert!(page.body.contains("Bonjour Fatou DIALLO"));
+    assert!(
+        page.body.contains("<h2>CCAS de Test A</h2>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Mandat en cours, jusqu'au"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Argent"), "{}", page.body);
+    // Her session opens no aidant page.
+    let espace_aidant = fatou
+        .get(&format!("{}/espace-aidant", service.issuer()))
+        .await;
+    assert_eq!(espace_aidant.status, 303);
+    assert!(espace_aidant.location.unwrap().starts_with("/connexion"));
+    // The aidant's session opens no space: the welcome page.
+    let other = home(service, &aidant).await;
+    assert!(other.shows("mon-espace-accueil"));
+    assert!(!other.body.contains("DIALLO"));
+    let connected = entries(service, ::journal::Action::ConnectUsager);
+    assert_eq!(connected.len(), 1);
+    assert_eq!(connected[0].chain, ::journal::NATIONAL_CHAIN);
+
+    // Sign-out: the session ends here, then at FranceConnect, back to the welcome page.
+    let out = fatou
+        .post(
+            &format!("{}/mon-espace/deconnexion", service.issuer()),
+            &[("csrf_token", &csrf_token(&page.body))],
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    let (url, after) = service.follow(&fatou, &out.location.unwrap()).await;
+    assert!(url.ends_with("/mon-espace/?revoir=1"), "{url}");
+    assert!(after.body.contains("Vous êtes déconnecté."));
+    assert_eq!(sessions(service), 0);
+    assert!(home(service, &fatou).await.shows("mon-espace-accueil"));
+}
+
+/// Lucien's record was made before FranceConnect: found on his pivot, he confirms; then his
+/// `sub` is enough. Another browser cannot confirm in his place.
+async fn an_older_record_is_confirmed_once(service: &TestService) {
+    let lucien_record = service.usager_of_a(&pivot_of(LUCIEN), &[mandate::Demarche::Logement]);
+    let lucien = Browser::new();
+    let entered = enter(service, &lucien, LUCIEN).await;
+    assert_eq!(entered.status, 303, "{}", entered.body);
+    assert_eq!(
+        entered.location.as_deref(),
+        Some("/mon-espace/confirmation")
+    );
+    assert_eq!(sessions(service), 0, "nothing opens before he confirms");
+    let intruder = Browser::new();
+    let elsewhere = intruder
+        .get(&format!("{}/mon-espace/confirmation", service.issuer()))
+        .await;
+    assert_eq!(elsewhere.status, 410);
+    let page = lucien
+        .get(&format!("{}/mon-espace/confirmation", service.issuer()))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.shows("mon-espace-confirmation"));
+    assert!(page.body.contains("Lucien Jean PETIT"));
+    assert!(page.body.contains("12/03/1947"), "{}", page.body);
+    let confirmed = lucien
+        .post(
+            &format!("{}/mon-espace/confirmation", service.issuer()),
+            &[("csrf_token", &csrf_token(&page.body))],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    let mine = home(service, &lucien).await;
+    assert!(mine.body.contains("Bonjour Lucien Jean PETIT"));
+    assert!(mine.body.contains("Logement"));
+    assert!(!mine.body.contains("DIALLO"), "only his own records");
+    let sub: Option<String> = usagers::table
+        .find(&lucien_record.id)
+        .select(usagers::franceconnect_sub)
+        .first(&mut service.conn())
+        .unwrap();
+    assert!(sub.is_some());
+    let linked = entries(service, ::journal::Action::LinkUsagerFranceconnect);
+    assert_eq!(linked.len(), 1);
+    assert_eq!(linked[0].usager_id.as_ref(), Some(&lucien_record.id));
+    // Used once: confirming again does nothing.
+    let again = lucien
+        .post(
+            &format!("{}/mon-espace/confirmation", service.issuer()),
+            &[("csrf_token", &csrf_token(&page.body))],
+        )
+        .await;
+    assert_eq!(again.status, 410);
+    // Next time, his FranceConnect identity is enough.
+    let later = Browser::new();
+    let entered = enter(service, &later, LUCIEN).await;
+    assert_eq!(entered.location.as_deref(), Some(HOME));
+}
+
+/// Marie has no record: told so, signed out of FranceConnect, no session; a refused and a
+/// late answer of FranceConnect change nothing.
+async fn strangers_and_failed_answers_see_nothing(service: &TestService) {
+    let before = sessions(service);
+    let marie = Browser::new();
+    let entered = enter(service, &marie, MARIE).await;
+    assert_eq!(entered.status, 303, "{}", entered.body);
+    let (url, page) = service.follow(&marie, &entered.location.unwrap()).await;
+    assert!(url.ends_with("/mon-espace/?inconnu=1"), "{url}");
+    assert!(
+        page.body
+            .contains("Aucune structure n&#39;a de mandat à votre nom.")
+            || page
+                .body
+                .contains("Aucune structure n'a de mandat à votre nom.")
+    );
+    assert!(!page.body.contains("DIALLO") && !page.body.contains("PETIT"));
+    assert_eq!(sessions(service), before);
+
+    // FranceConnect refuses (the person cancelled).
+    let browser = Browser::new();
+    let authorize = to_franceconnect(service, &browser).await;
+    let state = query_of(&authorize)["state"].clone();
+    let refused = browser
+        .get(&format!(
+            "{}/fc/callback?state={state}&error=access_denied",
+            service.issuer()
+        ))
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused
+        .body
+        .contains("Vous avez annulé la connexion avec FranceConnect."));
+    // Too late: the sign-in waited more than ten minutes.
+    let authorize = to_franceconnect(service, &browser).await;
+    service.clock.advance(Duration::minutes(11));
+    let back = service.identify_at_fc(&browser, &authorize, FATOU).await;
+    let late = browser.get(&back.location.unwrap()).await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert!(late
+        .body
+        .contains("Cette connexion a expiré ou a déjà servi."));
+    // Nor can another browser bring FranceConnect's answer to a sign-in it did not begin.
+    let authorize = to_franceconnect(service, &browser).await;
+    let back = service.identify_at_fc(&browser, &authorize, FATOU).await;
+    let stolen = Browser::new().get(&back.location.unwrap()).await;
+    assert_eq!(stolen.status, 400, "{}", stolen.body);
+    assert_eq!(sessions(service), before);
+}
+
+async fn the_usager_space(backend: Backend) {
+    let (service, _sim) = TestService::start_with_simulator(backend);
+    an_usager_sees_her_mandates(&service).await;
+    an_older_record_is_confirmed_once(&service).await;
+    strangers_and_failed_answers_see_nothing(&service).await;
+}
+
+on_both_backends!(the_usager_space);
