@@ -168,6 +168,30 @@ async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
         .expect_text_of("#verdict", "Attestation authentique")
         .await;
     assert_eq!(chrome.text_of("#etat").await, "en cours de validité");
+
+    // Fatou, from the verification page, opens her own space with FranceConnect.
+    chrome
+        .click("Voir mes mandats dans Mon espace", "mon-espace-accueil")
+        .await;
+    chrome
+        .click(
+            "S'identifier avec FranceConnect",
+            "mon-espace-franceconnect",
+        )
+        .await;
+    chrome.tick("Fatou").await;
+    chrome.click("Continuer", "mon-espace").await;
+    chrome.expect_at("/mon-espace/").await;
+    chrome.expect_text("Bonjour Fatou DIALLO").await;
+    chrome
+        .click(
+            "Voir ce que les aidants ont fait pour moi",
+            "mon-espace-utilisations",
+        )
+        .await;
+    chrome
+        .expect_text("Aucun aidant n'a encore utilisé vos mandats.")
+        .await;
     chrome.finish().await;
 }
 

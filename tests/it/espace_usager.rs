@@ -119,6 +119,7 @@ async fn an_usager_sees_her_mandates(service: &TestService) {
     let connected = entries(service, ::journal::Action::ConnectUsager);
     assert_eq!(connected.len(), 1);
     assert_eq!(connected[0].chain, ::journal::NATIONAL_CHAIN);
+    her_uses_are_listed_newest_first(service, &fatou).await;
 
     // Sign-out: the session ends here, then at FranceConnect, back to the welcome page.
     let out = fatou
@@ -133,6 +134,80 @@ async fn an_usager_sees_her_mandates(service: &TestService) {
     assert!(after.body.contains("Vous êtes déconnecté."));
     assert_eq!(sessions(service), 0);
     assert!(home(service, &fatou).await.shows("mon-espace-accueil"));
+}
+
+/// Each use of Fatou's mandate: the aidant's first name and initial, the structure, the
+/// démarche, newest first, twenty a page.
+async fn her_uses_are_listed_newest_first(service: &TestService, fatou: &Browser) {
+    let f = &service.fixtures;
+    let usager_id: store::UsagerId = usagers::table
+        .filter(usagers::family_name.eq("DIALLO"))
+        .select(usagers::id)
+        .first(&mut service.conn())
+        .unwrap();
+    let none = fatou
+        .get(&format!("{}/mon-espace/utilisations", service.issuer()))
+        .await;
+    assert!(none.shows("mon-espace-utilisations"));
+    assert!(none.body.contains("id=\"aucune-utilisation\""));
+    // Twenty-four earlier uses, then one through the identity provider, now.
+    let start = service.clock_now() - Duration::days(30);
+    let earlier: Vec<_> = (0..24)
+        .map(|i| {
+            (
+                start + Duration::hours(i),
+                ::journal::NewEntry {
+                    chain: f.org_a.as_str(),
+                    action: ::journal::Action::UseAutorisation,
+                    aidant_id: Some(&f.aidant_a),
+                    usager_id: Some(&usager_id),
+                    organisation_id: Some(&f.org_a),
+                    subject: "logement",
+                    details: serde_json::json!({}),
+                },
+            )
+        })
+        .collect();
+    store::write_transaction(&mut service.conn(), |tx| {
+        ::journal::append_many(
+            tx,
+            &ring::rand::SystemRandom::new(),
+            f.org_a.as_str(),
+            &earlier,
+        )
+    })
+    .unwrap();
+    service.clock.advance(Duration::seconds(30));
+    service
+        .use_mandate(&usager_id, mandate::Demarche::Argent)
+        .await;
+    let first = fatou
+        .get(&format!("{}/mon-espace/utilisations", service.issuer()))
+        .await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body.matches("<li class=\"fr-mb-2w\">").count(), 20);
+    let newest = first.body.find("Démarche : Argent").unwrap();
+    assert!(newest < first.body.find("Démarche : Logement").unwrap());
+    assert!(
+        first.body.contains("Alex T., de CCAS de Test A"),
+        "{}",
+        first.body
+    );
+    assert!(first.body.contains("Page 1 sur 2"));
+    let beyond = fatou
+        .get(&format!(
+            "{}/mon-espace/utilisations?page=99",
+            service.issuer()
+        ))
+        .await;
+    assert_eq!(beyond.body.matches("<li class=\"fr-mb-2w\">").count(), 5);
+    assert!(beyond.body.contains("Page 2 sur 2"));
+    // Without her session: back to the space's welcome.
+    let stranger = Browser::new()
+        .get(&format!("{}/mon-espace/utilisations", service.issuer()))
+        .await;
+    assert_eq!(stranger.status, 303);
+    assert_eq!(stranger.location.as_deref(), Some(HOME));
 }
 
 /// Lucien's record was made before FranceConnect: found on his pivot, he confirms; then his
@@ -170,6 +245,13 @@ async fn an_older_record_is_confirmed_once(service: &TestService) {
     assert!(mine.body.contains("Bonjour Lucien Jean PETIT"));
     assert!(mine.body.contains("Logement"));
     assert!(!mine.body.contains("DIALLO"), "only his own records");
+    let his_uses = lucien
+        .get(&format!("{}/mon-espace/utilisations", service.issuer()))
+        .await;
+    assert!(
+        his_uses.body.contains("id=\"aucune-utilisation\""),
+        "none of Fatou's"
+    );
     let sub: Option<String> = usagers::table
         .find(&lucien_record.id)
         .select(usagers::franceconnect_sub)

@@ -399,6 +399,79 @@ pub fn purge_expired(conn: &mut DbConnection, now: Timestamp) -> Result<usize, E
     Ok(logins + sessions)
 }
 
+/// Uses shown on a page.
+pub const USES_PER_PAGE: i64 = 20;
+
+/// One use of a mandate, as the usager reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseLine {
+    /// When.
+    pub at: Timestamp,
+    /// The structure whose aidant used it.
+    pub organisation: String,
+    /// The démarche.
+    pub demarche: mandate::Demarche,
+    /// The aidant, « Prénom N. ».
+    pub aidant: String,
+}
+
+/// A page of uses, and how many pages there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uses {
+    /// This page's, newest first.
+    pub lines: Vec<UseLine>,
+    /// The page, from 1.
+    pub page: i64,
+    /// How many pages (at least 1).
+    pub pages: i64,
+}
+
+/// Every use made of the session's usager's mandates, newest first, page `page` (from 1; a
+/// page beyond the last shows the last).
+pub fn uses(
+    conn: &mut DbConnection,
+    session: &UsagerSession,
+    page: i64,
+) -> Result<Uses, EspaceError> {
+    let usager_id = &session.usager.id;
+    let total = journal::count_uses_of_usager(conn, usager_id)?;
+    let pages = ((total + USES_PER_PAGE - 1) / USES_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let entries =
+        journal::uses_of_usager(conn, usager_id, (page - 1) * USES_PER_PAGE, USES_PER_PAGE)?;
+    let organisation_ids: Vec<OrganisationId> = entries
+        .iter()
+        .filter_map(|e| e.organisation_id.clone())
+        .collect();
+    let organisations = accounts::organisations_by_ids(conn, &organisation_ids)?;
+    let aidant_ids: Vec<store::AidantId> =
+        entries.iter().filter_map(|e| e.aidant_id.clone()).collect();
+    let aidants = accounts::aidants_by_ids(conn, &aidant_ids)?;
+    let mut lines = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let organisation = organisations
+            .iter()
+            .find(|o| Some(&o.id) == entry.organisation_id.as_ref())
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
+        let aidant = aidants
+            .iter()
+            .find(|a| Some(&a.id) == entry.aidant_id.as_ref())
+            .map(|a| {
+                let initial: String = a.last_name.chars().take(1).collect();
+                format!("{} {initial}.", a.first_name)
+            })
+            .unwrap_or_default();
+        lines.push(UseLine {
+            at: entry.at,
+            organisation,
+            demarche: mandate::Demarche::parse(&entry.subject)?,
+            aidant,
+        });
+    }
+    Ok(Uses { lines, page, pages })
+}
+
 /// What one structure holds for the usager.
 #[derive(Debug, Clone)]
 pub struct HeldBy {

@@ -603,6 +603,40 @@ pub fn entries_of_usager(
         .load(conn)?)
 }
 
+/// How many times the usager's mandates were used (`use_autorisation`).
+pub fn count_uses_of_usager(
+    conn: &mut DbConnection,
+    usager_id: &UsagerId,
+) -> Result<i64, JournalError> {
+    Ok(journal::table
+        .filter(journal::usager_id.eq(usager_id))
+        .filter(journal::action.eq(Action::UseAutorisation.as_str()))
+        .count()
+        .get_result(conn)?)
+}
+
+/// The uses of the usager's mandates (`use_autorisation`), newest first: `limit` from
+/// `offset`.
+pub fn uses_of_usager(
+    conn: &mut DbConnection,
+    usager_id: &UsagerId,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<JournalEntry>, JournalError> {
+    Ok(journal::table
+        .filter(journal::usager_id.eq(usager_id))
+        .filter(journal::action.eq(Action::UseAutorisation.as_str()))
+        .order((
+            journal::at.desc(),
+            journal::chain.asc(),
+            journal::seq.desc(),
+        ))
+        .offset(offset)
+        .limit(limit)
+        .select(JournalEntry::as_select())
+        .load(conn)?)
+}
+
 /// Where a chain stops holding together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainBreak {

@@ -153,6 +153,59 @@ pub(crate) async fn home(
     render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
 }
 
+/// A use, as the page shows it.
+struct UseRow {
+    at: String,
+    aidant: String,
+    organisation: String,
+    demarche: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "usager_uses.html")]
+struct UsesPage {
+    rows: Vec<UseRow>,
+    page: i64,
+    pages: i64,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct UsesQuery {
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+/// GET /mon-espace/utilisations: every use of the usager's mandates, newest first, paged.
+pub(crate) async fn uses(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<UsesQuery>,
+) -> Result<HttpResponse, WebError> {
+    let Some(session) = session(&req, &state).await? else {
+        return Ok(see_other(HOME));
+    };
+    let page = query.page.unwrap_or(1);
+    let uses = with_db(&state, move |conn, _| {
+        Ok(espace_usager::uses(conn, &session, page)?)
+    })
+    .await?;
+    let page = UsesPage {
+        rows: uses
+            .lines
+            .into_iter()
+            .map(|u| UseRow {
+                at: crate::espace::date_time(u.at),
+                aidant: u.aidant,
+                organisation: u.organisation,
+                demarche: u.demarche.title(),
+            })
+            .collect(),
+        page: uses.page,
+        pages: uses.pages,
+    };
+    render(StatusCode::OK, &page, None, state.secure_cookies)
+}
+
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]

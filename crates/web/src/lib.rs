@@ -656,6 +656,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(espace_usager::begin),
         )
         .route(
+            "/mon-espace/utilisations",
+            web::get().to(espace_usager::uses),
+        )
+        .route(
             "/mon-espace/confirmation",
             web::get().to(espace_usager::confirmation),
         )
