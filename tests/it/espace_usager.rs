@@ -202,12 +202,42 @@ async fn her_uses_are_listed_newest_first(service: &TestService, fatou: &Browser
         .await;
     assert_eq!(beyond.body.matches("<li class=\"fr-mb-2w\">").count(), 5);
     assert!(beyond.body.contains("Page 2 sur 2"));
-    // Without her session: back to the space's welcome.
-    let stranger = Browser::new()
-        .get(&format!("{}/mon-espace/utilisations", service.issuer()))
+    // Her right of access, read by herself: the aidant named by first name and initial.
+    let statement = fatou
+        .get(&format!("{}/mon-espace/releve", service.issuer()))
         .await;
-    assert_eq!(stranger.status, 303);
-    assert_eq!(stranger.location.as_deref(), Some(HOME));
+    assert_eq!(statement.status, 200);
+    for text in [
+        "Ce qu'Aidants Connect a enregistré sur Fatou DIALLO",
+        "Connexion à votre espace",
+        "Démarche réalisée par un aidant en votre nom",
+        "Alex T.",
+    ] {
+        assert!(statement.body.contains(text), "{text}: {}", statement.body);
+    }
+    assert!(!statement.body.contains("Alex Test"));
+    let json = fatou
+        .get(&format!("{}/mon-espace/releve.json", service.issuer()))
+        .await;
+    assert_eq!(json.status, 200);
+    assert!(json.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let body: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert!(body["nombre_d_entrees"].as_u64().unwrap() >= 27, "{body}");
+    // Without her session: back to the space's welcome.
+    for path in [
+        "/mon-espace/utilisations",
+        "/mon-espace/releve",
+        "/mon-espace/releve.json",
+    ] {
+        let stranger = Browser::new()
+            .get(&format!("{}{path}", service.issuer()))
+            .await;
+        assert_eq!(stranger.status, 303, "{path}");
+        assert_eq!(stranger.location.as_deref(), Some(HOME));
+    }
 }
 
 /// Lucien's record was made before FranceConnect: found on his pivot, he confirms; then his
@@ -252,6 +282,10 @@ async fn an_older_record_is_confirmed_once(service: &TestService) {
         his_uses.body.contains("id=\"aucune-utilisation\""),
         "none of Fatou's"
     );
+    let his_statement = lucien
+        .get(&format!("{}/mon-espace/releve", service.issuer()))
+        .await;
+    assert!(his_statement.body.contains("PETIT") && !his_statement.body.contains("DIALLO"));
     let sub: Option<String> = usagers::table
         .find(&lucien_record.id)
         .select(usagers::franceconnect_sub)

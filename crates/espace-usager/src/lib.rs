@@ -457,10 +457,7 @@ pub fn uses(
         let aidant = aidants
             .iter()
             .find(|a| Some(&a.id) == entry.aidant_id.as_ref())
-            .map(|a| {
-                let initial: String = a.last_name.chars().take(1).collect();
-                format!("{} {initial}.", a.first_name)
-            })
+            .map(first_name_and_initial)
             .unwrap_or_default();
         lines.push(UseLine {
             at: entry.at,
@@ -470,6 +467,21 @@ pub fn uses(
         });
     }
     Ok(Uses { lines, page, pages })
+}
+
+/// How the usager's pages name an aidant: « Prénom N. ».
+pub fn first_name_and_initial(aidant: &accounts::Aidant) -> String {
+    let initial: String = aidant.last_name.chars().take(1).collect();
+    format!("{} {initial}.", aidant.first_name)
+}
+
+/// Everything the journal holds about the session's usager, oldest first: their right of
+/// access (RGPD), read by themselves.
+pub fn journal_statement(
+    conn: &mut DbConnection,
+    session: &UsagerSession,
+) -> Result<Vec<journal::JournalEntry>, EspaceError> {
+    Ok(journal::entries_of_usager(conn, &session.usager.id)?)
 }
 
 /// What one structure holds for the usager.

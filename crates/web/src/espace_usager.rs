@@ -71,7 +71,7 @@ pub(crate) struct HomeQuery {
 }
 
 /// The usager's session of this request, if any.
-async fn session(
+pub(crate) async fn session(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Option<UsagerSession>, WebError> {

@@ -1,6 +1,7 @@
 //! The usager's right of access (RGPD): everything the journal holds about one usager, as a
 //! printable French page and as JSON. Open to a signed-in aidant of an organisation that holds
-//! or held a mandate for this usager, after a fresh code.
+//! or held a mandate for this usager, after a fresh code — and to the usager themselves, in
+//! their space.
 
 use crate::account::{guarded, to_login, to_recheck, Guarded};
 use crate::espace::{birthdate, date_time, not_found};
@@ -27,6 +28,8 @@ fn action_label(action: &str) -> &'static str {
         "remote_sms_consent_sent" => "Demande de consentement envoyée par SMS",
         "remote_sms_consent_received" => "Consentement donné par SMS",
         "remote_sms_denial" => "Refus donné par SMS",
+        "connect_usager" => "Connexion à votre espace",
+        "link_usager_franceconnect" => "Identité FranceConnect rattachée à votre dossier",
         _ => "Autre action",
     }
 }
@@ -42,22 +45,31 @@ struct Entry {
 #[derive(Template)]
 #[template(path = "usager_journal.html")]
 struct ExportPage {
-    usager_id: UsagerId,
+    /// Where the page and its JSON live (the aidant's usager page, or the usager's space).
+    base: String,
+    /// Read by the usager themselves.
+    own: bool,
+    /// The aidant's usager page.
+    back: String,
     name: String,
     birthdate: String,
     generated: String,
     entries: Vec<Entry>,
 }
 
-/// The export of one usager, for the aidant of the request; `None` when the organisation never
-/// held a mandate for this usager.
+/// The export of one usager: for the aidant of the request (`base` their usager page), or for
+/// the usager in their space.
 struct Export {
     usager: mandate::Usager,
     entries: Vec<journal::JournalEntry>,
     organisations: HashMap<OrganisationId, String>,
     aidants: HashMap<AidantId, String>,
+    base: String,
+    own: bool,
 }
 
+/// The export for the verified aidant; `None` when their structure never held a mandate for
+/// this usager.
 fn load(
     conn: &mut DbConnection,
     who: &VerifiedAidant,
@@ -67,6 +79,34 @@ fn load(
     let Some((usager, entries)) = mandate::usager_journal(conn, who, usager_id, now)? else {
         return Ok(None);
     };
+    let base = format!("/espace-aidant/usagers/{}/journal", usager.id);
+    Ok(Some(named(conn, usager, entries, base, false)?))
+}
+
+/// The export for the usager of the session, in their space (aidants named by first name and
+/// initial).
+fn load_own(
+    conn: &mut DbConnection,
+    session: &espace_usager::UsagerSession,
+) -> Result<Export, WebError> {
+    let entries = espace_usager::journal_statement(conn, session)?;
+    named(
+        conn,
+        session.usager().clone(),
+        entries,
+        "/mon-espace/releve".into(),
+        true,
+    )
+}
+
+/// The export of `entries`, with the structures and aidants they name.
+fn named(
+    conn: &mut DbConnection,
+    usager: mandate::Usager,
+    entries: Vec<journal::JournalEntry>,
+    base: String,
+    own: bool,
+) -> Result<Export, WebError> {
     let mut organisations = HashMap::new();
     let mut aidants = HashMap::new();
     for e in &entries {
@@ -81,18 +121,26 @@ fn load(
         if let Some(id) = &e.aidant_id {
             if !aidants.contains_key(id) {
                 let name = accounts::aidant(conn, id)?
-                    .map(|a| a.full_name())
+                    .map(|a| {
+                        if own {
+                            espace_usager::first_name_and_initial(&a)
+                        } else {
+                            a.full_name()
+                        }
+                    })
                     .unwrap_or_else(|| "aidant inconnu".into());
                 aidants.insert(id.clone(), name);
             }
         }
     }
-    Ok(Some(Export {
+    Ok(Export {
         usager,
         entries,
         organisations,
         aidants,
-    }))
+        base,
+        own,
+    })
 }
 
 fn subject_text(subject: &str) -> String {
@@ -119,7 +167,13 @@ impl Export {
             })
             .collect();
         ExportPage {
-            usager_id: self.usager.id.clone(),
+            back: self
+                .base
+                .strip_suffix("/journal")
+                .unwrap_or(&self.base)
+                .to_owned(),
+            base: self.base.clone(),
+            own: self.own,
             name: self.usager.display_name(),
             birthdate: birthdate(&self.usager.birthdate),
             generated: date_time(now),
@@ -196,6 +250,16 @@ async fn export(
         Guarded::Done(None) => return Ok(not_found()),
         Guarded::Done(Some(found)) => found,
     };
+    respond(&state, export, now, format)
+}
+
+/// The export as a page or a JSON download.
+fn respond(
+    state: &AppState,
+    export: Export,
+    now: Timestamp,
+    format: Format,
+) -> Result<HttpResponse, WebError> {
     match format {
         Format::Page => render(
             StatusCode::OK,
@@ -215,6 +279,36 @@ async fn export(
                 .body(export.json(now).to_string()))
         }
     }
+}
+
+/// The statement of the usager of the space's session (none: back to the space's welcome).
+async fn own_export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    format: Format,
+) -> Result<HttpResponse, WebError> {
+    let Some(session) = crate::espace_usager::session(&req, &state).await? else {
+        return Ok(crate::interaction::see_other(crate::espace_usager::HOME));
+    };
+    let now = state.clock.now();
+    let export = crate::with_db(&state, move |conn, _| load_own(conn, &session)).await?;
+    respond(&state, export, now, format)
+}
+
+/// GET /mon-espace/releve: the usager's own statement.
+pub(crate) async fn own_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    own_export(req, state, Format::Page).await
+}
+
+/// GET /mon-espace/releve.json
+pub(crate) async fn own_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    own_export(req, state, Format::Json).await
 }
 
 /// GET /espace-aidant/usagers/{id}/journal

@@ -659,6 +659,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/mon-espace/utilisations",
             web::get().to(espace_usager::uses),
         )
+        .route("/mon-espace/releve", web::get().to(export::own_page))
+        .route("/mon-espace/releve.json", web::get().to(export::own_json))
         .route(
             "/mon-espace/confirmation",
             web::get().to(espace_usager::confirmation),
