@@ -136,7 +136,7 @@ pub enum Identified {
     Session(BrowserToken),
     /// A record made before FranceConnect has their identité pivot: they are asked to
     /// confirm it is theirs (`confirm_login`), within the sign-in's ten minutes.
-    Confirm(Box<Usager>),
+    Confirm,
     /// No structure holds a record of them.
     Nobody,
 }
@@ -190,7 +190,7 @@ pub fn identified(
                 usager_logins::id_token.eq(Some(id_token)),
             ))
             .execute(tx.conn())?;
-        Ok(Some(Identified::Confirm(Box::new(candidate))))
+        Ok(Some(Identified::Confirm))
     })
 }
 

@@ -325,7 +325,7 @@ pub(crate) async fn fc_answer(
     match outcome {
         None => Ok(login_over()),
         Some(Identified::Session(token)) => into_space(&state, &token),
-        Some(Identified::Confirm(_)) => Ok(see_other("/mon-espace/confirmation")),
+        Some(Identified::Confirm) => Ok(see_other("/mon-espace/confirmation")),
         Some(Identified::Nobody) => {
             // Signed out of FranceConnect too: nothing of theirs is here.
             let target = match state
