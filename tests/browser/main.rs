@@ -1,7 +1,9 @@
 //! The journeys of issue 6 clicked and typed through in Chromium, as a person would, on
 //! PostgreSQL (the production database): (a) an aidant uses a mandate from the administrative
 //! site's FranceConnect button; (b) an aidant creates a mandate with the usager identifying at
-//! FranceConnect, prints the attestation and verifies it by its link; (c) a référent adds an
+//! FranceConnect, prints the attestation and verifies it by its link, then the usager opens
+//! her own space with FranceConnect, revokes one démarche, and the aidant is no longer offered
+//! it at the administrative site; (c) a référent adds an
 //! aidant, associates and validates a card, and the new aidant signs in with it; then the pages
 //! the journeys do not cross; (f) a member of the national team enrols her card, signs in to
 //! the back office and gives a new structure's first référent her card; (g) a structure is
@@ -93,7 +95,7 @@ async fn a_aidant_uses_a_mandate_from_the_administrative_site() {
 
 #[tokio::test]
 async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
-    let (service, _sim) = simulated_service();
+    let (service, sim) = simulated_service();
     let chrome = Chrome::start("b-creer-un-mandat", service.issuer()).await;
     sign_in(&chrome, &service, &service.fixtures.email_a, SEED_A).await;
     chrome.click("Créer un mandat", "nouveau-mandat").await;
@@ -192,6 +194,42 @@ async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
     chrome
         .expect_text("Aucun aidant n'a encore utilisé vos mandats.")
         .await;
+
+    // She revokes « Logement » herself, after a confirmation page.
+    chrome.click("Retour à mes mandats", "mon-espace").await;
+    chrome
+        .click("Annuler cette démarche : Logement", "mon-espace-annuler")
+        .await;
+    chrome
+        .expect_text("Voulez-vous annuler cette démarche ?")
+        .await;
+    chrome
+        .click("Oui, annuler la démarche", "mon-espace-demarche-annulee")
+        .await;
+    chrome
+        .expect_text_of("#demarche-annulee", "ne peuvent plus faire « Logement »")
+        .await;
+    chrome
+        .click("Voir l'attestation du mandat", "mon-espace-attestation")
+        .await;
+    chrome.expect_text_of("#usager", "Fatou").await;
+
+    // The aidant, at the administrative site, is no longer offered « Logement » for her.
+    chrome.open(&format!("{sim}/"), "site-de-la-demarche").await;
+    chrome
+        .click("S'identifier avec FranceConnect", "choix-usager")
+        .await;
+    chrome.type_in("Rechercher un usager", "Diallo").await;
+    chrome.click("Rechercher", "recherche-usager").await;
+    chrome.click("Choisir Fatou DIALLO", "choix-demarche").await;
+    chrome
+        .expect_text("Quelle démarche faites-vous pour Fatou DIALLO ?")
+        .await;
+    let offered = chrome.text_of("main").await;
+    assert!(
+        offered.contains("Argent") && !offered.contains("Logement"),
+        "{offered}"
+    );
     chrome.finish().await;
 }
 

@@ -3,7 +3,10 @@
 //! was made before confirms the record found on their identité pivot; a person no structure
 //! knows is told so and signed out of FranceConnect; nobody sees another's mandates; the
 //! space's session opens no aidant page and an aidant's opens no space; a refused or late
-//! FranceConnect answer changes nothing; the sign-out ends FranceConnect's too.
+//! FranceConnect answer changes nothing; the sign-out ends FranceConnect's too. The usager
+//! revokes a démarche and a whole mandate themselves (the aidants see it, the identity
+//! provider refuses it, another person can do neither), reads their attestations, and chooses
+//! to be told by e-mail of each mandate made or used.
 
 use crate::back_office_aidants::entries;
 use ac_tests::{
@@ -11,7 +14,7 @@ use ac_tests::{
 };
 use chrono::Duration;
 use diesel::prelude::*;
-use store::schema::{usager_sessions, usagers};
+use store::schema::{attestations, autorisations, outbox, usager_sessions, usagers};
 
 const HOME: &str = "/mon-espace/";
 const FATOU: usize = 1;
@@ -359,11 +362,320 @@ async fn strangers_and_failed_answers_see_nothing(service: &TestService) {
     assert_eq!(sessions(service), before);
 }
 
+/// The kinds of the messages waiting for `recipient`.
+fn told(service: &TestService, recipient: &str) -> Vec<String> {
+    outbox::table
+        .filter(outbox::recipient.eq(recipient))
+        .order(outbox::created_at)
+        .select(outbox::kind)
+        .load(&mut service.conn())
+        .unwrap()
+}
+
+/// The aidant of structure A tries to use Fatou's mandate for `demarche` through the identity
+/// provider: the status of their choice of the démarche.
+async fn aidant_chooses(
+    service: &TestService,
+    usager_id: &store::UsagerId,
+    demarche: &str,
+) -> Page {
+    let browser = Browser::new();
+    let interaction = crate::refusals::logged_in_interaction(
+        service,
+        &browser,
+        &service.fixtures.email_a,
+        SEED_A,
+    )
+    .await;
+    let chosen = browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "usager",
+            &[("usager", usager_id.as_str())],
+        )
+        .await;
+    assert_eq!(chosen.status, 303, "{}", chosen.body);
+    browser
+        .submit(
+            service.issuer(),
+            &interaction,
+            "demarche",
+            &[("demarche", demarche)],
+        )
+        .await
+}
+
+/// Fatou chooses to be told by e-mail, then revokes one démarche and a whole mandate herself;
+/// Lucien can touch none of hers.
+async fn an_usager_controls_her_mandates(service: &TestService) {
+    let base = service.issuer().to_owned();
+    let fatou_email = fc_sim::idp::IDENTITIES[FATOU].email;
+    // Hers, newest first.
+    let cancels = |service: &TestService| {
+        let mut all: Vec<_> = entries(service, ::journal::Action::CancelAutorisation)
+            .into_iter()
+            .filter(|e| e.aidant_id.is_none())
+            .collect();
+        all.reverse();
+        all
+    };
+    let cancelled_before = cancels(service).len();
+    let fatou = Browser::new();
+    assert_eq!(
+        enter(service, &fatou, FATOU).await.location.as_deref(),
+        Some(HOME)
+    );
+    // E-mails, off by default, at the address FranceConnect gave.
+    let choice = fatou.get(&format!("{base}/mon-espace/e-mails")).await;
+    assert!(choice.shows("mon-espace-e-mails"), "{}", choice.body);
+    assert!(choice.body.contains("id=\"e-mails-inactifs\""));
+    assert!(choice.body.contains(fatou_email), "{}", choice.body);
+    let chosen = fatou
+        .post(
+            &format!("{base}/mon-espace/e-mails"),
+            &[
+                ("csrf_token", &csrf_token(&choice.body)),
+                ("recevoir", "oui"),
+            ],
+        )
+        .await;
+    assert_eq!(chosen.status, 303, "{}", chosen.body);
+    let saved = fatou
+        .get(&format!("{base}{}", chosen.location.unwrap()))
+        .await;
+    assert!(saved.body.contains("id=\"choix-enregistre\""));
+    assert!(saved.body.contains("id=\"e-mails-actifs\""));
+    assert_eq!(entries(service, ::journal::Action::NotifyUsager).len(), 1);
+    // A new mandate made for her, then used: an e-mail each time.
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    service
+        .create_mandate(
+            &aidant,
+            &[
+                ("demarche", "logement"),
+                ("demarche", "famille"),
+                ("duree", "SEMESTER"),
+            ],
+            FATOU,
+        )
+        .await;
+    let usager_id: store::UsagerId = usagers::table
+        .filter(usagers::family_name.eq("DIALLO"))
+        .select(usagers::id)
+        .first(&mut service.conn())
+        .unwrap();
+    service
+        .use_mandate(&usager_id, mandate::Demarche::Logement)
+        .await;
+    assert_eq!(told(service, fatou_email), ["mandate_made", "mandate_used"]);
+
+    // She revokes « Logement »: a confirmation page, then it is done.
+    let page = home(service, &fatou).await;
+    let autorisation_id: String = autorisations::table
+        .inner_join(store::schema::mandates::table)
+        .filter(store::schema::mandates::usager_id.eq(&usager_id))
+        .filter(autorisations::demarche.eq("logement"))
+        .select(autorisations::id)
+        .first(&mut service.conn())
+        .unwrap();
+    let revoke = format!("/mon-espace/demarches/{autorisation_id}/annuler");
+    assert!(page.body.contains(&revoke), "{}", page.body);
+    let confirm = fatou.get(&format!("{base}{revoke}")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.shows("mon-espace-annuler"));
+    assert!(confirm
+        .body
+        .contains("Voulez-vous annuler cette démarche ?"));
+    assert!(
+        confirm.body.contains("<li>Logement</li>"),
+        "{}",
+        confirm.body
+    );
+    // Lucien, in his own space, can neither see nor revoke it.
+    let lucien = Browser::new();
+    assert_eq!(
+        enter(service, &lucien, LUCIEN).await.location.as_deref(),
+        Some(HOME)
+    );
+    let his = home(service, &lucien).await;
+    assert_eq!(lucien.get(&format!("{base}{revoke}")).await.status, 404);
+    let attempt = lucien
+        .post(
+            &format!("{base}{revoke}"),
+            &[("csrf_token", &csrf_token(&his.body))],
+        )
+        .await;
+    assert_eq!(attempt.status, 404);
+    assert_eq!(cancels(service).len(), cancelled_before);
+    let done = fatou
+        .post(
+            &format!("{base}{revoke}"),
+            &[("csrf_token", &csrf_token(&confirm.body))],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let after = fatou
+        .get(&format!("{base}{}", done.location.unwrap()))
+        .await;
+    assert!(
+        after.body.contains("id=\"demarche-annulee\""),
+        "{}",
+        after.body
+    );
+    assert!(after
+        .body
+        .contains("ne peuvent plus faire « Logement » pour vous"));
+    assert!(!after.body.contains(&revoke), "no longer offered");
+    let cancelled = cancels(service);
+    assert_eq!(cancelled.len(), cancelled_before + 1);
+    assert_eq!(cancelled[0].chain, service.fixtures.org_a.as_str());
+    assert_eq!(cancelled[0].aidant_id, None);
+    assert!(cancelled[0].details.contains("\"par\":\"usager\""));
+    // Revoked for good: the identity provider refuses it, the aidants see who revoked it.
+    let refused = aidant_chooses(service, &usager_id, "logement").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let aidant_page = aidant
+        .get(&format!("{base}/espace-aidant/usagers/{usager_id}"))
+        .await;
+    assert!(
+        aidant_page
+            .body
+            .contains("par l&#39;usager, depuis son espace")
+            || aidant_page.body.contains("par l'usager, depuis son espace"),
+        "{}",
+        aidant_page.body
+    );
+    let again = fatou
+        .post(
+            &format!("{base}{revoke}"),
+            &[("csrf_token", &csrf_token(&confirm.body))],
+        )
+        .await;
+    assert_eq!(again.status, 303);
+    assert_eq!(cancels(service).len(), cancelled_before + 1);
+
+    // The whole mandate (« Famille » left): its revocation attestation, produced for her.
+    let mandate_id: String = store::schema::autorisations::table
+        .find(&autorisation_id)
+        .select(autorisations::mandate_id)
+        .first(&mut service.conn())
+        .unwrap();
+    let whole = format!("/mon-espace/mandats/{mandate_id}/annuler");
+    assert_eq!(lucien.get(&format!("{base}{whole}")).await.status, 404);
+    let confirm = fatou.get(&format!("{base}{whole}")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("Voulez-vous annuler ce mandat ?"));
+    assert!(
+        confirm.body.contains("<li>Famille</li>") && !confirm.body.contains("<li>Logement</li>")
+    );
+    let done = fatou
+        .post(
+            &format!("{base}{whole}"),
+            &[("csrf_token", &csrf_token(&confirm.body))],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = done.location.unwrap();
+    assert!(
+        location.starts_with("/mon-espace/attestations/"),
+        "{location}"
+    );
+    let attestation = fatou.get(&format!("{base}{location}")).await;
+    assert_eq!(attestation.status, 200);
+    for text in [
+        "Attestation de révocation de mandat",
+        "id=\"mandat-annule\"",
+        "par l&#39;usager lui-même",
+    ] {
+        assert!(
+            attestation.body.contains(text)
+                || attestation.body.contains(&text.replace("&#39;", "'")),
+            "{text}: {}",
+            attestation.body
+        );
+    }
+    let attestation_id = location
+        .trim_start_matches("/mon-espace/attestations/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (author, fingerprint): (Option<String>, String) = attestations::table
+        .find(&attestation_id)
+        .select((attestations::created_by, attestations::fingerprint))
+        .first(&mut service.conn())
+        .unwrap();
+    assert_eq!(author, None, "produced at the usager's request");
+    assert_eq!(
+        lucien
+            .get(&format!("{base}/mon-espace/attestations/{attestation_id}"))
+            .await
+            .status,
+        404
+    );
+    // Genuine on the public verification page; the aidants read it too.
+    let verify = crate::back_office_mandates::verify_url(service, &attestation_id, &fingerprint);
+    assert!(attestation.body.contains(&fingerprint));
+    let verified = Browser::new().get(&verify).await;
+    assert!(verified.body.contains("authentique"), "{}", verified.body);
+    let read = aidant
+        .get(&format!("{base}/attestations/{attestation_id}"))
+        .await;
+    assert_eq!(read.status, 200);
+    assert!(read.body.contains("lui-même"));
+    let refused = aidant_chooses(service, &usager_id, "famille").await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let by_usager = |service: &TestService| {
+        entries(service, ::journal::Action::CancelMandat)
+            .into_iter()
+            .filter(|e| e.aidant_id.is_none() && e.details.contains("\"par\":\"usager\""))
+            .count()
+    };
+    assert_eq!(by_usager(service), 1);
+    assert_eq!(
+        cancels(service).len(),
+        cancelled_before + 2,
+        "« Famille » too"
+    );
+    // Revoking it again changes nothing: the same attestation.
+    let again = fatou
+        .post(
+            &format!("{base}{whole}"),
+            &[("csrf_token", &csrf_token(&confirm.body))],
+        )
+        .await;
+    assert_eq!(again.location.as_deref(), Some(location.as_str()));
+    assert_eq!(by_usager(service), 1);
+
+    // No more e-mails once she says so.
+    let choice = fatou.get(&format!("{base}/mon-espace/e-mails")).await;
+    let stopped = fatou
+        .post(
+            &format!("{base}/mon-espace/e-mails"),
+            &[
+                ("csrf_token", &csrf_token(&choice.body)),
+                ("recevoir", "non"),
+            ],
+        )
+        .await;
+    assert_eq!(stopped.status, 303);
+    service
+        .use_mandate(&usager_id, mandate::Demarche::Argent)
+        .await;
+    assert_eq!(told(service, fatou_email).len(), 2);
+    assert_eq!(entries(service, ::journal::Action::NotifyUsager).len(), 2);
+}
+
 async fn the_usager_space(backend: Backend) {
     let (service, _sim) = TestService::start_with_simulator(backend);
     an_usager_sees_her_mandates(&service).await;
     an_older_record_is_confirmed_once(&service).await;
     strangers_and_failed_answers_see_nothing(&service).await;
+    an_usager_controls_her_mandates(&service).await;
 }
 
 on_both_backends!(the_usager_space);

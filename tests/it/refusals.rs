@@ -9,7 +9,7 @@ use mandate::Demarche;
 use serde_json::Value;
 
 /// Logs the aidant of organisation A (or B) in on a fresh interaction; returns its path.
-async fn logged_in_interaction(
+pub(crate) async fn logged_in_interaction(
     service: &TestService,
     browser: &Browser,
     email: &str,

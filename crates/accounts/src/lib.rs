@@ -214,6 +214,12 @@ impl Aidant {
     pub fn full_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name)
     }
+
+    /// How an usager reads the aidant's name: « Prénom N. ».
+    pub fn first_name_and_initial(&self) -> String {
+        let initial: String = self.last_name.chars().take(1).collect();
+        format!("{} {initial}.", self.first_name)
+    }
 }
 
 /// What it takes to create an aidant.

@@ -3,19 +3,21 @@
 //! `sub`, or — for a record made before FranceConnect — on the identité pivot, which they
 //! confirm; their session is their own (token hashed at rest, 15 minutes idle, one hour at
 //! most, never an aidant's), the proof [`UsagerSession`], and shows what structures hold for
-//! them. Owns the tables `usager_logins` and `usager_sessions`. Every sign-in and every
-//! attachment of an identity is journaled on the national chain, naming the usager.
+//! them; with it the usager revokes a démarche or a whole mandate, reads their attestations and
+//! chooses to be told by e-mail of each mandate made or used in their name. Owns the tables
+//! `usager_logins` and `usager_sessions`. Every sign-in and every attachment of an identity is
+//! journaled on the national chain, naming the usager.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Duration;
 use diesel::prelude::*;
 use identity::IdentitePivot;
-use mandate::{MandateDetail, Usager};
+use mandate::{Attestation, AttestationKey, MandateDetail, Usager};
 use ring::rand::SecureRandom;
 use store::schema::{mandates, usager_logins, usager_sessions, usagers};
 use store::{hash_secret, write_transaction, DbConnection, OrganisationId, PooledDb, StoreError};
-use store::{Timestamp, UsagerId};
+use store::{AutorisationId, MandateId, Timestamp, UsagerId};
 
 /// How long a sign-in may wait for FranceConnect's answer and the usager's confirmation.
 const LOGIN_MINUTES: i64 = 10;
@@ -174,10 +176,11 @@ pub fn identified(
             .select(Usager::as_select())
             .first(tx.conn())
             .optional()?;
+        let email = Some(pivot.email.as_str()).filter(|e| !e.is_empty());
         if let Some(usager) = known {
             diesel::delete(usager_logins::table.find(hash_secret(state))).execute(tx.conn())?;
             return Ok(Some(Identified::Session(open_session(
-                tx, rng, now, &usager, id_token,
+                tx, rng, now, &usager, id_token, email,
             )?)));
         }
         let Some(candidate) = same_pivot(tx.conn(), pivot)? else {
@@ -188,6 +191,7 @@ pub fn identified(
             .set((
                 usager_logins::usager_id.eq(Some(&candidate.id)),
                 usager_logins::id_token.eq(Some(id_token)),
+                usager_logins::email.eq(email),
             ))
             .execute(tx.conn())?;
         Ok(Some(Identified::Confirm))
@@ -256,10 +260,11 @@ pub fn confirm_login(
                 usager_logins::franceconnect_sub,
                 usager_logins::usager_id,
                 usager_logins::id_token,
+                usager_logins::email,
             ))
             .first(tx.conn())
             .optional()?;
-        let Some((state_hash, Some(sub), Some(usager_id), Some(id_token))) = waiting else {
+        let Some((state_hash, Some(sub), Some(usager_id), Some(id_token), email)) = waiting else {
             return Ok(None);
         };
         diesel::delete(usager_logins::table.find(&state_hash)).execute(tx.conn())?;
@@ -291,21 +296,36 @@ pub fn confirm_login(
         let Some(usager) = mandate::usager(tx.conn(), &usager_id)? else {
             return Ok(None);
         };
-        Ok(Some(open_session(tx, rng, now, &usager, &id_token)?))
+        Ok(Some(open_session(
+            tx,
+            rng,
+            now,
+            &usager,
+            &id_token,
+            email.as_deref(),
+        )?))
     })
 }
 
 /// A sign-in awaiting its usager's confirmation: its state's hash, FranceConnect's `sub`, the
-/// record found, FranceConnect's ID token.
-type AwaitingLogin = (String, Option<String>, Option<UsagerId>, Option<String>);
+/// record found, FranceConnect's ID token, the e-mail address FranceConnect gave.
+type AwaitingLogin = (
+    String,
+    Option<String>,
+    Option<UsagerId>,
+    Option<String>,
+    Option<String>,
+);
 
-/// Opens the usager's session (`connect_usager`).
+/// Opens the usager's session (`connect_usager`), which keeps the e-mail address FranceConnect
+/// gave, if any, for the usager to choose to be told there.
 fn open_session(
     tx: &mut store::WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
     usager: &Usager,
     id_token: &str,
+    email: Option<&str>,
 ) -> Result<BrowserToken, EspaceError> {
     let token = BrowserToken::new(rng)?;
     diesel::insert_into(usager_sessions::table)
@@ -316,6 +336,7 @@ fn open_session(
             usager_sessions::created_at.eq(now),
             usager_sessions::last_seen_at.eq(now),
             usager_sessions::expires_at.eq(now + Duration::minutes(SESSION_MINUTES)),
+            usager_sessions::email.eq(email),
         ))
         .execute(tx.conn())?;
     journal::append(
@@ -340,12 +361,18 @@ fn open_session(
 #[derive(Debug, Clone)]
 pub struct UsagerSession {
     usager: Usager,
+    email: Option<String>,
 }
 
 impl UsagerSession {
     /// The usager.
     pub fn usager(&self) -> &Usager {
         &self.usager
+    }
+
+    /// The e-mail address FranceConnect gave at this sign-in, if any.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref()
     }
 }
 
@@ -362,7 +389,7 @@ pub fn session_by_token(
         .filter(usager_sessions::expires_at.gt(now))
         .filter(usager_sessions::last_seen_at.gt(now - Duration::minutes(IDLE_MINUTES)))
         .filter(usagers::erased_at.is_null())
-        .select(Usager::as_select())
+        .select((Usager::as_select(), usager_sessions::email))
         .first(conn)
         .optional()?;
     if found.is_some() {
@@ -370,7 +397,7 @@ pub fn session_by_token(
             .set(usager_sessions::last_seen_at.eq(now))
             .execute(conn)?;
     }
-    Ok(found.map(|usager| UsagerSession { usager }))
+    Ok(found.map(|(usager, email)| UsagerSession { usager, email }))
 }
 
 /// Ends the session of `token`; returns FranceConnect's ID token for its logout, when the
@@ -457,7 +484,7 @@ pub fn uses(
         let aidant = aidants
             .iter()
             .find(|a| Some(&a.id) == entry.aidant_id.as_ref())
-            .map(first_name_and_initial)
+            .map(accounts::Aidant::first_name_and_initial)
             .unwrap_or_default();
         lines.push(UseLine {
             at: entry.at,
@@ -467,12 +494,6 @@ pub fn uses(
         });
     }
     Ok(Uses { lines, page, pages })
-}
-
-/// How the usager's pages name an aidant: « Prénom N. ».
-pub fn first_name_and_initial(aidant: &accounts::Aidant) -> String {
-    let initial: String = aidant.last_name.chars().take(1).collect();
-    format!("{} {initial}.", aidant.first_name)
 }
 
 /// Everything the journal holds about the session's usager, oldest first: their right of
@@ -518,4 +539,86 @@ pub fn mandates(
     }
     held.sort_by(|a, b| a.organisation.cmp(&b.organisation));
     Ok(held)
+}
+
+/// The session's usager revokes one démarche of theirs: the structure's aidants can no longer
+/// do it for them (journaled as the usager's). Another person's is
+/// [`mandate::MandateError::UnknownAutorisation`].
+pub fn revoke_demarche(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    session: &UsagerSession,
+    autorisation_id: &AutorisationId,
+) -> Result<mandate::RevokedDemarche, EspaceError> {
+    Ok(write_transaction(conn, |tx| {
+        mandate::revoke_own_autorisation(tx, rng, now, &session.usager.id, autorisation_id)
+    })?)
+}
+
+/// The session's usager revokes a whole mandate of theirs: its revocation attestation.
+/// Another person's is [`mandate::MandateError::UnknownMandate`].
+pub fn revoke_mandate(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    key: &AttestationKey,
+    session: &UsagerSession,
+    mandate_id: &MandateId,
+) -> Result<Attestation, EspaceError> {
+    Ok(write_transaction(conn, |tx| {
+        mandate::revoke_own_mandate(tx, rng, now, key, &session.usager.id, mandate_id)
+    })?)
+}
+
+/// One of the session's usager's attestations (of a mandate, its revocation or transfer), with
+/// its mandate; `None` for another person's.
+pub fn attestation(
+    conn: &mut DbConnection,
+    session: &UsagerSession,
+    id: &str,
+) -> Result<Option<(Attestation, mandate::Mandate)>, EspaceError> {
+    Ok(mandate::own_attestation(conn, &session.usager.id, id)?)
+}
+
+/// Whether the session's usager is told by e-mail of the mandates made and used in their
+/// name, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notifications {
+    /// The address e-mails go to, when they chose to be told.
+    pub to: Option<String>,
+    /// The address FranceConnect gave at this sign-in, the one they may choose.
+    pub offered: Option<String>,
+}
+
+/// The session's usager's choice of e-mails.
+pub fn notifications(
+    conn: &mut DbConnection,
+    session: &UsagerSession,
+) -> Result<Notifications, EspaceError> {
+    Ok(Notifications {
+        to: mandate::notify_email(conn, &session.usager.id)?,
+        offered: session.email.clone(),
+    })
+}
+
+/// The session's usager chooses to be told by e-mail (at the address FranceConnect gave at this
+/// sign-in) or no longer to be. `false` when they want e-mails and FranceConnect gave no
+/// address (nothing changes).
+pub fn choose_notifications(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    session: &UsagerSession,
+    wanted: bool,
+) -> Result<bool, EspaceError> {
+    let email = match (wanted, session.email()) {
+        (true, None) => return Ok(false),
+        (true, Some(email)) => Some(email),
+        (false, _) => None,
+    };
+    write_transaction(conn, |tx| {
+        mandate::set_notify_email(tx, rng, now, &session.usager.id, email)
+    })?;
+    Ok(true)
 }

@@ -143,11 +143,14 @@ pub enum Action {
     /// An usager confirmed that a record found on their identité pivot is theirs: their
     /// FranceConnect identity is attached to it.
     LinkUsagerFranceconnect,
+    /// An usager chose, from their space, to be told by e-mail of the mandates made and used
+    /// in their name, or no longer to be.
+    NotifyUsager,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 52] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -199,6 +202,7 @@ impl Action {
         Action::ReviewAidantRequest,
         Action::ConnectUsager,
         Action::LinkUsagerFranceconnect,
+        Action::NotifyUsager,
     ];
 
     /// The action of a stored name.
@@ -260,6 +264,7 @@ impl Action {
             Action::ReviewAidantRequest => "décision sur une demande d'ajout d'aidant",
             Action::ConnectUsager => "connexion d'un usager à son espace",
             Action::LinkUsagerFranceconnect => "identité FranceConnect rattachée par l'usager",
+            Action::NotifyUsager => "choix des e-mails de l'usager",
         }
     }
 
@@ -317,6 +322,7 @@ impl Action {
             Action::ReviewAidantRequest => "review_aidant_request",
             Action::ConnectUsager => "connect_usager",
             Action::LinkUsagerFranceconnect => "link_usager_franceconnect",
+            Action::NotifyUsager => "notify_usager",
         }
     }
 }

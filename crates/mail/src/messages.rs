@@ -213,6 +213,31 @@ pub enum Email {
         /// The aidants to train, by name.
         aidants: Vec<String>,
     },
+    /// A mandate was made in an usager's name: to the usager, who chose to be told.
+    MandateMade {
+        /// The structure whose aidants may act.
+        organisation: String,
+        /// The aidant who made it, « Prénom N. ».
+        aidant: String,
+        /// The démarches, by title.
+        demarches: Vec<String>,
+        /// Until when, in Paris time (`31/12/2026`).
+        until: String,
+        /// Whether it waits for the usager's « Oui » by SMS.
+        remote: bool,
+    },
+    /// An aidant used a mandate for a démarche in an usager's name: to the usager, who chose
+    /// to be told.
+    MandateUsed {
+        /// The structure.
+        organisation: String,
+        /// The aidant, « Prénom N. ».
+        aidant: String,
+        /// The démarche, by title.
+        demarche: String,
+        /// When, in Paris time (`02/12/2026 à 14:30`).
+        at: String,
+    },
     /// An aidant's membership was deactivated for inactivity: to them, and to the
     /// structure's référents.
     InactivityDeactivated {
@@ -226,6 +251,10 @@ pub enum Email {
         to_referent: bool,
     },
 }
+
+/// What the e-mails to an usager link to: their space, where they see and revoke their
+/// mandates, and stop these e-mails.
+const USAGER_SPACE: &str = "/mon-espace/";
 
 /// What the national team decided on a habilitation request (in [`Email::HabilitationDecided`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -552,6 +581,31 @@ html_of!(
 );
 
 #[derive(Template)]
+#[template(path = "mandate_made.txt")]
+struct MandateMadeText<'a> {
+    organisation: &'a str,
+    aidant: &'a str,
+    demarches: &'a [String],
+    until: &'a str,
+    remote: bool,
+    link: &'a str,
+}
+
+html_of!(MandateMadeHtml, MandateMadeText, "mandate_made.html");
+
+#[derive(Template)]
+#[template(path = "mandate_used.txt")]
+struct MandateUsedText<'a> {
+    organisation: &'a str,
+    aidant: &'a str,
+    demarche: &'a str,
+    at: &'a str,
+    link: &'a str,
+}
+
+html_of!(MandateUsedHtml, MandateUsedText, "mandate_used.html");
+
+#[derive(Template)]
 #[template(path = "structure_habilitated.txt")]
 struct StructureHabilitatedText<'a> {
     referent: &'a str,
@@ -615,6 +669,8 @@ impl Email {
             Email::TrainingRegistered { .. } => "training_registered",
             Email::AidantToReview { .. } => "aidant_to_review",
             Email::AidantRequestDecided { .. } => "aidant_request_decided",
+            Email::MandateMade { .. } => "mandate_made",
+            Email::MandateUsed { .. } => "mandate_used",
         }
     }
 
@@ -1042,6 +1098,46 @@ impl Email {
                     StructureHabilitatedHtml
                 )
             }
+            Email::MandateMade {
+                organisation,
+                aidant,
+                demarches,
+                until,
+                remote,
+            } => {
+                let link = letterhead.link(USAGER_SPACE);
+                rendered!(
+                    "Un mandat a été fait à votre nom".to_owned(),
+                    MandateMadeText {
+                        organisation,
+                        aidant,
+                        demarches,
+                        until,
+                        remote: *remote,
+                        link: &link,
+                    },
+                    MandateMadeHtml
+                )
+            }
+            Email::MandateUsed {
+                organisation,
+                aidant,
+                demarche,
+                at,
+            } => {
+                let link = letterhead.link(USAGER_SPACE);
+                rendered!(
+                    "Un aidant a fait une démarche pour vous".to_owned(),
+                    MandateUsedText {
+                        organisation,
+                        aidant,
+                        demarche,
+                        at,
+                        link: &link,
+                    },
+                    MandateUsedHtml
+                )
+            }
         }
     }
 }
@@ -1221,6 +1317,19 @@ mod tests {
                 validated: false,
                 moving: false,
                 reason: Some("Pas un salarié".into()),
+            },
+            Email::MandateMade {
+                organisation: "S".into(),
+                aidant: "Léa M.".into(),
+                demarches: vec!["Argent".into()],
+                until: "31/12/2026".into(),
+                remote: true,
+            },
+            Email::MandateUsed {
+                organisation: "S".into(),
+                aidant: "Léa M.".into(),
+                demarche: "Argent".into(),
+                at: "02/12/2026 à 14:30".into(),
             },
         ] {
             let stored = serde_json::to_string(&email).unwrap();

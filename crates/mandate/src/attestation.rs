@@ -4,7 +4,7 @@
 //! `create_attestation`. A paper attestation carries its id and fingerprint (QR code); the
 //! verification says whether they match what was journaled, without revealing the usager.
 
-use crate::{Demarche, Mandate, MandateError};
+use crate::{Actor, Demarche, Mandate, MandateError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use journal::{Action, NewEntry};
@@ -147,6 +147,11 @@ pub struct AttestationContent {
     /// other kinds, so their stored content is what it always was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transferred_from: Option<Origin>,
+    /// For a revocation attestation: the usager revoked the mandate themselves, from their
+    /// space (`aidant_name` is then the aidant who made it). Absent from the other
+    /// attestations, so their stored content is what it always was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked_by_usager: bool,
 }
 
 impl AttestationContent {
@@ -175,8 +180,8 @@ pub struct Attestation {
     pub fingerprint: String,
     /// When produced.
     pub created_at: Timestamp,
-    /// By whom.
-    pub created_by: AidantId,
+    /// By whom: the aidant, or none when produced at the usager's request (their revocation).
+    pub created_by: Option<AidantId>,
     /// Once the usager's identity was erased: the fingerprint of the redacted content
     /// (journaled with the erasure).
     pub erased_fingerprint: Option<String>,
@@ -200,7 +205,7 @@ pub(crate) fn insert_attestation(
     parties: &Parties,
     mandate: &Mandate,
     kind: AttestationKind,
-    by_aidant: &AidantId,
+    by: Actor<'_>,
     transferred_from: Option<Origin>,
 ) -> Result<Attestation, MandateError> {
     let usager: crate::Usager = usagers::table
@@ -239,6 +244,7 @@ pub(crate) fn insert_attestation(
         consent_statement: CONSENT_STATEMENT.to_owned(),
         revoked_at: mandate.revoked_at.map(|t| t.to_rfc3339()),
         transferred_from,
+        revoked_by_usager: kind == AttestationKind::Revocation && mandate.revoked_by_usager,
     };
     let text =
         serde_json::to_string(&content).map_err(|e| MandateError::Attestation(e.to_string()))?;
@@ -249,7 +255,7 @@ pub(crate) fn insert_attestation(
         fingerprint: key.fingerprint(&text),
         content: text,
         created_at: now,
-        created_by: by_aidant.to_owned(),
+        created_by: by.aidant().cloned(),
         erased_fingerprint: None,
     };
     diesel::insert_into(attestations::table)
@@ -270,15 +276,15 @@ pub(crate) fn insert_attestation(
         NewEntry {
             chain: mandate.organisation_id.as_str(),
             action: Action::CreateAttestation,
-            aidant_id: Some(by_aidant),
+            aidant_id: by.aidant(),
             usager_id: Some(&mandate.usager_id),
             organisation_id: Some(&mandate.organisation_id),
             subject: &attestation.id,
-            details: serde_json::json!({
+            details: by.details(serde_json::json!({
                 "mandat": mandate.id,
                 "type": attestation.kind.as_str(),
                 "empreinte": attestation.fingerprint,
-            }),
+            })),
         },
     )?;
     Ok(attestation)

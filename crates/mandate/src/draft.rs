@@ -9,7 +9,8 @@ use crate::attestation::{
 };
 use crate::usager::{create_usager, usager_by_franceconnect_sub, NewUsager, Usager};
 use crate::{
-    create_mandate, Autorisation, Demarche, Mandate, MandateDuration, MandateError, NewMandate,
+    create_mandate, Actor, Autorisation, Demarche, Mandate, MandateDuration, MandateError,
+    NewMandate,
 };
 use authenticator::VerifiedAidant;
 use chrono::Duration;
@@ -420,7 +421,7 @@ pub fn confirm_draft(
             parties,
             &mandate,
             AttestationKind::Mandat,
-            aidant_id,
+            Actor::Aidant(aidant_id),
             None,
         )?;
         Ok(Confirmed {

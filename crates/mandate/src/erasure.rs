@@ -94,6 +94,7 @@ pub fn erase_usager(
                 usagers::email.eq(""),
                 usagers::phone.eq(""),
                 usagers::search_name.eq(""),
+                usagers::notify_email.eq(None::<String>),
                 usagers::erased_at.eq(Some(now)),
             ))
             .execute(tx.conn())?;

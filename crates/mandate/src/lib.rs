@@ -4,7 +4,8 @@
 //! autorisation for an usager and a démarche at a given time.
 //!
 //! It also holds the mandate wizard's drafts, remote consent by SMS, the attestations (their
-//! canonical content, fingerprint and verification) and the espace aidant's listings.
+//! canonical content, fingerprint and verification), the espace aidant's listings, and what an
+//! usager does with their own mandates from their space (`own`: revoke, the e-mails they chose).
 //!
 //! This crate knows nothing of HTTP or tokens.
 
@@ -16,6 +17,7 @@ mod draft;
 mod duration;
 mod erasure;
 mod listing;
+mod own;
 mod phone;
 mod transfer;
 mod usager;
@@ -40,6 +42,10 @@ pub use erasure::{erase_usager, find_usagers, ErasureRefusal, Found, ERASED_NAME
 pub use listing::{
     mandates_of_usager, usager_journal, usagers_of_organisation, MandateDetail, MandateState,
     UsagerFilter, UsagerListing, UsagerRow, EXPIRING_SOON,
+};
+pub use own::{
+    notify_email, notify_use, own_attestation, revoke_own_autorisation, revoke_own_mandate,
+    set_notify_email, RevokedDemarche,
 };
 pub use phone::normalise_mobile;
 pub use transfer::{
@@ -151,6 +157,8 @@ pub struct Mandate {
     pub consent_requested_at: Option<Timestamp>,
     /// When the usager refused by SMS.
     pub consent_denied_at: Option<Timestamp>,
+    /// Whether the usager revoked it themselves, from their space.
+    pub revoked_by_usager: bool,
 }
 
 impl Mandate {
@@ -176,6 +184,8 @@ pub struct Autorisation {
     pub revoked_at: Option<Timestamp>,
     /// Who revoked it.
     pub revoked_by: Option<AidantId>,
+    /// Whether the usager revoked it themselves, from their space.
+    pub revoked_by_usager: bool,
 }
 
 /// What it takes to create a mandate.
@@ -254,6 +264,7 @@ pub(crate) fn create_mandate(
             consent_phone: new.consent_phone.map(str::to_owned),
             consent_requested_at: None,
             consent_denied_at: None,
+            revoked_by_usager: false,
         };
         diesel::insert_into(mandates::table)
             .values((
@@ -291,6 +302,7 @@ pub(crate) fn create_mandate(
                 demarche: demarche.id().to_owned(),
                 revoked_at: None,
                 revoked_by: None,
+                revoked_by_usager: false,
             };
             diesel::insert_into(autorisations::table)
                 .values((
@@ -321,6 +333,7 @@ pub(crate) fn create_mandate(
             )?;
             created.push(autorisation);
         }
+        own::notify_made(tx, rng, now, &mandate, new.demarches)?;
         Ok((mandate, created))
     }
 }
@@ -334,29 +347,87 @@ pub fn revoke_autorisation(
     who: &VerifiedAidant,
     autorisation_id: &AutorisationId,
 ) -> Result<(), MandateError> {
-    let (organisation_id, by_aidant) = (who.organisation_id(), who.aidant_id());
     write_transaction(conn, |tx| {
-        let found: Option<(Autorisation, Mandate)> = autorisations::table
-            .inner_join(mandates::table)
-            .filter(autorisations::id.eq(autorisation_id))
-            .filter(mandates::organisation_id.eq(organisation_id))
-            .select((Autorisation::as_select(), Mandate::as_select()))
-            .first(tx.conn())
-            .optional()?;
-        let Some((autorisation, mandate)) = found else {
-            return Err(MandateError::UnknownAutorisation);
-        };
-        if autorisation.revoked_at.is_some() {
-            return Ok(());
-        }
-        diesel::update(autorisations::table.find(autorisation_id))
-            .set((
-                autorisations::revoked_at.eq(Some(now)),
-                autorisations::revoked_by.eq(Some(by_aidant)),
-            ))
-            .execute(tx.conn())?;
-        journal_cancel_autorisation(tx, rng, now, &mandate, &autorisation, by_aidant)
+        let (autorisation, mandate) = autorisation_with_mandate(tx.conn(), autorisation_id, |m| {
+            m.organisation_id == *who.organisation_id()
+        })?;
+        revoke_one(
+            tx,
+            rng,
+            now,
+            &mandate,
+            &autorisation,
+            Actor::Aidant(who.aidant_id()),
+        )
     })
+}
+
+/// The autorisation `id` and its mandate, when `owns` the mandate; otherwise
+/// [`MandateError::UnknownAutorisation`].
+pub(crate) fn autorisation_with_mandate(
+    conn: &mut DbConnection,
+    id: &AutorisationId,
+    owns: impl FnOnce(&Mandate) -> bool,
+) -> Result<(Autorisation, Mandate), MandateError> {
+    autorisations::table
+        .inner_join(mandates::table)
+        .filter(autorisations::id.eq(id))
+        .select((Autorisation::as_select(), Mandate::as_select()))
+        .first::<(Autorisation, Mandate)>(conn)
+        .optional()?
+        .filter(|(_, mandate)| owns(mandate))
+        .ok_or(MandateError::UnknownAutorisation)
+}
+
+/// Who revokes a démarche or a mandate, or has an attestation produced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Actor<'a> {
+    /// An aidant (or, for a transfer's attestation, the aidant who made the mandate).
+    Aidant(&'a AidantId),
+    /// The usager, from their space.
+    Usager,
+}
+
+impl<'a> Actor<'a> {
+    /// The aidant, if one acts.
+    fn aidant(self) -> Option<&'a AidantId> {
+        match self {
+            Actor::Aidant(id) => Some(id),
+            Actor::Usager => None,
+        }
+    }
+
+    /// A journal entry's `details`, saying when the usager acted (`"par": "usager"`).
+    fn details(self, mut details: serde_json::Value) -> serde_json::Value {
+        if let (Actor::Usager, Some(object)) = (self, details.as_object_mut()) {
+            object.insert("par".into(), "usager".into());
+        }
+        details
+    }
+}
+
+/// Revokes `autorisation` of `mandate` (nothing when it already is), journaled as
+/// `cancel_autorisation` by `by`, inside the caller's transaction.
+pub(crate) fn revoke_one(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    mandate: &Mandate,
+    autorisation: &Autorisation,
+    by: Actor<'_>,
+) -> Result<(), MandateError> {
+    let changed = diesel::update(autorisations::table.find(&autorisation.id))
+        .filter(autorisations::revoked_at.is_null())
+        .set((
+            autorisations::revoked_at.eq(Some(now)),
+            autorisations::revoked_by.eq(by.aidant()),
+            autorisations::revoked_by_usager.eq(matches!(by, Actor::Usager)),
+        ))
+        .execute(tx.conn())?;
+    if changed == 0 {
+        return Ok(());
+    }
+    journal_cancel_autorisation(tx, rng, now, mandate, autorisation, by)
 }
 
 /// Journals `cancel_autorisation` for one autorisation of a mandate.
@@ -366,7 +437,7 @@ fn journal_cancel_autorisation(
     now: Timestamp,
     mandate: &Mandate,
     autorisation: &Autorisation,
-    by_aidant: &AidantId,
+    by: Actor<'_>,
 ) -> Result<(), MandateError> {
     journal::append(
         tx,
@@ -375,11 +446,13 @@ fn journal_cancel_autorisation(
         NewEntry {
             chain: mandate.organisation_id.as_str(),
             action: Action::CancelAutorisation,
-            aidant_id: Some(by_aidant),
+            aidant_id: by.aidant(),
             usager_id: Some(&mandate.usager_id),
             organisation_id: Some(&mandate.organisation_id),
             subject: &autorisation.demarche,
-            details: serde_json::json!({ "mandat": mandate.id, "autorisation": autorisation.id }),
+            details: by.details(
+                serde_json::json!({ "mandat": mandate.id, "autorisation": autorisation.id }),
+            ),
         },
     )?;
     Ok(())
@@ -402,67 +475,93 @@ pub fn revoke_mandate(
     if parties.organisation_id != *who.organisation_id() {
         return Err(MandateError::UnknownMandate);
     }
-    let by_aidant = who.aidant_id();
     write_transaction(conn, |tx| {
         let mandate = mandate_of_structure(tx.conn(), who, mandate_id)?;
-        if mandate.revoked_at.is_some() {
-            return attestations_of_mandate(tx.conn(), &mandate.id)?
-                .into_iter()
-                .find(|a| a.kind == AttestationKind::Revocation)
-                .ok_or(MandateError::UnknownMandate);
-        }
-        let active: Vec<Autorisation> = autorisations::table
-            .filter(autorisations::mandate_id.eq(&mandate.id))
-            .filter(autorisations::revoked_at.is_null())
-            .select(Autorisation::as_select())
-            .load(tx.conn())?;
-        diesel::update(autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)))
-            .filter(autorisations::revoked_at.is_null())
-            .set((
-                autorisations::revoked_at.eq(Some(now)),
-                autorisations::revoked_by.eq(Some(by_aidant)),
-            ))
-            .execute(tx.conn())?;
-        diesel::update(mandates::table.find(&mandate.id))
-            .set((
-                mandates::revoked_at.eq(Some(now)),
-                mandates::revoked_by.eq(Some(by_aidant)),
-            ))
-            .execute(tx.conn())?;
-        for autorisation in &active {
-            journal_cancel_autorisation(tx, rng, now, &mandate, autorisation, by_aidant)?;
-        }
-        journal::append(
-            tx,
-            rng,
-            now,
-            NewEntry {
-                chain: mandate.organisation_id.as_str(),
-                action: Action::CancelMandat,
-                aidant_id: Some(by_aidant),
-                usager_id: Some(&mandate.usager_id),
-                organisation_id: Some(&mandate.organisation_id),
-                subject: mandate.id.as_str(),
-                details: serde_json::json!({ "autorisations": active.iter().map(|a| &a.id).collect::<Vec<_>>() }),
-            },
-        )?;
-        let revoked = Mandate {
-            revoked_at: Some(now),
-            revoked_by: Some(by_aidant.to_owned()),
-            ..mandate
-        };
-        attestation::insert_attestation(
+        revoke_whole(
             tx,
             rng,
             now,
             key,
             parties,
-            &revoked,
-            AttestationKind::Revocation,
-            by_aidant,
-            None,
+            mandate,
+            Actor::Aidant(who.aidant_id()),
         )
     })
+}
+
+/// Revokes `mandate` and its active autorisations, journaled by `by`, and produces its
+/// revocation attestation, inside the caller's transaction; an already revoked mandate keeps
+/// its revocation attestation, returned.
+pub(crate) fn revoke_whole(
+    tx: &mut WriteTx<'_>,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    key: &AttestationKey,
+    parties: &Parties,
+    mandate: Mandate,
+    by: Actor<'_>,
+) -> Result<Attestation, MandateError> {
+    if mandate.revoked_at.is_some() {
+        return attestations_of_mandate(tx.conn(), &mandate.id)?
+            .into_iter()
+            .find(|a| a.kind == AttestationKind::Revocation)
+            .ok_or(MandateError::UnknownMandate);
+    }
+    let by_usager = matches!(by, Actor::Usager);
+    let active: Vec<Autorisation> = autorisations::table
+        .filter(autorisations::mandate_id.eq(&mandate.id))
+        .filter(autorisations::revoked_at.is_null())
+        .select(Autorisation::as_select())
+        .load(tx.conn())?;
+    diesel::update(autorisations::table.filter(autorisations::mandate_id.eq(&mandate.id)))
+        .filter(autorisations::revoked_at.is_null())
+        .set((
+            autorisations::revoked_at.eq(Some(now)),
+            autorisations::revoked_by.eq(by.aidant()),
+            autorisations::revoked_by_usager.eq(by_usager),
+        ))
+        .execute(tx.conn())?;
+    diesel::update(mandates::table.find(&mandate.id))
+        .set((
+            mandates::revoked_at.eq(Some(now)),
+            mandates::revoked_by.eq(by.aidant()),
+            mandates::revoked_by_usager.eq(by_usager),
+        ))
+        .execute(tx.conn())?;
+    for autorisation in &active {
+        journal_cancel_autorisation(tx, rng, now, &mandate, autorisation, by)?;
+    }
+    journal::append(
+        tx,
+        rng,
+        now,
+        NewEntry {
+            chain: mandate.organisation_id.as_str(),
+            action: Action::CancelMandat,
+            aidant_id: by.aidant(),
+            usager_id: Some(&mandate.usager_id),
+            organisation_id: Some(&mandate.organisation_id),
+            subject: mandate.id.as_str(),
+            details: by.details(serde_json::json!({ "autorisations": active.iter().map(|a| &a.id).collect::<Vec<_>>() })),
+        },
+    )?;
+    let revoked = Mandate {
+        revoked_at: Some(now),
+        revoked_by: by.aidant().cloned(),
+        revoked_by_usager: by_usager,
+        ..mandate
+    };
+    attestation::insert_attestation(
+        tx,
+        rng,
+        now,
+        key,
+        parties,
+        &revoked,
+        AttestationKind::Revocation,
+        by,
+        None,
+    )
 }
 
 /// The autorisations of a mandate, in catalogue order.

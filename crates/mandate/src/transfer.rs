@@ -5,9 +5,9 @@
 //! with their structure as its history. The attestations made before still verify, and the
 //! verification says the mandate was transferred.
 
-use crate::attestation::{insert_attestation, AttestationKey, AttestationKind, Origin, Parties};
+use crate::attestation::{insert_attestation, AttestationKey, AttestationKind, Origin};
 use crate::{
-    active_autorisations_query, allowed_demarches, list_in_organisation, Demarche, Mandate,
+    active_autorisations_query, allowed_demarches, list_in_organisation, Actor, Demarche, Mandate,
     MandateError,
 };
 use authenticator::AdminStaff;
@@ -159,16 +159,7 @@ pub fn transfer_mandates(
         for mut mandate in moving {
             mandate.organisation_id = to.to_owned();
             list_in_organisation(tx, to, &mandate.usager_id)?;
-            let aidant_name = accounts::aidant(tx.conn(), &mandate.created_by)?
-                .map(|a| a.full_name())
-                .unwrap_or_default();
-            let parties = Parties {
-                organisation_id: to.to_owned(),
-                organisation_name: target.name.clone(),
-                siret: target.siret.clone(),
-                address: format!("{}, {} {}", target.address, target.zipcode, target.city),
-                aidant_name,
-            };
+            let parties = crate::own::parties_of_mandate(tx.conn(), &mandate)?;
             let attestation = insert_attestation(
                 tx,
                 rng,
@@ -177,7 +168,7 @@ pub fn transfer_mandates(
                 &parties,
                 &mandate,
                 AttestationKind::Transfer,
-                &mandate.created_by,
+                Actor::Aidant(&mandate.created_by),
                 Some(Origin {
                     organisation_name: source.name.clone(),
                     siret: source.siret.clone(),

@@ -149,6 +149,7 @@ diesel::table! {
         search_name -> Text,
         created_at -> Timestamp,
         erased_at -> Nullable<Timestamp>,
+        notify_email -> Nullable<Text>,
     }
 }
 
@@ -169,6 +170,7 @@ diesel::table! {
         consent_phone -> Nullable<Text>,
         consent_requested_at -> Nullable<Timestamp>,
         consent_denied_at -> Nullable<Timestamp>,
+        revoked_by_usager -> Bool,
     }
 }
 
@@ -200,7 +202,7 @@ diesel::table! {
         content -> Text,
         fingerprint -> Text,
         created_at -> Timestamp,
-        created_by -> Text,
+        created_by -> Nullable<Text>,
         erased_fingerprint -> Nullable<Text>,
     }
 }
@@ -212,6 +214,7 @@ diesel::table! {
         demarche -> Text,
         revoked_at -> Nullable<Timestamp>,
         revoked_by -> Nullable<Text>,
+        revoked_by_usager -> Bool,
     }
 }
 
@@ -585,6 +588,7 @@ diesel::table! {
         id_token -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        email -> Nullable<Text>,
     }
 }
 
@@ -596,6 +600,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
         expires_at -> Timestamp,
+        email -> Nullable<Text>,
     }
 }
 

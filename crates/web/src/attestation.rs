@@ -19,7 +19,13 @@ use store::{Timestamp, UsagerId};
 #[derive(Template)]
 #[template(path = "attestation.html")]
 struct AttestationPage {
+    /// Read by the usager, in their space (otherwise by an aidant of the structure).
+    own: bool,
     revocation: bool,
+    /// The usager revoked the mandate themselves.
+    by_usager: bool,
+    /// And has just done it (the page that follows their confirmation).
+    just_revoked: bool,
     /// For a transfer attestation: the structure the mandate was made in, and when it moved.
     transferred_from: Option<String>,
     id: String,
@@ -102,85 +108,14 @@ pub(crate) async fn show(
         else {
             return Ok(Guarded::Done(None));
         };
-        let intact = matches!(
-            mandate::verify_attestation(
-                conn,
-                &state.attestation_key,
-                &attestation.id,
-                &attestation.fingerprint,
-                now
-            )?,
-            Verification::Genuine(_)
-        );
-        let content = attestation.parsed()?;
-        let url = verify_url(
-            state.provider.issuer(),
-            &attestation.id,
-            &attestation.fingerprint,
-        );
-        let u = &content.usager;
-        Ok(Guarded::Done(Some(AttestationPage {
-            revocation: attestation.kind == AttestationKind::Revocation,
-            transferred_from: content.transferred_from.as_ref().map(|from| {
-                format!(
-                    "{} (SIRET {}), le {}",
-                    from.organisation_name,
-                    from.siret,
-                    date_time(attestation.created_at)
-                )
-            }),
-            qr_svg: qr_data_uri(&url)?,
-            verify_url: url,
-            space_url: format!(
-                "{}{}",
-                state.provider.issuer().trim_end_matches('/'),
-                crate::espace_usager::HOME
-            ),
-            id: attestation.id.clone(),
-            fingerprint: attestation.fingerprint.clone(),
-            organisation_name: content.organisation_name.clone(),
-            siret: content.siret.clone(),
-            address: content.address.clone(),
-            aidant_name: content.aidant_name.clone(),
-            usager_name: identity::display_name(
-                &u.given_name,
-                &u.family_name,
-                &u.preferred_username,
-            ),
-            given_name: u.given_name.clone(),
-            family_name: u.family_name.clone(),
-            preferred_username: u.preferred_username.clone(),
-            birthdate: birthdate(&u.birthdate),
-            birthplace: birthplace_text(&u.birthplace, &u.birthcountry),
-            demarches: content
-                .demarches()
-                .into_iter()
-                .map(|d| (d.title(), d.description()))
-                .collect(),
-            duration: mandate::MandateDuration::parse(&content.duration)
-                .map(|d| d.label())
-                .unwrap_or("durée inconnue"),
-            created: parse_time(&content.created_at)
-                .map(date_time)
-                .unwrap_or_default(),
-            until: parse_time(&content.expires_at)
-                .map(date_time)
-                .unwrap_or_default(),
-            revoked: content
-                .revoked_at
-                .as_deref()
-                .and_then(parse_time)
-                .map(date_time)
-                .unwrap_or_default(),
-            remote: content.is_remote,
-            awaiting_consent: m.is_remote
-                && m.consent_received_at.is_none()
-                && m.revoked_at.is_none(),
-            consent_statement: content.consent_statement.clone(),
-            issued: date_time(attestation.created_at),
-            usager_id: m.usager_id,
-            intact,
-        })))
+        Ok(Guarded::Done(Some(page(
+            conn,
+            state,
+            now,
+            &attestation,
+            m,
+            false,
+        )?)))
     })
     .await?;
     match outcome {
@@ -192,6 +127,132 @@ pub(crate) async fn show(
         )),
         _ => Ok(to_login(&here)),
     }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OwnQuery {
+    /// `1` right after the usager revoked the mandate.
+    #[serde(default)]
+    annule: String,
+}
+
+/// GET /mon-espace/attestations/{id}: printable, for the usager it names, in their space.
+pub(crate) async fn own(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<OwnQuery>,
+) -> Result<HttpResponse, WebError> {
+    let Some(session) = crate::espace_usager::session(&req, &state).await? else {
+        return Ok(crate::interaction::see_other(crate::espace_usager::HOME));
+    };
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let found = with_db(&state, move |conn, state| match espace_usager::attestation(
+        conn, &session, &id,
+    )? {
+        Some((attestation, m)) => Ok(Some(page(conn, state, now, &attestation, m, true)?)),
+        None => Ok(None),
+    })
+    .await?;
+    match found {
+        Some(mut page) => {
+            page.just_revoked = page.by_usager && query.annule == "1";
+            render(StatusCode::OK, &page, None, state.secure_cookies)
+        }
+        None => Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "Attestation introuvable",
+            "Cette attestation n'existe pas, ou elle n'est pas à votre nom.",
+        )),
+    }
+}
+
+/// The printable page of `attestation`, of the mandate `m`.
+fn page(
+    conn: &mut store::DbConnection,
+    state: &AppState,
+    now: Timestamp,
+    attestation: &mandate::Attestation,
+    m: mandate::Mandate,
+    own: bool,
+) -> Result<AttestationPage, WebError> {
+    let intact = matches!(
+        mandate::verify_attestation(
+            conn,
+            &state.attestation_key,
+            &attestation.id,
+            &attestation.fingerprint,
+            now
+        )?,
+        Verification::Genuine(_)
+    );
+    let content = attestation.parsed()?;
+    let url = verify_url(
+        state.provider.issuer(),
+        &attestation.id,
+        &attestation.fingerprint,
+    );
+    let u = &content.usager;
+    Ok(AttestationPage {
+        own,
+        revocation: attestation.kind == AttestationKind::Revocation,
+        by_usager: content.revoked_by_usager,
+        just_revoked: false,
+        transferred_from: content.transferred_from.as_ref().map(|from| {
+            format!(
+                "{} (SIRET {}), le {}",
+                from.organisation_name,
+                from.siret,
+                date_time(attestation.created_at)
+            )
+        }),
+        qr_svg: qr_data_uri(&url)?,
+        verify_url: url,
+        space_url: format!(
+            "{}{}",
+            state.provider.issuer().trim_end_matches('/'),
+            crate::espace_usager::HOME
+        ),
+        id: attestation.id.clone(),
+        fingerprint: attestation.fingerprint.clone(),
+        organisation_name: content.organisation_name.clone(),
+        siret: content.siret.clone(),
+        address: content.address.clone(),
+        aidant_name: content.aidant_name.clone(),
+        usager_name: identity::display_name(&u.given_name, &u.family_name, &u.preferred_username),
+        given_name: u.given_name.clone(),
+        family_name: u.family_name.clone(),
+        preferred_username: u.preferred_username.clone(),
+        birthdate: birthdate(&u.birthdate),
+        birthplace: birthplace_text(&u.birthplace, &u.birthcountry),
+        demarches: content
+            .demarches()
+            .into_iter()
+            .map(|d| (d.title(), d.description()))
+            .collect(),
+        duration: mandate::MandateDuration::parse(&content.duration)
+            .map(|d| d.label())
+            .unwrap_or("durée inconnue"),
+        created: parse_time(&content.created_at)
+            .map(date_time)
+            .unwrap_or_default(),
+        until: parse_time(&content.expires_at)
+            .map(date_time)
+            .unwrap_or_default(),
+        revoked: content
+            .revoked_at
+            .as_deref()
+            .and_then(parse_time)
+            .map(date_time)
+            .unwrap_or_default(),
+        remote: content.is_remote,
+        awaiting_consent: m.is_remote && m.consent_received_at.is_none() && m.revoked_at.is_none(),
+        consent_statement: content.consent_statement.clone(),
+        issued: date_time(attestation.created_at),
+        usager_id: m.usager_id,
+        intact,
+    })
 }
 
 #[derive(Template)]

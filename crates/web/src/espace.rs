@@ -201,6 +201,8 @@ struct AutorisationRow {
     title: &'static str,
     live: bool,
     revoked: Option<String>,
+    /// Revoked by the usager, from their space.
+    by_usager: bool,
 }
 
 struct AttestationLink {
@@ -217,6 +219,8 @@ struct MandateCard {
     until: String,
     duration: &'static str,
     remote: bool,
+    /// Revoked by the usager, from their space.
+    revoked_by_usager: bool,
     autorisations: Vec<AutorisationRow>,
     attestations: Vec<AttestationLink>,
 }
@@ -269,11 +273,13 @@ pub(crate) async fn usager(
                 until: date_time(d.mandate.expires_at),
                 duration: d.mandate.duration.label(),
                 remote: d.mandate.is_remote,
+                revoked_by_usager: d.mandate.revoked_by_usager,
                 autorisations: d
                     .autorisations
                     .into_iter()
                     .map(|(a, demarche, live)| AutorisationRow {
                         revoked: a.revoked_at.map(date_time),
+                        by_usager: a.revoked_by_usager,
                         id: a.id.into(),
                         title: demarche.title(),
                         live,

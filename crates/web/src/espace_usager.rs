@@ -13,8 +13,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use espace_usager::{Identified, UsagerSession};
-use mandate::MandateState;
+use mandate::{AttestationKind, MandateState};
 use serde::Deserialize;
+use store::{AutorisationId, MandateId};
 
 /// Where the space starts.
 pub(crate) const HOME: &str = "/mon-espace/";
@@ -36,16 +37,23 @@ struct WelcomePage {
 
 /// A démarche of a mandate, as the usager reads it.
 struct DemarcheLine {
+    /// Its autorisation.
+    id: String,
     title: &'static str,
     active: bool,
 }
 
 /// A mandate, as the usager reads it.
 struct MandateLine {
+    id: String,
     state: &'static str,
     in_force: bool,
+    /// Not revoked nor ended: the usager may revoke it.
+    revocable: bool,
     until: String,
     demarches: Vec<DemarcheLine>,
+    /// Its attestations: id and what they attest.
+    attestations: Vec<(String, &'static str)>,
 }
 
 /// A structure and its mandates.
@@ -60,6 +68,10 @@ struct HomePage {
     csrf: String,
     name: String,
     structures: Vec<StructureLine>,
+    /// The démarche just revoked: its title and the structure's name.
+    revoked: Option<(&'static str, String)>,
+    /// Whether e-mails tell the usager of each mandate made or used.
+    notified: bool,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +80,9 @@ pub(crate) struct HomeQuery {
     inconnu: String,
     #[serde(default)]
     revoir: String,
+    /// The autorisation the usager just revoked.
+    #[serde(default)]
+    annulee: String,
 }
 
 /// The usager's session of this request, if any.
@@ -116,41 +131,72 @@ pub(crate) async fn home(
         session.usager().given_name,
         session.usager().family_name
     );
-    let held = with_db(&state, move |conn, _| {
-        Ok(espace_usager::mandates(conn, &session, now)?)
+    let (held, notifications) = with_db(&state, move |conn, _| {
+        Ok((
+            espace_usager::mandates(conn, &session, now)?,
+            espace_usager::notifications(conn, &session)?,
+        ))
     })
     .await?;
+    let revoked = held.iter().find_map(|h| {
+        h.mandates
+            .iter()
+            .flat_map(|m| &m.autorisations)
+            .find(|(a, _, _)| a.id.as_str() == query.annulee && a.revoked_at.is_some())
+            .map(|(_, d, _)| (d.title(), h.organisation.clone()))
+    });
     let page = HomePage {
         csrf: csrf.value.clone(),
         name,
+        revoked,
+        notified: notifications.to.is_some(),
         structures: held
             .into_iter()
             .map(|h| StructureLine {
                 name: h.organisation,
-                mandates: h
-                    .mandates
-                    .iter()
-                    .map(|m| {
-                        let (state, in_force) = state_words(m.state);
-                        MandateLine {
-                            state,
-                            in_force,
-                            until: crate::espace::date(m.mandate.expires_at),
-                            demarches: m
-                                .autorisations
-                                .iter()
-                                .map(|(_, d, usable)| DemarcheLine {
-                                    title: d.title(),
-                                    active: *usable,
-                                })
-                                .collect(),
-                        }
-                    })
-                    .collect(),
+                mandates: h.mandates.iter().map(mandate_line).collect(),
             })
             .collect(),
     };
     render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
+}
+
+/// A mandate as the home page shows it.
+fn mandate_line(m: &mandate::MandateDetail) -> MandateLine {
+    let (state, in_force) = state_words(m.state);
+    MandateLine {
+        id: m.mandate.id.to_string(),
+        state,
+        in_force,
+        revocable: matches!(
+            m.state,
+            MandateState::Active | MandateState::AwaitingConsent
+        ),
+        until: crate::espace::date(m.mandate.expires_at),
+        demarches: m
+            .autorisations
+            .iter()
+            .map(|(a, d, usable)| DemarcheLine {
+                id: a.id.to_string(),
+                title: d.title(),
+                active: *usable,
+            })
+            .collect(),
+        attestations: m
+            .attestations
+            .iter()
+            .map(|a| (a.id.clone(), attestation_words(a.kind)))
+            .collect(),
+    }
+}
+
+/// What an attestation attests, in the usager's words.
+fn attestation_words(kind: AttestationKind) -> &'static str {
+    match kind {
+        AttestationKind::Mandat => "Voir l'attestation du mandat",
+        AttestationKind::Revocation => "Voir l'attestation d'annulation",
+        AttestationKind::Transfer => "Voir l'attestation de transfert",
+    }
 }
 
 /// A use, as the page shows it.
@@ -461,4 +507,301 @@ pub(crate) async fn logout(
         .add_cookie(&Jar::Usager.removal(&state))
         .map_err(|_| WebError::Blocking)?;
     Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "usager_revoke.html")]
+struct RevokePage {
+    csrf: String,
+    /// Where the form goes.
+    action: String,
+    /// The whole mandate (otherwise one démarche).
+    whole: bool,
+    organisation: String,
+    demarches: Vec<&'static str>,
+    until: String,
+}
+
+/// What the usager asks to revoke.
+enum Target {
+    /// One démarche (its autorisation).
+    Demarche(AutorisationId),
+    /// A whole mandate.
+    Mandate(MandateId),
+}
+
+/// Where `target` stands among what structures hold for the usager.
+enum Found {
+    /// In force: the page that asks for the confirmation.
+    InForce(RevokePage),
+    /// Already revoked or ended: nothing to revoke.
+    Over,
+    /// Not theirs, or no such thing.
+    Unknown,
+}
+
+fn find_target(held: &[espace_usager::HeldBy], target: &Target, csrf: String) -> Found {
+    for h in held {
+        for m in &h.mandates {
+            let revocable = matches!(
+                m.state,
+                MandateState::Active | MandateState::AwaitingConsent
+            );
+            let (whole, demarches): (bool, Vec<&'static str>) = match target {
+                Target::Mandate(id) if m.mandate.id == *id => (
+                    true,
+                    m.autorisations
+                        .iter()
+                        .filter(|(a, _, _)| a.revoked_at.is_none())
+                        .map(|(_, d, _)| d.title())
+                        .collect(),
+                ),
+                Target::Demarche(id) => {
+                    match m.autorisations.iter().find(|(a, _, _)| a.id == *id) {
+                        Some((a, d, _)) if a.revoked_at.is_none() => (false, vec![d.title()]),
+                        Some(_) => return Found::Over,
+                        None => continue,
+                    }
+                }
+                Target::Mandate(_) => continue,
+            };
+            if !revocable {
+                return Found::Over;
+            }
+            let action = match target {
+                Target::Demarche(id) => format!("/mon-espace/demarches/{id}/annuler"),
+                Target::Mandate(id) => format!("/mon-espace/mandats/{id}/annuler"),
+            };
+            return Found::InForce(RevokePage {
+                csrf,
+                action,
+                whole,
+                organisation: h.organisation.clone(),
+                demarches,
+                until: crate::espace::date(m.mandate.expires_at),
+            });
+        }
+    }
+    Found::Unknown
+}
+
+/// The page of something that is not the usager's.
+fn not_theirs() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Introuvable",
+        "Ce mandat n'est pas à votre nom, ou il n'existe pas. Revenez sur la page « Mon espace ».",
+    )
+}
+
+/// The confirmation page of revoking `target`.
+async fn revoke_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    target: Target,
+) -> Result<HttpResponse, WebError> {
+    let Some(session) = session(&req, &state).await? else {
+        return Ok(see_other(HOME));
+    };
+    let csrf = CsrfToken::for_request(&req, &state)?;
+    let now = state.clock.now();
+    let held = with_db(&state, move |conn, _| {
+        Ok(espace_usager::mandates(conn, &session, now)?)
+    })
+    .await?;
+    match find_target(&held, &target, csrf.value.clone()) {
+        Found::InForce(page) => render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies),
+        Found::Over => Ok(see_other(HOME)),
+        Found::Unknown => Ok(not_theirs()),
+    }
+}
+
+/// GET /mon-espace/demarches/{id}/annuler: « Voulez-vous annuler cette démarche ? ».
+pub(crate) async fn revoke_demarche_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let target = Target::Demarche(AutorisationId::from(path.into_inner()));
+    revoke_page(req, state, target).await
+}
+
+/// GET /mon-espace/mandats/{id}/annuler: « Voulez-vous annuler ce mandat ? ».
+pub(crate) async fn revoke_mandate_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let target = Target::Mandate(MandateId::from(path.into_inner()));
+    revoke_page(req, state, target).await
+}
+
+/// POST /mon-espace/demarches/{id}/annuler: the démarche is revoked; back to the mandates,
+/// which say so.
+pub(crate) async fn revoke_demarche(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let Some(session) = session(&req, &state).await? else {
+        return Ok(see_other(HOME));
+    };
+    let id = AutorisationId::from(path.into_inner());
+    let now = state.clock.now();
+    let target = id.clone();
+    let done = with_db(
+        &state,
+        move |conn, state| match espace_usager::revoke_demarche(
+            conn, &state.rng, now, &session, &target,
+        ) {
+            Ok(_) => Ok(true),
+            Err(espace_usager::EspaceError::Mandate(
+                mandate::MandateError::UnknownAutorisation,
+            )) => Ok(false),
+            Err(e) => Err(e.into()),
+        },
+    )
+    .await?;
+    if !done {
+        return Ok(not_theirs());
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("annulee", id.as_str())
+        .finish();
+    Ok(see_other(&format!("{HOME}?{query}")))
+}
+
+/// POST /mon-espace/mandats/{id}/annuler: the mandate is revoked; its revocation attestation.
+pub(crate) async fn revoke_mandate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let Some(session) = session(&req, &state).await? else {
+        return Ok(see_other(HOME));
+    };
+    let id = MandateId::from(path.into_inner());
+    let now = state.clock.now();
+    let attestation = with_db(
+        &state,
+        move |conn, state| match espace_usager::revoke_mandate(
+            conn,
+            &state.rng,
+            now,
+            &state.attestation_key,
+            &session,
+            &id,
+        ) {
+            Ok(attestation) => Ok(Some(attestation.id)),
+            Err(espace_usager::EspaceError::Mandate(mandate::MandateError::UnknownMandate)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        },
+    )
+    .await?;
+    match attestation {
+        Some(id) => Ok(see_other(&format!(
+            "/mon-espace/attestations/{id}?annule=1"
+        ))),
+        None => Ok(not_theirs()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "usager_emails.html")]
+struct EmailsPage {
+    csrf: String,
+    /// Where e-mails go, when chosen.
+    to: Option<String>,
+    /// The address FranceConnect gave.
+    offered: Option<String>,
+    /// The choice was just recorded.
+    saved: bool,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EmailsQuery {
+    #[serde(default)]
+    fait: String,
+}
+
+/// GET /mon-espace/e-mails: whether to be told by e-mail of each mandate made or used.
+pub(crate) async fn emails(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<EmailsQuery>,
+) -> Result<HttpResponse, WebError> {
+    let Some(session) = session(&req, &state).await? else {
+        return Ok(see_other(HOME));
+    };
+    let csrf = CsrfToken::for_request(&req, &state)?;
+    let notifications = with_db(&state, move |conn, _| {
+        Ok(espace_usager::notifications(conn, &session)?)
+    })
+    .await?;
+    let page = EmailsPage {
+        csrf: csrf.value.clone(),
+        to: notifications.to,
+        offered: notifications.offered,
+        saved: query.fait == "1",
+    };
+    render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EmailsForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// `oui` or `non`.
+    #[serde(default)]
+    recevoir: String,
+}
+
+/// POST /mon-espace/e-mails: the usager's choice.
+pub(crate) async fn choose_emails(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<EmailsForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let wanted = match form.recevoir.as_str() {
+        "oui" => true,
+        "non" => false,
+        _ => {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "Choix incompris",
+                "Revenez sur la page « Recevoir un e-mail » et choisissez un des deux boutons.",
+            ))
+        }
+    };
+    let Some(session) = session(&req, &state).await? else {
+        return Ok(see_other(HOME));
+    };
+    let now = state.clock.now();
+    let chosen = with_db(&state, move |conn, state| {
+        Ok(espace_usager::choose_notifications(
+            conn, &state.rng, now, &session, wanted,
+        )?)
+    })
+    .await?;
+    if !chosen {
+        return Ok(error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Pas d'adresse e-mail",
+            "FranceConnect ne nous a pas donné d'adresse e-mail. Nous ne pouvons pas vous écrire. Rien n'a changé.",
+        ));
+    }
+    Ok(see_other("/mon-espace/e-mails?fait=1"))
 }

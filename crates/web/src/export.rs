@@ -30,6 +30,7 @@ fn action_label(action: &str) -> &'static str {
         "remote_sms_denial" => "Refus donné par SMS",
         "connect_usager" => "Connexion à votre espace",
         "link_usager_franceconnect" => "Identité FranceConnect rattachée à votre dossier",
+        "notify_usager" => "Choix de recevoir ou non un e-mail à chaque mandat",
         _ => "Autre action",
     }
 }
@@ -123,7 +124,7 @@ fn named(
                 let name = accounts::aidant(conn, id)?
                     .map(|a| {
                         if own {
-                            espace_usager::first_name_and_initial(&a)
+                            a.first_name_and_initial()
                         } else {
                             a.full_name()
                         }
@@ -149,6 +150,13 @@ fn subject_text(subject: &str) -> String {
         .unwrap_or_else(|_| subject.to_owned())
 }
 
+/// Whether the usager did it themselves, from their space (`"par": "usager"`).
+fn by_usager(entry: &journal::JournalEntry) -> bool {
+    serde_json::from_str::<Value>(&entry.details)
+        .ok()
+        .is_some_and(|d| d.get("par").and_then(Value::as_str) == Some("usager"))
+}
+
 fn name_of<K: std::hash::Hash + Eq>(map: &HashMap<K, String>, id: Option<&K>) -> String {
     id.and_then(|id| map.get(id)).cloned().unwrap_or_default()
 }
@@ -163,7 +171,12 @@ impl Export {
                 label: action_label(&e.action),
                 subject: subject_text(&e.subject),
                 organisation: name_of(&self.organisations, e.organisation_id.as_ref()),
-                aidant: name_of(&self.aidants, e.aidant_id.as_ref()),
+                aidant: match &e.aidant_id {
+                    Some(id) => name_of(&self.aidants, Some(id)),
+                    None if by_usager(e) && self.own => "Vous".into(),
+                    None if by_usager(e) => "L'usager".into(),
+                    None => String::new(),
+                },
             })
             .collect();
         ExportPage {

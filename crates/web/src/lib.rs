@@ -673,6 +673,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/mon-espace/deconnexion",
             web::post().to(espace_usager::logout),
         )
+        .route(
+            "/mon-espace/demarches/{id}/annuler",
+            web::get().to(espace_usager::revoke_demarche_page),
+        )
+        .route(
+            "/mon-espace/demarches/{id}/annuler",
+            web::post().to(espace_usager::revoke_demarche),
+        )
+        .route(
+            "/mon-espace/mandats/{id}/annuler",
+            web::get().to(espace_usager::revoke_mandate_page),
+        )
+        .route(
+            "/mon-espace/mandats/{id}/annuler",
+            web::post().to(espace_usager::revoke_mandate),
+        )
+        .route(
+            "/mon-espace/attestations/{id}",
+            web::get().to(attestation::own),
+        )
+        .route("/mon-espace/e-mails", web::get().to(espace_usager::emails))
+        .route(
+            "/mon-espace/e-mails",
+            web::post().to(espace_usager::choose_emails),
+        )
         .route("/fc/deconnexion", web::get().to(wizard::after_logout))
         .route("/attestations/verifier", web::get().to(attestation::verify))
         .route("/attestations/{id}", web::get().to(attestation::show))
