@@ -209,6 +209,22 @@ async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
     chrome
         .expect_text_of("#demarche-annulee", "ne peuvent plus faire « Logement »")
         .await;
+    // She chooses an e-mail for each mandate made or used in her name.
+    chrome
+        .click("Recevoir un e-mail à chaque mandat", "mon-espace-e-mails")
+        .await;
+    chrome
+        .click(
+            "Oui, je veux recevoir ces e-mails",
+            "mon-espace-e-mails-choisis",
+        )
+        .await;
+    chrome
+        .expect_text_of("#choix-enregistre", "C'est noté")
+        .await;
+    chrome
+        .click("Retour à mes mandats", "mon-espace-retour")
+        .await;
     chrome
         .click("Voir l'attestation du mandat", "mon-espace-attestation")
         .await;

@@ -104,7 +104,7 @@ async fn an_usager_sees_her_mandates(service: &TestService) {
         page.body
     );
     assert!(
-        page.body.contains("Mandat en cours, jusqu'au"),
+        page.body.contains("Mandat en cours, jusqu&#39;au"),
         "{}",
         page.body
     );
@@ -627,6 +627,10 @@ async fn an_usager_controls_her_mandates(service: &TestService) {
         .await;
     assert_eq!(read.status, 200);
     assert!(read.body.contains("lui-même"));
+    let mine = home(service, &fatou).await;
+    assert!(mine.body.contains("Mandat annulé"), "{}", mine.body);
+    assert!(mine.body.contains("Famille : annulée"));
+    assert!(!mine.body.contains(&whole), "no longer offered");
     let refused = aidant_chooses(service, &usager_id, "famille").await;
     assert_eq!(refused.status, 422, "{}", refused.body);
     let by_usager = |service: &TestService| {

@@ -41,16 +41,17 @@ struct DemarcheLine {
     id: String,
     title: &'static str,
     active: bool,
+    /// Revoked (by an aidant or the usager), rather than ended.
+    revoked: bool,
 }
 
 /// A mandate, as the usager reads it.
 struct MandateLine {
     id: String,
-    state: &'static str,
-    in_force: bool,
+    /// Its state and dates, in a few words.
+    heading: String,
     /// Not revoked nor ended: the usager may revoke it.
     revocable: bool,
-    until: String,
     demarches: Vec<DemarcheLine>,
     /// Its attestations: id and what they attest.
     attestations: Vec<(String, &'static str)>,
@@ -100,14 +101,20 @@ pub(crate) async fn session(
     .await
 }
 
-/// The state of a mandate, in the usager's words.
-fn state_words(state: MandateState) -> (&'static str, bool) {
-    match state {
-        MandateState::Active => ("En cours", true),
-        MandateState::AwaitingConsent => ("En attente de votre accord", false),
-        MandateState::Expired => ("Terminé", false),
-        MandateState::Revoked => ("Annulé", false),
+/// A mandate's state and dates, in the usager's words.
+fn heading(m: &mandate::MandateDetail) -> String {
+    let until = crate::espace::date(m.mandate.expires_at);
+    match m.state {
+        MandateState::Active => format!("Mandat en cours, jusqu'au {until}"),
+        MandateState::AwaitingConsent => "Mandat en attente de votre « Oui » par SMS".to_owned(),
+        MandateState::Expired => format!("Mandat terminé le {until}"),
+        MandateState::Revoked => "Mandat annulé".to_owned(),
     }
+}
+
+/// Whether the usager may still revoke a mandate in this state.
+fn revocable(state: MandateState) -> bool {
+    matches!(state, MandateState::Active | MandateState::AwaitingConsent)
 }
 
 /// GET /mon-espace/: the usager's mandates, or the way in through FranceConnect.
@@ -163,16 +170,10 @@ pub(crate) async fn home(
 
 /// A mandate as the home page shows it.
 fn mandate_line(m: &mandate::MandateDetail) -> MandateLine {
-    let (state, in_force) = state_words(m.state);
     MandateLine {
         id: m.mandate.id.to_string(),
-        state,
-        in_force,
-        revocable: matches!(
-            m.state,
-            MandateState::Active | MandateState::AwaitingConsent
-        ),
-        until: crate::espace::date(m.mandate.expires_at),
+        heading: heading(m),
+        revocable: revocable(m.state),
         demarches: m
             .autorisations
             .iter()
@@ -180,6 +181,7 @@ fn mandate_line(m: &mandate::MandateDetail) -> MandateLine {
                 id: a.id.to_string(),
                 title: d.title(),
                 active: *usable,
+                revoked: a.revoked_at.is_some(),
             })
             .collect(),
         attestations: m
@@ -543,10 +545,7 @@ enum Found {
 fn find_target(held: &[espace_usager::HeldBy], target: &Target, csrf: String) -> Found {
     for h in held {
         for m in &h.mandates {
-            let revocable = matches!(
-                m.state,
-                MandateState::Active | MandateState::AwaitingConsent
-            );
+            let revocable = revocable(m.state);
             let (whole, demarches): (bool, Vec<&'static str>) = match target {
                 Target::Mandate(id) if m.mandate.id == *id => (
                     true,
