@@ -267,6 +267,7 @@ async fn an_older_record_is_confirmed_once(service: &TestService) {
     assert!(page.shows("mon-espace-confirmation"));
     assert!(page.body.contains("Lucien Jean PETIT"));
     assert!(page.body.contains("12/03/1947"), "{}", page.body);
+    assert!(page.body.contains("Lille (59350)"), "{}", page.body);
     let confirmed = lucien
         .post(
             &format!("{}/mon-espace/confirmation", service.issuer()),
@@ -589,6 +590,7 @@ async fn an_usager_controls_her_mandates(service: &TestService) {
     for text in [
         "Attestation de révocation de mandat",
         "id=\"mandat-annule\"",
+        "Lieu de naissance : Sénégal (99341)",
         "par l&#39;usager lui-même",
     ] {
         assert!(

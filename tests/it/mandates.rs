@@ -129,11 +129,7 @@ async fn a_mandate_is_made_with_the_usager_present(
         "{}",
         shown.body
     );
-    assert!(
-        shown.body.contains("à l&#39;étranger (pays 99341)"),
-        "{}",
-        shown.body
-    );
+    assert!(shown.body.contains("Sénégal (99341)"), "{}", shown.body);
     assert!(shown.body.contains("Argent") && shown.body.contains("Logement"));
     assert_eq!(
         service.sim.as_ref().unwrap().logouts().len(),

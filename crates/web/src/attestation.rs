@@ -3,7 +3,7 @@
 //! paper attestation is genuine without revealing the usager.
 
 use crate::account::{guarded, to_login, Guarded};
-use crate::espace::{birthdate, birthplace_text, date, date_time};
+use crate::espace::{birthdate, date, date_time};
 use crate::pages::{error_page, render};
 use crate::{with_db, AppState, WebError};
 use actix_web::http::StatusCode;
@@ -225,7 +225,7 @@ fn page(
         family_name: u.family_name.clone(),
         preferred_username: u.preferred_username.clone(),
         birthdate: birthdate(&u.birthdate),
-        birthplace: birthplace_text(&u.birthplace, &u.birthcountry),
+        birthplace: places::place_of_birth(&u.birthplace, &u.birthcountry),
         demarches: content
             .demarches()
             .into_iter()

@@ -236,15 +236,6 @@ struct UsagerPage {
     mandates: Vec<MandateCard>,
 }
 
-/// Where an usager was born, as shown.
-pub(crate) fn birthplace_text(birthplace: &str, birthcountry: &str) -> String {
-    if birthcountry == identity::FRANCE_COG {
-        format!("en France (commune {birthplace})")
-    } else {
-        format!("à l'étranger (pays {birthcountry})")
-    }
-}
-
 /// GET /espace-aidant/usagers/{id}.
 pub(crate) async fn usager(
     req: HttpRequest,
@@ -304,7 +295,7 @@ pub(crate) async fn usager(
             usager_id: usager.id.clone(),
             name: usager.display_name(),
             birthdate: birthdate(&usager.birthdate),
-            birthplace: birthplace_text(&usager.birthplace, &usager.birthcountry),
+            birthplace: places::place_of_birth(&usager.birthplace, &usager.birthcountry),
             mandates,
         })))
     })

@@ -399,6 +399,7 @@ struct ConfirmPage {
     csrf: String,
     name: String,
     birthdate: String,
+    birthplace: String,
 }
 
 /// The page of a confirmation that no longer waits.
@@ -431,6 +432,7 @@ pub(crate) async fn confirmation(
         csrf: csrf.value.clone(),
         name: format!("{} {}", usager.given_name, usager.family_name),
         birthdate,
+        birthplace: places::place_of_birth(&usager.birthplace, &usager.birthcountry),
     };
     render(StatusCode::OK, &page, Some(&csrf), state.secure_cookies)
 }

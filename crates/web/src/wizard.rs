@@ -5,7 +5,7 @@
 
 use crate::account::{guarded, local_path, to_login, to_recheck, Guarded, Signed};
 use crate::csrf::{self, CsrfToken};
-use crate::espace::{birthplace_text, date_time};
+use crate::espace::date_time;
 use crate::interaction::see_other;
 use crate::pages::{csrf_refused, error_page, render};
 use crate::{with_db, AppState, WebError};
@@ -564,7 +564,7 @@ fn recap_outcome(
         family_name: pivot.family_name.clone(),
         preferred_username: pivot.preferred_username.clone(),
         birthdate: pivot.birthdate.display_fr(),
-        birthplace: birthplace_text(&pivot.birthplace, &pivot.birthcountry),
+        birthplace: places::place_of_birth(&pivot.birthplace, &pivot.birthcountry),
         demarches: draft
             .demarches()?
             .into_iter()
