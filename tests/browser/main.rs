@@ -639,6 +639,10 @@ async fn public_pages(chrome: &Chrome, base: &str) {
         ("/logout", "deconnexion-fc"),
         ("/administration/connexion", "administration-connexion"),
         ("/mon-espace/", "mon-espace-accueil"),
+        ("/mentions-legales", "mentions-legales"),
+        ("/donnees-personnelles", "donnees-personnelles"),
+        ("/aide", "aide"),
+        ("/ressources", "ressources"),
     ] {
         chrome.open(&format!("{base}{path}"), step).await;
     }

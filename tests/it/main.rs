@@ -21,6 +21,7 @@ mod habilitation;
 mod hostile;
 mod jobs;
 mod journal_integrity;
+mod legal;
 mod load;
 mod mandates;
 mod operations;

@@ -13,6 +13,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
 const DEV_SECRET: &str = "secret-de-developpement-du-simulateur-franceconnect";
 /// Our development secret at fc-sim's FranceConnect, refused in production.
 const DEV_FC_SECRET: &str = "secret-de-developpement-d-aidants-connect-chez-franceconnect";
+/// The development host of the legal pages, refused in production.
+const DEV_HOSTING: &str =
+    "Instance de développement : l'ordinateur qui l'exécute (aucun hébergeur)";
 /// The development webhook token, refused in production.
 const DEV_WEBHOOK_TOKEN: &str = "jeton-de-developpement-du-webhook-sms-0123456789";
 
@@ -98,6 +101,20 @@ pub struct HabilitationSection {
     /// An aidant to train who attended a session and passed Pix is activated at once (the
     /// national team activates them otherwise).
     pub auto_activation: bool,
+}
+
+/// Who answers for the service, as its legal pages name them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalSection {
+    /// The publisher (éditeur) and data controller: name and postal address.
+    pub publisher: String,
+    /// The director of publication.
+    pub publication_director: String,
+    /// The host (hébergeur): name, postal address, telephone.
+    pub hosting: String,
+    /// Where people write about the service and their personal data.
+    pub contact: String,
 }
 
 /// The upkeep's scheduled jobs.
@@ -251,6 +268,8 @@ pub struct Config {
     pub habilitation: HabilitationSection,
     /// What expired, how long it is kept.
     pub retention: RetentionConfig,
+    /// Who answers for the service (its legal pages).
+    pub legal: LegalSection,
     /// Logs and metrics.
     pub observability: ObservabilityConfig,
     /// The e-mail sent to FranceConnect for an usager who gave none (it requires one).
@@ -478,6 +497,9 @@ impl Config {
             if !self.public_url.starts_with("https://") {
                 bail!("production: public_url doit être en https");
             }
+            if self.legal.hosting == DEV_HOSTING || self.legal.hosting.trim().is_empty() {
+                bail!("production: legal.hosting doit nommer l'hébergeur (mentions légales)");
+            }
         }
         Ok(())
     }
@@ -685,6 +707,19 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let error = Config::load(Some(&path)).unwrap_err();
         assert!(format!("{error:#}").contains("metrics_token"), "{error:#}");
+    }
+
+    #[test]
+    fn production_names_its_host_on_the_legal_pages() {
+        let text = std::fs::read_to_string(example())
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("hosting = "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (loaded, _path, _dir) = load_text(&text);
+        let error = loaded.unwrap_err();
+        assert!(format!("{error:#}").contains("legal.hosting"), "{error:#}");
     }
 
     fn load_text(text: &str) -> (anyhow::Result<Config>, PathBuf, tempfile::TempDir) {

@@ -224,6 +224,18 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
         staff: staff_lifetimes(config),
         links: link_key(config)?,
         auto_activation: config.habilitation.auto_activation,
+        legal: web::LegalFacts {
+            publisher: config.legal.publisher.clone(),
+            publication_director: config.legal.publication_director.clone(),
+            hosting: config.legal.hosting.clone(),
+            contact: config.legal.contact.clone(),
+            sessions_days: config.retention.sessions_days,
+            oidc_requests_hours: config.retention.oidc_requests_hours,
+            mandate_drafts_hours: config.retention.mandate_drafts_hours,
+            emails_days: config.retention.emails_days,
+            device_days: config.session.device_days,
+            inactivity_days: config.jobs.inactivity_deactivation_days,
+        },
     })
 }
 

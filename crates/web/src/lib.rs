@@ -9,6 +9,7 @@ mod account;
 mod administration;
 mod assets;
 mod attestation;
+mod content;
 mod cookies;
 mod csrf;
 mod espace;
@@ -36,6 +37,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use store::{DbPool, PooledDb, Timestamp};
 
+pub use content::LegalFacts;
 pub use observe::{count_protocol_error, Metrics, REQUEST_ID};
 
 /// Where the current time comes from.
@@ -104,6 +106,8 @@ pub struct AppState {
     pub links: mail::LinkKey,
     /// An aidant who attended a training and passed Pix is activated at once.
     pub auto_activation: bool,
+    /// What the legal pages say of the deployment.
+    pub legal: LegalFacts,
 }
 
 /// Errors a handler can meet that are not the visitor's fault.
@@ -262,6 +266,9 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
 
 /// Mounts every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    for address in content::addresses() {
+        cfg.route(&address, web::get().to(content::page));
+    }
     cfg.route("/", web::get().to(pages::home))
         .route("/deconnexion", web::post().to(pages::logout_aidant))
         .route("/healthz", web::get().to(observe::healthz))
