@@ -180,16 +180,22 @@ pub(crate) fn notify_made(
     Ok(mail::enqueue(tx, rng, now, &to, &email)?)
 }
 
-/// Tells the usager of `coverage`, if they chose to be, that the aidant `aidant_id` used it,
-/// in the caller's transaction (the identity provider's, when it issues the tokens).
+/// Tells `usager`, the usager of `coverage`, if they chose to be, that the aidant `aidant_id`
+/// used it, in the caller's transaction (the identity provider's, when it issues the tokens,
+/// with the usager it read for the ID token: nothing more is read when they did not choose).
 pub fn notify_use(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
     coverage: &crate::Coverage,
+    usager: &crate::Usager,
     aidant_id: &store::AidantId,
 ) -> Result<(), MandateError> {
-    let Some(to) = notify_email(tx.conn(), coverage.usager_id())? else {
+    let Some(to) = usager
+        .notify_email
+        .as_deref()
+        .filter(|_| usager.id == *coverage.usager_id())
+    else {
         return Ok(());
     };
     let (organisation, aidant) = names(tx.conn(), coverage.organisation_id(), aidant_id)?;
@@ -199,7 +205,7 @@ pub fn notify_use(
         demarche: coverage.demarche().title().to_owned(),
         at: paris::local(now).format("%d/%m/%Y à %H:%M").to_string(),
     };
-    Ok(mail::enqueue(tx, rng, now, &to, &email)?)
+    Ok(mail::enqueue(tx, rng, now, to, &email)?)
 }
 
 /// A structure's name, and an aidant's as the usager reads it (« Prénom N. »).

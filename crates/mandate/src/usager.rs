@@ -41,6 +41,8 @@ pub struct Usager {
     pub created_at: Timestamp,
     /// When their identity was erased on their request, if it was.
     pub erased_at: Option<Timestamp>,
+    /// Where they chose, in their space, to be told of each mandate made or used in their name.
+    pub notify_email: Option<String>,
 }
 
 impl Usager {
@@ -156,6 +158,7 @@ pub fn create_usager(
         phone: new.phone.to_owned(),
         created_at: now,
         erased_at: None,
+        notify_email: None,
     };
     diesel::insert_into(usagers::table)
         .values((

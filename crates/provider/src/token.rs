@@ -316,7 +316,7 @@ pub fn token(
                 }),
             },
         )?;
-        mandate::notify_use(tx, rng, now, &coverage, aidant_id)?;
+        mandate::notify_use(tx, rng, now, &coverage, &usager, aidant_id)?;
         Ok(Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
