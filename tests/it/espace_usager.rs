@@ -373,6 +373,21 @@ fn told(service: &TestService, recipient: &str) -> Vec<String> {
         .unwrap()
 }
 
+/// The usager of `browser` answers `recevoir` (« oui » or « non ») on the e-mails page.
+async fn choose_emails(service: &TestService, browser: &Browser, recevoir: &str) -> Page {
+    let url = format!("{}/mon-espace/e-mails", service.issuer());
+    let page = browser.get(&url).await;
+    browser
+        .post(
+            &url,
+            &[
+                ("csrf_token", &csrf_token(&page.body)),
+                ("recevoir", recevoir),
+            ],
+        )
+        .await
+}
+
 /// The aidant of structure A tries to use Fatou's mandate for `demarche` through the identity
 /// provider: the status of their choice of the démarche.
 async fn aidant_chooses(
@@ -432,15 +447,7 @@ async fn an_usager_controls_her_mandates(service: &TestService) {
     assert!(choice.shows("mon-espace-e-mails"), "{}", choice.body);
     assert!(choice.body.contains("id=\"e-mails-inactifs\""));
     assert!(choice.body.contains(fatou_email), "{}", choice.body);
-    let chosen = fatou
-        .post(
-            &format!("{base}/mon-espace/e-mails"),
-            &[
-                ("csrf_token", &csrf_token(&choice.body)),
-                ("recevoir", "oui"),
-            ],
-        )
-        .await;
+    let chosen = choose_emails(service, &fatou, "oui").await;
     assert_eq!(chosen.status, 303, "{}", chosen.body);
     let saved = fatou
         .get(&format!("{base}{}", chosen.location.unwrap()))
@@ -658,16 +665,7 @@ async fn an_usager_controls_her_mandates(service: &TestService) {
     assert_eq!(by_usager(service), 1);
 
     // No more e-mails once she says so.
-    let choice = fatou.get(&format!("{base}/mon-espace/e-mails")).await;
-    let stopped = fatou
-        .post(
-            &format!("{base}/mon-espace/e-mails"),
-            &[
-                ("csrf_token", &csrf_token(&choice.body)),
-                ("recevoir", "non"),
-            ],
-        )
-        .await;
+    let stopped = choose_emails(service, &fatou, "non").await;
     assert_eq!(stopped.status, 303);
     service
         .use_mandate(&usager_id, mandate::Demarche::Argent)
