@@ -23,6 +23,7 @@ mod jobs;
 mod journal_integrity;
 mod legal;
 mod load;
+mod mandate_text;
 mod mandates;
 mod operations;
 mod refusals;

@@ -267,8 +267,19 @@ pub struct TestService {
     /// The SMS provider's inbox (with the simulator only).
     pub sms: Option<SmsInbox>,
     _keys: tempfile::TempDir,
+    /// What each instance's state gets changed by once built from the configuration.
+    adjust: StateAdjust,
     /// Dropped last, once every server and connection is gone.
     pub db: TestDb,
+}
+
+/// A change to an instance's state once built from the configuration (a test adds a version of
+/// the mandate's text to come).
+pub type StateAdjust = Arc<dyn Fn(&mut web::AppState) + Send + Sync>;
+
+/// No change.
+fn unadjusted() -> StateAdjust {
+    Arc::new(|_| {})
 }
 
 impl Drop for TestService {
@@ -364,7 +375,7 @@ impl TestService {
 
     /// A service with one instance whose configuration `tweak` changes.
     pub fn start_configured(backend: Backend, tweak: &dyn Fn(&mut Config)) -> TestService {
-        Self::launch(backend, 1, Vec::new(), start_time(), tweak)
+        Self::launch(backend, 1, Vec::new(), start_time(), tweak, unadjusted())
     }
 
     /// A service that sends its e-mail through `sink` (SMTP on loopback), with a reply-to.
@@ -394,7 +405,14 @@ impl TestService {
         count: usize,
         tweak: &dyn Fn(&mut Config),
     ) -> TestService {
-        Self::launch(backend, count, Vec::new(), start_time(), tweak)
+        Self::launch(
+            backend,
+            count,
+            Vec::new(),
+            start_time(),
+            tweak,
+            unadjusted(),
+        )
     }
 
     /// A service and the FranceConnect simulator, both on the test clock: the simulator is
@@ -418,6 +436,16 @@ impl TestService {
         sim_host: &str,
         tweak: &dyn Fn(&mut Config),
     ) -> (TestService, String) {
+        Self::start_with_simulator_adjusted(backend, sim_host, tweak, unadjusted())
+    }
+
+    /// As `start_with_simulator_configured`, each instance's state then changed by `adjust`.
+    pub fn start_with_simulator_adjusted(
+        backend: Backend,
+        sim_host: &str,
+        tweak: &dyn Fn(&mut Config),
+        adjust: StateAdjust,
+    ) -> (TestService, String) {
         let sim_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let sim_base = format!(
             "http://{sim_host}:{}",
@@ -438,16 +466,23 @@ impl TestService {
         let inbox = SmsInbox::start();
         let fc_issuer = format!("{sim_base}{}", fc_sim::idp::API);
         let inbox_url = inbox.url.clone();
-        let mut service = Self::launch(backend, 1, vec![client], start_time(), &move |config| {
-            config.franceconnect.issuer = fc_issuer.clone();
-            config.franceconnect.client_id = "aidants-connect".into();
-            config.franceconnect.client_secret = SECRET.into();
-            config.sms.sender = "http".into();
-            config.sms.provider_url = inbox_url.clone();
-            config.sms.provider_token = SMS_PROVIDER_TOKEN.into();
-            config.sms.webhook_token = SMS_WEBHOOK_TOKEN.into();
-            tweak(config);
-        });
+        let mut service = Self::launch(
+            backend,
+            1,
+            vec![client],
+            start_time(),
+            &move |config| {
+                config.franceconnect.issuer = fc_issuer.clone();
+                config.franceconnect.client_id = "aidants-connect".into();
+                config.franceconnect.client_secret = SECRET.into();
+                config.sms.sender = "http".into();
+                config.sms.provider_url = inbox_url.clone();
+                config.sms.provider_token = SMS_PROVIDER_TOKEN.into();
+                config.sms.webhook_token = SMS_WEBHOOK_TOKEN.into();
+                tweak(config);
+            },
+            adjust,
+        );
         let issuer = service.issuer().to_owned();
         let config = fc_sim::SimConfig {
             issuer: issuer.clone(),
@@ -484,6 +519,7 @@ impl TestService {
         extra_clients: Vec<provider::Client>,
         start: Timestamp,
         tweak: &dyn Fn(&mut Config),
+        adjust: StateAdjust,
     ) -> TestService {
         let db = TestDb::new(backend);
         let keys = tempfile::tempdir().unwrap();
@@ -525,6 +561,7 @@ impl TestService {
             sim: None,
             sms: None,
             _keys: keys,
+            adjust,
         };
         for listener in listeners {
             service.spawn(listener);
@@ -536,9 +573,12 @@ impl TestService {
         let port = listener.local_addr().unwrap().port();
         let config = self.config.clone();
         let clock: Arc<dyn Clock> = self.clock.clone();
+        let adjust = self.adjust.clone();
         let (served, ()) = Served::spawn(move || {
+            let mut state = aidants_connect::build_state(&config, clock).unwrap();
+            adjust(&mut state);
             (
-                aidants_connect::start(&config, listener, clock).unwrap(),
+                aidants_connect::start_with(&config, listener, state).unwrap(),
                 (),
             )
         });

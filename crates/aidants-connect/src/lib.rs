@@ -236,6 +236,7 @@ pub fn build_state(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App
             device_days: config.session.device_days,
             inactivity_days: config.jobs.inactivity_deactivation_days,
         },
+        mandate_texts: mandate::MandateTexts::published(),
     })
 }
 
@@ -315,7 +316,17 @@ pub fn start(
     listener: TcpListener,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<actix_web::dev::Server> {
-    let state = actix_web::web::Data::new(build_state(config, clock)?);
+    start_with(config, listener, build_state(config, clock)?)
+}
+
+/// As [`start`], with a state already built from `config` (and maybe changed: a test adds a
+/// version of the mandate's text to come).
+pub fn start_with(
+    config: &Config,
+    listener: TcpListener,
+    state: AppState,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let state = actix_web::web::Data::new(state);
     if config.journal.upkeep_minutes > 0 {
         maintenance::spawn(
             state.clone(),

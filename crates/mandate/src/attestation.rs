@@ -152,6 +152,11 @@ pub struct AttestationContent {
     /// attestations, so their stored content is what it always was.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revoked_by_usager: bool,
+    /// The version of the mandate's text the mandate was made under, which the attestation
+    /// reproduces (absent from the attestations of mandates made before versioning, whose
+    /// `consent_statement` is their text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandate_text: Option<u32>,
 }
 
 impl AttestationContent {
@@ -241,10 +246,16 @@ pub(crate) fn insert_attestation(
         created_at: mandate.created_at.to_rfc3339(),
         expires_at: mandate.expires_at.to_rfc3339(),
         is_remote: mandate.is_remote,
-        consent_statement: CONSENT_STATEMENT.to_owned(),
+        // A versioned mandate's text is its version's; the statement stays for the others.
+        consent_statement: if mandate.text_version.is_some() {
+            String::new()
+        } else {
+            CONSENT_STATEMENT.to_owned()
+        },
         revoked_at: mandate.revoked_at.map(|t| t.to_rfc3339()),
         transferred_from,
         revoked_by_usager: kind == AttestationKind::Revocation && mandate.revoked_by_usager,
+        mandate_text: mandate.text_version.and_then(|v| u32::try_from(v).ok()),
     };
     let text =
         serde_json::to_string(&content).map_err(|e| MandateError::Attestation(e.to_string()))?;

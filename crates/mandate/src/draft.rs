@@ -10,7 +10,7 @@ use crate::attestation::{
 use crate::usager::{create_usager, usager_by_franceconnect_sub, NewUsager, Usager};
 use crate::{
     create_mandate, Actor, Autorisation, Demarche, Mandate, MandateDuration, MandateError,
-    NewMandate,
+    MandateText, NewMandate,
 };
 use authenticator::VerifiedAidant;
 use chrono::Duration;
@@ -303,14 +303,17 @@ pub struct Confirmed {
 }
 
 /// Confirms a draft after the recap: in one transaction, finds or creates the usager (by
-/// FranceConnect `sub`), writes the mandate and its autorisations (replacing the
+/// FranceConnect `sub`), writes the mandate under `text` (the version of the mandate's text in
+/// force) and its autorisations (replacing the
 /// organisation's active autorisations for the same démarches), its attestation, and their
 /// journal entries. A draft is confirmed at most once, even when submitted twice at once.
+#[allow(clippy::too_many_arguments)]
 pub fn confirm_draft(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
     now: Timestamp,
     key: &AttestationKey,
+    text: &MandateText,
     parties: &Parties,
     who: &VerifiedAidant,
     draft_id: &str,
@@ -396,6 +399,7 @@ pub fn confirm_draft(
                 consent_phone: draft.is_remote.then_some(draft.phone.as_str()),
                 renews: draft.renews.as_ref().map(MandateId::from).as_ref(),
             },
+            text,
         )?;
         let claimed = diesel::update(mandate_drafts::table.find(&draft.id))
             .filter(mandate_drafts::mandate_id.is_null())

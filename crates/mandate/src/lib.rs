@@ -19,6 +19,7 @@ mod erasure;
 mod listing;
 mod own;
 mod phone;
+mod text;
 mod transfer;
 mod usager;
 
@@ -48,6 +49,7 @@ pub use own::{
     set_notify_email, RevokedDemarche,
 };
 pub use phone::normalise_mobile;
+pub use text::{MandateText, MandateTexts};
 pub use transfer::{
     mandate_counts, mandates_in_force, transfer_mandates, InForce, TransferRefusal, Transferred,
 };
@@ -159,6 +161,8 @@ pub struct Mandate {
     pub consent_denied_at: Option<Timestamp>,
     /// Whether the usager revoked it themselves, from their space.
     pub revoked_by_usager: bool,
+    /// The version of the mandate's text it was made under (none before versioning).
+    pub text_version: Option<i32>,
 }
 
 impl Mandate {
@@ -220,18 +224,25 @@ pub fn seed_mandate(
     now: Timestamp,
     new: NewMandate<'_>,
 ) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
-    create_mandate(tx, rng, now, new)
+    let texts = MandateTexts::published();
+    let text = texts
+        .in_force(paris::local(now).date())
+        .ok_or(MandateError::Corrupt("aucun texte de mandat publié".into()))?;
+    create_mandate(tx, rng, now, new, text)
 }
 
-/// Creates a mandate with one autorisation per démarche, with its journal entries, inside the
-/// caller's transaction. An active autorisation of the same organisation and usager for one
-/// of these démarches is replaced (revoked).
+/// Creates a mandate under the version `text` of the mandate's text, with one autorisation per
+/// démarche, with its journal entries, inside the caller's transaction. An active autorisation
+/// of the same organisation and usager for one of these démarches is replaced (revoked).
 pub(crate) fn create_mandate(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
     now: Timestamp,
     new: NewMandate<'_>,
+    text: &MandateText,
 ) -> Result<(Mandate, Vec<Autorisation>), MandateError> {
+    let text_version = i32::try_from(text.version)
+        .map_err(|_| MandateError::Corrupt("version du texte de mandat".into()))?;
     if new.demarches.is_empty() {
         return Err(MandateError::NoDemarche);
     }
@@ -265,6 +276,7 @@ pub(crate) fn create_mandate(
             consent_requested_at: None,
             consent_denied_at: None,
             revoked_by_usager: false,
+            text_version: Some(text_version),
         };
         diesel::insert_into(mandates::table)
             .values((
@@ -278,6 +290,7 @@ pub(crate) fn create_mandate(
                 mandates::is_remote.eq(mandate.is_remote),
                 mandates::renews.eq(&mandate.renews),
                 mandates::consent_phone.eq(&mandate.consent_phone),
+                mandates::text_version.eq(mandate.text_version),
             ))
             .execute(tx.conn())?;
         list_in_organisation(tx, new.organisation_id, new.usager_id)?;
@@ -1139,6 +1152,7 @@ mod tests {
                     consent_phone: None,
                     renews: None,
                 },
+                MandateTexts::published().version(1).unwrap(),
             )
         })
         .unwrap()

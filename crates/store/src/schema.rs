@@ -171,6 +171,7 @@ diesel::table! {
         consent_requested_at -> Nullable<Timestamp>,
         consent_denied_at -> Nullable<Timestamp>,
         revoked_by_usager -> Bool,
+        text_version -> Nullable<Integer>,
     }
 }
 

@@ -48,6 +48,9 @@ struct AttestationPage {
     remote: bool,
     awaiting_consent: bool,
     consent_statement: String,
+    /// The mandate's text the mandate was made under: its version, first day and articles
+    /// (none for a mandate made before versioning: its consent statement is its text).
+    text: Option<(u32, String, Vec<&'static str>)>,
     issued: String,
     verify_url: String,
     space_url: String,
@@ -249,6 +252,16 @@ fn page(
         remote: content.is_remote,
         awaiting_consent: m.is_remote && m.consent_received_at.is_none() && m.revoked_at.is_none(),
         consent_statement: content.consent_statement.clone(),
+        text: content
+            .mandate_text
+            .and_then(|v| state.mandate_texts.version(v))
+            .map(|t| {
+                (
+                    t.version,
+                    t.applies_from.format("%d/%m/%Y").to_string(),
+                    t.articles().collect(),
+                )
+            }),
         issued: date_time(attestation.created_at),
         usager_id: m.usager_id,
         intact,

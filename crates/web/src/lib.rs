@@ -108,6 +108,21 @@ pub struct AppState {
     pub auto_activation: bool,
     /// What the legal pages say of the deployment.
     pub legal: LegalFacts,
+    /// The versions of the mandate's text.
+    pub mandate_texts: mandate::MandateTexts,
+}
+
+/// The version of the mandate's text in force at `now` (Paris time).
+pub(crate) fn mandate_text(
+    state: &AppState,
+    now: store::Timestamp,
+) -> Result<&mandate::MandateText, WebError> {
+    state
+        .mandate_texts
+        .in_force(paris::local(now).date())
+        .ok_or(WebError::Mandate(mandate::MandateError::Corrupt(
+            "aucun texte de mandat publié".into(),
+        )))
 }
 
 /// Errors a handler can meet that are not the visitor's fault.

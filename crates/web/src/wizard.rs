@@ -517,7 +517,9 @@ struct RecapPage {
     until: String,
     remote: bool,
     phone: String,
-    consent_statement: &'static str,
+    /// The mandate's text in force: its version and articles.
+    text_version: u32,
+    articles: Vec<&'static str>,
     error: Option<String>,
 }
 
@@ -543,6 +545,7 @@ fn recap_outcome(
     id: &str,
     csrf: String,
     error: Option<String>,
+    text: &mandate::MandateText,
 ) -> Result<RecapOutcome, WebError> {
     let Some(draft) = mandate::draft(conn, &signed.aidant.id, id, now)? else {
         return Ok(RecapOutcome::Expired);
@@ -574,7 +577,8 @@ fn recap_outcome(
         until: date_time(duration.expires_at(now)),
         remote: draft.is_remote,
         phone: sms::masked(&draft.phone),
-        consent_statement: mandate::CONSENT_STATEMENT,
+        text_version: text.version,
+        articles: text.articles().collect(),
         error,
     })))
 }
@@ -599,9 +603,10 @@ async fn show_recap(
     let csrf = CsrfToken::for_request(req, state)?;
     let csrf_value = csrf.value.clone();
     let here = format!("/mandats/nouveau/{id}");
-    let outcome = guarded(req, state, move |conn, _, now, signed| {
+    let outcome = guarded(req, state, move |conn, state, now, signed| {
+        let text = crate::mandate_text(state, now)?;
         Ok(Guarded::Done(recap_outcome(
-            conn, &signed, now, &id, csrf_value, error,
+            conn, &signed, now, &id, csrf_value, error, text,
         )?))
     })
     .await?;
@@ -666,11 +671,13 @@ pub(crate) async fn confirm(
         let Some(verified) = signed.verified(state, now) else {
             return Ok(Guarded::Recheck);
         };
+        let text = crate::mandate_text(state, now)?;
         let confirmed = mandate::confirm_draft(
             conn,
             &state.rng,
             now,
             &state.attestation_key,
+            text,
             &signed.parties(),
             &verified,
             &id,

@@ -1,0 +1,1 @@
+ALTER TABLE mandates DROP COLUMN text_version;
