@@ -100,6 +100,21 @@ async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
     sign_in(&chrome, &service, &service.fixtures.email_a, SEED_A).await;
     chrome.click("Créer un mandat", "nouveau-mandat").await;
 
+    // The draft, printed to read with the usager before she identifies.
+    chrome.tick("Argent").await;
+    chrome.tick("1 mois (31 jours)").await;
+    chrome
+        .click("Voir le projet de mandat à imprimer", "projet-de-mandat")
+        .await;
+    chrome.expect_text("Texte du mandat (version 1)").await;
+    chrome.expect_text_of("#demarches-du-projet", "Argent").await;
+    chrome
+        .open(
+            &format!("{}/mandats/nouveau", service.issuer()),
+            "nouveau-mandat-vierge",
+        )
+        .await;
+
     // No démarche chosen: the error is shown and tied to the group of boxes.
     chrome
         .click("S'identifier avec FranceConnect", "nouveau-mandat-erreurs")

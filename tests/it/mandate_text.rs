@@ -1,7 +1,8 @@
 //! The mandate's text is versioned: a mandate records the version in force the day it is made,
 //! and its attestation reproduces that version's wording after a new version applies (on both
 //! backends, through the FranceConnect simulator). The second version here is the test's own,
-//! added to the service's published ones as a release would add it.
+//! added to the service's published ones as a release would add it. The draft mandate is
+//! printed before the usager identifies.
 
 use ac_tests::{on_both_backends, Backend, Browser, TestService, SEED_A};
 use chrono::Duration;
@@ -115,4 +116,60 @@ async fn a_mandate_keeps_the_text_it_was_made_under(backend: Backend) {
     }
 }
 
-on_both_backends!(a_mandate_keeps_the_text_it_was_made_under);
+/// Before the usager identifies, the aidant prints the draft: the démarches, the duration and
+/// the text in force, no identity; nothing is written, and a draft without démarche is refused
+/// with the form's own message.
+async fn the_draft_is_printed_before_identification(backend: Backend) {
+    let (service, _sim) = TestService::start_with_simulator(backend);
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    let drafts = |service: &TestService| -> i64 {
+        store::schema::mandate_drafts::table
+            .count()
+            .get_result(&mut service.conn())
+            .unwrap()
+    };
+    let printed = service
+        .start_mandate(
+            &aidant,
+            &[
+                ("demarche", "argent"),
+                ("demarche", "logement"),
+                ("duree", "SEMESTER"),
+                ("action", "projet"),
+            ],
+        )
+        .await;
+    assert_eq!(printed.status, 200, "{}", printed.body);
+    assert!(printed.shows("projet-de-mandat"));
+    for text in [
+        "Projet de mandat",
+        "CCAS de Test A",
+        "Argent",
+        "Logement",
+        "Texte du mandat (version 1)",
+        "articles 1984 et suivants du Code civil",
+        "Son identité sera transmise par FranceConnect.",
+    ] {
+        assert!(printed.body.contains(text), "{text}: {}", printed.body);
+    }
+    assert_eq!(drafts(&service), 0, "nothing is written");
+    let refused = service
+        .start_mandate(&aidant, &[("duree", "SEMESTER"), ("action", "projet")])
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("Choisissez au moins une démarche."));
+    // Without « projet », the same form goes on to FranceConnect.
+    let sent = service
+        .start_mandate(&aidant, &[("demarche", "argent"), ("duree", "SEMESTER")])
+        .await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    assert_eq!(drafts(&service), 1);
+}
+
+on_both_backends!(
+    a_mandate_keeps_the_text_it_was_made_under,
+    the_draft_is_printed_before_identification
+);

@@ -59,6 +59,8 @@ struct Choices {
     renew: Option<String>,
     /// « Toutes les démarches » was ticked.
     all: bool,
+    /// The draft mandate is asked for, to print (before the usager identifies).
+    print: bool,
 }
 
 impl Choices {
@@ -95,6 +97,7 @@ impl Choices {
                 "mode" => choices.remote = value == "distance",
                 "telephone" => choices.phone = value.chars().take(30).collect(),
                 "renouveler" if !value.is_empty() => choices.renew = Some(value.into_owned()),
+                "action" => choices.print = value == "projet",
                 _ => {}
             }
         }
@@ -237,6 +240,60 @@ fn franceconnect_unavailable(error: &FranceConnectError) -> HttpResponse {
     )
 }
 
+#[derive(Template)]
+#[template(path = "mandate_draft.html")]
+struct DraftPrintPage {
+    organisation_name: String,
+    siret: String,
+    address: String,
+    aidant_name: String,
+    demarches: Vec<(&'static str, &'static str)>,
+    duration: &'static str,
+    until: String,
+    remote: bool,
+    phone: String,
+    text_version: u32,
+    articles: Vec<&'static str>,
+}
+
+/// The draft mandate of `choices`, to print and read with the usager before they identify:
+/// the structure, the aidant, the démarches, the duration and the mandate's text in force,
+/// the usager's identity left to FranceConnect. Nothing is written.
+fn draft_print(
+    state: &AppState,
+    choices: &Choices,
+    parties: &mandate::Parties,
+    phone: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let now = state.clock.now();
+    let text = crate::mandate_text(state, now)?;
+    let Some(duration) = choices.duration else {
+        return Ok(error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Durée manquante",
+            "Choisissez la durée du mandat.",
+        ));
+    };
+    let page = DraftPrintPage {
+        organisation_name: parties.organisation_name.clone(),
+        siret: parties.siret.clone(),
+        address: parties.address.clone(),
+        aidant_name: parties.aidant_name.clone(),
+        demarches: choices
+            .demarches
+            .iter()
+            .map(|d| (d.title(), d.description()))
+            .collect(),
+        duration: duration.label(),
+        until: date_time(duration.expires_at(now)),
+        remote: choices.remote,
+        phone: phone.map(|p| sms::masked(&p)).unwrap_or_default(),
+        text_version: text.version,
+        articles: text.articles().collect(),
+    };
+    render(StatusCode::OK, &page, None, state.secure_cookies)
+}
+
 /// POST /mandats/nouveau: checks the choices, then sends the usager to FranceConnect.
 pub(crate) async fn start(
     req: HttpRequest,
@@ -260,10 +317,15 @@ pub(crate) async fn start(
             return Ok(Guarded::Recheck);
         };
         let allowed = mandate::allowed_demarches(conn, verified.organisation_id())?;
-        Ok(Guarded::Done(Some((renew, verified, allowed))))
+        Ok(Guarded::Done(Some((
+            renew,
+            verified,
+            allowed,
+            signed.parties(),
+        ))))
     })
     .await?;
-    let (renew, verified, allowed) = match check {
+    let (renew, verified, allowed, parties) = match check {
         Guarded::Done(Some(found)) => found,
         Guarded::Done(None) => return Ok(unknown_mandate()),
         Guarded::Recheck => return Ok(to_recheck(&back)),
@@ -300,6 +362,9 @@ pub(crate) async fn start(
             Some(&csrf),
             state.secure_cookies,
         );
+    }
+    if choices.print {
+        return draft_print(&state, &choices, &parties, phone.flatten());
     }
     let request = match state.franceconnect.authorization_request(&state.rng).await {
         Ok(request) => request,
