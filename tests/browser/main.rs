@@ -107,7 +107,9 @@ async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
         .click("Voir le projet de mandat à imprimer", "projet-de-mandat")
         .await;
     chrome.expect_text("Texte du mandat (version 1)").await;
-    chrome.expect_text_of("#demarches-du-projet", "Argent").await;
+    chrome
+        .expect_text_of("#demarches-du-projet", "Argent")
+        .await;
     chrome
         .open(
             &format!("{}/mandats/nouveau", service.issuer()),

@@ -455,6 +455,28 @@ async fn an_usager_controls_her_mandates(service: &TestService) {
     assert!(saved.body.contains("id=\"choix-enregistre\""));
     assert!(saved.body.contains("id=\"e-mails-actifs\""));
     assert_eq!(entries(service, ::journal::Action::NotifyUsager).len(), 1);
+    // Once FranceConnect gives another address, she may move the e-mails to it.
+    diesel::update(usagers::table.filter(usagers::family_name.eq("DIALLO")))
+        .set(usagers::notify_email.eq(Some("ancienne@exemple.fr")))
+        .execute(&mut service.conn())
+        .unwrap();
+    let moving = fatou.get(&format!("{base}/mon-espace/e-mails")).await;
+    assert!(
+        moving.body.contains("id=\"nouvelle-adresse\""),
+        "{}",
+        moving.body
+    );
+    let moved = choose_emails(service, &fatou, "oui").await;
+    assert_eq!(moved.status, 303);
+    let now_to: Option<String> = usagers::table
+        .filter(usagers::family_name.eq("DIALLO"))
+        .select(usagers::notify_email)
+        .first(&mut service.conn())
+        .unwrap();
+    assert_eq!(now_to.as_deref(), Some(fatou_email));
+    let same = fatou.get(&format!("{base}/mon-espace/e-mails")).await;
+    assert!(!same.body.contains("id=\"nouvelle-adresse\""));
+    assert_eq!(entries(service, ::journal::Action::NotifyUsager).len(), 2);
     // A new mandate made for her, then used: an e-mail each time.
     let aidant = Browser::new();
     service
@@ -671,7 +693,7 @@ async fn an_usager_controls_her_mandates(service: &TestService) {
         .use_mandate(&usager_id, mandate::Demarche::Argent)
         .await;
     assert_eq!(told(service, fatou_email).len(), 2);
-    assert_eq!(entries(service, ::journal::Action::NotifyUsager).len(), 2);
+    assert_eq!(entries(service, ::journal::Action::NotifyUsager).len(), 3);
 }
 
 async fn the_usager_space(backend: Backend) {
