@@ -5,7 +5,8 @@
 //! Renders the service's legal and help pages, written in Markdown under `content/` (one file
 //! a page, its address the file's name, its title its first heading) so the national team
 //! edits them in the repository: `$OUT_DIR/content.rs`, a table of (address, title, HTML)
-//! that `content.rs` serves. Tables get the design system's wrapper.
+//! that `content.rs` serves, and the table of the aidants' CGU, one file a version under
+//! `cgu/` (`v1.md`…). Tables get the design system's wrapper.
 
 use std::error::Error;
 use std::fmt::Write as _;
@@ -51,20 +52,23 @@ fn main() -> BuildResult<()> {
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("assets.rs"), code)?;
-    std::fs::write(out.join("content.rs"), content()?)?;
+    let mut content = rendered("content", "PAGES")?;
+    content.push_str(&rendered("cgu", "CGU")?);
+    std::fs::write(out.join("content.rs"), content)?;
     Ok(())
 }
 
-/// The table of the pages under `content/`, rendered.
-fn content() -> BuildResult<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("content");
+/// The table `name` of the Markdown files under `dir`, rendered: (file name without `.md`,
+/// title, HTML).
+fn rendered(dir: &str, name: &str) -> BuildResult<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut pages = std::fs::read_dir(&dir)?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<Vec<_>, _>>()?;
     pages.retain(|p| p.extension().is_some_and(|e| e == "md"));
     pages.sort();
-    let mut code = String::from("pub(crate) static PAGES: &[(&str, &str, &str)] = &[\n");
+    let mut code = format!("pub(crate) static {name}: &[(&str, &str, &str)] = &[\n");
     for path in pages {
         println!("cargo:rerun-if-changed={}", path.display());
         let slug = path

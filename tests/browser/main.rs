@@ -39,6 +39,20 @@ async fn sign_in(chrome: &Chrome, service: &TestService, email: &str, seed: &str
         .type_in("Code affiché par votre carte", &service.next_code(seed))
         .await;
     chrome.click("Se connecter", "espace-aidant").await;
+    // At a first sign-in, an aidant who may act reads and accepts the CGU in force.
+    if chrome
+        .url()
+        .await
+        .contains("/conditions-generales/accepter")
+    {
+        chrome
+            .expect_text("Conditions générales d'utilisation")
+            .await;
+        chrome
+            .tick("J'ai lu les conditions générales d'utilisation et je les accepte.")
+            .await;
+        chrome.click("Accepter et continuer", "cgu-acceptees").await;
+    }
     chrome.expect_at("/espace-aidant").await;
 }
 
@@ -664,6 +678,7 @@ async fn public_pages(chrome: &Chrome, base: &str) {
         ("/donnees-personnelles", "donnees-personnelles"),
         ("/aide", "aide"),
         ("/ressources", "ressources"),
+        ("/conditions-generales", "conditions-generales"),
     ] {
         chrome.open(&format!("{base}{path}"), step).await;
     }

@@ -15,6 +15,10 @@ async fn the_legal_pages_follow_the_configuration(backend: Backend) {
         ("/donnees-personnelles", "Données personnelles"),
         ("/aide", "Aide pour les aidants et les référents"),
         ("/ressources", "Ressources"),
+        (
+            "/conditions-generales",
+            "Conditions générales d'utilisation pour les aidants",
+        ),
     ] {
         assert!(
             home.body.contains(&format!("href=\"{path}\"")),

@@ -13,6 +13,7 @@ mod back_office_mandates;
 mod back_office_structures;
 mod back_office_usagers;
 mod cards;
+mod cgu;
 mod email;
 mod espace_usager;
 mod flow;

@@ -1013,6 +1013,7 @@ pub fn seed_fixtures(
                 },
             )?;
             accounts::set_membership(tx, now, &a.id, &OrganisationId::from(organisation), role)?;
+            accounts::record_cgu_acceptance(tx, &a.id, authenticator::cgu::in_force(now), now)?;
             authenticator::create_card(
                 tx,
                 &rng,

@@ -207,6 +207,8 @@ pub struct Aidant {
     /// Whether they may act for usagers (make mandates, use them): not a structure's référent
     /// who is no aidant, or not trained yet.
     pub acts_for_usagers: bool,
+    /// The last version of the CGU they accepted, if any.
+    pub cgu_version: Option<i32>,
 }
 
 impl Aidant {
@@ -328,6 +330,7 @@ pub fn create_aidant(
         active: new.active,
         created_at: now,
         acts_for_usagers: true,
+        cgu_version: None,
     };
     diesel::insert_into(aidants::table)
         .values((
@@ -342,6 +345,23 @@ pub fn create_aidant(
         ))
         .execute(tx.conn())?;
     Ok(aidant)
+}
+
+/// Records that the aidant accepted `version` of the CGU at `now`, in the caller's transaction
+/// (the authenticator's acceptance, which journals it; the demo and test seeds).
+pub fn record_cgu_acceptance(
+    tx: &mut WriteTx<'_>,
+    aidant_id: &AidantId,
+    version: i32,
+    now: Timestamp,
+) -> Result<(), AccountError> {
+    diesel::update(aidants::table.find(aidant_id))
+        .set((
+            aidants::cgu_version.eq(Some(version)),
+            aidants::cgu_accepted_at.eq(Some(now)),
+        ))
+        .execute(tx.conn())?;
+    Ok(())
 }
 
 /// The normalised address of an aidant's identity, once it is well formed, both names are

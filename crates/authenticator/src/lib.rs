@@ -5,7 +5,8 @@
 //! card lifecycle (CSV import, association, validation, dissociation, digital enrolment,
 //! unlocking, deactivation by a référent — of an aidant whose every structure they manage),
 //! aidant sessions (tokens hashed at rest, idle and absolute lifetimes) and the activity check,
-//! and the weekly reminder to référents of the aidants without a card in service.
+//! the aidants' CGU (`cgu`: the version in force, its acceptance, required by the activity
+//! check), and the weekly reminder to référents of the aidants without a card in service.
 //!
 //! Its outputs that other crates rely on are proofs, which only this crate can construct (module
 //! `authority`): [`VerifiedAidant`], that an aidant passed the OTP check within the activity
@@ -16,6 +17,7 @@
 mod authority;
 mod back_office;
 mod cards;
+pub mod cgu;
 mod devices;
 mod import;
 mod management;

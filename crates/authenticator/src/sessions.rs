@@ -101,6 +101,8 @@ pub struct AidantSession {
     ended_at: Option<Timestamp>,
     #[diesel(select_expression = store::schema::aidants::acts_for_usagers)]
     acts_for_usagers: bool,
+    #[diesel(select_expression = store::schema::aidants::cgu_version)]
+    cgu_version: Option<i32>,
 }
 
 impl AidantSession {
@@ -108,6 +110,11 @@ impl AidantSession {
     /// is no aidant or not trained yet.
     pub fn acts_for_usagers(&self) -> bool {
         self.acts_for_usagers
+    }
+    /// Whether the aidant accepted the version of the CGU in force at `now`.
+    pub fn accepted_cgu(&self, now: Timestamp) -> bool {
+        let required = crate::cgu::in_force(now);
+        self.cgu_version.is_some_and(|v| v >= required)
     }
     /// Whether the last code typed is within the activity window at `now`.
     pub fn code_is_fresh(&self, policy: &SessionPolicy, now: Timestamp) -> bool {
@@ -559,6 +566,7 @@ fn open_session(
         expires_at: now + policy.absolute,
         ended_at: None,
         acts_for_usagers: aidant.acts_for_usagers,
+        cgu_version: aidant.cgu_version,
     };
     diesel::insert_into(aidant_sessions::table)
         .values((
@@ -641,21 +649,23 @@ pub fn session_by_token(
     Ok(Some(session))
 }
 
-/// The proof that the session's aidant may act for usagers and typed a code within the
-/// activity window, or `None`: a fresh code must be asked first, or (when
-/// [`AidantSession::acts_for_usagers`] is false) they may not act.
+/// The proof that the session's aidant may act for usagers, accepted the CGU in force and
+/// typed a code within the activity window, or `None`: a fresh code or the CGU's acceptance
+/// must be asked first, or (when [`AidantSession::acts_for_usagers`] is false) they may not
+/// act.
 pub fn verify_activity(
     session: &AidantSession,
     policy: &SessionPolicy,
     now: Timestamp,
 ) -> Option<VerifiedAidant> {
     let otp_at = session.last_otp_at();
-    (session.acts_for_usagers && session.code_is_fresh(policy, now)).then(|| VerifiedAidant {
-        aidant_id: session.aidant_id.clone(),
-        organisation_id: session.organisation_id.clone(),
-        session_id: session.id.clone(),
-        otp_at,
-    })
+    (session.acts_for_usagers && session.accepted_cgu(now) && session.code_is_fresh(policy, now))
+        .then(|| VerifiedAidant {
+            aidant_id: session.aidant_id.clone(),
+            organisation_id: session.organisation_id.clone(),
+            session_id: session.id.clone(),
+            otp_at,
+        })
 }
 
 /// Records a fresh code typed in a live session from `source`, in a browser showing

@@ -217,6 +217,7 @@ pub fn seed_demo(
             },
         )?;
         accounts::set_membership(tx, now, &aidant.id, &organisation.id, Role::Referent)?;
+        accounts::record_cgu_acceptance(tx, &aidant.id, authenticator::cgu::in_force(now), now)?;
         let cardless = accounts::create_aidant(
             tx,
             rng,

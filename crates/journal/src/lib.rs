@@ -146,11 +146,13 @@ pub enum Action {
     /// An usager chose, from their space, to be told by e-mail of the mandates made and used
     /// in their name, or no longer to be.
     NotifyUsager,
+    /// An aidant accepted a version of the CGU.
+    AcceptCgu,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 52] = [
+    pub const ALL: [Action; 53] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -203,6 +205,7 @@ impl Action {
         Action::ConnectUsager,
         Action::LinkUsagerFranceconnect,
         Action::NotifyUsager,
+        Action::AcceptCgu,
     ];
 
     /// The action of a stored name.
@@ -265,6 +268,7 @@ impl Action {
             Action::ConnectUsager => "connexion d'un usager à son espace",
             Action::LinkUsagerFranceconnect => "identité FranceConnect rattachée par l'usager",
             Action::NotifyUsager => "choix des e-mails de l'usager",
+            Action::AcceptCgu => "acceptation des CGU par un aidant",
         }
     }
 
@@ -323,6 +327,7 @@ impl Action {
             Action::ConnectUsager => "connect_usager",
             Action::LinkUsagerFranceconnect => "link_usager_franceconnect",
             Action::NotifyUsager => "notify_usager",
+            Action::AcceptCgu => "accept_cgu",
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum NextStep {
     /// The signed-in account may not act for usagers (a référent who is no aidant, or not
     /// trained yet).
     NotActing,
+    /// The aidant has not accepted the CGU in force: they read and accept them first.
+    AcceptCgu(AidantSession),
     /// The aidant must type a code again: the activity window has passed, or the client asked
     /// for a newer authentication (`prompt=login`, `max_age`).
     Recheck(AidantSession),
@@ -37,6 +39,7 @@ impl NextStep {
             NextStep::SignIn
             | NextStep::OtherAidant
             | NextStep::NotActing
+            | NextStep::AcceptCgu(_)
             | NextStep::Recheck(_) => None,
         }
     }
@@ -62,6 +65,9 @@ pub fn next_step(
     }
     if !session.acts_for_usagers() {
         return NextStep::NotActing;
+    }
+    if !session.accepted_cgu(now) {
+        return NextStep::AcceptCgu(session);
     }
     let verified = authenticator::verify_activity(&session, policy, now)
         .filter(|_| !request.needs_reauthentication(provider, session.last_otp_at()));

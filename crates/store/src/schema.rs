@@ -55,6 +55,8 @@ diesel::table! {
         idle_since -> Nullable<Timestamp>,
         idle_warned_at -> Nullable<Timestamp>,
         acts_for_usagers -> Bool,
+        cgu_version -> Nullable<Integer>,
+        cgu_accepted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -58,6 +58,13 @@ pub(crate) fn signed_in_response(
     signed: &authenticator::SignedIn,
     next: &str,
 ) -> Result<HttpResponse, WebError> {
+    // An aidant who has not accepted the CGU in force reads them first, then goes on.
+    let session = &signed.session;
+    let next = &if session.acts_for_usagers() && !session.accepted_cgu(state.clock.now()) {
+        with_next("/conditions-generales/accepter", next)
+    } else {
+        next.to_owned()
+    };
     let mut response = match signed.alert {
         None => see_other(next),
         Some(alert) => render(
@@ -235,7 +242,7 @@ struct RecheckPage {
 #[derive(Deserialize)]
 pub(crate) struct NextQuery {
     #[serde(default)]
-    suite: String,
+    pub(crate) suite: String,
 }
 
 /// GET /connexion.
@@ -344,14 +351,22 @@ async fn recheck_form(
         // usagers, which this account is not.
         let refused =
             !signed.session.acts_for_usagers() && signed.session.code_is_fresh(&state.policy, now);
-        Ok(Guarded::Done((signed.aidant.full_name(), refused)))
+        // One who may act but has not accepted the CGU in force accepts them first.
+        let cgu = signed.session.acts_for_usagers() && !signed.session.accepted_cgu(now);
+        Ok(Guarded::Done((signed.aidant.full_name(), refused, cgu)))
     })
     .await?;
-    let Guarded::Done((aidant_name, not_acting)) = name else {
+    let Guarded::Done((aidant_name, not_acting, cgu)) = name else {
         return Ok(to_login(&next));
     };
     if not_acting && error.is_none() {
         return Ok(crate::pages::not_acting());
+    }
+    if cgu && error.is_none() {
+        return Ok(see_other(&with_next(
+            "/conditions-generales/accepter",
+            &next,
+        )));
     }
     let csrf = CsrfToken::for_request(req, state)?;
     let page = RecheckPage {

@@ -216,6 +216,14 @@ async fn render_step(
         let rendered = match step {
             NextStep::OtherAidant => return Ok(Rendered::OtherAidant),
             NextStep::NotActing => return Ok(Rendered::NotActing),
+            NextStep::AcceptCgu(_) => crate::cgu::AcceptPage::new(
+                now,
+                csrf_value,
+                format!("/fi/{id}/cgu"),
+                None,
+                input.error,
+            )?
+            .render(),
             NextStep::SignIn => LoginPage {
                 id,
                 csrf: csrf_value,
@@ -446,6 +454,46 @@ pub(crate) async fn recheck(
         }
         _ => Ok(see_other(&format!("/fi/{id}"))),
     }
+}
+
+/// POST /fi/{id}/cgu: the aidant accepts the CGU in force, then goes on with the request.
+pub(crate) async fn accept_cgu(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<crate::cgu::AcceptForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    if let Some(error) = crate::cgu::unticked(&form) {
+        let input = PageInput {
+            error: Some(error),
+            ..PageInput::default()
+        };
+        return render_step(&req, &state, id, StatusCode::UNPROCESSABLE_ENTITY, input).await;
+    }
+    let now = state.clock.now();
+    let token = session_cookie_value(&req, &state);
+    let version = form.version;
+    let accepted = with_db(&state, move |conn, state| {
+        let Some(session) = load_session(conn, state, now, token.as_deref())? else {
+            return Ok(true);
+        };
+        Ok(authenticator::cgu::accept_cgu(
+            conn, &state.rng, now, &session, version,
+        )?)
+    })
+    .await?;
+    if !accepted {
+        let input = PageInput {
+            error: Some(crate::cgu::NEWER.to_owned()),
+            ..PageInput::default()
+        };
+        return render_step(&req, &state, id, StatusCode::CONFLICT, input).await;
+    }
+    Ok(see_other(&format!("/fi/{id}")))
 }
 
 /// The live session and its activity proof, for a choice.

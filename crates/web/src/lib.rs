@@ -9,6 +9,7 @@ mod account;
 mod administration;
 mod assets;
 mod attestation;
+mod cgu;
 mod content;
 mod cookies;
 mod csrf;
@@ -296,6 +297,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/fi/{id}", web::get().to(interaction::show))
         .route("/fi/{id}/connexion", web::post().to(interaction::login))
         .route("/fi/{id}/code", web::post().to(interaction::recheck))
+        .route("/fi/{id}/cgu", web::post().to(interaction::accept_cgu))
         .route(
             "/fi/{id}/usager",
             web::post().to(interaction::choose_usager),
@@ -593,6 +595,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/connexion", web::get().to(account::login_page))
         .route("/connexion", web::post().to(account::login))
+        .route("/conditions-generales", web::get().to(cgu::page))
+        .route(
+            "/conditions-generales/accepter",
+            web::get().to(cgu::accept_page),
+        )
+        .route(
+            "/conditions-generales/accepter",
+            web::post().to(cgu::accept),
+        )
         .route("/code", web::get().to(account::recheck_page))
         .route("/code", web::post().to(account::recheck))
         .route("/espace-aidant", web::get().to(espace::usagers))
