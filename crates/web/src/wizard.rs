@@ -247,6 +247,13 @@ struct DraftPrintPage {
     siret: String,
     address: String,
     aidant_name: String,
+    terms: Terms,
+}
+
+/// What a mandate about to be made says, as the draft and the recap show it: its démarches
+/// (title, description), duration, end if made now, how consent is given, and the mandate's
+/// text in force (version, articles).
+struct Terms {
     demarches: Vec<(&'static str, &'static str)>,
     duration: &'static str,
     until: String,
@@ -254,6 +261,30 @@ struct DraftPrintPage {
     phone: String,
     text_version: u32,
     articles: Vec<&'static str>,
+}
+
+impl Terms {
+    fn new(
+        demarches: &[Demarche],
+        duration: MandateDuration,
+        remote: bool,
+        phone: &str,
+        text: &mandate::MandateText,
+        now: Timestamp,
+    ) -> Terms {
+        Terms {
+            demarches: demarches
+                .iter()
+                .map(|d| (d.title(), d.description()))
+                .collect(),
+            duration: duration.label(),
+            until: date_time(duration.expires_at(now)),
+            remote,
+            phone: sms::masked(phone),
+            text_version: text.version,
+            articles: text.articles().collect(),
+        }
+    }
 }
 
 /// The draft mandate of `choices`, to print and read with the usager before they identify:
@@ -279,17 +310,14 @@ fn draft_print(
         siret: parties.siret.clone(),
         address: parties.address.clone(),
         aidant_name: parties.aidant_name.clone(),
-        demarches: choices
-            .demarches
-            .iter()
-            .map(|d| (d.title(), d.description()))
-            .collect(),
-        duration: duration.label(),
-        until: date_time(duration.expires_at(now)),
-        remote: choices.remote,
-        phone: phone.map(|p| sms::masked(&p)).unwrap_or_default(),
-        text_version: text.version,
-        articles: text.articles().collect(),
+        terms: Terms::new(
+            &choices.demarches,
+            duration,
+            choices.remote,
+            phone.as_deref().unwrap_or_default(),
+            text,
+            now,
+        ),
     };
     render(StatusCode::OK, &page, None, state.secure_cookies)
 }
@@ -577,14 +605,7 @@ struct RecapPage {
     preferred_username: String,
     birthdate: String,
     birthplace: String,
-    demarches: Vec<(&'static str, &'static str)>,
-    duration: &'static str,
-    until: String,
-    remote: bool,
-    phone: String,
-    /// The mandate's text in force: its version and articles.
-    text_version: u32,
-    articles: Vec<&'static str>,
+    terms: Terms,
     error: Option<String>,
 }
 
@@ -623,7 +644,14 @@ fn recap_outcome(
     let Some(pivot) = draft.identite()? else {
         return Ok(RecapOutcome::Restart);
     };
-    let duration = draft.duration;
+    let terms = Terms::new(
+        &draft.demarches()?,
+        draft.duration,
+        draft.is_remote,
+        &draft.phone,
+        text,
+        now,
+    );
     Ok(RecapOutcome::Page(Box::new(RecapPage {
         csrf,
         id: draft.id.clone(),
@@ -633,17 +661,7 @@ fn recap_outcome(
         preferred_username: pivot.preferred_username.clone(),
         birthdate: pivot.birthdate.display_fr(),
         birthplace: places::place_of_birth(&pivot.birthplace, &pivot.birthcountry),
-        demarches: draft
-            .demarches()?
-            .into_iter()
-            .map(|d| (d.title(), d.description()))
-            .collect(),
-        duration: duration.label(),
-        until: date_time(duration.expires_at(now)),
-        remote: draft.is_remote,
-        phone: sms::masked(&draft.phone),
-        text_version: text.version,
-        articles: text.articles().collect(),
+        terms,
         error,
     })))
 }
