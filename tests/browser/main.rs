@@ -9,7 +9,8 @@
 //! the back office and gives a new structure's first référent her card; (g) a structure is
 //! habilitated from its online request: filled, sent back for changes, validated, its aidant
 //! registered on a training, present, Pix passed, activated, given a card, signed in, her
-//! first mandate made. The
+//! first mandate made; (h) the draft mandate's text is read beside its Arabic translation, laid
+//! out right to left. The
 //! simulated FranceConnect and administrative site are served as
 //! `localhost` and Aidants Connect as `127.0.0.1`: two sites, as in production, so the cookies'
 //! SameSite rules are exercised. Screenshots and axe reports: `target/navigateur/<journey>/`.
@@ -167,19 +168,7 @@ async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
 
     // Printed as the browser prints it, on A4 (the mandate's text included: two pages at most),
     // kept beside the screenshots.
-    let a4 = fantoccini::wd::PrintConfiguration::builder()
-        .size(fantoccini::wd::PrintSize::A4)
-        .build()
-        .unwrap();
-    let pdf = chrome.client.print(a4).await.unwrap();
-    assert!(pdf.starts_with(b"%PDF-"));
-    let count = |needle: &[u8]| pdf.windows(needle.len()).filter(|w| *w == needle).count();
-    let pages = count(b"/Type /Page") - count(b"/Type /Pages");
-    std::fs::write(
-        support::output_root().join("b-creer-un-mandat/attestation.pdf"),
-        &pdf,
-    )
-    .unwrap();
+    let pages = chrome.print_a4("attestation.pdf").await;
     assert!(
         (1..=2).contains(&pages),
         "the attestation and the mandate's text fit on two A4 sheets: {pages}"
@@ -679,6 +668,8 @@ async fn public_pages(chrome: &Chrome, base: &str) {
         ("/aide", "aide"),
         ("/ressources", "ressources"),
         ("/conditions-generales", "conditions-generales"),
+        ("/mandats/texte/1", "texte-du-mandat-langues"),
+        ("/mandats/texte/1/ar", "traduction-absente"),
     ] {
         chrome.open(&format!("{base}{path}"), step).await;
     }
@@ -1206,4 +1197,74 @@ async fn training_activation_and_first_sign_in(
     chrome.expect_at("/attestations/").await;
     chrome.expect_text_of("#usager", "Fatou").await;
     chrome.expect_text("Mairie de Plouzané").await;
+}
+
+/// (h) The aidant, from the draft mandate, reads the mandate's text in Arabic with the usager:
+/// the listing names every language (with or without its reviewed translation), the print sets
+/// the Arabic column right to left beside the authoritative French text. The translation is the
+/// tests' own (none is published yet).
+#[tokio::test]
+async fn h_the_mandate_text_is_printed_beside_its_translation() {
+    let (service, _sim) = TestService::start_with_simulator_adjusted(
+        Backend::Postgres,
+        "localhost",
+        &|_| {},
+        ac_tests::translated_into_arabic(),
+    );
+    let chrome = Chrome::start("h-traduction", service.issuer()).await;
+    sign_in(&chrome, &service, &service.fixtures.email_a, SEED_A).await;
+    chrome.click("Créer un mandat", "nouveau-mandat").await;
+    chrome.tick("Argent").await;
+    chrome.tick("1 mois (31 jours)").await;
+    chrome
+        .click("Voir le projet de mandat à imprimer", "projet-de-mandat")
+        .await;
+    chrome
+        .click("Lire ce texte dans une autre langue", "langues")
+        .await;
+    chrome
+        .expect_text_of("#langue-en", "pas encore de traduction relue en anglais")
+        .await;
+    chrome
+        .click(
+            "العربية\u{a0}: lire le mandat en arabe, à côté du texte français",
+            "traduction-arabe",
+        )
+        .await;
+    chrome.expect_at("/mandats/texte/1/ar").await;
+    chrome
+        .expect_text_of(
+            "#fait-foi",
+            "Seul le texte en français a une valeur juridique.",
+        )
+        .await;
+
+    // The translated column is laid out right to left: its text starts at the cell's right.
+    let layout = chrome
+        .client
+        .execute(
+            "const cell = document.querySelector('#cote-a-cote td.traduit'); \
+             const range = document.createRange(); range.selectNodeContents(cell); \
+             const text = range.getBoundingClientRect(), box = cell.getBoundingClientRect(); \
+             const french = document.querySelector('#cote-a-cote td'); \
+             return { dir: getComputedStyle(cell).direction, lang: cell.lang, \
+                      french: getComputedStyle(french).direction, \
+                      notice: getComputedStyle(document.querySelector('#avertissement')).direction, \
+                      right: box.right - text.right, left: text.left - box.left };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(layout["dir"], "rtl", "{layout}");
+    assert_eq!(layout["lang"], "ar", "{layout}");
+    assert_eq!(layout["notice"], "rtl", "{layout}");
+    assert_eq!(layout["french"], "ltr", "{layout}");
+    assert!(
+        layout["right"].as_f64().unwrap() < layout["left"].as_f64().unwrap(),
+        "the Arabic text is not set against the cell's right edge: {layout}"
+    );
+
+    // Printed on A4, kept beside the screenshots.
+    assert!(chrome.print_a4("texte-arabe.pdf").await >= 1);
+    chrome.finish().await;
 }

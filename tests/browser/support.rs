@@ -360,6 +360,20 @@ impl Chrome {
         }
     }
 
+    /// Prints the page on A4 as the browser prints it, keeps the PDF beside the screenshots as
+    /// `name`, and answers with its number of pages.
+    pub async fn print_a4(&self, name: &str) -> usize {
+        let a4 = fantoccini::wd::PrintConfiguration::builder()
+            .size(fantoccini::wd::PrintSize::A4)
+            .build()
+            .unwrap();
+        let pdf = self.client.print(a4).await.unwrap();
+        assert!(pdf.starts_with(b"%PDF-"));
+        std::fs::write(self.dir.join(name), &pdf).unwrap();
+        let count = |needle: &[u8]| pdf.windows(needle.len()).filter(|w| *w == needle).count();
+        count(b"/Type /Page") - count(b"/Type /Pages")
+    }
+
     /// Photographs the page, and checks it with axe when it is Aidants Connect's.
     pub async fn record(&self, step: &str) {
         let number = {

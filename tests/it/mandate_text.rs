@@ -173,3 +173,105 @@ on_both_backends!(
     a_mandate_keeps_the_text_it_was_made_under,
     the_draft_is_printed_before_identification
 );
+
+/// Every language sought is listed, with its reviewed translation or said to have none; a
+/// translation is printed beside the French text, its column in its language and direction;
+/// a language or version without one is a French « introuvable » page. The attestation leads
+/// to the translations of its own version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_is_printed_beside_its_reviewed_translations() {
+    let (service, _sim) = TestService::start_with_simulator_adjusted(
+        Backend::Sqlite,
+        "127.0.0.1",
+        &|_| {},
+        ac_tests::translated_into_arabic(),
+    );
+    let visitor = Browser::new();
+    let listing = visitor
+        .get(&format!("{}/mandats/texte/1", service.issuer()))
+        .await;
+    assert_eq!(listing.status, 200);
+    assert!(listing.shows("texte-du-mandat-langues"));
+    assert!(
+        listing
+            .body
+            .contains("<li class=\"fr-mb-2w\" id=\"langue-ar\" data-traduction=\"oui\">"),
+        "{}",
+        listing.body
+    );
+    assert!(listing.body.contains(
+        "href=\"/mandats/texte/1/ar\" hreflang=\"ar\"><span lang=\"ar\" dir=\"rtl\">العربية</span>"
+    ));
+    let published = mandate::MandateTexts::published();
+    for language in mandate::LANGUAGES.iter().filter(|l| l.code != "ar") {
+        let absent = published.translation(1, language.code).is_none();
+        assert_eq!(
+            listing.body.contains(&format!(
+                "id=\"langue-{}\" data-traduction=\"non\"",
+                language.code
+            )),
+            absent,
+            "{}",
+            language.code
+        );
+        if absent {
+            assert!(listing.body.contains(&format!(
+                "pas encore de traduction relue en {}.",
+                language.french_name
+            )));
+        }
+    }
+
+    let print = visitor
+        .get(&format!("{}/mandats/texte/1/ar", service.issuer()))
+        .await;
+    assert_eq!(print.status, 200, "{}", print.body);
+    assert!(print.shows("texte-du-mandat-traduit"));
+    assert!(print
+        .body
+        .contains("Seul le texte en français a une valeur juridique."));
+    assert!(print
+        .body
+        .contains("<td>Article 7 — Consentement. L&#39;usager a lu ce mandat"));
+    assert!(print.body.contains(
+        "<td class=\"traduit\" lang=\"ar\" dir=\"rtl\">نص تجريبي للاختبار، المادة 7.</td>"
+    ));
+    assert_eq!(print.body.matches("<td class=\"traduit\"").count(), 7);
+    assert!(print
+        .body
+        .contains("Traduction de Traductrice du test, relue par Relecteur du test le 01/03/2026."));
+
+    for (address, says) in [
+        (
+            "/mandats/texte/1/en",
+            "pas encore de traduction relue en anglais",
+        ),
+        ("/mandats/texte/1/xx", "pas de traduction dans cette langue"),
+        (
+            "/mandats/texte/2/ar",
+            "Cette version du texte du mandat n&#39;existe pas.",
+        ),
+        (
+            "/mandats/texte/v1",
+            "Cette version du texte du mandat n&#39;existe pas.",
+        ),
+    ] {
+        let refused = visitor.get(&format!("{}{address}", service.issuer())).await;
+        assert_eq!(refused.status, 404, "{address}");
+        assert!(refused.body.contains(says), "{address}: {}", refused.body);
+    }
+
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    let attestation = service
+        .create_mandate(&aidant, &[("demarche", "argent"), ("duree", "SEMESTER")], 1)
+        .await;
+    let page = aidant.get(&attestation).await;
+    assert!(
+        page.body.contains("<a class=\"fr-link\" href=\"/mandats/texte/1\">Lire ce texte dans une autre langue</a>"),
+        "{}",
+        page.body
+    );
+}

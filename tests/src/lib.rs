@@ -282,6 +282,33 @@ fn unadjusted() -> StateAdjust {
     Arc::new(|_| {})
 }
 
+/// A translation of version 1 of the mandate's text into Arabic, for the tests only: each
+/// article reads « test text, article N » (no real translation is published yet).
+pub const TEST_TRANSLATION_AR: &str = "langue: ar
+avertissement: نص تجريبي للاختبار فقط.
+traduit-par: Traductrice du test
+relu-par: Relecteur du test
+relu-le: 2026-03-01
+
+نص تجريبي للاختبار، المادة 1.
+نص تجريبي للاختبار، المادة 2.
+نص تجريبي للاختبار، المادة 3.
+نص تجريبي للاختبار، المادة 4.
+نص تجريبي للاختبار، المادة 5.
+نص تجريبي للاختبار، المادة 6.
+نص تجريبي للاختبار، المادة 7.
+";
+
+/// The published texts, version 1 translated into Arabic by [`TEST_TRANSLATION_AR`].
+pub fn translated_into_arabic() -> StateAdjust {
+    Arc::new(|state| {
+        state
+            .mandate_texts
+            .add_translation(1, TEST_TRANSLATION_AR)
+            .unwrap()
+    })
+}
+
 impl Drop for TestService {
     fn drop(&mut self) {
         // Servers first (they hold pools of their own), then the database.

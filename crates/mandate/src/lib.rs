@@ -21,6 +21,7 @@ mod own;
 mod phone;
 mod text;
 mod transfer;
+mod translation;
 mod usager;
 
 pub use attestation::{
@@ -53,6 +54,7 @@ pub use text::{MandateText, MandateTexts};
 pub use transfer::{
     mandate_counts, mandates_in_force, transfer_mandates, InForce, TransferRefusal, Transferred,
 };
+pub use translation::{language, Language, Translation, TranslationError, LANGUAGES};
 pub use usager::{
     create_usager, normalise_search, usager, usager_by_franceconnect_sub, usager_by_sub,
     usagers_by_ids, usagers_named, NewUsager, Usager,

@@ -25,6 +25,7 @@ mod referent;
 mod sms_webhook;
 mod stats;
 mod streaming;
+mod translations;
 mod wizard;
 
 use actix_web::http::header;
@@ -681,6 +682,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/mandats/nouveau", web::post().to(wizard::start))
         .route("/mandats/nouveau/{id}", web::get().to(wizard::recap))
         .route("/mandats/nouveau/{id}", web::post().to(wizard::confirm))
+        .route(
+            "/mandats/texte/{version}",
+            web::get().to(translations::languages),
+        )
+        .route(
+            "/mandats/texte/{version}/{langue}",
+            web::get().to(translations::side_by_side),
+        )
         .route("/fc/callback", web::get().to(wizard::callback))
         .route("/mon-espace", web::get().to(espace_usager::home))
         .route("/mon-espace/", web::get().to(espace_usager::home))
