@@ -169,7 +169,79 @@ async fn the_draft_is_printed_before_identification(backend: Backend) {
     assert_eq!(drafts(&service), 1);
 }
 
+/// The recap is read with the usager at 23:50; at 00:05 the aidant confirms, but version 2
+/// applies from that day: the usager consented to version 1, no longer in force, so nothing is
+/// made and the recap shows version 2 to read again (409, the box to tick again). Confirmed
+/// then, the mandate records version 2.
+async fn a_new_version_between_recap_and_confirmation_is_read_first(backend: Backend) {
+    let tomorrow = paris::local(ac_tests::start_time())
+        .date()
+        .succ_opt()
+        .unwrap();
+    let (service, _sim) = TestService::start_with_simulator_adjusted(
+        backend,
+        "127.0.0.1",
+        &|_| {},
+        Arc::new(move |state| {
+            state.mandate_texts = mandate::MandateTexts::published()
+                .with(mandate::MandateText {
+                    version: 2,
+                    applies_from: tomorrow,
+                    text: VERSION_2,
+                })
+                .unwrap();
+        }),
+    );
+    // 10:00 in Paris → 23:50.
+    service.clock.advance(Duration::minutes(13 * 60 + 50));
+    let aidant = Browser::new();
+    service
+        .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
+        .await;
+    let recap = service
+        .identify_usager(&aidant, &[("demarche", "argent"), ("duree", "SEMESTER")], 1)
+        .await;
+    let read = aidant.get(&recap).await;
+    assert!(read.body.contains("Texte du mandat (version 1)"));
+    let count = |service: &TestService| -> i64 {
+        mandates::table
+            .count()
+            .get_result(&mut service.conn())
+            .unwrap()
+    };
+    let before = count(&service);
+    service.clock.advance(Duration::minutes(15));
+    let refused = aidant
+        .post(
+            &recap,
+            &[
+                ("csrf_token", &ac_tests::csrf_token(&read.body)),
+                ("consentement", "oui"),
+                ("texte", &ac_tests::hidden_field(&read.body, "texte")),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert!(refused.body.contains("Le texte du mandat a changé"));
+    assert!(refused.body.contains("Texte du mandat (version 2)"));
+    assert!(refused
+        .body
+        .contains("Seconde version du texte, pour ce test."));
+    assert_eq!(count(&service), before, "nothing is made");
+
+    let done = service.confirm_recap(&aidant, &recap).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(count(&service), before + 1);
+    let newest: Option<i32> = mandates::table
+        .select(mandates::text_version)
+        .order(mandates::created_at.desc())
+        .first(&mut service.conn())
+        .unwrap();
+    assert_eq!(newest, Some(2));
+}
+
 on_both_backends!(
+    a_new_version_between_recap_and_confirmation_is_read_first,
     a_mandate_keeps_the_text_it_was_made_under,
     the_draft_is_printed_before_identification
 );

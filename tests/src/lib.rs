@@ -818,8 +818,16 @@ impl TestService {
     pub async fn confirm_recap(&self, browser: &Browser, recap_url: &str) -> Page {
         let page = browser.get(recap_url).await;
         let csrf = csrf_token(&page.body);
+        let version = hidden_field(&page.body, "texte");
         browser
-            .post(recap_url, &[("csrf_token", &csrf), ("consentement", "oui")])
+            .post(
+                recap_url,
+                &[
+                    ("csrf_token", &csrf),
+                    ("consentement", "oui"),
+                    ("texte", &version),
+                ],
+            )
             .await
     }
 
@@ -1451,10 +1459,15 @@ impl Browser {
 
 /// The CSRF token in a page's forms.
 pub fn csrf_token(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
+    hidden_field(html, "csrf_token")
+}
+
+/// The value of the first field named `name` of a page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
     let start = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no CSRF token in page: {html}"))
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no field {name} in page: {html}"))
         + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }

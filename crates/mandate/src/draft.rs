@@ -39,6 +39,10 @@ pub enum DraftError {
     /// A renewal where FranceConnect identified someone else than the mandate's usager.
     #[error("l'identité FranceConnect ne correspond pas à l'usager du mandat renouvelé")]
     NotTheSameUsager,
+    /// The usager read another version of the mandate's text than the one now in force (a new
+    /// version applied between the recap and the confirmation).
+    #[error("le texte du mandat a changé depuis que l'usager l'a lu")]
+    TextChanged,
 }
 
 /// A draft of the wizard.
@@ -304,7 +308,8 @@ pub struct Confirmed {
 
 /// Confirms a draft after the recap: in one transaction, finds or creates the usager (by
 /// FranceConnect `sub`), writes the mandate under `text` (the version of the mandate's text in
-/// force) and its autorisations (replacing the
+/// force, which must be the version `read` the usager read and consented to) and its
+/// autorisations (replacing the
 /// organisation's active autorisations for the same démarches), its attestation, and their
 /// journal entries. A draft is confirmed at most once, even when submitted twice at once.
 #[allow(clippy::too_many_arguments)]
@@ -314,6 +319,7 @@ pub fn confirm_draft(
     now: Timestamp,
     key: &AttestationKey,
     text: &MandateText,
+    read: u32,
     parties: &Parties,
     who: &VerifiedAidant,
     draft_id: &str,
@@ -336,6 +342,9 @@ pub fn confirm_draft(
             return Err(MandateError::Draft(DraftError::AlreadyConfirmed(
                 mandate_id.to_string(),
             )));
+        }
+        if read != text.version {
+            return Err(MandateError::Draft(DraftError::TextChanged));
         }
         let (Some(fc_sub), Some(pivot)) = (draft.franceconnect_sub.clone(), draft.identite()?)
         else {

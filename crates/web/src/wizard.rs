@@ -719,6 +719,9 @@ pub(crate) struct ConfirmForm {
     csrf_token: String,
     #[serde(default)]
     consentement: String,
+    /// The version of the mandate's text the recap showed.
+    #[serde(default)]
+    texte: String,
 }
 
 enum Confirmation {
@@ -726,6 +729,7 @@ enum Confirmation {
     AlreadyDone(String),
     Expired,
     Restart,
+    TextChanged,
 }
 
 /// POST /mandats/nouveau/{id}: the aidant confirms with the usager's consent.
@@ -750,6 +754,9 @@ pub(crate) async fn confirm(
         )
         .await;
     }
+    // A version the recap did not show (a forged or mangled form) is no version read.
+    let read = form.texte.parse().unwrap_or(0);
+    let draft_id = id.clone();
     let outcome = guarded(&req, &state, move |conn, state, now, signed| {
         let Some(verified) = signed.verified(state, now) else {
             return Ok(Guarded::Recheck);
@@ -761,9 +768,10 @@ pub(crate) async fn confirm(
             now,
             &state.attestation_key,
             text,
+            read,
             &signed.parties(),
             &verified,
-            &id,
+            &draft_id,
         );
         Ok(Guarded::Done(match confirmed {
             Ok(c) => Confirmation::Created(Box::new(c), signed.organisation.name, verified),
@@ -772,6 +780,7 @@ pub(crate) async fn confirm(
                     .unwrap_or_else(|| crate::account::HOME.to_owned()),
             ),
             Err(MandateError::Draft(DraftError::NotIdentified)) => Confirmation::Restart,
+            Err(MandateError::Draft(DraftError::TextChanged)) => Confirmation::TextChanged,
             Err(MandateError::Draft(_)) => Confirmation::Expired,
             Err(e) => return Err(e.into()),
         }))
@@ -800,6 +809,16 @@ pub(crate) async fn confirm(
         Guarded::Done(Confirmation::AlreadyDone(path)) => Ok(see_other(&path)),
         Guarded::Done(Confirmation::Restart) => Ok(see_other("/mandats/nouveau")),
         Guarded::Done(Confirmation::Expired) => Ok(draft_expired()),
+        Guarded::Done(Confirmation::TextChanged) => {
+            show_recap(
+                &req,
+                &state,
+                id,
+                StatusCode::CONFLICT,
+                Some("Le texte du mandat a changé : une nouvelle version s'applique depuis aujourd'hui. Relisez-la avec l'usager, puis cochez à nouveau la case.".into()),
+            )
+            .await
+        }
         Guarded::Recheck => Ok(to_recheck(&here)),
         Guarded::Login => Ok(to_login(&here)),
     }
