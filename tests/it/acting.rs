@@ -110,4 +110,59 @@ async fn a_referent_acts_for_usagers_once_trained(backend: Backend) {
     assert_eq!(drafts(&service), 1, "{next}");
 }
 
-on_both_backends!(a_referent_acts_for_usagers_once_trained);
+/// Without automatic activation, the national team lets the trained référent act: his
+/// structure's page says he does not act for usagers yet and offers « Activer », which lets
+/// him (journaled `activate_aidant`).
+async fn the_team_lets_a_referent_act_without_automatic_activation(backend: Backend) {
+    let (service, _sim) =
+        TestService::start_with_simulator_configured(backend, "127.0.0.1", &|config| {
+            config.habilitation.auto_activation = false
+        });
+    let f = service.fixtures.clone();
+    store::write_transaction(&mut service.conn(), |tx| {
+        accounts::set_acts_for_usagers(tx, &f.referent_a, false)
+    })
+    .unwrap();
+    let team = support_signed_in(&service).await;
+    let structure = format!("/administration/structures/{}", f.org_a);
+    let page = team.get(&format!("{}{structure}", service.issuer())).await;
+    assert!(
+        page.body
+            .contains("actif, n'agit pas encore pour les usagers (formation d'aidant à suivre)"),
+        "{}",
+        page.body
+    );
+    let journaled = |service: &TestService| -> i64 {
+        store::schema::journal::table
+            .filter(store::schema::journal::action.eq("activate_aidant"))
+            .count()
+            .get_result(&mut service.conn())
+            .unwrap()
+    };
+    let before = journaled(&service);
+    let done = post(
+        &service,
+        &team,
+        &format!("{structure}/activer"),
+        &[("email", &f.email_referent_a)],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        accounts::aidant(&mut service.conn(), &f.referent_a)
+            .unwrap()
+            .unwrap()
+            .acts_for_usagers
+    );
+    assert_eq!(journaled(&service), before + 1);
+    let page = team.get(&format!("{}{structure}", service.issuer())).await;
+    assert!(!page.body.contains("n'agit pas encore pour les usagers"));
+    let (status, next) = mandate_try(&service, &rita(&service).await).await;
+    assert_eq!(status, 303, "{next}");
+    assert_eq!(drafts(&service), 1, "{next}");
+}
+
+on_both_backends!(
+    a_referent_acts_for_usagers_once_trained,
+    the_team_lets_a_referent_act_without_automatic_activation
+);

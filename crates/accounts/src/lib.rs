@@ -916,7 +916,9 @@ pub fn referent_emails(
 
 /// The national team activates an aidant after their training (`activate_aidant` on the
 /// national chain); the aidant is welcomed by e-mail and the référents of each structure they
-/// work for are told.
+/// work for are told. An active account that may not act for usagers (a référent made by his
+/// structure's habilitation) may from then on (journaled the same, without e-mails: he has his
+/// account already).
 pub fn activate_aidant(
     tx: &mut WriteTx<'_>,
     rng: &dyn SecureRandom,
@@ -960,6 +962,19 @@ pub fn activate_aidant(
                 mail::enqueue(tx, rng, now, &referent, &told)?;
             }
         }
+    } else if !aidant.acts_for_usagers {
+        set_acts_for_usagers(tx, &aidant.id, true)?;
+        aidant.acts_for_usagers = true;
+        journal_about_member(
+            tx,
+            rng,
+            now,
+            journal::Action::ActivateAidant,
+            None,
+            by,
+            &aidant,
+            serde_json::json!({ "aidant": aidant.id, "agit_pour_les_usagers": true }),
+        )?;
     }
     Ok(aidant)
 }

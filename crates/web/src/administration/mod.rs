@@ -660,6 +660,8 @@ struct MemberLine {
     referent: bool,
     pending: bool,
     active: bool,
+    /// May act for usagers (false for a référent made by the habilitation, until trained).
+    acting: bool,
 }
 
 /// What the member form holds (kept when refused).
@@ -823,6 +825,7 @@ async fn structure_page(
                 referent: m.role == accounts::Role::Referent,
                 pending: !m.aidant.active,
                 active: m.active,
+                acting: m.aidant.acts_for_usagers,
             })
             .collect(),
         may_manage: session.support().is_some(),
@@ -872,7 +875,7 @@ pub(crate) async fn structure(
     let query = query.into_inner();
     let done = match query.fait.as_str() {
         "ajoute" => Some("Aidant ajouté, en attente d'activation après sa formation.".into()),
-        "active" => Some("Compte activé : l'aidant a reçu son message de bienvenue.".into()),
+        "active" => Some("Compte activé : il peut agir pour les usagers. À sa première activation, l'aidant reçoit un message de bienvenue.".into()),
         "fermee" => Some("Structure fermée : ses aidants ne peuvent plus s'y connecter, ni faire ou utiliser de mandat ; ses sessions sont terminées, tout est conservé.".into()),
         "rouverte" => Some("Structure rouverte : ses aidants peuvent de nouveau s'y connecter.".into()),
         "transfere" => Some(format!(
