@@ -4,12 +4,13 @@
 //! refuses with a reason or validates — the new aidant's account pending activation and listed
 //! to train, the arriving aidant a member, leaving their structure when asked (never its last
 //! référent) — and the référent is told by e-mail. A decided request cannot be decided again,
-//! an auditor reads but decides nothing, a plain aidant sees nothing.
+//! an auditor reads but decides nothing, a plain aidant sees nothing. Until the team decides,
+//! the structure's référent may withdraw a request (another structure's may not).
 
 use crate::back_office_aidants::{entries, post};
 use crate::habilitation::mail_to;
 use crate::staff::{auditor_signed_in, support_signed_in};
-use ac_tests::{on_both_backends, Backend, Browser, Page, TestService, SEED_A, SEED_R};
+use ac_tests::{on_both_backends, Backend, Browser, Page, TestService, SEED_A, SEED_B, SEED_R};
 use aidants_connect::admin;
 use diesel::prelude::*;
 use ring::rand::SystemRandom;
@@ -354,4 +355,108 @@ async fn referent_and_team_agree(backend: Backend) {
     assert!(!queue.body.contains("Léa Durand"));
 }
 
-on_both_backends!(referent_and_team_agree);
+/// Rita withdraws her request for Nora before the team decides: closed, journaled on A's
+/// chain, out of the team's queue (in « clôturée »), Nora may be asked for again; Bruno, B's
+/// référent, cannot withdraw it; a decided request cannot be withdrawn.
+async fn the_referent_withdraws_a_request(backend: Backend) {
+    let service = TestService::start(backend);
+    let f = service.fixtures.clone();
+    let base = service.issuer().to_owned();
+    let rita = Browser::new();
+    service.sign_in(&rita, &f.email_referent_a, SEED_R).await;
+    assert_eq!(
+        ask(&service, &rita, &person(NORA, "Nora", "Petit"))
+            .await
+            .status,
+        303
+    );
+    let nora = request_id(&service, NORA);
+    let withdraw = format!("{REQUESTS}/{nora}/retirer");
+    let list = rita.get(&format!("{base}{REQUESTS}")).await;
+    assert!(list.body.contains(&format!("action=\"{withdraw}\"")));
+    assert!(list.body.contains("Retirer la demande pour Nora Petit"));
+    let status = |service: &TestService, id: &str| -> String {
+        aidant_requests::table
+            .find(id)
+            .select(aidant_requests::status)
+            .first(&mut service.conn())
+            .unwrap()
+    };
+
+    let bruno = Browser::new();
+    service.sign_in(&bruno, &f.email_b, SEED_B).await;
+    let refused = bruno
+        .post_from(&base, "/espace-referent", &withdraw, &[])
+        .await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    assert_eq!(status(&service, &nora), "awaiting");
+
+    let done = rita
+        .post_from(&base, "/espace-referent", &withdraw, &[])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some("/espace-referent/demandes?retiree=1")
+    );
+    assert_eq!(status(&service, &nora), "closed");
+    let journaled = entries(&service, ::journal::Action::WithdrawAidantRequest);
+    assert_eq!(journaled.len(), 1);
+    assert_eq!(journaled[0].chain, f.org_a.as_str());
+    assert_eq!(journaled[0].aidant_id.as_ref(), Some(&f.referent_a));
+    assert_eq!(journaled[0].subject, nora);
+    let list = rita.get(&format!("{base}{REQUESTS}?retiree=1")).await;
+    assert!(list.body.contains("Demande retirée"));
+    assert!(list.body.contains(">retirée</p>"), "{}", list.body);
+    assert!(!list.body.contains(&withdraw));
+    let again = rita
+        .post_from(&base, "/espace-referent", &withdraw, &[])
+        .await;
+    assert_eq!(
+        again.location.as_deref(),
+        Some("/espace-referent/demandes?decidee=1")
+    );
+    assert_eq!(
+        entries(&service, ::journal::Action::WithdrawAidantRequest).len(),
+        1
+    );
+
+    let team = support_signed_in(&service).await;
+    assert!(!team
+        .get(&format!("{base}{QUEUE}"))
+        .await
+        .body
+        .contains("Nora Petit"));
+    assert!(team
+        .get(&format!("{base}{QUEUE}?statut=closed"))
+        .await
+        .body
+        .contains("Nora Petit"));
+    // Asked again, validated: no longer to withdraw.
+    assert_eq!(
+        ask(&service, &rita, &person(NORA, "Nora", "Petit"))
+            .await
+            .status,
+        303
+    );
+    let second = request_id(&service, NORA);
+    assert_eq!(
+        decide(&service, &team, &second, "valider", "").await.status,
+        303
+    );
+    let late = rita
+        .post_from(
+            &base,
+            "/espace-referent",
+            &format!("{REQUESTS}/{second}/retirer"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        late.location.as_deref(),
+        Some("/espace-referent/demandes?decidee=1")
+    );
+    assert_eq!(status(&service, &second), "validated");
+}
+
+on_both_backends!(referent_and_team_agree, the_referent_withdraws_a_request);

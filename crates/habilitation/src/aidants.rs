@@ -3,7 +3,8 @@
 //! habilitated structure (who may leave it). The team validates — the new aidant's account is
 //! created pending activation and listed to train; the arriving aidant becomes a member, and
 //! when leaving, their other memberships end — or refuses with a reason. The référent is told
-//! by e-mail either way.
+//! by e-mail either way. Until the team decides, a référent of the structure may withdraw the
+//! request (a wrong address, a person who no longer comes): it is closed, and may be asked anew.
 
 use crate::request::checked_person;
 use crate::{refuse_fields, FieldError, HabilitationError, PersonForm, Refusal, Status};
@@ -170,6 +171,57 @@ pub(crate) fn record_request(
                 aidant: request.full_name(),
                 request_id: request.id.clone(),
                 moving: request.arriving,
+            },
+        )?;
+        Ok(request)
+    })
+}
+
+/// A référent of the structure withdraws its request `id` awaiting the team's decision: closed
+/// (`withdraw_aidant_request` on the structure's chain). Another structure's request is
+/// unknown; a decided one is refused.
+pub fn withdraw(
+    conn: &mut PooledDb,
+    rng: &dyn SecureRandom,
+    now: Timestamp,
+    referent: &VerifiedReferent,
+    id: &str,
+) -> Result<AidantRequest, HabilitationError> {
+    let organisation_id = referent.organisation_id();
+    write_transaction(conn, |tx| {
+        let closed = diesel::update(
+            aidant_requests::table
+                .find(id)
+                .filter(aidant_requests::organisation_id.eq(organisation_id))
+                .filter(aidant_requests::status.eq(Status::Awaiting)),
+        )
+        .set((
+            aidant_requests::status.eq(Status::Closed),
+            aidant_requests::decided_at.eq(now),
+        ))
+        .execute(tx.conn())?;
+        let request = by_id(tx.conn(), id)?
+            .filter(|r| r.organisation_id == *organisation_id)
+            .ok_or(Refusal::UnknownRequest)?;
+        if closed == 0 {
+            return Err(Refusal::Transition {
+                from: request.status,
+                to: Status::Closed,
+            }
+            .into());
+        }
+        journal::append(
+            tx,
+            rng,
+            now,
+            journal::NewEntry {
+                chain: organisation_id.as_str(),
+                action: journal::Action::WithdrawAidantRequest,
+                aidant_id: Some(referent.referent_id()),
+                usager_id: None,
+                organisation_id: Some(organisation_id),
+                subject: &request.id,
+                details: serde_json::json!({ "aidant": request.aidant_id }),
             },
         )?;
         Ok(request)

@@ -148,11 +148,13 @@ pub enum Action {
     NotifyUsager,
     /// An aidant accepted a version of the CGU.
     AcceptCgu,
+    /// A référent withdrew his structure's request for an aidant before the team decided.
+    WithdrawAidantRequest,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 53] = [
+    pub const ALL: [Action; 54] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -206,6 +208,7 @@ impl Action {
         Action::LinkUsagerFranceconnect,
         Action::NotifyUsager,
         Action::AcceptCgu,
+        Action::WithdrawAidantRequest,
     ];
 
     /// The action of a stored name.
@@ -269,6 +272,7 @@ impl Action {
             Action::LinkUsagerFranceconnect => "identité FranceConnect rattachée par l'usager",
             Action::NotifyUsager => "choix des e-mails de l'usager",
             Action::AcceptCgu => "acceptation des CGU par un aidant",
+            Action::WithdrawAidantRequest => "retrait d'une demande d'ajout d'aidant",
         }
     }
 
@@ -328,6 +332,7 @@ impl Action {
             Action::LinkUsagerFranceconnect => "link_usager_franceconnect",
             Action::NotifyUsager => "notify_usager",
             Action::AcceptCgu => "accept_cgu",
+            Action::WithdrawAidantRequest => "withdraw_aidant_request",
         }
     }
 }

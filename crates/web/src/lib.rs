@@ -651,6 +651,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(referent::requests),
         )
         .route(
+            "/espace-referent/demandes/{id}/retirer",
+            web::post().to(referent::withdraw_request),
+        )
+        .route(
             "/espace-referent/aidants/{id}",
             web::get().to(referent::aidant),
         )

@@ -21,7 +21,7 @@ use authenticator::{
     CardRefusal, CardState, Dissociation, OtpCard, OtpRefusal, ReferentAction, ReferentSession,
     VerifiedReferent,
 };
-use habilitation::FieldError;
+use habilitation::{FieldError, Refusal};
 use serde::Deserialize;
 use store::{AidantId, CardId, DbConnection, PooledDb, Timestamp};
 
@@ -886,6 +886,9 @@ pub(crate) async fn add_aidant(
 
 /// A line of the référent's requests page.
 struct RequestLine {
+    id: String,
+    /// Awaiting the team: the référent may withdraw it.
+    open: bool,
     name: String,
     email: String,
     kind: &'static str,
@@ -898,15 +901,22 @@ struct RequestLine {
 #[derive(Template)]
 #[template(path = "referent_requests.html")]
 struct RequestsPage {
+    csrf: String,
     organisation_name: String,
     lines: Vec<RequestLine>,
     sent: bool,
+    withdrawn: bool,
+    decided: bool,
 }
 
 #[derive(Deserialize)]
 pub(crate) struct RequestsQuery {
     #[serde(default)]
     envoyee: String,
+    #[serde(default)]
+    retiree: String,
+    #[serde(default)]
+    decidee: String,
 }
 
 /// The requests shown, at most.
@@ -918,18 +928,25 @@ pub(crate) async fn requests(
     state: web::Data<AppState>,
     query: web::Query<RequestsQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let sent = query.envoyee == "1";
+    let (sent, withdrawn, decided) = (
+        query.envoyee == "1",
+        query.retiree == "1",
+        query.decidee == "1",
+    );
     as_referent(
         &req,
         &state,
         format!("{HOME}/demandes"),
-        move |conn, _, _, signed, referent: ReferentSession, _| {
+        move |conn, _, _, signed, referent: ReferentSession, csrf| {
             let requests = habilitation::aidants::requests_of(conn, &referent, REQUESTS_SHOWN)?;
             let page = RequestsPage {
+                csrf,
                 organisation_name: signed.organisation.name,
                 lines: requests
                     .iter()
                     .map(|r| RequestLine {
+                        id: r.id.clone(),
+                        open: r.status == habilitation::Status::Awaiting,
                         name: r.full_name(),
                         email: r.email.clone(),
                         kind: if r.arriving {
@@ -938,14 +955,50 @@ pub(crate) async fn requests(
                             "Nouvel aidant à former"
                         },
                         asked: crate::espace::date(r.created_at),
-                        status: r.status.label(),
+                        status: if r.status == habilitation::Status::Closed {
+                            "retirée"
+                        } else {
+                            r.status.label()
+                        },
                         badge: crate::habilitation::status_class(r.status),
                         reason: r.reason.clone(),
                     })
                     .collect(),
                 sent,
+                withdrawn,
+                decided,
             };
             Ok(Reply::Page(StatusCode::OK, page.render()?))
+        },
+    )
+    .await
+}
+
+/// POST /espace-referent/demandes/{id}/retirer: the référent withdraws a request the team has
+/// not decided yet; back to the requests, which say it is done, or that the team decided first.
+pub(crate) async fn withdraw_request(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::is_valid(&req, &state, &form.csrf_token) {
+        return Ok(csrf_refused());
+    }
+    let id = path.into_inner();
+    as_referent(
+        &req,
+        &state,
+        format!("{HOME}/demandes"),
+        move |conn, state, now, _, referent: VerifiedReferent, _| {
+            let withdrawn = habilitation::aidants::withdraw(conn, &state.rng, now, &referent, &id);
+            Ok(match refused_or(withdrawn)? {
+                Ok(_) => Reply::Redirect(format!("{HOME}/demandes?retiree=1")),
+                Err(Refusal::Transition { .. }) => {
+                    Reply::Redirect(format!("{HOME}/demandes?decidee=1"))
+                }
+                Err(_) => Reply::NotFound,
+            })
         },
     )
     .await

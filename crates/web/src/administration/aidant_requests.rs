@@ -20,8 +20,14 @@ use habilitation::{FieldError, Refusal, Status};
 /// The most requests a queue page lists.
 const QUEUE_MAX: i64 = 200;
 
-/// The statuses a request for an aidant can have, as the queue's tabs.
-const TABS: [Status; 3] = [Status::Awaiting, Status::Validated, Status::Refused];
+/// The statuses a request for an aidant can have, as the queue's tabs (closed: withdrawn by
+/// its référent).
+const TABS: [Status; 4] = [
+    Status::Awaiting,
+    Status::Validated,
+    Status::Refused,
+    Status::Closed,
+];
 
 struct Tab {
     status: &'static str,
