@@ -141,6 +141,11 @@ async fn the_issuer_confirms_their_address_by_a_single_use_link(service: &TestSe
     assert_eq!(get(service, &Browser::new(), &used).await.status, 404);
     let forged = format!("{}0", service.issuer_link(ISSUER));
     assert_eq!(get(service, &Browser::new(), &forged).await.status, 404);
+    // The sign-in is journaled once, the used and forged links opening nothing.
+    let signed_in = crate::back_office_aidants::entries(service, ::journal::Action::ConnectIssuer);
+    assert_eq!(signed_in.len(), 1);
+    assert_eq!(signed_in[0].chain, ::journal::NATIONAL_CHAIN);
+    assert_eq!(signed_in[0].details, r#"{"adresse_confirmee":true}"#);
 
     // Asking again for a known or an unknown address answers alike; only the known one is sent.
     let asked = |email: &'static str| {

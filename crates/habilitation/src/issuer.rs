@@ -1,7 +1,8 @@
 //! Issuers (demandeurs) and how they come back without an account: a single-use link sent
 //! by e-mail, signed when the message is rendered ([`mail::LinkKey`]), that expires after
 //! [`LINK_HOURS`]; following it confirms the address and opens a session whose token is
-//! stored hashed. Asking for a link never tells whether an address is known.
+//! stored hashed (journaled `connect_issuer`). Asking for a link never tells whether an
+//! address is known.
 
 use crate::request::checked_person;
 use crate::{refuse_fields, FieldError, HabilitationError, PersonForm};
@@ -231,8 +232,9 @@ pub fn link_works(
     Ok(live_link(conn, key, now, token)?.is_some())
 }
 
-/// Follows a link: it is used up, the address confirmed, and a session opened. `None`: the
-/// link is unknown, forged, used or expired.
+/// Follows a link: it is used up, the address confirmed, and a session opened
+/// (`connect_issuer` on the national chain, whether the address was confirmed then in its
+/// details). `None`: the link is unknown, forged, used or expired.
 pub fn open_link(
     conn: &mut PooledDb,
     rng: &dyn SecureRandom,
@@ -254,7 +256,7 @@ pub fn open_link(
         if claimed != 1 {
             return Ok(None);
         }
-        diesel::update(
+        let confirmed = diesel::update(
             habilitation_issuers::table
                 .find(&issuer_id)
                 .filter(habilitation_issuers::email_confirmed_at.is_null()),
@@ -278,6 +280,20 @@ pub fn open_link(
                 issuer_sessions::expires_at.eq(now + Duration::hours(SESSION_HOURS)),
             ))
             .execute(tx.conn())?;
+        journal::append(
+            tx,
+            rng,
+            now,
+            journal::NewEntry {
+                chain: journal::NATIONAL_CHAIN,
+                action: journal::Action::ConnectIssuer,
+                aidant_id: None,
+                usager_id: None,
+                organisation_id: None,
+                subject: &issuer.id,
+                details: serde_json::json!({ "adresse_confirmee": confirmed == 1 }),
+            },
+        )?;
         Ok(Some((IssuerSession { issuer }, token)))
     })
 }

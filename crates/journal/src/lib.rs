@@ -150,11 +150,13 @@ pub enum Action {
     AcceptCgu,
     /// A référent withdrew his structure's request for an aidant before the team decided.
     WithdrawAidantRequest,
+    /// The issuer of a habilitation request signed in by following their e-mailed link.
+    ConnectIssuer,
 }
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 54] = [
+    pub const ALL: [Action; 55] = [
         Action::ConnectAidant,
         Action::ActivityCheckAidant,
         Action::CreateAutorisation,
@@ -209,6 +211,7 @@ impl Action {
         Action::NotifyUsager,
         Action::AcceptCgu,
         Action::WithdrawAidantRequest,
+        Action::ConnectIssuer,
     ];
 
     /// The action of a stored name.
@@ -273,6 +276,7 @@ impl Action {
             Action::NotifyUsager => "choix des e-mails de l'usager",
             Action::AcceptCgu => "acceptation des CGU par un aidant",
             Action::WithdrawAidantRequest => "retrait d'une demande d'ajout d'aidant",
+            Action::ConnectIssuer => "connexion d'un demandeur d'habilitation par son lien",
         }
     }
 
@@ -333,6 +337,7 @@ impl Action {
             Action::NotifyUsager => "notify_usager",
             Action::AcceptCgu => "accept_cgu",
             Action::WithdrawAidantRequest => "withdraw_aidant_request",
+            Action::ConnectIssuer => "connect_issuer",
         }
     }
 }
