@@ -57,6 +57,17 @@ async fn sign_in(chrome: &Chrome, service: &TestService, email: &str, seed: &str
     chrome.expect_at("/espace-aidant").await;
 }
 
+/// The aidant A signs in, begins a mandate for « Argent », one month, and opens its draft.
+async fn draft_for_argent(chrome: &Chrome, service: &TestService) {
+    sign_in(chrome, service, &service.fixtures.email_a, SEED_A).await;
+    chrome.click("Créer un mandat", "nouveau-mandat").await;
+    chrome.tick("Argent").await;
+    chrome.tick("1 mois (31 jours)").await;
+    chrome
+        .click("Voir le projet de mandat à imprimer", "projet-de-mandat")
+        .await;
+}
+
 #[tokio::test]
 async fn a_aidant_uses_a_mandate_from_the_administrative_site() {
     let (service, sim) = simulated_service();
@@ -112,15 +123,8 @@ async fn a_aidant_uses_a_mandate_from_the_administrative_site() {
 async fn b_aidant_creates_a_mandate_prints_and_verifies_the_attestation() {
     let (service, sim) = simulated_service();
     let chrome = Chrome::start("b-creer-un-mandat", service.issuer()).await;
-    sign_in(&chrome, &service, &service.fixtures.email_a, SEED_A).await;
-    chrome.click("Créer un mandat", "nouveau-mandat").await;
-
     // The draft, printed to read with the usager before she identifies.
-    chrome.tick("Argent").await;
-    chrome.tick("1 mois (31 jours)").await;
-    chrome
-        .click("Voir le projet de mandat à imprimer", "projet-de-mandat")
-        .await;
+    draft_for_argent(&chrome, &service).await;
     chrome.expect_text("Texte du mandat (version 1)").await;
     chrome
         .expect_text_of("#demarches-du-projet", "Argent")
@@ -1212,13 +1216,7 @@ async fn h_the_mandate_text_is_printed_beside_its_translation() {
         ac_tests::translated_into_arabic(),
     );
     let chrome = Chrome::start("h-traduction", service.issuer()).await;
-    sign_in(&chrome, &service, &service.fixtures.email_a, SEED_A).await;
-    chrome.click("Créer un mandat", "nouveau-mandat").await;
-    chrome.tick("Argent").await;
-    chrome.tick("1 mois (31 jours)").await;
-    chrome
-        .click("Voir le projet de mandat à imprimer", "projet-de-mandat")
-        .await;
+    draft_for_argent(&chrome, &service).await;
     chrome
         .click("Lire ce texte dans une autre langue", "langues")
         .await;

@@ -17,12 +17,14 @@ fn id_of(url: &str) -> String {
     url.rsplit('/').next().unwrap().to_owned()
 }
 
-async fn a_mandate_keeps_the_text_it_was_made_under(backend: Backend) {
+/// A service whose texts are the published ones and [`VERSION_2`], applying from the day after
+/// the tests' start (Paris time), as a release would add it.
+fn version_2_from_tomorrow(backend: Backend) -> (TestService, String) {
     let tomorrow = paris::local(ac_tests::start_time())
         .date()
         .succ_opt()
         .unwrap();
-    let (service, _sim) = TestService::start_with_simulator_adjusted(
+    TestService::start_with_simulator_adjusted(
         backend,
         "127.0.0.1",
         &|_| {},
@@ -35,7 +37,11 @@ async fn a_mandate_keeps_the_text_it_was_made_under(backend: Backend) {
                 })
                 .unwrap();
         }),
-    );
+    )
+}
+
+async fn a_mandate_keeps_the_text_it_was_made_under(backend: Backend) {
+    let (service, _sim) = version_2_from_tomorrow(backend);
     let aidant = Browser::new();
     service
         .sign_in(&aidant, &service.fixtures.email_a, SEED_A)
@@ -174,24 +180,7 @@ async fn the_draft_is_printed_before_identification(backend: Backend) {
 /// made and the recap shows version 2 to read again (409, the box to tick again). Confirmed
 /// then, the mandate records version 2.
 async fn a_new_version_between_recap_and_confirmation_is_read_first(backend: Backend) {
-    let tomorrow = paris::local(ac_tests::start_time())
-        .date()
-        .succ_opt()
-        .unwrap();
-    let (service, _sim) = TestService::start_with_simulator_adjusted(
-        backend,
-        "127.0.0.1",
-        &|_| {},
-        Arc::new(move |state| {
-            state.mandate_texts = mandate::MandateTexts::published()
-                .with(mandate::MandateText {
-                    version: 2,
-                    applies_from: tomorrow,
-                    text: VERSION_2,
-                })
-                .unwrap();
-        }),
-    );
+    let (service, _sim) = version_2_from_tomorrow(backend);
     // 10:00 in Paris → 23:50.
     service.clock.advance(Duration::minutes(13 * 60 + 50));
     let aidant = Browser::new();
