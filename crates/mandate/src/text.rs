@@ -51,7 +51,7 @@ impl MandateTexts {
             translations: Vec::new(),
         };
         for (version, source) in TRANSLATIONS {
-            // Each is checked by `every_published_translation_is_published`.
+            // Each is checked by `every_listed_translation_is_accepted`.
             let _ = texts.add_translation(*version, source);
         }
         texts
@@ -185,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn every_published_translation_is_published() {
+    fn every_listed_translation_is_accepted() {
         let mut texts = MandateTexts {
             texts: MandateTexts::published_versions(),
             translations: Vec::new(),
